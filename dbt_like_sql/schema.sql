@@ -1,0 +1,79 @@
+-- Tables of the project warehouse. Idempotent: run at every connection.
+CREATE TABLE IF NOT EXISTS documents (
+    path          VARCHAR PRIMARY KEY,   -- partition key: path relative to the docs folder
+    doc_id        VARCHAR,               -- sha256 of the file bytes
+    format        VARCHAR,
+    title         VARCHAR,
+    pages         INTEGER,
+    chars         INTEGER,
+    blocks_json   VARCHAR,               -- extracted structure, read back by enrichment
+    extracted_at  TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS extraction_errors (
+    path        VARCHAR,
+    code        VARCHAR,
+    reason      VARCHAR,
+    failed_at   TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    chunk_id      VARCHAR PRIMARY KEY,
+    doc_id        VARCHAR,
+    path          VARCHAR,
+    format        VARCHAR,
+    position      INTEGER,
+    text          VARCHAR,
+    heading_path  VARCHAR[],
+    pages         INTEGER[],
+    start_char    INTEGER,
+    end_char      INTEGER,
+    content_hash  VARCHAR,
+    topic         VARCHAR
+);
+CREATE TABLE IF NOT EXISTS candidates (
+    candidate_id       VARCHAR PRIMARY KEY,
+    target_id          VARCHAR,
+    chunk_id           VARCHAR,
+    doc_id             VARCHAR,
+    path               VARCHAR,
+    schema_name        VARCHAR,
+    rank               INTEGER,
+    raw                VARCHAR,
+    fields_json        VARCHAR,            -- parsed record, NULL when the answer was malformed
+    error              VARCHAR,            -- why the candidate failed, NULL when it parsed
+    reward_field       DOUBLE,
+    reward_overall     DOUBLE,
+    reward             DOUBLE,
+    reward_detail_json VARCHAR,
+    is_winner          BOOLEAN,
+    generation_json    VARCHAR,
+    created_at         TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS records (
+    record_id            VARCHAR PRIMARY KEY,
+    candidate_id         VARCHAR,
+    schema_name          VARCHAR,
+    fields_json          VARCHAR,
+    chunk_ids            VARCHAR[],
+    doc_ids              VARCHAR[],
+    paths                VARCHAR[],
+    topic                VARCHAR,
+    stage_scores_json    VARCHAR,
+    score                DOUBLE,
+    decision             VARCHAR,
+    reasons              VARCHAR[],
+    supporting_spans_json VARCHAR,
+    generation_json      VARCHAR,
+    duplicate_of         VARCHAR,
+    validated_at         TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS llm_calls (
+    cache_key          VARCHAR PRIMARY KEY,
+    backend            VARCHAR,
+    model              VARCHAR,
+    request_json       VARCHAR,
+    text               VARCHAR,
+    prompt_tokens      INTEGER,
+    completion_tokens  INTEGER,
+    seconds            DOUBLE,
+    created_at         TIMESTAMP
+);

@@ -1,0 +1,40 @@
+"""mbdg's one Dagster Definitions object: the five phases, their checks, jobs, sensors, schedule.
+
+Read this first. Each phase lives in `mbdg_assets/<phase>.py` and calls plain code in
+`mbdg_assets/core/`; resources (model, warehouse, vectors, signing key) live in `resources/`.
+`build_definitions` lets the CLI bind its own resource settings; `dagster dev` uses `defs`.
+"""
+
+import dagster as dg
+
+from mbdg_assets.enrich import enriched_chunks
+from mbdg_assets.export import run_manifest, training_dataset
+from mbdg_assets.extract import source_documents
+from mbdg_assets.generate import candidates
+from mbdg_assets.jobs import dataset_job, document_job
+from mbdg_assets.schedules import nightly_dataset_schedule
+from mbdg_assets.sensors import docs_folder_sensor, refresh_dataset_after_documents
+from mbdg_assets.validate import records_table_conforms, sources_balanced, validated_records
+from resources import LLMResource, ProjectResource, SignerResource, VectorStoreResource, WarehouseResource
+
+
+def build_definitions(project: ProjectResource | None = None, llm: LLMResource | None = None,
+                      warehouse: WarehouseResource | None = None, vectors: VectorStoreResource | None = None,
+                      signer: SignerResource | None = None) -> dg.Definitions:
+    return dg.Definitions(
+        assets=[source_documents, enriched_chunks, candidates, validated_records, training_dataset, run_manifest],
+        asset_checks=[records_table_conforms, sources_balanced],
+        jobs=[document_job, dataset_job],
+        sensors=[docs_folder_sensor, refresh_dataset_after_documents],
+        schedules=[nightly_dataset_schedule],
+        resources={
+            "project": project or ProjectResource(),
+            "llm": llm or LLMResource(),
+            "warehouse": warehouse or WarehouseResource(),
+            "vectors": vectors or VectorStoreResource(),
+            "signer": signer or SignerResource(),
+        },
+    )
+
+
+defs = build_definitions()

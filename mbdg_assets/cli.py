@@ -1,0 +1,103 @@
+"""The `mbdg` command line. Every command exits 0 on success and non-zero with a one-line reason."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from mbdg_assets.core.project import ProjectPaths, project_dir_from_env
+
+PROJECT_OPTION = click.option("--project", "project_dir", default=None, help="State folder (default: $MBDG_PROJECT_DIR or ./.mbdg).")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"mbdg: {message}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+def main() -> None:
+    """mbdg: validated, signed synthetic training data from your own documents."""
+
+
+@main.command()
+@click.argument("docs_dir", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Where dataset.jsonl and manifest.json go.")
+@click.option("--schema", "schema_name", default="instruction_pair", show_default=True, help="Output schema.")
+@click.option("--backend", default="embedded", show_default=True, type=click.Choice(["embedded", "ollama", "openai"]))
+@click.option("--model", default="", help="Model name (default: the backend's default).")
+@click.option("--host", default="", help="Server URL for ollama/openai (default: OLLAMA_HOST / backend default).")
+@click.option("--k", default=4, show_default=True, type=click.IntRange(1, 32), help="Candidates per target.")
+@click.option("--max-targets", default=8, show_default=True, type=click.IntRange(1), help="Targets per document.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@PROJECT_OPTION
+def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: str, host: str, k: int,
+        max_targets: int, seed: int, project_dir: str | None) -> None:
+    """Materialize every phase for every document in DOCS_DIR, in this process."""
+    from mbdg_assets.core.prompts import SCHEMAS
+    from mbdg_assets.runner import run_pipeline
+    from resources import LLMResource
+
+    if not docs_dir.is_dir():
+        _fail(f"{docs_dir}: not a folder of documents")
+    if schema_name not in SCHEMAS:
+        _fail(f"unknown schema {schema_name!r}; available: {', '.join(SCHEMAS)}")
+    llm = LLMResource(backend=backend, model=model, host=host)
+    generate = {"schema_name": schema_name, "k": k, "max_targets_per_document": max_targets, "seed": seed}
+    summary = run_pipeline(docs_dir.resolve(), out_dir.resolve(), project_dir_from_env(project_dir), llm, generate, click.echo)
+    _print_summary(summary, out_dir)
+    if summary.dataset_error:
+        _fail(f"dataset phase failed: {summary.dataset_error}")
+    if summary.documents and len(summary.failures) == summary.documents:
+        _fail("no document could be processed (see the errors above)")
+
+
+def _print_summary(summary, out_dir: Path) -> None:
+    ok = summary.documents - len(summary.failures)
+    decisions = summary.decisions
+    click.echo(
+        f"\ndocuments: {summary.documents} ({ok} ok, {len(summary.failures)} failed)  chunks: {summary.chunks}  "
+        f"candidates: {summary.candidates} ({summary.failed_candidates} malformed)\n"
+        f"records: approved {decisions.get('AUTO_APPROVE', 0)}, review {decisions.get('REQUIRE_REVIEW', 0)}, "
+        f"rejected {decisions.get('AUTO_REJECT', 0)}  time: {summary.seconds:.1f}s"
+    )
+    for path, reason in summary.failures.items():
+        click.echo(f"  failed: {path}: {reason}")
+    click.echo(f"output: {out_dir / 'dataset.jsonl'}, {out_dir / 'manifest.json'}")
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@PROJECT_OPTION
+def verify(out_dir: Path, project_dir: str | None) -> None:
+    """Check OUT_DIR's manifest signature and the hash of every file it lists."""
+    from mbdg_assets.core.manifest import verify_out_dir
+    from mbdg_assets.core.signing import KeyFileError, load_or_create_key
+
+    key_dir = ProjectPaths(project_dir_from_env(project_dir)).keys
+    if not os.environ.get("MBDG_SIGNING_KEY") and not (key_dir / "signing.key").exists():
+        _fail(f"no signing key: set MBDG_SIGNING_KEY or use the --project that signed {out_dir}")
+    try:
+        key = load_or_create_key(key_dir)
+    except KeyFileError as error:
+        _fail(str(error))
+    problems = verify_out_dir(out_dir, key)
+    if problems:
+        for problem in problems:
+            click.echo(f"FAIL {problem}", err=True)
+        _fail(f"{out_dir}: verification failed ({len(problems)} problem(s))")
+    click.echo(f"OK {out_dir}: signature valid (key {key.key_id}); every listed file intact")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=3000, show_default=True, type=int)
+@PROJECT_OPTION
+def ui(host: str, port: int, project_dir: str | None) -> None:
+    """Start the Dagster UI on this project; Ctrl-C or SIGTERM stops it cleanly."""
+    from mbdg_assets.ui import serve_ui
+
+    sys.exit(serve_ui(ProjectPaths(project_dir_from_env(project_dir)), host, port))

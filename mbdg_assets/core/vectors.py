@@ -1,0 +1,69 @@
+"""LanceDB tables beside the warehouse: chunk vectors (for retrieval and multi-hop pairing later)
+and accepted-record vectors (for novelty and cross-run dedup later).
+
+Writes are per document: a re-extracted or deleted document replaces or removes exactly its own
+rows, so adding one document never rewrites the others.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+
+CHUNKS_TABLE = "chunks"
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _chunk_schema(dimension: int) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("chunk_id", pa.string()),
+            pa.field("doc_id", pa.string()),
+            pa.field("path", pa.string()),
+            pa.field("text", pa.string()),
+            pa.field("vector", pa.list_(pa.float32(), dimension)),
+        ]
+    )
+
+
+class VectorStore:
+    """A LanceDB database folder with one table per kind of vector."""
+
+    def __init__(self, uri: str | Path):
+        self.uri = str(uri)
+        Path(self.uri).mkdir(parents=True, exist_ok=True)
+        self.db = lancedb.connect(self.uri)
+
+    def _table(self, name: str, schema: pa.Schema):
+        if name in self.db.list_tables().tables:
+            return self.db.open_table(name)
+        return self.db.create_table(name, schema=schema, exist_ok=True)
+
+    def replace_document_chunks(self, path: str, rows: list[dict], vectors: np.ndarray) -> int:
+        """Drop the document's old chunk vectors and add the new ones; returns rows written."""
+        table = self._table(CHUNKS_TABLE, _chunk_schema(vectors.shape[1] if len(rows) else 384))
+        table.delete(f"path = {_quote(path)}")
+        if rows:
+            data = [row | {"vector": vector.tolist()} for row, vector in zip(rows, vectors)]
+            table.add(data)
+        return len(rows)
+
+    def delete_document(self, path: str) -> None:
+        if CHUNKS_TABLE in self.db.list_tables().tables:
+            self.db.open_table(CHUNKS_TABLE).delete(f"path = {_quote(path)}")
+
+    def count_chunks(self, path: str | None = None) -> int:
+        if CHUNKS_TABLE not in self.db.list_tables().tables:
+            return 0
+        table = self.db.open_table(CHUNKS_TABLE)
+        return table.count_rows(f"path = {_quote(path)}" if path else None)
+
+    def nearest_chunks(self, vector: np.ndarray, limit: int = 5) -> list[dict]:
+        table = self.db.open_table(CHUNKS_TABLE)
+        return table.search(vector.tolist()).limit(limit).to_list()

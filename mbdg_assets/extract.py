@@ -1,0 +1,29 @@
+"""Phase 1: extract. One document's text and structure, or its recorded, specific error."""
+
+import dagster as dg
+
+from mbdg_assets.core.extraction import ExtractionError, extract_document
+from mbdg_assets.core.store import record_extraction_error, store_document
+from mbdg_assets.partitions import documents_partitions
+from resources import ProjectResource, WarehouseResource
+
+
+@dg.asset(partitions_def=documents_partitions, group_name="extract", kinds={"python", "duckdb"})
+def source_documents(context: dg.AssetExecutionContext, project: ProjectResource,
+                     warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Text and structure (headings, tables, lists, pages) of one source document."""
+    path = context.partition_key
+    try:
+        doc = extract_document(project.docs_path() / path, project.max_file_bytes)
+    except ExtractionError as error:
+        with warehouse.connect() as con:
+            record_extraction_error(con, path, error.code, error.message)
+        raise dg.Failure(description=error.message, metadata={"path": path, "error_code": error.code}) from None
+    with warehouse.connect() as con:
+        store_document(con, path, doc)
+    kinds = sorted({b.kind for b in doc.blocks})
+    return dg.MaterializeResult(
+        metadata={"doc_id": doc.doc_id, "format": doc.format, "title": doc.title, "pages": doc.pages or 0,
+                  "characters": len(doc.text), "blocks": len(doc.blocks), "block_kinds": ", ".join(kinds)},
+        data_version=dg.DataVersion(doc.doc_id),
+    )

@@ -1,0 +1,53 @@
+"""Phase 3: generate. K candidates per target from the configured model, best by hybrid reward."""
+
+import dagster as dg
+
+from mbdg_assets.core.generation import GenerationParams, generate_for_chunks
+from mbdg_assets.core.llm_cache import CachedLLM
+from mbdg_assets.core.prompts import load_template
+from mbdg_assets.core.store import load_chunks, load_document, replace_candidates
+from mbdg_assets.enrich import enriched_chunks
+from mbdg_assets.partitions import documents_partitions
+from resources import LLMResource, WarehouseResource
+
+
+class GenerateConfig(dg.Config):
+    schema_name: str = "instruction_pair"
+    k: int = 4
+    temperature: float = 0.8
+    seed: int = 0
+    max_tokens: int = 256
+    max_targets_per_document: int = 8
+
+    def params(self) -> GenerationParams:
+        return GenerationParams(k=self.k, temperature=self.temperature, base_seed=self.seed,
+                                max_tokens=self.max_tokens, max_targets_per_document=self.max_targets_per_document)
+
+
+def _summary(candidates, cached: CachedLLM) -> dict:
+    winners = [c for c in candidates if c.is_winner]
+    failed = [c for c in candidates if c.fields is None]
+    tokens = sum(c.generation["prompt_tokens"] + c.generation["completion_tokens"] for c in candidates)
+    return {"targets": len({c.target_id for c in candidates}), "candidates": len(candidates),
+            "failed_candidates": len(failed), "winners": len(winners),
+            "mean_winner_reward": round(sum(c.reward for c in winners) / max(len(winners), 1), 4),
+            "tokens": tokens, "llm_cache_hits": cached.hits, "llm_calls": cached.misses,
+            "first_failure": failed[0].error if failed else ""}
+
+
+@dg.asset(partitions_def=documents_partitions, deps=[enriched_chunks], group_name="generate", kinds={"python", "duckdb"})
+def candidates(context: dg.AssetExecutionContext, config: GenerateConfig, warehouse: WarehouseResource,
+               llm: LLMResource) -> dg.MaterializeResult:
+    """K scored candidates per target of one document; the best of each target marked as winner."""
+    path = context.partition_key
+    template = load_template(config.schema_name)
+    with warehouse.connect() as con:
+        doc, chunks = load_document(con, path), load_chunks(con, path)
+        cached = CachedLLM(llm.client(), con)
+
+        def progress(done: int, total: int) -> None:
+            context.log.info(f"{path}: target {done}/{total} done")
+
+        result = generate_for_chunks(cached, template, chunks, config.params(), doc.title, progress)
+        replace_candidates(con, path, doc.doc_id, template.schema_name, result)
+    return dg.MaterializeResult(metadata=_summary(result, cached) | {"backend": cached.backend, "model": cached.model})

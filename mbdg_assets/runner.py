@@ -1,0 +1,116 @@
+"""`mbdg run` as code: sync the docs folder to document partitions, run the document job for
+each partition and then the dataset job, all in this process against the project's Dagster
+instance (so the runs show up in the UI later). A failing document is reported and skipped."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+
+from definitions import build_definitions
+from mbdg_assets.core import warehouse
+from mbdg_assets.core.inbox import scan_documents
+from mbdg_assets.core.project import ProjectPaths, prepare_dagster_home, save_settings
+from mbdg_assets.core.store import decision_counts, remove_document
+from mbdg_assets.core.vectors import VectorStore
+from mbdg_assets.partitions import documents_partitions
+from resources import LLMResource, ProjectResource, SignerResource, VectorStoreResource, WarehouseResource
+
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass
+class RunSummary:
+    documents: int = 0
+    failures: dict[str, str] = field(default_factory=dict)  # path -> reason
+    chunks: int = 0
+    candidates: int = 0
+    failed_candidates: int = 0
+    decisions: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    dataset_error: str | None = None
+
+
+def failure_reason(result: dg.ExecuteInProcessResult) -> str:
+    """The first step failure's own message (our Failure descriptions are written for users)."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data:
+            data = event.step_failure_data
+            if data.user_failure_data and data.user_failure_data.description:
+                return data.user_failure_data.description
+            if data.error:
+                return data.error.message.strip().splitlines()[-1]
+    return "run failed (see the Dagster run log)"
+
+
+def sync_partitions(instance: dg.DagsterInstance, docs: Path, paths: ProjectPaths) -> list[str]:
+    """Partitions = files in the docs folder now; a vanished file's partition and state are removed."""
+    present = list(scan_documents(docs))
+    known = set(instance.get_dynamic_partitions(documents_partitions.name))
+    new = [p for p in present if p not in known]
+    if new:
+        instance.add_dynamic_partitions(documents_partitions.name, new)
+    gone = sorted(known - set(present))
+    if gone:
+        store = VectorStore(paths.lancedb)
+        with warehouse.connect(paths.warehouse) as con:
+            for path in gone:
+                instance.delete_dynamic_partition(documents_partitions.name, path)
+                remove_document(con, path)
+                store.delete_document(path)
+    return present
+
+
+def _run_configs(generate: dict) -> tuple[dict, dict]:
+    """Run config of the document job and of the dataset job."""
+    validate = {"schema_name": generate.get("schema_name", "instruction_pair")}
+    return (QUIET_LOGS | {"ops": {"candidates": {"config": generate}}},
+            QUIET_LOGS | {"ops": {"validated_records": {"config": validate}}})
+
+
+def _count(con, present: list[str]) -> tuple[int, int, int]:
+    row = con.execute(
+        """SELECT (SELECT count(*) FROM chunks WHERE path IN (SELECT unnest($p::VARCHAR[]))),
+                  (SELECT count(*) FROM candidates WHERE path IN (SELECT unnest($p::VARCHAR[]))),
+                  (SELECT count(*) FROM candidates WHERE error IS NOT NULL AND path IN (SELECT unnest($p::VARCHAR[])))""",
+        {"p": present},
+    ).fetchone()
+    return row
+
+
+def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, generate: dict,
+                 echo: Callable[[str], None] = print) -> RunSummary:
+    started, summary = time.monotonic(), RunSummary()
+    paths = ProjectPaths(project_dir)
+    os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(paths))
+    os.environ["MBDG_PROJECT_DIR"] = str(paths.root)
+    save_settings(paths, docs_dir=str(docs))
+    defs = build_definitions(
+        project=ProjectResource(project_dir=str(paths.root), docs_dir=str(docs), out_dir=str(out)), llm=llm,
+        warehouse=WarehouseResource(path=str(paths.warehouse)), vectors=VectorStoreResource(uri=str(paths.lancedb)),
+        signer=SignerResource(key_dir=str(paths.keys)),
+    )
+    document_config, dataset_config = _run_configs(generate)
+    with dg.DagsterInstance.from_config(str(paths.dagster_home)) as instance:
+        present = sync_partitions(instance, docs, paths)
+        summary.documents = len(present)
+        document_job = defs.resolve_job_def("document_job")
+        for i, path in enumerate(present, start=1):
+            t0 = time.monotonic()
+            result = document_job.execute_in_process(run_config=document_config, instance=instance, partition_key=path, raise_on_error=False)
+            status = "ok" if result.success else f"ERROR {failure_reason(result)}"
+            if not result.success:
+                summary.failures[path] = failure_reason(result)
+            echo(f"[{i}/{len(present)}] {path}: {status} ({time.monotonic() - t0:.1f}s)")
+        result = defs.resolve_job_def("dataset_job").execute_in_process(run_config=dataset_config, instance=instance, raise_on_error=False)
+        summary.dataset_error = None if result.success else failure_reason(result)
+    with warehouse.connect(paths.warehouse) as con:
+        summary.chunks, summary.candidates, summary.failed_candidates = _count(con, present)
+        summary.decisions = decision_counts(con)
+    summary.seconds = round(time.monotonic() - started, 1)
+    return summary

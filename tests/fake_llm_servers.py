@@ -1,0 +1,201 @@
+"""A scripted stand-in for an Ollama daemon and an OpenAI-compatible server, for tests.
+
+It speaks just enough of both wire formats (``POST /api/chat`` and ``POST /v1/chat/completions``,
+non-streaming) to exercise the real client libraries end to end, without a model or a network:
+responses come from a queue the test fills, and every request body is recorded so a test can
+assert on exactly what went over the wire. It listens only on 127.0.0.1 (port chosen by the OS)
+and is shut down when the context manager / fixture exits.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+OLLAMA_CHAT_PATH = "/api/chat"
+OPENAI_CHAT_PATH = "/v1/chat/completions"
+
+
+@dataclass
+class Scripted:
+    """One scripted reply: answer ``content``, or an HTTP error ``status`` with ``error_body``.
+
+    ``delay`` seconds pass before anything is written, to make a client time out.
+    """
+
+    content: str = "ok"
+    status: int = 200
+    error_body: str = '{"error": "scripted failure"}'
+    delay: float = 0.0
+    prompt_tokens: int = 11
+    completion_tokens: int = 7
+
+
+@dataclass
+class Received:
+    """A request as the server saw it."""
+
+    method: str
+    path: str
+    body: Any
+
+
+@dataclass
+class FakeLLMServer:
+    """Handle a test uses: where to point clients, what to reply, what was received."""
+
+    host: str
+    port: int
+    replies: deque[Scripted] = field(default_factory=deque)
+    requests: list[Received] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. for ``OLLAMA_HOST`` or ``ollama.Client(host=...)``."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        """Base URL as the openai client wants it (with the /v1 prefix)."""
+        return f"{self.url}/v1"
+
+    def script(self, *replies: Scripted) -> None:
+        """Queue replies; once the queue is empty the server answers ``Scripted()`` ("ok")."""
+        self.replies.extend(replies)
+
+    def next_reply(self) -> Scripted:
+        return self.replies.popleft() if self.replies else Scripted()
+
+
+def _ollama_body(model: str, reply: Scripted) -> dict[str, Any]:
+    """A non-streaming /api/chat response, field for field as Ollama sends it."""
+    return {
+        "model": model,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
+        "message": {"role": "assistant", "content": reply.content},
+        "done": True,
+        "done_reason": "stop",
+        "total_duration": 123_456_789,
+        "load_duration": 1_234_567,
+        "prompt_eval_count": reply.prompt_tokens,
+        "prompt_eval_duration": 2_345_678,
+        "eval_count": reply.completion_tokens,
+        "eval_duration": 98_765_432,
+    }
+
+
+def _openai_body(model: str, reply: Scripted) -> dict[str, Any]:
+    """A non-streaming chat.completion object as OpenAI-compatible servers send it."""
+    return {
+        "id": "chatcmpl-fake-0001",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply.content},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+        },
+    }
+
+
+_BODY_BUILDERS = {OLLAMA_CHAT_PATH: _ollama_body, OPENAI_CHAT_PATH: _openai_body}
+
+
+def _make_handler(state: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
+    """Bind a request handler class to one server's state."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+            pass
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            text = self.rfile.read(length).decode("utf-8")
+            try:
+                body: Any = json.loads(text)
+            except ValueError:
+                body = text
+            state.requests.append(Received("POST", self.path, body))
+            builder = _BODY_BUILDERS.get(self.path)
+            if builder is None:
+                self._send(404, json.dumps({"error": f"no route {self.path}"}))
+                return
+            reply = state.next_reply()
+            if reply.delay and state.stopping.wait(reply.delay):
+                return  # server is shutting down; drop the request
+            if reply.status != 200:
+                self._send(reply.status, reply.error_body)
+                return
+            model = body.get("model", "") if isinstance(body, dict) else ""
+            self._send(200, json.dumps(builder(model, reply)))
+
+        def _send(self, status: int, payload: str) -> None:
+            data = payload.encode("utf-8")
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (timeout); nothing to do
+
+    return Handler
+
+
+@contextmanager
+def running_fake_llm_server() -> Iterator[FakeLLMServer]:
+    """Start the fake server on 127.0.0.1:<free port> in a thread; stop it on exit."""
+    state = FakeLLMServer(host="127.0.0.1", port=0)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state))
+    httpd.daemon_threads = True
+    state.port = httpd.server_address[1]
+    # A short poll interval keeps shutdown (and so every test teardown) fast.
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-llm-server", daemon=True
+    )
+    thread.start()
+    try:
+        yield state
+    finally:
+        state.stopping.set()  # wake any handler sleeping on a scripted delay
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def fake_llm_server() -> Iterator[FakeLLMServer]:
+    """Pytest fixture: a fresh fake server per test (import it into the test module to use it)."""
+    with running_fake_llm_server() as server:
+        yield server
+
+
+def closed_port_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens: bind a port, then release it."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

@@ -1,0 +1,215 @@
+"""Chunking: offsets exact, structure respected, sizes bounded, overlap snapped, ids stable."""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import re
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+import pytest
+
+from mbdg_assets.core.chunking import Chunk, chunk_document
+from mbdg_assets.core.extraction import ExtractedDocument, extract_document
+
+MARKDOWN = """# A
+
+Intro paragraph under A.
+
+## B
+
+Paragraph under B.
+
+```python
+# this is a comment, not a heading
+x = 1
+
+y = 2
+```
+
+| Name | Score |
+|------|-------|
+| ann  | 3     |
+
+- first item
+- second item
+
+# C
+
+Closing words under C.
+"""
+
+
+def write_pdf(path: Path, pages: list[str]) -> Path:
+    """A real one-line-per-page text PDF built with pypdfium2's raw API."""
+    pdf = pdfium.PdfDocument.new()
+    for line in pages:
+        page = pdf.new_page(612, 792)
+        obj = pdfium_c.FPDFPageObj_NewTextObj(pdf.raw, b"Helvetica", ctypes.c_float(12))
+        encoded = (line + "\x00").encode("utf-16-le")
+        buffer = ctypes.create_string_buffer(encoded, len(encoded))
+        pdfium_c.FPDFText_SetText(obj, ctypes.cast(buffer, ctypes.POINTER(pdfium_c.FPDF_WCHAR)))
+        pdfium_c.FPDFPageObj_Transform(obj, 1, 0, 0, 1, 72, 700)
+        pdfium_c.FPDFPage_InsertObject(page.raw, obj)
+        page.gen_content()
+    pdf.save(str(path))
+    pdf.close()
+    return path
+
+
+def sentences(n: int, tag: str) -> str:
+    return " ".join(f"{tag} sentence number {i} says something useful about the topic." for i in range(n))
+
+
+def extract_md(tmp_path: Path, text: str, name: str = "doc.md") -> ExtractedDocument:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return extract_document(path)
+
+
+def check_invariants(doc: ExtractedDocument, chunks: list[Chunk]) -> None:
+    for position, chunk in enumerate(chunks):
+        assert chunk.text == doc.text[chunk.start : chunk.end]
+        assert chunk.text == chunk.text.strip() and chunk.text
+        assert chunk.position == position
+        assert chunk.doc_id == doc.doc_id and chunk.path == doc.path and chunk.format == doc.format
+        assert chunk.content_hash == hashlib.sha256(chunk.text.encode()).hexdigest()
+        expected = f"{doc.doc_id}:{chunk.start}:{chunk.end}:{chunk.content_hash}"
+        assert chunk.chunk_id == hashlib.sha256(expected.encode()).hexdigest()[:32]
+    assert [c.start for c in chunks] == sorted(c.start for c in chunks)
+
+
+def covered(doc: ExtractedDocument, chunks: list[Chunk]) -> bool:
+    """Every non-whitespace character of the document is inside some chunk."""
+    inside = [False] * len(doc.text)
+    for chunk in chunks:
+        inside[chunk.start : chunk.end] = [True] * (chunk.end - chunk.start)
+    return all(flag or ch.isspace() for flag, ch in zip(inside, doc.text))
+
+
+def test_structure_of_small_markdown(tmp_path: Path) -> None:
+    doc = extract_md(tmp_path, MARKDOWN)
+    chunks = chunk_document(doc, target_chars=120, max_chars=240)
+    check_invariants(doc, chunks)
+    assert covered(doc, chunks)
+    code = next(c for c in chunks if "# this is a comment" in c.text)
+    assert "```python\n# this is a comment, not a heading\nx = 1\n\ny = 2\n```" in code.text
+    b_chunk = next(c for c in chunks if c.text.startswith("## B"))
+    assert b_chunk.heading_path == ("A", "B")
+    assert chunks[0].heading_path == ("A",) and chunks[0].text.startswith("# A")
+    assert chunks[-1].heading_path == ("C",) and chunks[-1].text.startswith("# C")
+    assert all(c.pages == () for c in chunks)
+
+
+def test_every_heading_starts_a_chunk(tmp_path: Path) -> None:
+    parts = [f"## Part {i}\n\n{sentences(4, f'P{i}')}" for i in range(4)]
+    doc = extract_md(tmp_path, "# Guide\n\n" + "\n\n".join(parts))
+    chunks = chunk_document(doc, target_chars=400, max_chars=800)
+    assert [c.heading_path for c in chunks] == [("Guide", f"Part {i}") for i in range(4)]
+    assert chunks[0].text.startswith("# Guide\n\n## Part 0")  # a run of headings stays together
+    assert all(c.text.startswith("## Part") for c in chunks[1:])
+
+
+def test_no_chunk_crosses_a_top_level_heading(tmp_path: Path) -> None:
+    text = "\n\n".join(f"# Section {s}\n\n{sentences(3, f'S{s}')}\n\nshort {s}." for s in range(3))
+    doc = extract_md(tmp_path, text)
+    top = [b.start for b in doc.blocks if b.kind == "heading" and b.level == 1]
+    for overlap in (0, 150):
+        chunks = chunk_document(doc, target_chars=5000, max_chars=10000, overlap_chars=overlap)
+        check_invariants(doc, chunks)
+        assert len(chunks) == 3
+        for chunk in chunks:
+            assert not [s for s in top if chunk.start < s < chunk.end]
+
+
+def test_long_prose_respects_sizes(tmp_path: Path) -> None:
+    doc = extract_md(tmp_path, "# Essay\n\n" + "\n\n".join(sentences(12, f"Para{i}") for i in range(6)))
+    chunks = chunk_document(doc, target_chars=300, max_chars=600)
+    check_invariants(doc, chunks)
+    assert covered(doc, chunks) and len(chunks) > 10
+    assert max(len(c.text) for c in chunks) <= 600
+    # every piece of a split paragraph ends at a sentence end
+    assert all(c.text.endswith(".") for c in chunks)
+    assert all(c.heading_path == ("Essay",) for c in chunks)
+
+
+def test_paragraph_without_sentence_ends_is_still_cut(tmp_path: Path) -> None:
+    doc = extract_md(tmp_path, " ".join(["word"] * 1000))
+    chunks = chunk_document(doc, target_chars=200, max_chars=400)
+    check_invariants(doc, chunks)
+    assert covered(doc, chunks) and max(len(c.text) for c in chunks) <= 400
+
+
+def test_oversized_table_and_code_stay_whole(tmp_path: Path) -> None:
+    rows = "\n".join(f"| row {i} | value {i * 7} |" for i in range(60))
+    table = f"| key | value |\n|---|---|\n{rows}"
+    code = "```\n" + "\n".join(f"# line {i}: not a heading" for i in range(60)) + "\n```"
+    doc = extract_md(tmp_path, f"# Data\n\nIntro.\n\n{table}\n\n{code}\n\nAfter the code.")
+    chunks = chunk_document(doc, target_chars=200, max_chars=400)
+    check_invariants(doc, chunks)
+    assert len(table) > 400 and len(code) > 400
+    assert sum(table in c.text for c in chunks) == 1
+    assert sum(code in c.text for c in chunks) == 1
+    for chunk in chunks:
+        if len(chunk.text) > 400:
+            assert table in chunk.text or code in chunk.text
+
+
+def test_tiny_trailing_chunk_merges(tmp_path: Path) -> None:
+    head = f"# Notes\n\n{sentences(5, 'Body')}"
+    doc = extract_md(tmp_path, f"{head}\n\nP.S. short.")
+    target = len(head) - 20  # the postscript does not fit the target, so it starts a chunk...
+    chunks = chunk_document(doc, target_chars=target, max_chars=1200)
+    assert len(chunks) == 1 and chunks[0].text.endswith("P.S. short.")  # ...then merges back
+    alone = chunk_document(doc, target_chars=target, max_chars=len(head) + 5)  # merged > max
+    assert alone[-1].text == "P.S. short."
+
+
+def test_overlap_snaps_to_sentence_or_block(tmp_path: Path) -> None:
+    doc = extract_md(tmp_path, "# Essay\n\n" + "\n\n".join(sentences(6, f"Para{i}") for i in range(5)))
+    plain = chunk_document(doc, target_chars=400, max_chars=800)
+    chunks = chunk_document(doc, target_chars=400, max_chars=800, overlap_chars=120)
+    check_invariants(doc, chunks)
+    assert len(chunks) == len(plain) and [c.end for c in chunks] == [c.end for c in plain]
+    overlapped = 0
+    for previous, chunk in zip(chunks, chunks[1:]):
+        assert chunk.start >= previous.end - 120 and chunk.start > previous.start
+        assert len(chunk.text) <= 800
+        if chunk.start < previous.end:
+            overlapped += 1
+            assert re.match(r"Para\d sentence number \d", chunk.text)  # starts at a sentence
+    assert overlapped == len(chunks) - 1
+    assert chunk_document(doc, 400, 800, overlap_chars=120) == chunks
+
+
+def test_ids_stable_across_runs(tmp_path: Path) -> None:
+    path = tmp_path / "doc.md"
+    path.write_text(MARKDOWN, encoding="utf-8")
+    first = chunk_document(extract_document(path), target_chars=100, max_chars=200)
+    second = chunk_document(extract_document(path), target_chars=100, max_chars=200)
+    assert [c.chunk_id for c in first] == [c.chunk_id for c in second]
+    assert len({c.chunk_id for c in first}) == len(first)
+    path.write_text(MARKDOWN.replace("Closing", "Final"), encoding="utf-8")
+    changed = chunk_document(extract_document(path), target_chars=100, max_chars=200)
+    assert changed[0].chunk_id != first[0].chunk_id  # doc id is part of every chunk id
+
+
+def test_pdf_chunks_carry_pages(tmp_path: Path) -> None:
+    path = write_pdf(tmp_path / "p.pdf", ["Page one words here.", "Page two words here.", "Three."])
+    doc = extract_document(path)
+    together = chunk_document(doc, target_chars=1000, max_chars=2000)
+    assert len(together) == 1 and together[0].pages == (1, 2, 3)
+    apart = chunk_document(doc, target_chars=20, max_chars=40)
+    assert [c.pages for c in apart] == [(1,), (2,), (3,)]
+    check_invariants(doc, apart)
+
+
+def test_empty_document_and_bad_sizes() -> None:
+    empty = ExtractedDocument("0" * 64, "none.md", "markdown", "", (), None, "none")
+    assert chunk_document(empty) == []
+    with pytest.raises(ValueError):
+        chunk_document(empty, target_chars=500, max_chars=100)
+    with pytest.raises(ValueError):
+        chunk_document(empty, overlap_chars=-1)
