@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 from mbdg_assets.core.project import ProjectPaths, prepare_dagster_home
 
@@ -52,10 +53,27 @@ def serve_ui(paths: ProjectPaths, host: str, port: int) -> int:
     try:
         code = process.wait()
     finally:
-        if process.poll() is None:
-            _stop_group(process, signal.SIGTERM)
-            try:
-                process.wait(STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                _stop_group(process, signal.SIGKILL)
+        _shut_down_group(process)
     return 0 if stopping else code
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _shut_down_group(process: subprocess.Popen) -> None:
+    """`dagster dev` returns before its webserver, daemon and code servers have exited: wait for
+    the whole group, so that when `mbdg ui` exits nothing it started is left running."""
+    if process.poll() is None:
+        _stop_group(process, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    while _group_alive(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _group_alive(process.pid):
+        _stop_group(process, signal.SIGKILL)
+    if process.poll() is None:
+        process.wait()
