@@ -89,7 +89,7 @@ def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, gen
     paths = ProjectPaths(project_dir)
     os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(paths))
     os.environ["MBDG_PROJECT_DIR"] = str(paths.root)
-    save_settings(paths, docs_dir=str(docs))
+    save_settings(paths, docs_dir=str(docs), out_dir=str(out))
     defs = build_definitions(
         project=ProjectResource(project_dir=str(paths.root), docs_dir=str(docs), out_dir=str(out)), llm=llm,
         warehouse=WarehouseResource(path=str(paths.warehouse)), vectors=VectorStoreResource(uri=str(paths.lancedb)),

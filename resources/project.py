@@ -17,7 +17,7 @@ class ProjectResource(dg.ConfigurableResource):
 
     project_dir: str = Field(default="", description="State folder; empty = $MBDG_PROJECT_DIR or ./.mbdg")
     docs_dir: str = Field(default="", description="Documents folder; empty = $MBDG_DOCS_DIR, else the last `mbdg run` folder, else ./inbox")
-    out_dir: str = Field(default="", description="Export folder; empty = <project dir>/exports")
+    out_dir: str = Field(default="", description="Export folder; empty = the last `mbdg run --out`, else <project dir>/exports")
     max_file_bytes: int = Field(default=50_000_000, description="Larger files are refused with a per-file error")
 
     @property
@@ -29,4 +29,5 @@ class ProjectResource(dg.ConfigurableResource):
         return Path(chosen or DEFAULT_DOCS_DIR).expanduser().resolve()
 
     def out_path(self) -> Path:
-        return Path(self.out_dir).expanduser().resolve() if self.out_dir else self.paths.exports
+        chosen = self.out_dir or load_settings(self.paths).get("out_dir")
+        return Path(chosen).expanduser().resolve() if chosen else self.paths.exports
