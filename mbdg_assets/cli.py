@@ -33,9 +33,11 @@ def main() -> None:
 @click.option("--k", default=4, show_default=True, type=click.IntRange(1, 32), help="Candidates per target.")
 @click.option("--max-targets", default=8, show_default=True, type=click.IntRange(1), help="Targets per document.")
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--concurrency", default=0, type=click.IntRange(0, 256),
+              help="Simultaneous model requests (default: 1 embedded, 8 for servers).")
 @PROJECT_OPTION
 def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: str, host: str, k: int,
-        max_targets: int, seed: int, project_dir: str | None) -> None:
+        max_targets: int, seed: int, concurrency: int, project_dir: str | None) -> None:
     """Materialize every phase for every document in DOCS_DIR, in this process."""
     from mbdg_assets.core.prompts import SCHEMAS
     from mbdg_assets.runner import run_pipeline
@@ -46,7 +48,8 @@ def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: st
     if schema_name not in SCHEMAS:
         _fail(f"unknown schema {schema_name!r}; available: {', '.join(SCHEMAS)}")
     llm = LLMResource(backend=backend, model=model, host=host)
-    generate = {"schema_name": schema_name, "k": k, "max_targets_per_document": max_targets, "seed": seed}
+    generate = {"schema_name": schema_name, "k": k, "max_targets_per_document": max_targets, "seed": seed,
+                "concurrency": concurrency}
     summary = run_pipeline(docs_dir.resolve(), out_dir.resolve(), project_dir_from_env(project_dir), llm, generate, click.echo)
     _print_summary(summary, out_dir)
     if summary.dataset_error:
@@ -62,7 +65,8 @@ def _print_summary(summary, out_dir: Path) -> None:
         f"\ndocuments: {summary.documents} ({ok} ok, {len(summary.failures)} failed)  chunks: {summary.chunks}  "
         f"candidates: {summary.candidates} ({summary.failed_candidates} malformed)\n"
         f"records: approved {decisions.get('AUTO_APPROVE', 0)}, review {decisions.get('REQUIRE_REVIEW', 0)}, "
-        f"rejected {decisions.get('AUTO_REJECT', 0)}  time: {summary.seconds:.1f}s"
+        f"rejected {decisions.get('AUTO_REJECT', 0)}  time: {summary.seconds:.1f}s\n"
+        f"tokens: {summary.tokens} ({summary.tokens // max(decisions.get('AUTO_APPROVE', 0), 1)} per approved record)"
     )
     for path, reason in summary.failures.items():
         click.echo(f"  failed: {path}: {reason}")

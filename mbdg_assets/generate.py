@@ -2,8 +2,10 @@
 
 import dagster as dg
 
-from mbdg_assets.core.generation import GenerationParams, generate_for_chunks
+from mbdg_assets.core.generation import GenerationParams, generate_for_chunks, plan_targets
+from mbdg_assets.core.llm import Generation
 from mbdg_assets.core.llm_cache import CachedLLM
+from mbdg_assets.core.progress import CallProgress, publish
 from mbdg_assets.core.prompts import load_template
 from mbdg_assets.core.store import load_chunks, load_document, replace_candidates
 from mbdg_assets.enrich import enriched_chunks
@@ -18,20 +20,24 @@ class GenerateConfig(dg.Config):
     seed: int = 0
     max_tokens: int = 256
     max_targets_per_document: int = 8
+    repair_attempts: int = 1
+    concurrency: int = 0  # 0 = 1 for the embedded model, 8 for server backends
 
-    def params(self) -> GenerationParams:
-        return GenerationParams(k=self.k, temperature=self.temperature, base_seed=self.seed,
-                                max_tokens=self.max_tokens, max_targets_per_document=self.max_targets_per_document)
+    def params(self, backend: str) -> GenerationParams:
+        concurrency = self.concurrency or (1 if backend == "embedded" else 8)
+        return GenerationParams(k=self.k, temperature=self.temperature, base_seed=self.seed, max_tokens=self.max_tokens,
+                                max_targets_per_document=self.max_targets_per_document,
+                                repair_attempts=self.repair_attempts, concurrency=concurrency)
 
 
-def _summary(candidates, cached: CachedLLM) -> dict:
+def _summary(candidates, cached: CachedLLM, progress: CallProgress) -> dict:
     winners = [c for c in candidates if c.is_winner]
     failed = [c for c in candidates if c.fields is None]
-    tokens = sum(c.generation["prompt_tokens"] + c.generation["completion_tokens"] for c in candidates)
     return {"targets": len({c.target_id for c in candidates}), "candidates": len(candidates),
             "failed_candidates": len(failed), "winners": len(winners),
             "mean_winner_reward": round(sum(c.reward for c in winners) / max(len(winners), 1), 4),
-            "tokens": tokens, "llm_cache_hits": cached.hits, "llm_calls": cached.misses,
+            "tokens": progress.tokens, "tokens_per_winner": round(progress.tokens / max(len(winners), 1)),
+            "llm_calls": cached.misses, "llm_cache_hits": cached.hits, "seconds": round(progress.elapsed, 1),
             "first_failure": failed[0].error if failed else ""}
 
 
@@ -41,13 +47,18 @@ def candidates(context: dg.AssetExecutionContext, config: GenerateConfig, wareho
     """K scored candidates per target of one document; the best of each target marked as winner."""
     path = context.partition_key
     template = load_template(config.schema_name)
+    params = config.params(llm.backend)
     with warehouse.connect() as con:
         doc, chunks = load_document(con, path), load_chunks(con, path)
         cached = CachedLLM(llm.client(), con)
+        progress = CallProgress(path, planned=len(plan_targets(chunks, template, params.max_targets_per_document)) * params.k)
 
-        def progress(done: int, total: int) -> None:
-            context.log.info(f"{path}: target {done}/{total} done")
+        def on_result(result: Generation) -> None:
+            progress.record(result)
+            publish(progress)
+            if progress.done % max(progress.planned // 10, 1) == 0:
+                context.log.info(f"{path}: {progress.done}/{progress.planned} model calls, {progress.tokens} tokens")
 
-        result = generate_for_chunks(cached, template, chunks, config.params(), doc.title, progress)
+        result = generate_for_chunks(cached, template, chunks, params, doc.title, on_result)
         replace_candidates(con, path, doc.doc_id, template.schema_name, result)
-    return dg.MaterializeResult(metadata=_summary(result, cached) | {"backend": cached.backend, "model": cached.model})
+    return dg.MaterializeResult(metadata=_summary(result, cached, progress) | {"backend": cached.backend, "model": cached.model})

@@ -5,16 +5,19 @@ instance (so the runs show up in the UI later). A failing document is reported a
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+from tqdm import tqdm
 
 from definitions import build_definitions
 from mbdg_assets.core import warehouse
 from mbdg_assets.core.inbox import scan_documents
+from mbdg_assets.core.progress import CallProgress, add_listener, remove_listener
 from mbdg_assets.core.project import ProjectPaths, prepare_dagster_home, save_settings
 from mbdg_assets.core.store import decision_counts, remove_document
 from mbdg_assets.core.vectors import VectorStore
@@ -32,6 +35,7 @@ class RunSummary:
     candidates: int = 0
     failed_candidates: int = 0
     decisions: dict[str, int] = field(default_factory=dict)
+    tokens: int = 0
     seconds: float = 0.0
     dataset_error: str | None = None
 
@@ -73,14 +77,51 @@ def _run_configs(generate: dict) -> tuple[dict, dict]:
             QUIET_LOGS | {"ops": {"validated_records": {"config": validate}}})
 
 
-def _count(con, present: list[str]) -> tuple[int, int, int]:
-    row = con.execute(
-        """SELECT (SELECT count(*) FROM chunks WHERE path IN (SELECT unnest($p::VARCHAR[]))),
-                  (SELECT count(*) FROM candidates WHERE path IN (SELECT unnest($p::VARCHAR[]))),
-                  (SELECT count(*) FROM candidates WHERE error IS NOT NULL AND path IN (SELECT unnest($p::VARCHAR[])))""",
+def _count(con, present: list[str]) -> tuple[int, int, int, int]:
+    """Chunks, candidates, failed candidates and model tokens behind the current documents."""
+    return con.execute(
+        """WITH c AS (SELECT * FROM candidates WHERE path IN (SELECT unnest($p::VARCHAR[])))
+           SELECT (SELECT count(*) FROM chunks WHERE path IN (SELECT unnest($p::VARCHAR[]))),
+                  (SELECT count(*) FROM c), (SELECT count(*) FROM c WHERE error IS NOT NULL),
+                  (SELECT coalesce(sum(CAST(generation_json->>'prompt_tokens' AS BIGINT)
+                                       + CAST(generation_json->>'completion_tokens' AS BIGINT)), 0) FROM c)""",
         {"p": present},
     ).fetchone()
-    return row
+
+
+class ProgressBar:
+    """A terminal bar per document while its model calls run (silent when stderr is not a tty)."""
+
+    def __init__(self) -> None:
+        self.bar: tqdm | None = None
+        self.label = ""
+
+    def __call__(self, progress: CallProgress) -> None:
+        if self.bar is None or progress.label != self.label:
+            self.close()
+            self.label = progress.label
+            self.bar = tqdm(total=progress.planned, desc=progress.label, unit="call", leave=False, file=sys.stderr,
+                            disable=None, dynamic_ncols=True)
+        self.bar.total = max(progress.planned, progress.done)
+        self.bar.n = progress.done
+        self.bar.set_postfix(tokens=progress.tokens, refresh=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _run_documents(job, instance, present: list[str], run_config: dict, summary: RunSummary, bar: ProgressBar,
+                   echo: Callable[[str], None]) -> None:
+    for i, path in enumerate(present, start=1):
+        t0 = time.monotonic()
+        result = job.execute_in_process(run_config=run_config, instance=instance, partition_key=path, raise_on_error=False)
+        bar.close()
+        if not result.success:
+            summary.failures[path] = failure_reason(result)
+        status = "ok" if result.success else f"ERROR {summary.failures[path]}"
+        echo(f"[{i}/{len(present)}] {path}: {status} ({time.monotonic() - t0:.1f}s)")
 
 
 def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, generate: dict,
@@ -96,21 +137,20 @@ def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, gen
         signer=SignerResource(key_dir=str(paths.keys)),
     )
     document_config, dataset_config = _run_configs(generate)
-    with dg.DagsterInstance.from_config(str(paths.dagster_home)) as instance:
-        present = sync_partitions(instance, docs, paths)
-        summary.documents = len(present)
-        document_job = defs.resolve_job_def("document_job")
-        for i, path in enumerate(present, start=1):
-            t0 = time.monotonic()
-            result = document_job.execute_in_process(run_config=document_config, instance=instance, partition_key=path, raise_on_error=False)
-            status = "ok" if result.success else f"ERROR {failure_reason(result)}"
-            if not result.success:
-                summary.failures[path] = failure_reason(result)
-            echo(f"[{i}/{len(present)}] {path}: {status} ({time.monotonic() - t0:.1f}s)")
-        result = defs.resolve_job_def("dataset_job").execute_in_process(run_config=dataset_config, instance=instance, raise_on_error=False)
-        summary.dataset_error = None if result.success else failure_reason(result)
+    bar = ProgressBar()
+    add_listener(bar)
+    try:
+        with dg.DagsterInstance.from_config(str(paths.dagster_home)) as instance:
+            present = sync_partitions(instance, docs, paths)
+            summary.documents = len(present)
+            _run_documents(defs.resolve_job_def("document_job"), instance, present, document_config, summary, bar, echo)
+            result = defs.resolve_job_def("dataset_job").execute_in_process(run_config=dataset_config, instance=instance, raise_on_error=False)
+            summary.dataset_error = None if result.success else failure_reason(result)
+    finally:
+        remove_listener(bar)
+        bar.close()
     with warehouse.connect(paths.warehouse) as con:
-        summary.chunks, summary.candidates, summary.failed_candidates = _count(con, present)
+        summary.chunks, summary.candidates, summary.failed_candidates, summary.tokens = _count(con, present)
         summary.decisions = decision_counts(con)
     summary.seconds = round(time.monotonic() - started, 1)
     return summary

@@ -5,11 +5,13 @@ their raw text and the reason; they never stop the run."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import jsonschema
 
 from .json_parsing import parse_json_object
+from .llm import Generation
 from .prompts import PromptTemplate
 from .rewards import FIELD_WEIGHT, score_candidate
 from .text import stable_id
@@ -25,6 +27,8 @@ class GenerationParams:
     max_tokens: int = 256
     field_weight: float = FIELD_WEIGHT
     max_targets_per_document: int = 8
+    repair_attempts: int = 1   # bounded: one chance to fix a malformed answer, then it is recorded as failed
+    concurrency: int = 1       # simultaneous requests; >1 pays off only for server backends
 
 
 @dataclass(frozen=True)
@@ -73,32 +77,93 @@ def _parse_candidate(text: str | None, error: str | None, template: PromptTempla
     return fields, None
 
 
-def generate_candidates(llm, template: PromptTemplate, target: Target, params: GenerationParams,
-                        title: str, kept_instructions: list[str]) -> list[Candidate]:
-    """K calls with different seeds; each answer parsed, validated and scored."""
-    chunk = target.chunk
-    messages = template.messages(passage=chunk["text"], title=title, heading_path=chunk["heading_path"] or ())
-    candidates = []
-    for rank in range(params.k):
-        seed = params.base_seed + rank
-        result = llm.generate(messages, json_schema=template.decoding_schema, temperature=params.temperature,
-                              seed=seed, max_tokens=params.max_tokens)
-        fields, error = _parse_candidate(result.text, result.error, template)
-        candidate = Candidate(
-            candidate_id=stable_id(target.target_id, rank), target_id=target.target_id,
-            chunk_id=chunk["chunk_id"], rank=rank,
-            raw=result.raw or result.text or "", fields=fields, error=error,
-            generation={"backend": llm.backend, "model": llm.model, "prompt_version": template.version,
-                        "temperature": params.temperature, "seed": seed, "k": params.k,
-                        "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
-                        "seconds": round(result.seconds, 3)},
-        )
-        if fields is not None:
-            reward = score_candidate(fields, chunk["text"], template.json_schema, kept_instructions, params.field_weight)
-            candidate.reward_field, candidate.reward_overall = reward.field, reward.overall
-            candidate.reward, candidate.detail = reward.total, reward.detail
-        candidates.append(candidate)
-    return candidates
+@dataclass(frozen=True, eq=False)  # identity equality: each call is its own dict key
+class Call:
+    """One request to the model: a target's rank-th candidate, possibly a repair attempt."""
+
+    target: Target
+    rank: int
+    messages: list[dict[str, str]]
+    seed: int
+    attempt: int = 0
+
+
+def _first_calls(targets: list[Target], template: PromptTemplate, params: GenerationParams, title: str) -> list[Call]:
+    calls = []
+    for target in targets:
+        chunk = target.chunk
+        messages = template.messages(passage=chunk["text"], title=title, heading_path=chunk["heading_path"] or ())
+        calls += [Call(target, rank, messages, params.base_seed + rank) for rank in range(params.k)]
+    return calls
+
+
+def _repair_call(call: Call, raw: str, error: str) -> Call:
+    """Show the model its own answer and what was wrong with it; same seed, so the repair is
+    reproducible and cached like any other call."""
+    messages = call.messages + [
+        {"role": "assistant", "content": raw[:4000]},
+        {"role": "user", "content": f"That answer was not usable ({error}). Reply with the corrected JSON object only."},
+    ]
+    return Call(call.target, call.rank, messages, call.seed, call.attempt + 1)
+
+
+def run_calls(llm, calls: list[Call], template: PromptTemplate, params: GenerationParams, concurrency: int,
+              on_result: Callable[[Generation], None] | None = None) -> dict[Call, Generation]:
+    """All calls, `concurrency` at a time (server backends overlap requests; the embedded model
+    serialises on its own lock, so it gets 1)."""
+
+    def one(call: Call) -> Generation:
+        result = llm.generate(call.messages, json_schema=template.decoding_schema, temperature=params.temperature,
+                              seed=call.seed, max_tokens=params.max_tokens)
+        if on_result:
+            on_result(result)
+        return result
+
+    if concurrency <= 1:
+        return {call: one(call) for call in calls}
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        return dict(zip(calls, pool.map(one, calls)))
+
+
+def _candidate(call: Call, result: Generation, template: PromptTemplate, params: GenerationParams, llm) -> Candidate:
+    fields, error = _parse_candidate(result.text, result.error, template)
+    return Candidate(
+        candidate_id=stable_id(call.target.target_id, call.rank), target_id=call.target.target_id,
+        chunk_id=call.target.chunk["chunk_id"], rank=call.rank,
+        raw=result.text if result.text is not None else result.raw,  # the answer; the wire body only when there is none
+        fields=fields, error=error,
+        generation={"backend": llm.backend, "model": llm.model, "prompt_version": template.version,
+                    "temperature": params.temperature, "seed": call.seed, "k": params.k, "repairs": call.attempt,
+                    "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
+                    "seconds": round(result.seconds, 3)},
+    )
+
+
+def _generate_with_repairs(llm, template: PromptTemplate, calls: list[Call], params: GenerationParams,
+                           concurrency: int, on_result) -> dict[tuple[str, int], tuple[Call, Candidate]]:
+    """First round for every call, then up to `params.repair_attempts` rounds for malformed answers
+    (not for transport failures: a dead server is not fixed by asking again)."""
+    latest: dict[tuple[str, int], tuple[Call, Candidate]] = {}
+    pending = calls
+    for _round in range(params.repair_attempts + 1):
+        results = run_calls(llm, pending, template, params, concurrency, on_result)
+        repairs = []
+        for call, result in results.items():
+            candidate = _candidate(call, result, template, params, llm)
+            latest[(call.target.target_id, call.rank)] = (call, candidate)
+            if candidate.fields is None and result.error is None:
+                repairs.append(_repair_call(call, result.text or "", candidate.error or ""))
+        pending = repairs
+        if not pending:
+            break
+    return latest
+
+
+def _score(candidate: Candidate, chunk: dict, template: PromptTemplate, params: GenerationParams, kept: list[str]) -> None:
+    if candidate.fields is not None:
+        reward = score_candidate(candidate.fields, chunk["text"], template.json_schema, kept, params.field_weight)
+        candidate.reward_field, candidate.reward_overall = reward.field, reward.overall
+        candidate.reward, candidate.detail = reward.total, reward.detail
 
 
 def select_winner(candidates: list[Candidate]) -> Candidate | None:
@@ -109,22 +174,27 @@ def select_winner(candidates: list[Candidate]) -> Candidate | None:
     winner = max(parsed, key=lambda c: (c.reward, -c.rank))
     winner.is_winner = True
     winner.generation |= {"candidate_rank": winner.rank, "reward_field": winner.reward_field,
-                          "reward_overall": winner.reward_overall, "reward": winner.reward}
+                          "reward_overall": winner.reward_overall, "reward": winner.reward,
+                          "sibling_rewards": [c.reward for c in sorted(candidates, key=lambda c: c.rank)]}
     return winner
 
 
 def generate_for_chunks(llm, template: PromptTemplate, chunks: list[dict], params: GenerationParams, title: str,
-                        progress: Callable[[int, int], None] | None = None) -> list[Candidate]:
-    """All candidates for one document's chunks, winners marked."""
+                        on_result: Callable[[Generation], None] | None = None) -> list[Candidate]:
+    """All candidates for one document's chunks, winners marked. Calls run `params.concurrency`
+    at a time; scoring runs afterwards in target order, because diversity is measured against
+    the winners kept so far."""
     targets = plan_targets(chunks, template, params.max_targets_per_document)
+    latest = _generate_with_repairs(llm, template, _first_calls(targets, template, params, title), params,
+                                    params.concurrency, on_result)
     kept: list[str] = []
     everything: list[Candidate] = []
-    for done, target in enumerate(targets, start=1):
-        candidates = generate_candidates(llm, template, target, params, title, kept)
+    for target in targets:
+        candidates = [latest[(target.target_id, rank)][1] for rank in range(params.k)]
+        for candidate in candidates:
+            _score(candidate, target.chunk, template, params, kept)
         winner = select_winner(candidates)
         if winner:
             kept.append(winner.fields["instruction"])
         everything.extend(candidates)
-        if progress:
-            progress(done, len(targets))
     return everything

@@ -7,6 +7,7 @@ model again. Failed calls are not cached: they are retried next time.
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime, timezone
 
 import duckdb
@@ -22,6 +23,7 @@ class CachedLLM:
         self.llm, self.con = llm, con
         self.backend, self.model = llm.backend, llm.model
         self.hits = self.misses = 0
+        self._lock = threading.Lock()  # one DuckDB connection, shared by concurrent request threads
 
     def _key(self, request: dict) -> str:
         return stable_id(json.dumps(request, sort_keys=True, ensure_ascii=False), length=64)
@@ -31,20 +33,26 @@ class CachedLLM:
         request = {"backend": self.backend, "model": self.model, "messages": messages, "json_schema": json_schema,
                    "temperature": temperature, "seed": seed, "max_tokens": max_tokens}
         key = self._key(request)
-        row = self.con.execute(
-            "SELECT text, prompt_tokens, completion_tokens, seconds FROM llm_calls WHERE cache_key = ?", [key]
-        ).fetchone()
+        with self._lock:
+            row = self.con.execute(
+                "SELECT text, prompt_tokens, completion_tokens, seconds FROM llm_calls WHERE cache_key = ?", [key]
+            ).fetchone()
+            self.hits += bool(row)
+            self.misses += not row
         if row:
-            self.hits += 1
             return Generation(text=row[0], raw=row[0], error=None, prompt_tokens=row[1],
                               completion_tokens=row[2], seconds=row[3])
-        self.misses += 1
         result = self.llm.generate(messages, json_schema=json_schema, temperature=temperature,
                                    seed=seed, max_tokens=max_tokens)
         if result.ok:
-            self.con.execute(
-                "INSERT OR REPLACE INTO llm_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [key, self.backend, self.model, json.dumps(request, ensure_ascii=False), result.text,
-                 result.prompt_tokens, result.completion_tokens, result.seconds, datetime.now(timezone.utc)],
-            )
+            with self._lock:
+                self._store(key, request, result)
         return result
+
+    def _store(self, key: str, request: dict, result: Generation) -> None:
+        """Committed at once (DuckDB autocommit), so a run killed right after still keeps it."""
+        self.con.execute(
+            "INSERT OR REPLACE INTO llm_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [key, self.backend, self.model, json.dumps(request, ensure_ascii=False), result.text,
+             result.prompt_tokens, result.completion_tokens, result.seconds, datetime.now(timezone.utc)],
+        )
