@@ -10,10 +10,11 @@ and is shut down when the context manager / fixture exits.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,6 +59,11 @@ class FakeLLMServer:
     replies: deque[Scripted] = field(default_factory=deque)
     requests: list[Received] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
+    # Answers computed from the request, used when no scripted reply is queued.
+    responder: Callable[[Any], Scripted] | None = None
+    in_flight: int = 0
+    max_in_flight: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
@@ -73,8 +79,19 @@ class FakeLLMServer:
         """Queue replies; once the queue is empty the server answers ``Scripted()`` ("ok")."""
         self.replies.extend(replies)
 
-    def next_reply(self) -> Scripted:
-        return self.replies.popleft() if self.replies else Scripted()
+    def next_reply(self, body: Any = None) -> Scripted:
+        if self.replies:
+            return self.replies.popleft()
+        return self.responder(body) if self.responder else Scripted()
+
+    def enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
 
 def _ollama_body(model: str, reply: Scripted) -> dict[str, Any]:
@@ -128,6 +145,12 @@ def _make_handler(state: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
             pass
 
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body go out in two writes; without TCP_NODELAY, Nagle's algorithm and
+            # the client's delayed ACK add ~40 ms to every response, which real servers don't.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             text = self.rfile.read(length).decode("utf-8")
@@ -140,14 +163,18 @@ def _make_handler(state: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             if builder is None:
                 self._send(404, json.dumps({"error": f"no route {self.path}"}))
                 return
-            reply = state.next_reply()
-            if reply.delay and state.stopping.wait(reply.delay):
-                return  # server is shutting down; drop the request
-            if reply.status != 200:
-                self._send(reply.status, reply.error_body)
-                return
-            model = body.get("model", "") if isinstance(body, dict) else ""
-            self._send(200, json.dumps(builder(model, reply)))
+            state.enter()
+            try:
+                reply = state.next_reply(body)
+                if reply.delay and state.stopping.wait(reply.delay):
+                    return  # server is shutting down; drop the request
+                if reply.status != 200:
+                    self._send(reply.status, reply.error_body)
+                    return
+                model = body.get("model", "") if isinstance(body, dict) else ""
+                self._send(200, json.dumps(builder(model, reply)))
+            finally:
+                state.leave()
 
         def _send(self, status: int, payload: str) -> None:
             data = payload.encode("utf-8")
@@ -193,9 +220,30 @@ def fake_llm_server() -> Iterator[FakeLLMServer]:
 
 def closed_port_url() -> str:
     """A URL on 127.0.0.1 where nothing listens: bind a port, then release it."""
-    import socket
-
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+def _seed_of(body: Any) -> int:
+    if not isinstance(body, dict):
+        return 0
+    return int(body.get("seed", (body.get("options") or {}).get("seed", 0)) or 0)
+
+
+def instruction_pair_responder(delay: float = 0.0) -> Callable[[Any], Scripted]:
+    """Answers like a competent model would: a question about one sentence of the passage (which
+    sentence depends on the seed) and that sentence as the answer. Lets generation, rewards and
+    validation run on real-looking output without a model."""
+
+    def respond(body: Any) -> Scripted:
+        prompt = next((m["content"] for m in reversed(body.get("messages", [])) if m["role"] == "user"), "")
+        passage = prompt.split('"""')[1] if prompt.count('"""') >= 2 else prompt
+        sentences = [s.strip() for s in passage.replace("\n", " ").split(". ") if len(s.split()) >= 4]
+        sentence = sentences[_seed_of(body) % len(sentences)].rstrip(".") + "." if sentences else "Nothing."
+        topic = " ".join(sentence.split()[:6])
+        content = json.dumps({"instruction": f"What does the document say about {topic}?", "input": "", "output": sentence})
+        return Scripted(content=content, delay=delay, completion_tokens=len(content.split()))
+
+    return respond

@@ -1,0 +1,92 @@
+"""Generation against a local server speaking the Ollama and OpenAI wire formats: concurrency,
+repair of malformed answers, failures recorded (never raised), winner selection, caching."""
+
+from pathlib import Path
+
+import pytest
+
+from fake_llm_servers import Scripted, fake_llm_server, instruction_pair_responder  # noqa: F401
+from mbdg_assets.core import warehouse
+from mbdg_assets.core.generation import GenerationParams, generate_for_chunks
+from mbdg_assets.core.llm import OllamaLLM, OpenAICompatibleLLM
+from mbdg_assets.core.llm_cache import CachedLLM
+from mbdg_assets.core.prompts import load_template
+
+TEMPLATE = load_template("instruction_pair")
+CHUNKS = [
+    {"chunk_id": f"c{i}", "heading_path": ["Policy"], "text": text}
+    for i, text in enumerate([
+        "The on-call engineer acknowledges a severity 1 page within 5 minutes. An incident channel is opened "
+        "within 15 minutes. The communications lead posts an update every 30 minutes.",
+        "A written review is due within 5 working days of every severity 1 incident. The review lists the "
+        "timeline, the root cause, and at most five follow-up actions.",
+        "A standard batch is 12 kg of green coffee. It loses about 15 percent of its weight during roasting. "
+        "First crack is expected between minute 8 and minute 10.",
+    ])
+]
+GOOD = '{"instruction": "How fast is a severity 1 page acknowledged?", "input": "", "output": "Within 5 minutes."}'
+
+
+def _params(**overrides) -> GenerationParams:
+    return GenerationParams(**({"k": 4, "max_targets_per_document": 3, "concurrency": 1} | overrides))
+
+
+@pytest.mark.parametrize("backend", ["ollama", "openai"])
+def test_k_candidates_per_target_and_one_winner_each(fake_llm_server, backend):
+    fake_llm_server.responder = instruction_pair_responder()
+    llm = OllamaLLM("m", host=fake_llm_server.url) if backend == "ollama" else OpenAICompatibleLLM("m", fake_llm_server.openai_base_url)
+    candidates = generate_for_chunks(llm, TEMPLATE, CHUNKS, _params(), "Policy")
+    assert len(candidates) == 3 * 4 and len(fake_llm_server.requests) == 12
+    winners = [c for c in candidates if c.is_winner]
+    assert len(winners) == 3 and {w.chunk_id for w in winners} == {"c0", "c1", "c2"}
+    for winner in winners:
+        siblings = [c for c in candidates if c.target_id == winner.target_id]
+        assert winner.reward == max(c.reward for c in siblings)
+        assert winner.generation["candidate_rank"] == winner.rank
+        assert winner.generation["sibling_rewards"] == [c.reward for c in sorted(siblings, key=lambda c: c.rank)]
+    seeds = sorted(r.body.get("seed", (r.body.get("options") or {}).get("seed")) for r in fake_llm_server.requests)
+    assert seeds == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+
+
+def test_requests_run_concurrently_for_server_backends(fake_llm_server):
+    fake_llm_server.responder = instruction_pair_responder(delay=0.2)
+    llm = OpenAICompatibleLLM("m", fake_llm_server.openai_base_url)
+    generate_for_chunks(llm, TEMPLATE, CHUNKS, _params(concurrency=8), "Policy")
+    assert fake_llm_server.max_in_flight >= 6  # 12 calls, 8 allowed at once
+
+
+def test_malformed_answer_is_repaired_once_then_recorded_as_failed(fake_llm_server):
+    fake_llm_server.script(Scripted(content='Sure! {"instruction": "Broken'), Scripted(content=GOOD))
+    fake_llm_server.script(*[Scripted(content=GOOD)] * 3)  # ranks 1-3 of the target
+    llm = OpenAICompatibleLLM("m", fake_llm_server.openai_base_url)
+    candidates = generate_for_chunks(llm, TEMPLATE, CHUNKS[:1], _params(), "Policy")
+    repaired = next(c for c in candidates if c.rank == 0)
+    assert repaired.fields is not None and repaired.generation["repairs"] == 1
+    repair_request = fake_llm_server.requests[-1].body["messages"]
+    assert repair_request[-2] == {"role": "assistant", "content": 'Sure! {"instruction": "Broken'}
+    assert "not usable" in repair_request[-1]["content"]
+
+
+def test_unrepairable_answer_and_server_error_become_failed_candidates(fake_llm_server):
+    fake_llm_server.script(Scripted(content="not json"), Scripted(status=500, error_body="boom"),
+                           Scripted(content=GOOD), Scripted(content=GOOD), Scripted(content="still not json"))
+    llm = OllamaLLM("m", host=fake_llm_server.url)
+    candidates = generate_for_chunks(llm, TEMPLATE, CHUNKS[:1], _params(), "Policy")
+    by_rank = {c.rank: c for c in candidates}
+    assert by_rank[0].fields is None and by_rank[0].raw == "still not json" and "malformed" in by_rank[0].error
+    assert by_rank[1].fields is None and "500" in by_rank[1].error and by_rank[1].generation["repairs"] == 0
+    assert [c.is_winner for c in candidates].count(True) == 1
+    assert len(fake_llm_server.requests) == 5  # 4 first calls + 1 repair; the 500 is not retried
+
+
+def test_cached_calls_are_not_sent_again(fake_llm_server, tmp_path: Path):
+    fake_llm_server.responder = instruction_pair_responder()
+    with warehouse.connect(tmp_path / "w.duckdb") as con:
+        first = generate_for_chunks(CachedLLM(OpenAICompatibleLLM("m", fake_llm_server.openai_base_url), con),
+                                    TEMPLATE, CHUNKS, _params(concurrency=4), "Policy")
+        sent = len(fake_llm_server.requests)
+        cached = CachedLLM(OpenAICompatibleLLM("m", fake_llm_server.openai_base_url), con)
+        second = generate_for_chunks(cached, TEMPLATE, CHUNKS, _params(concurrency=4), "Policy")
+    assert len(fake_llm_server.requests) == sent == 12
+    assert (cached.hits, cached.misses) == (12, 0)
+    assert [c.fields for c in first] == [c.fields for c in second]
