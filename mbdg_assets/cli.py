@@ -26,7 +26,8 @@ def main() -> None:
 @main.command()
 @click.argument("docs_dir", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Where dataset.jsonl and manifest.json go.")
-@click.option("--schema", "schema_name", default="instruction_pair", show_default=True, help="Output schema.")
+@click.option("--schema", "schema_name", default="instruction_pair", show_default=True,
+              help="instruction_pair | mcq | chat, or the path of your own JSON Schema file.")
 @click.option("--backend", default="embedded", show_default=True, type=click.Choice(["embedded", "ollama", "openai"]))
 @click.option("--model", default="", help="Model name (default: the backend's default).")
 @click.option("--host", default="", help="Server URL for ollama/openai (default: OLLAMA_HOST / backend default).")
@@ -39,14 +40,18 @@ def main() -> None:
 def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: str, host: str, k: int,
         max_targets: int, seed: int, concurrency: int, project_dir: str | None) -> None:
     """Materialize every phase for every document in DOCS_DIR, in this process."""
-    from mbdg_assets.core.prompts import SCHEMAS
+    from mbdg_assets.core.prompts import load_template
     from mbdg_assets.runner import run_pipeline
     from resources import LLMResource
 
     if not docs_dir.is_dir():
         _fail(f"{docs_dir}: not a folder of documents")
-    if schema_name not in SCHEMAS:
-        _fail(f"unknown schema {schema_name!r}; available: {', '.join(SCHEMAS)}")
+    if schema_name.endswith(".json"):
+        schema_name = str(Path(schema_name).resolve())
+    try:
+        load_template(schema_name)
+    except ValueError as error:
+        _fail(str(error))
     llm = LLMResource(backend=backend, model=model, host=host)
     generate = {"schema_name": schema_name, "k": k, "max_targets_per_document": max_targets, "seed": seed,
                 "concurrency": concurrency}
@@ -105,3 +110,11 @@ def ui(host: str, port: int, project_dir: str | None) -> None:
     from mbdg_assets.ui import serve_ui
 
     sys.exit(serve_ui(ProjectPaths(project_dir_from_env(project_dir)), host, port))
+
+
+from mbdg_assets.cli_extract import extract as _extract  # noqa: E402  (issue 3: extraction alone)
+main.add_command(_extract)
+
+from mbdg_assets.cli_manifest import lineage as _lineage, manifest_group as _manifest  # noqa: E402  (issue 6)
+main.add_command(_manifest)
+main.add_command(_lineage)

@@ -5,7 +5,7 @@ from mbdg_assets.core.rewards import FIELD_WEIGHT, OVERALL_WEIGHT, field_reward,
 
 SOURCE = ("The roaster charges the drum at 200 degrees Celsius. First crack is expected between minute 8 "
           "and minute 10. A standard batch is 12 kg of green coffee.")
-SCHEMA = load_template("instruction_pair").json_schema
+SCHEMA = load_template("instruction_pair")
 
 
 def test_weights_are_seven_tenths_field_three_tenths_overall():
@@ -40,8 +40,8 @@ def test_missing_field_and_loop_are_penalised():
 
 def test_overall_reward_prefers_new_questions():
     fields = {"instruction": "How heavy is a standard batch of green coffee?", "output": "A standard batch is 12 kg."}
-    fresh, _ = overall_reward(fields, kept_instructions=["When does first crack happen?"])
-    repeat, detail = overall_reward(fields, kept_instructions=[fields["instruction"]])
+    fresh, _ = overall_reward(fields, ["When does first crack happen?"], SCHEMA)
+    repeat, detail = overall_reward(fields, [fields["instruction"]], SCHEMA)
     assert fresh > repeat
     assert detail["diversity"] == 0.0
 

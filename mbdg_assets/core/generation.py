@@ -161,7 +161,7 @@ def _generate_with_repairs(llm, template: PromptTemplate, calls: list[Call], par
 
 def _score(candidate: Candidate, chunk: dict, template: PromptTemplate, params: GenerationParams, kept: list[str]) -> None:
     if candidate.fields is not None:
-        reward = score_candidate(candidate.fields, chunk["text"], template.json_schema, kept, params.field_weight)
+        reward = score_candidate(candidate.fields, chunk["text"], template, kept, params.field_weight)
         candidate.reward_field, candidate.reward_overall = reward.field, reward.overall
         candidate.reward, candidate.detail = reward.total, reward.detail
 
@@ -195,6 +195,6 @@ def generate_for_chunks(llm, template: PromptTemplate, chunks: list[dict], param
             _score(candidate, target.chunk, template, params, kept)
         winner = select_winner(candidates)
         if winner:
-            kept.append(winner.fields["instruction"])
+            kept.append(template.question_of(winner.fields))
         everything.extend(candidates)
     return everything

@@ -1,18 +1,23 @@
 """Prompt templates and output schemas, kept as versioned files beside this module.
 
 A template's version goes into every candidate's generation metadata and the LLM cache key, so
-editing a prompt invalidates exactly the calls it affects.
+editing a prompt invalidates exactly the calls it affects. Besides the prompt, a template knows
+which field holds the question and which hold the answer, so rewards, grounding and dedup work
+the same way for every schema, including a user's own JSON Schema.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
-SCHEMAS = ("instruction_pair",)
+SCHEMAS = ("instruction_pair", "mcq", "chat")
 LENGTH_KEYWORDS = frozenset({"minLength", "maxLength"})
+QUESTION_NAMES = ("instruction", "question", "prompt", "query", "input")
 
 
 def _without_keys(value: object, keys: frozenset[str]) -> object:
@@ -23,6 +28,16 @@ def _without_keys(value: object, keys: frozenset[str]) -> object:
     return value
 
 
+def _text(value: object, role: str | None = None) -> str:
+    """Text of a field: a string itself, a chat transcript's turns (of one role, if given)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "\n".join(m.get("content", "") for m in value
+                         if isinstance(m, dict) and (role is None or m.get("role") == role))
+    return ""
+
+
 @dataclass(frozen=True)
 class PromptTemplate:
     schema_name: str
@@ -30,6 +45,9 @@ class PromptTemplate:
     system: str
     user: str
     json_schema: dict
+    question_field: str
+    answer_fields: tuple[str, ...]
+    extra: dict = field(default_factory=dict)  # more placeholders (a custom schema's field list)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -43,8 +61,25 @@ class PromptTemplate:
         return _without_keys(self.json_schema, LENGTH_KEYWORDS)
 
     def messages(self, *, passage: str, title: str, heading_path: tuple[str, ...] | list[str]) -> list[dict[str, str]]:
-        user = self.user.format(passage=passage, title=title, heading_path=" > ".join(heading_path) or "-")
+        user = self.user.format(passage=passage, title=title, heading_path=" > ".join(heading_path) or "-", **self.extra)
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
+
+    def question_of(self, fields: dict) -> str:
+        """What is asked: the instruction, the question, or a conversation's first user turn."""
+        value = fields.get(self.question_field)
+        if isinstance(value, list):
+            users = [m.get("content", "") for m in value if isinstance(m, dict) and m.get("role") == "user"]
+            return users[0] if users else ""
+        return _text(value)
+
+    def answer_of(self, fields: dict) -> str:
+        """What must be grounded in the source: answer fields, an MCQ's correct option, a
+        conversation's assistant turns."""
+        parts = [_text(fields.get(name), role="assistant") for name in self.answer_fields]
+        options, key = fields.get("options"), fields.get("answer")
+        if isinstance(options, dict) and isinstance(key, str) and isinstance(options.get(key), str):
+            parts.insert(0, options[key])
+        return "\n".join(p for p in parts if p)
 
 
 def _split_sections(text: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -61,11 +96,54 @@ def _split_sections(text: str) -> tuple[dict[str, str], dict[str, str]]:
     return header, {name: "\n".join(lines).strip() for name, lines in sections.items()}
 
 
+def _read_prompt(name: str) -> tuple[dict[str, str], dict[str, str]]:
+    return _split_sections(resources.files(__package__).joinpath("prompts", f"{name}.txt").read_text(encoding="utf-8"))
+
+
+def _custom_roles(json_schema: dict) -> tuple[str, tuple[str, ...]]:
+    """For a user's schema: the question is the first question-like string field (else the first
+    string field); every other string field is an answer that must be grounded."""
+    strings = [n for n, spec in json_schema.get("properties", {}).items() if spec.get("type") == "string"]
+    if not strings:
+        raise ValueError("a custom schema needs at least one string property")
+    question = next((n for n in strings if n.lower() in QUESTION_NAMES), strings[0])
+    return question, tuple(n for n in strings if n != question)
+
+
+def _field_list(json_schema: dict) -> str:
+    required = set(json_schema.get("required", []))
+    lines = []
+    for name, spec in json_schema.get("properties", {}).items():
+        note = spec.get("description", "")
+        lines.append(f'- "{name}" ({spec.get("type", "any")}{", required" if name in required else ""}){": " + note if note else ""}')
+    return "\n".join(lines).replace("{", "{{").replace("}", "}}")
+
+
+def load_custom_template(path: Path) -> PromptTemplate:
+    """A user's JSON Schema file becomes a template; its version is the schema's content hash."""
+    try:
+        json_schema = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not a readable JSON Schema ({error})") from None
+    if json_schema.get("type") != "object" or not json_schema.get("properties"):
+        raise ValueError(f"{path}: the schema must describe an object with properties")
+    header, sections = _read_prompt("custom")
+    question, answers = _custom_roles(json_schema)
+    digest = hashlib.sha256(json.dumps(json_schema, sort_keys=True).encode()).hexdigest()[:12]
+    return PromptTemplate(path.stem, f"custom-{path.stem}/v{header['version']}-{digest}", sections["system"],
+                          sections["user"], json_schema, question, answers, {"field_list": _field_list(json_schema)})
+
+
 @cache
-def load_template(schema_name: str) -> PromptTemplate:
-    if schema_name not in SCHEMAS:
-        raise ValueError(f"unknown schema {schema_name!r}; available: {', '.join(SCHEMAS)}")
+def load_template(schema: str) -> PromptTemplate:
+    """A built-in schema by name, or a user's JSON Schema file by path."""
+    if schema not in SCHEMAS:
+        if schema.endswith(".json") and Path(schema).is_file():
+            return load_custom_template(Path(schema))
+        raise ValueError(f"unknown schema {schema!r}; available: {', '.join(SCHEMAS)}, or a path to a JSON Schema file")
+    header, sections = _read_prompt(schema)
     folder = resources.files(__package__).joinpath("prompts")
-    header, sections = _split_sections(folder.joinpath(f"{schema_name}.txt").read_text(encoding="utf-8"))
-    json_schema = json.loads(folder.joinpath(f"{schema_name}.schema.json").read_text(encoding="utf-8"))
-    return PromptTemplate(schema_name, f"{schema_name}/v{header['version']}", sections["system"], sections["user"], json_schema)
+    json_schema = json.loads(folder.joinpath(f"{schema}.schema.json").read_text(encoding="utf-8"))
+    answers = tuple(a.strip() for a in header["answer_fields"].split(","))
+    return PromptTemplate(schema, f"{schema}/v{header['version']}", sections["system"], sections["user"], json_schema,
+                          header["question_field"], answers)
