@@ -36,9 +36,11 @@ def main() -> None:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--concurrency", default=0, type=click.IntRange(0, 256),
               help="Simultaneous model requests (default: 1 embedded, 8 for servers).")
+@click.option("--judge/--no-judge", default=False, show_default=True,
+              help="Have the model grade each candidate's usefulness (K more calls per target).")
 @PROJECT_OPTION
 def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: str, host: str, k: int,
-        max_targets: int, seed: int, concurrency: int, project_dir: str | None) -> None:
+        max_targets: int, seed: int, concurrency: int, judge: bool, project_dir: str | None) -> None:
     """Materialize every phase for every document in DOCS_DIR, in this process."""
     from mbdg_assets.core.prompts import load_template
     from mbdg_assets.runner import run_pipeline
@@ -54,7 +56,7 @@ def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: st
         _fail(str(error))
     llm = LLMResource(backend=backend, model=model, host=host)
     generate = {"schema_name": schema_name, "k": k, "max_targets_per_document": max_targets, "seed": seed,
-                "concurrency": concurrency}
+                "concurrency": concurrency, "judge": judge}
     summary = run_pipeline(docs_dir.resolve(), out_dir.resolve(), project_dir_from_env(project_dir), llm, generate, click.echo)
     _print_summary(summary, out_dir)
     if summary.dataset_error:

@@ -22,12 +22,13 @@ class GenerateConfig(dg.Config):
     max_targets_per_document: int = 8
     repair_attempts: int = 1
     concurrency: int = 0  # 0 = 1 for the embedded model, 8 for server backends
+    judge: bool = False   # LLM-graded usefulness in the overall reward (worth it with a capable model)
 
     def params(self, backend: str) -> GenerationParams:
         concurrency = self.concurrency or (1 if backend == "embedded" else 8)
         return GenerationParams(k=self.k, temperature=self.temperature, base_seed=self.seed, max_tokens=self.max_tokens,
                                 max_targets_per_document=self.max_targets_per_document,
-                                repair_attempts=self.repair_attempts, concurrency=concurrency)
+                                repair_attempts=self.repair_attempts, concurrency=concurrency, judge=self.judge)
 
 
 def _summary(candidates, cached: CachedLLM, progress: CallProgress) -> dict:
@@ -51,7 +52,8 @@ def candidates(context: dg.AssetExecutionContext, config: GenerateConfig, wareho
     with warehouse.connect() as con:
         doc, chunks = load_document(con, path), load_chunks(con, path)
         cached = CachedLLM(llm.client(), con)
-        progress = CallProgress(path, planned=len(plan_targets(chunks, template, params.max_targets_per_document)) * params.k)
+        calls_per_target = params.k * (2 if params.judge else 1)
+        progress = CallProgress(path, planned=len(plan_targets(chunks, template, params.max_targets_per_document)) * calls_per_target)
 
         def on_result(result: Generation) -> None:
             progress.record(result)

@@ -90,3 +90,30 @@ def test_cached_calls_are_not_sent_again(fake_llm_server, tmp_path: Path):
     assert len(fake_llm_server.requests) == sent == 12
     assert (cached.hits, cached.misses) == (12, 0)
     assert [c.fields for c in first] == [c.fields for c in second]
+
+
+def test_llm_judge_grade_enters_the_overall_reward(fake_llm_server):
+    answer = instruction_pair_responder()
+
+    def respond(body):
+        if "Grade the example" in body["messages"][-1]["content"]:
+            seed = body.get("seed", 0)
+            return Scripted(content='{"score": %d, "reason": "graded"}' % (5 if seed == 2 else 1))
+        return answer(body)
+
+    fake_llm_server.responder = respond
+    llm = OpenAICompatibleLLM("m", fake_llm_server.openai_base_url)
+    candidates = generate_for_chunks(llm, TEMPLATE, CHUNKS[:1], _params(judge=True), "Policy")
+    judge_requests = [r for r in fake_llm_server.requests if "Grade the example" in r.body["messages"][-1]["content"]]
+    assert len(judge_requests) == 4 and all(r.body["temperature"] == 0.0 for r in judge_requests)
+    grades = {c.rank: c.detail["overall"]["llm_judge"] for c in candidates}
+    assert grades == {0: 0.0, 1: 0.0, 2: 1.0, 3: 0.0}
+    assert '"instruction"' in judge_requests[0].body["messages"][-1]["content"]  # the record is shown to the judge
+
+
+def test_without_judge_no_grading_calls_are_made(fake_llm_server):
+    fake_llm_server.responder = instruction_pair_responder()
+    llm = OpenAICompatibleLLM("m", fake_llm_server.openai_base_url)
+    candidates = generate_for_chunks(llm, TEMPLATE, CHUNKS[:1], _params(), "Policy")
+    assert len(fake_llm_server.requests) == 4
+    assert all("llm_judge" not in c.detail["overall"] for c in candidates)

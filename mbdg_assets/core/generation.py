@@ -4,6 +4,7 @@ their raw text and the reason; they never stop the run."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ import jsonschema
 
 from .json_parsing import parse_json_object
 from .llm import Generation
-from .prompts import PromptTemplate
+from .prompts import PromptTemplate, load_judge_template
 from .rewards import FIELD_WEIGHT, score_candidate
 from .text import stable_id
 
@@ -29,6 +30,7 @@ class GenerationParams:
     max_targets_per_document: int = 8
     repair_attempts: int = 1   # bounded: one chance to fix a malformed answer, then it is recorded as failed
     concurrency: int = 1       # simultaneous requests; >1 pays off only for server backends
+    judge: bool = False        # ask the model to grade each candidate's usefulness (K more calls per target)
 
 
 @dataclass(frozen=True)
@@ -108,12 +110,14 @@ def _repair_call(call: Call, raw: str, error: str) -> Call:
 
 
 def run_calls(llm, calls: list[Call], template: PromptTemplate, params: GenerationParams, concurrency: int,
-              on_result: Callable[[Generation], None] | None = None) -> dict[Call, Generation]:
+              on_result: Callable[[Generation], None] | None = None, temperature: float | None = None,
+              ) -> dict[Call, Generation]:
     """All calls, `concurrency` at a time (server backends overlap requests; the embedded model
     serialises on its own lock, so it gets 1)."""
+    temperature = params.temperature if temperature is None else temperature
 
     def one(call: Call) -> Generation:
-        result = llm.generate(call.messages, json_schema=template.decoding_schema, temperature=params.temperature,
+        result = llm.generate(call.messages, json_schema=template.decoding_schema, temperature=temperature,
                               seed=call.seed, max_tokens=params.max_tokens)
         if on_result:
             on_result(result)
@@ -159,9 +163,30 @@ def _generate_with_repairs(llm, template: PromptTemplate, calls: list[Call], par
     return latest
 
 
-def _score(candidate: Candidate, chunk: dict, template: PromptTemplate, params: GenerationParams, kept: list[str]) -> None:
+def judge_candidates(llm, template: PromptTemplate, latest: dict, params: GenerationParams,
+                     on_result: Callable[[Generation], None] | None = None) -> dict[str, float]:
+    """The LLM judge's usefulness grade, mapped from 1..5 to 0..1, per parsed candidate id. A
+    judge answer that fails to parse is left out (the deterministic checks still score)."""
+    judge = load_judge_template()
+    calls = {}
+    for call, candidate in latest.values():
+        if candidate.fields is not None:
+            record = json.dumps(candidate.fields, ensure_ascii=False, indent=1)
+            messages = judge.render(passage=call.target.chunk["text"], schema_name=template.schema_name, record=record)
+            calls[Call(call.target, call.rank, messages, call.seed)] = candidate.candidate_id
+    results = run_calls(llm, list(calls), judge, params, params.concurrency, on_result, temperature=0.0)
+    grades = {}
+    for call, result in results.items():
+        verdict, _error = parse_json_object(result.text)
+        if verdict and verdict.get("score") in (1, 2, 3, 4, 5):
+            grades[calls[call]] = (verdict["score"] - 1) / 4
+    return grades
+
+
+def _score(candidate: Candidate, chunk: dict, template: PromptTemplate, params: GenerationParams, kept: list[str],
+           judge: float | None = None) -> None:
     if candidate.fields is not None:
-        reward = score_candidate(candidate.fields, chunk["text"], template, kept, params.field_weight)
+        reward = score_candidate(candidate.fields, chunk["text"], template, kept, params.field_weight, judge)
         candidate.reward_field, candidate.reward_overall = reward.field, reward.overall
         candidate.reward, candidate.detail = reward.total, reward.detail
 
@@ -187,12 +212,13 @@ def generate_for_chunks(llm, template: PromptTemplate, chunks: list[dict], param
     targets = plan_targets(chunks, template, params.max_targets_per_document)
     latest = _generate_with_repairs(llm, template, _first_calls(targets, template, params, title), params,
                                     params.concurrency, on_result)
+    grades = judge_candidates(llm, template, latest, params, on_result) if params.judge else {}
     kept: list[str] = []
     everything: list[Candidate] = []
     for target in targets:
         candidates = [latest[(target.target_id, rank)][1] for rank in range(params.k)]
         for candidate in candidates:
-            _score(candidate, target.chunk, template, params, kept)
+            _score(candidate, target.chunk, template, params, kept, grades.get(candidate.candidate_id))
         winner = select_winner(candidates)
         if winner:
             kept.append(template.question_of(winner.fields))

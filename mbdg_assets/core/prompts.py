@@ -60,9 +60,12 @@ class PromptTemplate:
         full schema still judges the parsed answer."""
         return _without_keys(self.json_schema, LENGTH_KEYWORDS)
 
+    def render(self, **values: str) -> list[dict[str, str]]:
+        return [{"role": "system", "content": self.system},
+                {"role": "user", "content": self.user.format(**values, **self.extra)}]
+
     def messages(self, *, passage: str, title: str, heading_path: tuple[str, ...] | list[str]) -> list[dict[str, str]]:
-        user = self.user.format(passage=passage, title=title, heading_path=" > ".join(heading_path) or "-", **self.extra)
-        return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
+        return self.render(passage=passage, title=title, heading_path=" > ".join(heading_path) or "-")
 
     def question_of(self, fields: dict) -> str:
         """What is asked: the instruction, the question, or a conversation's first user turn."""
@@ -141,6 +144,16 @@ def load_template(schema: str) -> PromptTemplate:
         if schema.endswith(".json") and Path(schema).is_file():
             return load_custom_template(Path(schema))
         raise ValueError(f"unknown schema {schema!r}; available: {', '.join(SCHEMAS)}, or a path to a JSON Schema file")
+    return _load_builtin(schema)
+
+
+def load_judge_template() -> PromptTemplate:
+    """The usefulness rubric the optional LLM judge grades candidates with."""
+    return _load_builtin("judge")
+
+
+@cache
+def _load_builtin(schema: str) -> PromptTemplate:
     header, sections = _read_prompt(schema)
     folder = resources.files(__package__).joinpath("prompts")
     json_schema = json.loads(folder.joinpath(f"{schema}.schema.json").read_text(encoding="utf-8"))

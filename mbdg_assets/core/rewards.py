@@ -98,8 +98,10 @@ def field_reward(fields: dict, source: str, template: PromptTemplate) -> tuple[f
     return round(sum(scores) / len(scores), 4), per_field
 
 
-def overall_reward(fields: dict, kept_questions: list[str], template: PromptTemplate) -> tuple[float, dict]:
-    """Specific question, answer that says more than the question, new relative to kept ones."""
+def overall_reward(fields: dict, kept_questions: list[str], template: PromptTemplate,
+                   judge: float | None = None) -> tuple[float, dict]:
+    """Specific question, answer that says more than the question, new relative to kept ones;
+    plus the LLM judge's rubric grade in [0, 1] when one was asked."""
     question = set(content_words(template.question_of(fields)))
     answer = set(content_words(template.answer_of(fields)))
     nearest = max((jaccard(question, set(content_words(k))) for k in kept_questions), default=0.0)
@@ -108,12 +110,14 @@ def overall_reward(fields: dict, kept_questions: list[str], template: PromptTemp
         "adds_information": float(bool(answer - question) and jaccard(question, answer) < 0.8),
         "diversity": round(1.0 - nearest, 4),
     }
+    if judge is not None:
+        checks["llm_judge"] = judge
     return round(sum(checks.values()) / len(checks), 4), checks
 
 
 def score_candidate(fields: dict, source: str, template: PromptTemplate, kept_questions: list[str],
-                    field_weight: float = FIELD_WEIGHT) -> Reward:
+                    field_weight: float = FIELD_WEIGHT, judge: float | None = None) -> Reward:
     field, field_detail = field_reward(fields, source, template)
-    overall, overall_detail = overall_reward(fields, kept_questions, template)
+    overall, overall_detail = overall_reward(fields, kept_questions, template, judge)
     detail = {"field": field_detail, "overall": overall_detail}
     return Reward(field, overall, hybrid_reward(field, overall, field_weight), detail)
