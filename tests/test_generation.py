@@ -117,3 +117,44 @@ def test_without_judge_no_grading_calls_are_made(fake_llm_server):
     candidates = generate_for_chunks(llm, TEMPLATE, CHUNKS[:1], _params(), "Policy")
     assert len(fake_llm_server.requests) == 4
     assert all("llm_judge" not in c.detail["overall"] for c in candidates)
+
+
+def _preference_responder():
+    question = instruction_pair_responder()
+
+    def respond(body):
+        prompt = body["messages"][-1]["content"]
+        if "Question:" not in prompt:
+            return question(body)
+        passage = prompt.split('"""')[1].strip()
+        seed = body.get("seed", 0)
+        answer = passage.split(". ")[0] + "." if seed % 2 == 0 else "Managers decide this case by case at their discretion."
+        return Scripted(content='{"answer": "%s"}' % answer)
+
+    return respond
+
+
+def test_preference_pairs_share_one_prompt_and_record_the_gap(fake_llm_server):
+    fake_llm_server.responder = _preference_responder()
+    llm = OpenAICompatibleLLM("m", fake_llm_server.openai_base_url)
+    template = load_template("preference")
+    candidates = generate_for_chunks(llm, template, CHUNKS[:2], _params(), "Policy")
+    records = [c for c in candidates if c.is_winner]
+    assert len(records) == 2
+    assert len(fake_llm_server.requests) == 2 * 4 * 2  # K questions, then K answers, per target
+    for record in records:
+        assert set(record.fields) == {"prompt", "chosen", "rejected"}
+        assert record.fields["prompt"].startswith("What does the document say about")
+        assert "discretion" in record.fields["rejected"] and "discretion" not in record.fields["chosen"]
+        assert record.generation["reward_gap"] >= 0.05
+        assert record.generation["reward"] - record.generation["reward_rejected"] == pytest.approx(record.generation["reward_gap"], abs=1e-4)
+    answer_prompts = [r.body["messages"][-1]["content"] for r in fake_llm_server.requests if "Question:" in r.body["messages"][-1]["content"]]
+    assert len({p.split("Question:")[1] for p in answer_prompts}) == 2  # one shared question per target
+
+
+def test_preference_pairs_below_the_minimum_gap_are_dropped(fake_llm_server):
+    fake_llm_server.responder = _preference_responder()
+    llm = OpenAICompatibleLLM("m", fake_llm_server.openai_base_url)
+    candidates = generate_for_chunks(llm, load_template("preference"), CHUNKS[:1], _params(min_preference_gap=1.01), "Policy")
+    assert not any(c.is_winner for c in candidates)
+    assert any("below 1.01" in c.generation.get("dropped", "") for c in candidates)

@@ -13,7 +13,7 @@ import jsonschema
 
 from .json_parsing import parse_json_object
 from .llm import Generation
-from .prompts import PromptTemplate, load_judge_template
+from .prompts import PromptTemplate, load_answer_template, load_judge_template, load_template
 from .rewards import FIELD_WEIGHT, score_candidate
 from .text import stable_id
 
@@ -29,6 +29,7 @@ class GenerationParams:
     field_weight: float = FIELD_WEIGHT
     max_targets_per_document: int = 8
     repair_attempts: int = 1   # bounded: one chance to fix a malformed answer, then it is recorded as failed
+    min_preference_gap: float = 0.05  # preference pairs closer than this in reward teach a trainer noise
     concurrency: int = 1       # simultaneous requests; >1 pays off only for server backends
     judge: bool = False        # ask the model to grade each candidate's usefulness (K more calls per target)
 
@@ -209,6 +210,8 @@ def generate_for_chunks(llm, template: PromptTemplate, chunks: list[dict], param
     """All candidates for one document's chunks, winners marked. Calls run `params.concurrency`
     at a time; scoring runs afterwards in target order, because diversity is measured against
     the winners kept so far."""
+    if template.schema_name == "preference":
+        return generate_preferences(llm, template, chunks, params, title, on_result)
     targets = plan_targets(chunks, template, params.max_targets_per_document)
     latest = _generate_with_repairs(llm, template, _first_calls(targets, template, params, title), params,
                                     params.concurrency, on_result)
@@ -223,4 +226,68 @@ def generate_for_chunks(llm, template: PromptTemplate, chunks: list[dict], param
         if winner:
             kept.append(template.question_of(winner.fields))
         everything.extend(candidates)
+    return everything
+
+
+def _prompt_of(fields: dict) -> str:
+    instruction, extra = str(fields.get("instruction", "")).strip(), str(fields.get("input", "") or "").strip()
+    return f"{instruction}\n\n{extra}" if extra else instruction
+
+
+def _answer_calls(winners: list[Candidate], chunks: list[dict], template: PromptTemplate, params: GenerationParams,
+                  title: str) -> tuple[list[Call], dict[str, tuple[Target, str]]]:
+    by_chunk = {c["chunk_id"]: c for c in chunks}
+    answer = load_answer_template()
+    calls, targets = [], {}
+    for winner in winners:
+        chunk, prompt = by_chunk[winner.chunk_id], _prompt_of(winner.fields)
+        target = Target(stable_id(winner.target_id, template.version), chunk)
+        messages = answer.render(passage=chunk["text"], title=title, heading_path=" > ".join(chunk["heading_path"] or ()) or "-",
+                                 question=prompt)
+        calls += [Call(target, rank, messages, params.base_seed + params.k + rank) for rank in range(params.k)]
+        targets[target.target_id] = (target, prompt)
+    return calls, targets
+
+
+def _pair(answers: list[Candidate], prompt: str, question: Candidate, params: GenerationParams) -> None:
+    """Marks the best answer as the record {prompt, chosen, rejected}, or records why none is."""
+    parsed = sorted((a for a in answers if a.fields is not None), key=lambda a: (-a.reward, a.rank))
+    distinct = [a for a in parsed[1:] if a.fields["answer"].strip() != parsed[0].fields["answer"].strip()] if parsed else []
+    if not distinct:
+        for a in answers:
+            a.generation["dropped"] = "fewer than two different parsed answers"
+        return
+    chosen, rejected = parsed[0], distinct[-1]
+    gap = round(chosen.reward - rejected.reward, 4)
+    if gap < params.min_preference_gap:
+        chosen.generation["dropped"] = f"reward gap {gap} below {params.min_preference_gap}"
+        return
+    chosen.is_winner = True
+    chosen.fields = {"prompt": prompt, "chosen": chosen.fields["answer"], "rejected": rejected.fields["answer"]}
+    chosen.generation |= {"candidate_rank": chosen.rank, "rejected_rank": rejected.rank, "reward_gap": gap,
+                          "reward_field": chosen.reward_field, "reward_overall": chosen.reward_overall,
+                          "reward": chosen.reward, "reward_rejected": rejected.reward,
+                          "question_candidate_id": question.candidate_id,
+                          "sibling_rewards": [a.reward for a in answers]}
+
+
+def generate_preferences(llm, template: PromptTemplate, chunks: list[dict], params: GenerationParams, title: str,
+                         on_result: Callable[[Generation], None] | None = None) -> list[Candidate]:
+    """Preference pairs that share one prompt: the best instruction-pair question per target,
+    then K answers to it; chosen = best reward, rejected = worst different answer, the gap kept,
+    pairs below `min_preference_gap` dropped. Question candidates are stored, never records."""
+    questions = generate_for_chunks(llm, load_template("instruction_pair"), chunks, params, title, on_result)
+    winners = [q for q in questions if q.is_winner]
+    for q in winners:
+        q.is_winner = False
+    calls, targets = _answer_calls(winners, chunks, template, params, title)
+    answer_template = load_answer_template()
+    latest = _generate_with_repairs(llm, answer_template, calls, params, params.concurrency, on_result)
+    everything = list(questions)
+    for question, (target_id, (target, prompt)) in zip(winners, targets.items()):
+        answers = [latest[(target_id, rank)][1] for rank in range(params.k)]
+        for answer in answers:
+            _score(answer, target.chunk, answer_template, params, [])
+        _pair(answers, prompt, question, params)
+        everything += answers
     return everything

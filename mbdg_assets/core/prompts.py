@@ -15,7 +15,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-SCHEMAS = ("instruction_pair", "mcq", "chat")
+SCHEMAS = ("instruction_pair", "mcq", "chat", "preference")
 LENGTH_KEYWORDS = frozenset({"minLength", "maxLength"})
 QUESTION_NAMES = ("instruction", "question", "prompt", "query", "input")
 
@@ -150,6 +150,11 @@ def load_template(schema: str) -> PromptTemplate:
 def load_judge_template() -> PromptTemplate:
     """The usefulness rubric the optional LLM judge grades candidates with."""
     return _load_builtin("judge")
+
+
+def load_answer_template() -> PromptTemplate:
+    """K answers to one question: the raw material of a preference pair."""
+    return _load_builtin("preference_answer")
 
 
 @cache
