@@ -38,9 +38,12 @@ def main() -> None:
               help="Simultaneous model requests (default: 1 embedded, 8 for servers).")
 @click.option("--judge/--no-judge", default=False, show_default=True,
               help="Have the model grade each candidate's usefulness (K more calls per target).")
+@click.option("--seed-examples", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="JSONL of your own records in the target schema: style anchors, never copied.")
 @PROJECT_OPTION
 def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: str, host: str, k: int,
-        max_targets: int, seed: int, concurrency: int, judge: bool, project_dir: str | None) -> None:
+        max_targets: int, seed: int, concurrency: int, judge: bool, seed_examples: Path | None,
+        project_dir: str | None) -> None:
     """Materialize every phase for every document in DOCS_DIR, in this process."""
     from mbdg_assets.core.prompts import load_template
     from mbdg_assets.runner import run_pipeline
@@ -54,9 +57,17 @@ def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: st
         load_template(schema_name)
     except ValueError as error:
         _fail(str(error))
+    if seed_examples:
+        from mbdg_assets.core.diversity import load_seed_examples
+
+        try:
+            load_seed_examples(seed_examples)
+        except ValueError as error:
+            _fail(str(error))
     llm = LLMResource(backend=backend, model=model, host=host)
     generate = {"schema_name": schema_name, "k": k, "max_targets_per_document": max_targets, "seed": seed,
-                "concurrency": concurrency, "judge": judge}
+                "concurrency": concurrency, "judge": judge,
+                "seed_examples_path": str(seed_examples.resolve()) if seed_examples else ""}
     summary = run_pipeline(docs_dir.resolve(), out_dir.resolve(), project_dir_from_env(project_dir), llm, generate, click.echo)
     _print_summary(summary, out_dir)
     if summary.dataset_error:

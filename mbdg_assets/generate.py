@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from mbdg_assets.core.diversity import load_seed_examples
 from mbdg_assets.core.generation import GenerationParams, generate_for_chunks, plan_targets
 from mbdg_assets.core.llm import Generation
 from mbdg_assets.core.llm_cache import CachedLLM
@@ -23,12 +24,16 @@ class GenerateConfig(dg.Config):
     repair_attempts: int = 1
     concurrency: int = 0  # 0 = 1 for the embedded model, 8 for server backends
     judge: bool = False   # LLM-graded usefulness in the overall reward (worth it with a capable model)
+    vary_style: bool = True  # a different persona and difficulty for each of the K candidates
+    seed_examples_path: str = ""  # JSONL of your own records: few-shot style anchors, never copied
 
     def params(self, backend: str) -> GenerationParams:
         concurrency = self.concurrency or (1 if backend == "embedded" else 8)
         return GenerationParams(k=self.k, temperature=self.temperature, base_seed=self.seed, max_tokens=self.max_tokens,
                                 max_targets_per_document=self.max_targets_per_document,
-                                repair_attempts=self.repair_attempts, concurrency=concurrency, judge=self.judge)
+                                repair_attempts=self.repair_attempts, concurrency=concurrency, judge=self.judge,
+                                vary_style=self.vary_style,
+                                seed_examples=load_seed_examples(self.seed_examples_path) if self.seed_examples_path else ())
 
 
 def _summary(candidates, cached: CachedLLM, progress: CallProgress) -> dict:

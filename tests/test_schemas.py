@@ -59,7 +59,7 @@ def test_user_json_schema_file_becomes_a_template(tmp_path: Path):
         "answer": {"type": "string"}, "category": {"type": "string"}}}))
     template = load_template(str(path))
     assert (template.question_field, template.answer_fields) == ("question", ("answer", "category"))
-    assert template.version.startswith("custom-faq/v1-")
+    assert template.version.startswith("custom-faq/v2-")
     prompt = template.messages(passage="P", title="T", heading_path=[])[1]["content"]
     assert '"question" (string, required): a customer\'s question' in prompt
     path.write_text(json.dumps({"type": "object", "properties": {"n": {"type": "integer"}}}))

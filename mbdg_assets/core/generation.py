@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import jsonschema
 
+from .diversity import COPY_THRESHOLD, copied_example, guidance, pick_examples, variant_for
 from .json_parsing import parse_json_object
 from .llm import Generation
 from .prompts import PromptTemplate, load_answer_template, load_judge_template, load_template
@@ -32,6 +33,8 @@ class GenerationParams:
     min_preference_gap: float = 0.05  # preference pairs closer than this in reward teach a trainer noise
     concurrency: int = 1       # simultaneous requests; >1 pays off only for server backends
     judge: bool = False        # ask the model to grade each candidate's usefulness (K more calls per target)
+    vary_style: bool = True    # a different persona and difficulty per candidate
+    seed_examples: tuple[dict, ...] = ()  # the user's own records: shown as style anchors, never to be copied
 
 
 @dataclass(frozen=True)
@@ -89,14 +92,19 @@ class Call:
     messages: list[dict[str, str]]
     seed: int
     attempt: int = 0
+    style: dict = field(default_factory=dict)  # persona and difficulty asked for
 
 
 def _first_calls(targets: list[Target], template: PromptTemplate, params: GenerationParams, title: str) -> list[Call]:
     calls = []
     for target in targets:
-        chunk = target.chunk
-        messages = template.messages(passage=chunk["text"], title=title, heading_path=chunk["heading_path"] or ())
-        calls += [Call(target, rank, messages, params.base_seed + rank) for rank in range(params.k)]
+        chunk, examples = target.chunk, pick_examples(params.seed_examples, target.target_id)
+        for rank in range(params.k):
+            variant = variant_for(target.target_id, rank) if params.vary_style else None
+            messages = template.messages(passage=chunk["text"], title=title, heading_path=chunk["heading_path"] or (),
+                                         guidance=guidance(variant, examples))
+            style = {"persona": variant.persona, "difficulty": variant.difficulty} if variant else {}
+            calls.append(Call(target, rank, messages, params.base_seed + rank, style=style))
     return calls
 
 
@@ -107,7 +115,7 @@ def _repair_call(call: Call, raw: str, error: str) -> Call:
         {"role": "assistant", "content": raw[:4000]},
         {"role": "user", "content": f"That answer was not usable ({error}). Reply with the corrected JSON object only."},
     ]
-    return Call(call.target, call.rank, messages, call.seed, call.attempt + 1)
+    return Call(call.target, call.rank, messages, call.seed, call.attempt + 1, call.style)
 
 
 def run_calls(llm, calls: list[Call], template: PromptTemplate, params: GenerationParams, concurrency: int,
@@ -139,6 +147,7 @@ def _candidate(call: Call, result: Generation, template: PromptTemplate, params:
         fields=fields, error=error,
         generation={"backend": llm.backend, "model": llm.model, "prompt_version": template.version,
                     "temperature": params.temperature, "seed": call.seed, "k": params.k, "repairs": call.attempt,
+                    **call.style,
                     "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
                     "seconds": round(result.seconds, 3)},
     )
@@ -190,6 +199,10 @@ def _score(candidate: Candidate, chunk: dict, template: PromptTemplate, params: 
         reward = score_candidate(candidate.fields, chunk["text"], template, kept, params.field_weight, judge)
         candidate.reward_field, candidate.reward_overall = reward.field, reward.overall
         candidate.reward, candidate.detail = reward.total, reward.detail
+        overlap = copied_example(candidate.fields, params.seed_examples)
+        if overlap >= COPY_THRESHOLD:
+            candidate.reward = 0.0
+            candidate.detail["copied_seed_example"] = round(overlap, 4)
 
 
 def select_winner(candidates: list[Candidate]) -> Candidate | None:

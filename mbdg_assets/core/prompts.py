@@ -64,8 +64,9 @@ class PromptTemplate:
         return [{"role": "system", "content": self.system},
                 {"role": "user", "content": self.user.format(**values, **self.extra)}]
 
-    def messages(self, *, passage: str, title: str, heading_path: tuple[str, ...] | list[str]) -> list[dict[str, str]]:
-        return self.render(passage=passage, title=title, heading_path=" > ".join(heading_path) or "-")
+    def messages(self, *, passage: str, title: str, heading_path: tuple[str, ...] | list[str],
+                 guidance: str = "") -> list[dict[str, str]]:
+        return self.render(passage=passage, title=title, heading_path=" > ".join(heading_path) or "-", guidance=guidance)
 
     def question_of(self, fields: dict) -> str:
         """What is asked: the instruction, the question, or a conversation's first user turn."""
