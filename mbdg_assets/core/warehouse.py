@@ -7,6 +7,7 @@ a connection attempt waits for a lock held by another process instead of failing
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,16 +36,30 @@ def _open(path: Path, wait_seconds: float) -> duckdb.DuckDBPyConnection:
             time.sleep(0.25)
 
 
+_prepared: set[Path] = set()
+_prepare_lock = threading.Lock()
+
+
+def _ensure_schema(con: duckdb.DuckDBPyConnection, path: Path, fresh: bool) -> None:
+    """Tables and views once per file per process: re-running the DDL on every connection cost
+    ~100 ms and made concurrent connections of one process conflict on the catalog."""
+    with _prepare_lock:
+        if fresh or path.resolve() not in _prepared:
+            con.execute(sql_text("schema"))
+            for view in VIEWS:
+                con.execute(sql_text(view))
+            _prepared.add(path.resolve())
+
+
 @contextmanager
 def connect(path: str | Path, wait_seconds: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse, creating tables and views on first use; commit on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    fresh = not path.exists()
     con = _open(path, wait_seconds)
     try:
-        con.execute(sql_text("schema"))
-        for view in VIEWS:
-            con.execute(sql_text(view))
+        _ensure_schema(con, path, fresh)
         yield con
     finally:
         con.close()
