@@ -1,9 +1,13 @@
-"""Phase 2: enrich. Chunks with full attribution, a topic label, and vectors in LanceDB."""
+"""Phase 2: enrich. Chunks with full attribution, key phrases, entities, a topic cluster and the
+document type, and vectors in LanceDB (with a full-text index beside them)."""
 
 import dagster as dg
 
 from mbdg_assets.core.chunking import chunk_document
+from mbdg_assets.core.enrichment import enrichment_rows
+from mbdg_assets.core.incremental import chunks_current, ensure_enrichment_columns
 from mbdg_assets.core.store import load_document, replace_chunks
+from mbdg_assets.core.topics import load_topics, previous_topics, save_topics
 from mbdg_assets.extract import source_documents
 from mbdg_assets.partitions import documents_partitions
 from resources import VectorStoreResource, WarehouseResource
@@ -19,20 +23,30 @@ class ChunkingConfig(dg.Config):
           kinds={"python", "duckdb", "lancedb"})
 def enriched_chunks(context: dg.AssetExecutionContext, config: ChunkingConfig, warehouse: WarehouseResource,
                     vectors: VectorStoreResource) -> dg.MaterializeResult:
-    """Structure-aware chunks of one document (path, pages, heading path, offsets, hashes) and their embeddings."""
+    """Structure-aware chunks of one document (path, pages, heading path, offsets, hashes), enriched, and their embeddings."""
     path = context.partition_key
+    store = vectors.store()
     with warehouse.connect() as con:
+        ensure_enrichment_columns(con)
         doc = load_document(con, path)
-    chunks = chunk_document(doc, config.target_chars, config.max_chars, config.overlap_chars)
+        chunks = chunk_document(doc, config.target_chars, config.max_chars, config.overlap_chars)
+        if chunks_current(con, path, [c.chunk_id for c in chunks], store.count_chunks(path)):
+            return dg.MaterializeResult(metadata={"chunks": len(chunks), "unchanged": True},
+                                        data_version=dg.DataVersion(doc.doc_id))
     topics = [c.heading_path[0] if c.heading_path else doc.title for c in chunks]
     embedder = vectors.embedder()
     embeddings = embedder.embed([c.text for c in chunks])
     rows = [{"chunk_id": c.chunk_id, "doc_id": c.doc_id, "path": path, "text": c.text} for c in chunks]
-    vectors.store().replace_document_chunks(path, rows, embeddings)
+    store.replace_document_chunks(path, rows, embeddings)
     with warehouse.connect() as con:
-        replace_chunks(con, path, chunks, topics)
+        clusters = load_topics(con)
+        extra = enrichment_rows(doc.format, doc.title, doc.text, [c.text for c in chunks], [c.chunk_id for c in chunks],
+                                topics, embeddings, clusters, previous_topics(con, path))
+        save_topics(con, clusters)
+        replace_chunks(con, path, chunks, topics, extra)
     return dg.MaterializeResult(
         metadata={"chunks": len(chunks), "topics": len(set(topics)), "embedding_model": embedder.model,
-                  "mean_chunk_chars": round(sum(len(c.text) for c in chunks) / max(len(chunks), 1))},
+                  "topic_clusters": len({e["topic_id"] for e in extra}), "doc_type": extra[0]["doc_type"] if extra else "",
+                  "mean_chunk_chars": round(sum(len(c.text) for c in chunks) / max(len(chunks), 1)), "unchanged": False},
         data_version=dg.DataVersion(doc.doc_id),
     )

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from mbdg_assets.core.extraction import ExtractionError, extract_document
+from mbdg_assets.core.incremental import unchanged_document
 from mbdg_assets.core.store import record_extraction_error, store_document
 from mbdg_assets.partitions import documents_partitions
 from resources import ProjectResource, WarehouseResource
@@ -13,8 +14,14 @@ def source_documents(context: dg.AssetExecutionContext, project: ProjectResource
                      warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Text and structure (headings, tables, lists, pages) of one source document."""
     path = context.partition_key
+    file = project.docs_path() / path
+    with warehouse.connect() as con:
+        stored = unchanged_document(con, path, file, project.max_file_bytes)
+    if stored is not None:  # same bytes as last time: nothing to parse
+        return dg.MaterializeResult(metadata=stored | {"pages": stored["pages"] or 0, "unchanged": True},
+                                    data_version=dg.DataVersion(stored["doc_id"]))
     try:
-        doc = extract_document(project.docs_path() / path, project.max_file_bytes)
+        doc = extract_document(file, project.max_file_bytes)
     except ExtractionError as error:
         with warehouse.connect() as con:
             record_extraction_error(con, path, error.code, error.message)
@@ -24,6 +31,7 @@ def source_documents(context: dg.AssetExecutionContext, project: ProjectResource
     kinds = sorted({b.kind for b in doc.blocks})
     return dg.MaterializeResult(
         metadata={"doc_id": doc.doc_id, "format": doc.format, "title": doc.title, "pages": doc.pages or 0,
-                  "characters": len(doc.text), "blocks": len(doc.blocks), "block_kinds": ", ".join(kinds)},
+                  "characters": len(doc.text), "blocks": len(doc.blocks), "block_kinds": ", ".join(kinds),
+                  "unchanged": False},
         data_version=dg.DataVersion(doc.doc_id),
     )

@@ -285,9 +285,9 @@ def test_doc_id_is_content_hash(tmp_path: Path, pdf_path: Path) -> None:
 
 
 def test_supported_formats_and_detect(tmp_path: Path, pdf_path: Path) -> None:
-    assert SUPPORTED_FORMATS == {
-        ".md": "markdown", ".markdown": "markdown", ".txt": "text", ".pdf": "pdf", ".docx": "docx",
-    }
+    assert {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".pdf": "pdf", ".docx": "docx"}.items() <= SUPPORTED_FORMATS.items()
+    assert {SUPPORTED_FORMATS[s] for s in (".pptx", ".xlsx", ".csv", ".json", ".html", ".eml", ".png")} == {
+        "pptx", "xlsx", "csv", "json", "html", "eml", "image"}
     assert detect_format(pdf_path) == "pdf"
     assert detect_format(write_docx(tmp_path / "a.docx")) == "docx"
     upper = tmp_path / "UPPER.MD"
@@ -328,21 +328,24 @@ def test_too_large_reports_sizes(tmp_path: Path) -> None:
     assert "500" in error.message and "100" in error.message
 
 
-def test_truncated_pdf_is_corrupt(tmp_path: Path, pdf_path: Path) -> None:
+def test_truncated_pdf(tmp_path: Path, pdf_path: Path) -> None:
     data = pdf_path.read_bytes()
     cut = tmp_path / "cut.pdf"
     cut.write_bytes(data[: int(len(data) * 0.4)])
-    expect_error(cut, "corrupt_file")
+    expect_error(cut, "truncated")
+    garbage = tmp_path / "garbage.pdf"
+    garbage.write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage without xref")
+    expect_error(garbage, "corrupt_file")
 
 
 def test_wrong_extension_pdf_and_docx(tmp_path: Path) -> None:
     fake_pdf = tmp_path / "letter.pdf"
     fake_pdf.write_text("Dear reader, this is plain text.", encoding="utf-8")
-    error = expect_error(fake_pdf, "corrupt_file")
-    assert "not a PDF" in error.message and "Dear" in error.message
+    error = expect_error(fake_pdf, "wrong_extension")
+    assert "not a PDF" in error.message and "Dear" in error.message and "plain text" in error.message
     with pytest.raises(ExtractionError) as info:
         detect_format(fake_pdf)
-    assert info.value.code == "corrupt_file"
+    assert info.value.code == "wrong_extension"
     noise = tmp_path / "noise.docx"
     noise.write_bytes(bytes(range(256)) * 4)
     assert "zip" in expect_error(noise, "corrupt_file").message
@@ -375,6 +378,9 @@ def test_encrypted_docx_container(tmp_path: Path) -> None:
 
 def test_missing_and_binary_files_are_unreadable(tmp_path: Path) -> None:
     expect_error(tmp_path / "ghost.md", "unreadable")
-    binary = tmp_path / "image.txt"
-    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    binary = tmp_path / "blob.txt"
+    binary.write_bytes(b"\x00\x01\x02 unknown binary \x00")
     expect_error(binary, "unreadable")
+    png = tmp_path / "image.txt"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    assert ".png" in expect_error(png, "wrong_extension").message

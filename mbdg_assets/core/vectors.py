@@ -52,7 +52,31 @@ class VectorStore:
         if rows:
             data = [row | {"vector": vector.tolist()} for row, vector in zip(rows, vectors)]
             table.add(data)
+            self._ensure_text_index(table)
         return len(rows)
+
+    def _ensure_text_index(self, table, fold_after: int = 2000) -> None:
+        """Full-text index on `text` for hybrid search. Built once; rows added later are still
+        found (LanceDB searches unindexed rows flat) and are folded into the index in batches,
+        so adding one document never rebuilds the index over the whole corpus."""
+        indices = [i for i in table.list_indices() if i.index_type == "FTS"]
+        if not indices:
+            table.create_fts_index("text")
+        elif (table.index_stats(indices[0].name).num_unindexed_rows or 0) > fold_after:
+            table.optimize()
+
+    def search_text(self, query: str, limit: int = 5) -> list[dict]:
+        """Keyword (BM25) search over chunk text."""
+        if CHUNKS_TABLE not in self.db.list_tables().tables:
+            return []
+        return self.db.open_table(CHUNKS_TABLE).search(query, query_type="fts").limit(limit).to_list()
+
+    def hybrid_search(self, query: str, vector: np.ndarray, limit: int = 5) -> list[dict]:
+        """Vector and keyword results fused by reciprocal rank (LanceDB's default reranker)."""
+        if CHUNKS_TABLE not in self.db.list_tables().tables:
+            return []
+        table = self.db.open_table(CHUNKS_TABLE)
+        return table.search(query_type="hybrid").vector(vector.tolist()).text(query).limit(limit).to_list()
 
     def delete_document(self, path: str) -> None:
         if CHUNKS_TABLE in self.db.list_tables().tables:

@@ -1,0 +1,151 @@
+"""Extraction benchmark: pages/s and chunks/s per format, and embedding throughput (chunks/s).
+
+    .venv/bin/python bench/bench_extraction.py [--repeat 3] [--no-ocr] [--no-embed]
+
+Builds a synthetic document per format in a temporary folder (a few pages to a few thousand
+rows each, see ``build``), extracts and chunks each ``--repeat`` times, and prints the median.
+"Pages" are real pages for PDF, slides for PPTX, sheets for XLSX, chapters for EPUB, frames for
+images; for formats without pages the column shows documents/s instead (marked with *).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from format_files import HTML_PAGE, RST_TEXT, pdf_bytes, write_eml, write_epub, write_odt, write_text_image  # noqa: E402
+
+from mbdg_assets.core.chunking import chunk_document  # noqa: E402
+from mbdg_assets.core.extraction import extract_document  # noqa: E402
+
+PARAGRAPH = ("The roastery receives green coffee every Tuesday and Friday. Each sack is weighed, sampled and "
+             "logged before it goes to the warehouse, where humidity stays below sixty percent. ")
+
+
+def _pdf(folder: Path, pages: int = 20) -> Path:
+    import pypdfium2 as pdfium
+
+    merged = pdfium.PdfDocument.new()
+    for _ in range(pages):
+        merged.import_pages(pdfium.PdfDocument(pdf_bytes([PARAGRAPH[i:i + 90] for i in range(0, len(PARAGRAPH), 90)] * 8)))
+    path = folder / "bench.pdf"
+    merged.save(str(path))
+    return path
+
+
+def _docx(folder: Path) -> Path:
+    import docx
+
+    document = docx.Document()
+    for section in range(20):
+        document.add_heading(f"Section {section}", 1)
+        for _ in range(10):
+            document.add_paragraph(PARAGRAPH)
+    path = folder / "bench.docx"
+    document.save(str(path))
+    return path
+
+
+def _pptx(folder: Path, slides: int = 30) -> Path:
+    from pptx import Presentation
+
+    deck = Presentation()
+    for number in range(slides):
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text = f"Slide {number}"
+        slide.placeholders[1].text_frame.text = PARAGRAPH
+    path = folder / "bench.pptx"
+    deck.save(str(path))
+    return path
+
+
+def _xlsx(folder: Path) -> Path:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    for sheet_number in range(3):
+        sheet = book.active if sheet_number == 0 else book.create_sheet(f"Sheet{sheet_number}")
+        sheet.append(("Id", "Bean", "Origin", "Kg", "Note"))
+        for row in range(1000):
+            sheet.append((row, "Arabica", "Brazil", row % 90, "sampled and logged"))
+    path = folder / "bench.xlsx"
+    book.save(str(path))
+    return path
+
+
+def build(folder: Path, ocr: bool) -> dict[str, Path]:
+    """One larger-than-test document per format."""
+    text_files = {
+        "markdown": ("bench.md", "".join(f"# Part {i}\n\n{PARAGRAPH * 3}\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n" for i in range(50))),
+        "text": ("bench.txt", "".join(f"PART {i}\n\n{PARAGRAPH * 3}\n\n" for i in range(50))),
+        "csv": ("bench.csv", "Id,Bean,Origin,Kg\n" + "".join(f"{i},Arabica,Brazil,{i % 90}\n" for i in range(5000))),
+        "json": ("bench.json", "[" + ",".join(f'{{"id": {i}, "bean": "Arabica", "kg": {i % 90}}}' for i in range(3000)) + "]"),
+        "jsonl": ("bench.jsonl", "".join(f'{{"id": {i}, "note": "{PARAGRAPH[:60]}"}}\n' for i in range(3000))),
+        "html": ("bench.html", HTML_PAGE.replace("<main>", "<main>" + f"<h2>More</h2><p>{PARAGRAPH}</p>" * 200)),
+        "rst": ("bench.rst", RST_TEXT + "".join(f"\nPart {i}\n--------\n\n{PARAGRAPH}\n" for i in range(100))),
+        "rtf": ("bench.rtf", "{\\rtf1\\ansi " + "".join(f"{PARAGRAPH}\\par\n" for _ in range(300)) + "}"),
+    }
+    files = {}
+    for name, (filename, content) in text_files.items():
+        files[name] = folder / filename
+        files[name].write_text(content, encoding="utf-8")
+    files |= {"pdf": _pdf(folder), "docx": _docx(folder), "pptx": _pptx(folder), "xlsx": _xlsx(folder),
+              "odt": write_odt(folder / "bench.odt"), "epub": write_epub(folder / "bench.epub"),
+              "eml": write_eml(folder / "bench.eml", folder)}
+    if ocr:
+        files["image"] = write_text_image(folder / "bench.png", [PARAGRAPH[i:i + 38] for i in range(0, 190, 38)])
+    return files
+
+
+def measure(path: Path, repeat: int) -> tuple[float, int, int, int]:
+    """(median seconds, pages, chunks, characters) for extract + chunk of one file."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        doc = extract_document(path)
+        chunks = chunk_document(doc)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), doc.pages or 0, len(chunks), len(doc.text)
+
+
+def embedding_throughput(texts: list[str]) -> float:
+    from mbdg_assets.core.embeddings import Embedder
+
+    embedder = Embedder()
+    embedder.embed(texts[:8])  # load the model outside the timing
+    started = time.perf_counter()
+    embedder.embed(texts)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-ocr", action="store_true")
+    parser.add_argument("--no-embed", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        files = build(Path(tmp), ocr=not args.no_ocr)
+        print(f"{'format':<9} {'pages':>6} {'chunks':>7} {'chars':>9} {'seconds':>8} {'pages/s':>9} {'chunks/s':>9}")
+        chunk_texts: list[str] = []
+        for name, path in files.items():
+            seconds, pages, chunks, chars = measure(path, 1 if name == "image" else args.repeat)
+            rate = f"{pages / seconds:9.1f}" if pages else f"{1 / seconds:8.1f}*"
+            print(f"{name:<9} {pages:>6} {chunks:>7} {chars:>9} {seconds:>8.3f} {rate} {chunks / seconds:>9.1f}")
+            chunk_texts += [c.text for c in chunk_document(extract_document(path))]
+        print("* no pages in this format: documents/s")
+        if not args.no_embed:
+            texts = (chunk_texts * (1 + 512 // max(len(chunk_texts), 1)))[:512]
+            print(f"embedding (all-MiniLM-L6-v2, CPU, batch 32): {embedding_throughput(texts):.1f} chunks/s "
+                  f"over {len(texts)} chunks of {sum(map(len, texts)) // len(texts)} characters on average")
+
+
+if __name__ == "__main__":
+    main()

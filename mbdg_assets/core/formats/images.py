@@ -1,0 +1,109 @@
+"""Images (PNG, JPEG, TIFF incl. multi-page) through OCR: RapidOCR on onnxruntime.
+
+RapidOCR's wheel ships its PP-OCR detection and recognition models (about 16 MB), so it works
+offline from a plain pip install; tesseract would need a system package, docling's OCR pipeline
+needs model-hub weights. Cost: ~1 s to load once per process, then 1-4 s per page on 2 cores.
+Known limits: no headings or tables (text lines grouped into paragraphs only), and the shipped
+recognition model is trained mostly on Chinese + English, so spaces between words are sometimes
+lost.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from functools import cache
+from pathlib import Path
+
+from .base import Drafts, ExtractionError, Parsed, clean
+
+MAX_SIDE = 2400  # larger scans are scaled down: OCR time grows with pixels, accuracy does not
+MAX_PAGES = 200
+_lock = threading.Lock()
+
+
+@cache
+def _engine():
+    from rapidocr_onnxruntime import RapidOCR
+
+    return RapidOCR()
+
+
+def _lines(boxes: list) -> list[tuple[float, float, str]]:
+    """(top, height, text) per visual line: boxes whose vertical centres fall within half a box
+    height of each other are one line, read left to right."""
+    items = sorted(
+        ((min(p[1] for p in box), max(p[1] for p in box), min(p[0] for p in box), text) for box, text, *_ in boxes),
+        key=lambda b: (b[0] + b[1]) / 2,
+    )
+    lines: list[list] = []
+    for top, bottom, left, text in items:
+        centre, height = (top + bottom) / 2, bottom - top
+        if lines and abs(centre - lines[-1][0]) < height / 2:
+            lines[-1][2].append((left, text))
+        else:
+            lines.append([centre, height, [(left, text)], top])
+    return [(line[3], line[1], " ".join(t for _, t in sorted(line[2]))) for line in lines]
+
+
+def _paragraphs(lines: list[tuple[float, float, str]]) -> list[str]:
+    """A vertical gap wider than one line height starts a new paragraph."""
+    paragraphs: list[list[str]] = []
+    previous_bottom = None
+    for top, height, text in lines:
+        if previous_bottom is None or top - previous_bottom > height:
+            paragraphs.append([])
+        paragraphs[-1].append(clean(text).strip())
+        previous_bottom = top + height
+    return ["\n".join(p) for p in paragraphs]
+
+
+def _open(path: Path, data: bytes):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+        return image
+    except UnidentifiedImageError as exc:
+        raise ExtractionError("corrupt_file", f"{path.name}: not a readable image ({exc})") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        code = "truncated" if "truncated" in str(exc).lower() else "corrupt_file"
+        raise ExtractionError(code, f"{path.name}: image is {'cut off' if code == 'truncated' else 'damaged'} ({exc})") from exc
+
+
+def _ocr_page(image) -> list[str]:
+    import numpy as np
+
+    frame = image.convert("RGB")
+    if max(frame.size) > MAX_SIDE:
+        frame.thumbnail((MAX_SIDE, MAX_SIDE))
+    with _lock:  # the onnxruntime session is shared; one page at a time keeps memory flat
+        result, _ = _engine()(np.asarray(frame)[:, :, ::-1])
+    return _paragraphs(_lines(result or []))
+
+
+def extract_image(path: Path, data: bytes) -> Parsed:
+    """OCR every frame (a multi-page TIFF is one page per frame); paragraphs carry their page."""
+    image = _open(path, data)
+    frames = min(getattr(image, "n_frames", 1), MAX_PAGES)
+    drafts = Drafts()
+    for index in range(frames):
+        image.seek(index)
+        for paragraph in _ocr_page(image):
+            drafts.add("paragraph", paragraph, page=index + 1)
+    return Parsed(drafts.items, frames)
+
+
+_SIGNATURES = {
+    "png": (b"\x89PNG\r\n\x1a\n",),
+    "jpeg": (b"\xff\xd8\xff",),
+    "tiff": (b"II*\x00", b"MM\x00*"),
+}
+
+
+def check_image_magic(path: Path, head: bytes) -> None:
+    suffix = path.suffix.lower().lstrip(".")
+    kind = {"jpg": "jpeg", "tif": "tiff"}.get(suffix, suffix)
+    if not head.startswith(_SIGNATURES.get(kind, ())):
+        raise ExtractionError("corrupt_file", f"{path.name}: named .{suffix} but is not a {kind.upper()} image")

@@ -1,0 +1,215 @@
+"""PowerPoint, Excel and OpenDocument text.
+
+Small dedicated libraries instead of docling: python-pptx / openpyxl / xlrd import in well under a
+second and keep what we need (slides as pages, sheets as tables), while docling imports torch
+(seconds per process) for the same structure on these formats. ODT is read straight from its XML.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from lxml import etree
+
+from .base import OLE_MAGIC, Drafts, ExtractionError, Parsed, clean, markdown_tables, open_zip, require_member, squash
+
+# --------------------------------------------------------------------------- PPTX
+
+
+def _pptx_table(shape) -> list[str]:
+    return markdown_tables([[cell.text for cell in row.cells] for row in shape.table.rows])
+
+
+def _pptx_text(shape) -> tuple[str, str]:
+    """('list' | 'paragraph', text) of a text frame: indented or multi-paragraph frames are lists."""
+    paragraphs = [(p.level, clean(p.text).strip()) for p in shape.text_frame.paragraphs]
+    paragraphs = [(lvl, text) for lvl, text in paragraphs if text]
+    if len(paragraphs) > 1:
+        return "list", "\n".join("  " * lvl + "- " + text for lvl, text in paragraphs)
+    return "paragraph", paragraphs[0][1] if paragraphs else ""
+
+
+def _pptx_shapes(drafts: Drafts, shapes, page: int, skip) -> None:
+    """Text frames, tables and grouped shapes in the slide's own order (top to bottom)."""
+    for shape in sorted(shapes, key=lambda s: ((s.top or 0), (s.left or 0))):
+        if skip is not None and shape.shape_id == skip.shape_id:
+            continue
+        if shape.shape_type == 6:  # MSO_SHAPE_TYPE.GROUP
+            _pptx_shapes(drafts, shape.shapes, page, skip)
+        elif getattr(shape, "has_table", False) and shape.has_table:
+            for table in _pptx_table(shape):
+                drafts.add("table", table, page)
+        elif getattr(shape, "has_text_frame", False) and shape.has_text_frame:
+            drafts.add(*_pptx_text(shape), page=page)
+
+
+def extract_pptx(path: Path, data: bytes) -> Parsed:
+    """One page per slide: its title (or 'Slide N') is a level-1 heading, then text, lists,
+    tables, and the speaker notes as a last paragraph."""
+    from pptx import Presentation
+
+    open_zip(path, data, "PowerPoint file").close()  # tells truncated and encrypted zips apart first
+    try:
+        deck = Presentation(io.BytesIO(data))
+    except Exception as exc:  # python-pptx raises zip, XML and KeyErrors alike
+        raise ExtractionError("corrupt_file", f"{path.name}: not a readable PowerPoint file ({type(exc).__name__}: {exc})") from exc
+    drafts = Drafts()
+    for number, slide in enumerate(deck.slides, start=1):
+        title_shape = slide.shapes.title
+        title = clean(title_shape.text).strip() if title_shape is not None and title_shape.has_text_frame else ""
+        title = " ".join(title.split()) or f"Slide {number}"
+        drafts.heading(f"# {title}", title, 1, page=number)
+        _pptx_shapes(drafts, slide.shapes, number, title_shape)
+        if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
+            notes = clean(slide.notes_slide.notes_text_frame.text).strip()
+            if notes:
+                drafts.add("paragraph", f"Notes: {notes}", page=number)
+    return Parsed(drafts.items, len(deck.slides))
+
+
+# --------------------------------------------------------------------------- XLSX / XLS
+
+
+def _sheet_blocks(drafts: Drafts, name: str, rows: list[list[object]], page: int) -> None:
+    """A sheet is a level-1 heading plus its used range as Markdown tables (header repeated)."""
+    tables = markdown_tables(rows)
+    if tables:
+        drafts.heading(f"# {name}", name, 1, page=page)
+        for table in tables:
+            drafts.add("table", table, page)
+
+
+def extract_xlsx(path: Path, data: bytes) -> Parsed:
+    """Sheets in workbook order (page = sheet number); cached formula values, not formulas."""
+    import openpyxl
+
+    open_zip(path, data, "Excel workbook").close()
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:
+        raise ExtractionError("corrupt_file", f"{path.name}: not a readable Excel workbook ({type(exc).__name__}: {exc})") from exc
+    drafts = Drafts()
+    try:
+        for number, sheet in enumerate(book.worksheets, start=1):
+            _sheet_blocks(drafts, sheet.title, [list(r) for r in sheet.iter_rows(values_only=True)], number)
+        return Parsed(drafts.items, len(book.worksheets))
+    finally:
+        book.close()
+
+
+def extract_xls(path: Path, data: bytes) -> Parsed:
+    """Legacy .xls (BIFF) through xlrd; same layout as .xlsx."""
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(file_contents=data, on_demand=True)
+    except xlrd.biffh.XLRDError as exc:
+        code = "encrypted" if "encrypt" in str(exc).lower() else "corrupt_file"
+        raise ExtractionError(code, f"{path.name}: not a readable .xls workbook ({exc})") from exc
+    except Exception as exc:
+        raise ExtractionError("corrupt_file", f"{path.name}: not a readable .xls workbook ({exc})") from exc
+    drafts = Drafts()
+    for number in range(book.nsheets):
+        sheet = book.sheet_by_index(number)
+        _sheet_blocks(drafts, sheet.name, [sheet.row_values(r) for r in range(sheet.nrows)], number + 1)
+    return Parsed(drafts.items, book.nsheets)
+
+
+def check_xls_magic(path: Path, head: bytes) -> None:
+    """Legacy workbooks are OLE containers; anything else is misnamed or damaged."""
+    if not head.startswith(OLE_MAGIC):
+        raise ExtractionError("corrupt_file", f"{path.name}: named .xls but is not an OLE (BIFF) workbook")
+
+
+# --------------------------------------------------------------------------- ODT
+
+_NS = {
+    "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0",
+    "table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
+    "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
+}
+
+
+def _q(prefix: str, name: str) -> str:
+    return f"{{{_NS[prefix]}}}{name}"
+
+
+def _odf_parts(element, parts: list[str]) -> None:
+    """Depth-first text of an ODF element; <text:s/>, tabs and line breaks become whitespace."""
+    if element.tag == _q("text", "s"):
+        parts.append(" " * int(element.get(_q("text", "c"), "1")))
+    elif element.tag == _q("text", "tab"):
+        parts.append("\t")
+    elif element.tag == _q("text", "line-break"):
+        parts.append("\n")
+    elif element.tag != _q("text", "note-citation"):
+        parts.append(element.text or "")
+        for child in element:
+            _odf_parts(child, parts)
+            parts.append(child.tail or "")
+
+
+def _odf_text(element) -> str:
+    parts: list[str] = []
+    _odf_parts(element, parts)
+    return squash("".join(parts))
+
+
+def _odf_list(element, depth: int = 0) -> list[str]:
+    items = []
+    for item in element.iterchildren(_q("text", "list-item")):
+        for child in item:
+            if child.tag == _q("text", "list"):
+                items.extend(_odf_list(child, depth + 1))
+            else:
+                text = _odf_text(child)
+                if text:
+                    items.append("  " * depth + "- " + text)
+    return items
+
+
+def _odf_table(element) -> list[str]:
+    rows = []
+    for row in element.iter(_q("table", "table-row")):
+        cells = []
+        for cell in row.iterchildren(_q("table", "table-cell"), _q("table", "covered-table-cell")):
+            repeat = min(int(cell.get(_q("table", "number-columns-repeated"), "1")), 50)
+            cells.extend([" ".join(_odf_text(p) for p in cell)] * repeat)
+        rows.append(cells)
+    return markdown_tables(rows)
+
+
+def _odf_walk(drafts: Drafts, parent) -> None:
+    for child in parent:
+        if child.tag == _q("text", "h"):
+            level = int(child.get(_q("text", "outline-level"), "1"))
+            title = _odf_text(child)
+            drafts.heading("#" * min(level, 6) + " " + title, title, level)
+        elif child.tag == _q("text", "p"):
+            drafts.add("paragraph", _odf_text(child))
+        elif child.tag == _q("text", "list"):
+            drafts.add("list", "\n".join(_odf_list(child)))
+        elif child.tag == _q("table", "table"):
+            for table in _odf_table(child):
+                drafts.add("table", table)
+        elif child.tag == _q("text", "section"):
+            _odf_walk(drafts, child)
+
+
+def extract_odt(path: Path, data: bytes) -> Parsed:
+    """OpenDocument text: headings with outline levels, paragraphs, lists, tables."""
+    archive = open_zip(path, data, "OpenDocument file")
+    manifest = archive.read("META-INF/manifest.xml") if "META-INF/manifest.xml" in archive.namelist() else b""
+    if b"encryption-data" in manifest:
+        raise ExtractionError("encrypted", f"{path.name}: OpenDocument file is password-protected")
+    content = require_member(path, archive, "content.xml", "OpenDocument file")
+    try:
+        root = etree.fromstring(content, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
+    except etree.XMLSyntaxError as exc:
+        raise ExtractionError("corrupt_file", f"{path.name}: content.xml is damaged ({exc})") from exc
+    body = root.find(f"{_q('office', 'body')}/{_q('office', 'text')}")
+    drafts = Drafts()
+    if body is not None:
+        _odf_walk(drafts, body)
+    return Parsed(drafts.items)
