@@ -42,3 +42,30 @@ def overrepresented_sources(shares: dict[str, float], fair_share_multiple: float
         return {}
     allowed = fair_share_multiple / len(shares)
     return {source: share for source, share in shares.items() if share > allowed}
+
+
+def schema_failures(df: pd.DataFrame, limit: int = 20) -> list[str]:
+    """Records (rows with record_id, schema_name, fields_json) that breach their JSON Schema.
+    The per-record schema stage rejects such records; this is the table-level guard that none
+    reaches the kept set (it would be a validator bug, so the check blocks)."""
+    import json
+
+    import jsonschema
+
+    from .prompts import load_template
+
+    failures = []
+    validators: dict[str, jsonschema.Draft202012Validator | None] = {}
+    for row in df.itertuples():
+        if row.schema_name not in validators:
+            try:
+                validators[row.schema_name] = jsonschema.Draft202012Validator(load_template(row.schema_name).json_schema)
+            except (ValueError, OSError):  # a user's schema file is known by its stem only; the record stage checked it
+                validators[row.schema_name] = None
+        validator = validators[row.schema_name]
+        error = next(iter(validator.iter_errors(json.loads(row.fields_json))), None) if validator else None
+        if error is not None:
+            failures.append(f"{row.record_id}: {error.message}")
+            if len(failures) >= limit:
+                break
+    return failures

@@ -1,8 +1,12 @@
 """The validator: five stages, each a score in [0, 1] with reasons, combined into one decision.
 
-Stages: schema (JSON Schema), distribution (no source over-represented), dedup (exact, after
-normalising case, punctuation and spacing), grounding (the answer's words and numbers found in
-the source passage; a hard gate), novelty (lexical distance to records kept before it).
+Stages: schema (JSON Schema), distribution (no source over-represented; the dataset-wide Great
+Expectations suite is in core/distribution.py), dedup (exact, MinHash-LSH near and embedding
+semantic duplicates, inside the run and against earlier accepted records; core/dedup.py),
+grounding (every essential claim of the answer linked to a supporting span, with numbers, names,
+dates and negation checked; a hard gate; core/grounding.py), novelty (distance to the nearest
+accepted record and coverage gain; core/novelty.py). Contamination against user evaluation sets
+and verbatim copying are reported as reasons (core/contamination.py).
 Records are visited best reward first, so of two duplicates the better-scored one is kept.
 """
 
@@ -12,10 +16,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import jsonschema
+import numpy as np
 
+from .accepted import PriorRecords
+from .contamination import VERBATIM_WORDS, EvalIndex, contamination, verbatim_reason
 from .decisions import Thresholds, decide
-from .grounding import lexical_grounding
-from .text import content_words, jaccard, normalized_hash, stable_id
+from .dedup import NEAR_JACCARD, SEMANTIC_COSINE, find_duplicates, minhash_signatures, shingles
+from .grounding import claim_grounding
+from .novelty import coverage_gain, nearest_jaccard, nearest_similarities, novelty
+from .text import content_stems, content_words, normalized_hash, stable_id
 
 STAGES = ("schema", "distribution", "dedup", "grounding", "novelty")
 
@@ -37,8 +46,12 @@ class StageWeights:
 class ValidationParams:
     thresholds: Thresholds = Thresholds()
     weights: StageWeights = StageWeights()
-    grounding_gate: float = 0.6       # below this the answer is unsupported: rejected whatever else
+    grounding_gate: float = 0.6       # below this an essential claim is unsupported: rejected whatever else
     fair_share_multiple: float = 1.5  # a source may hold up to this many times its fair share
+    near_jaccard: float = NEAR_JACCARD
+    semantic_cosine: float = SEMANTIC_COSINE
+    reject_contaminated: bool = False  # contamination is always reported; rejecting is the user's call
+    verbatim_words: int = VERBATIM_WORDS
 
 
 @dataclass
@@ -58,6 +71,41 @@ class ValidatedRecord:
     reasons: list[str] = field(default_factory=list)
     supporting_spans: list[dict] = field(default_factory=list)
     duplicate_of: str | None = None
+    vector: np.ndarray | None = field(default=None, repr=False, compare=False)     # for accepted_records
+    signature: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+def _strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k in sorted(value) for s in _strings(value[k])]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def record_text(fields: dict) -> str:
+    """Every string in the record, in key order: what 'the same record' compares."""
+    return "\n".join(s for s in _strings(fields) if s)
+
+
+def answer_text(fields: dict) -> str:
+    """The part of a record that must be grounded: `output`; for MCQ the keyed option and the
+    explanation; for chat the assistant turns; otherwise every string field but the first
+    question-like one."""
+    if "output" in fields:
+        return str(fields["output"])
+    if "chosen" in fields and "rejected" in fields:
+        return str(fields["chosen"])  # a preference pair's rejected answer is meant to be worse
+    if "options" in fields and "answer" in fields:
+        options = fields.get("options") or {}
+        return " ".join(str(x) for x in (options.get(str(fields["answer"]), ""), fields.get("explanation", "")) if x)
+    if "messages" in fields:
+        return " ".join(str(m.get("content", "")) for m in fields["messages"] if isinstance(m, dict) and m.get("role") == "assistant")
+    strings = [(k, v) for k, v in fields.items() if isinstance(v, str)]
+    question = next((k for k, v in strings if v.rstrip().endswith("?")), strings[0][0] if strings else None)
+    return " ".join(v for k, v in strings if k != question)
 
 
 def _schema_stage(fields: dict, json_schema: dict) -> tuple[float, list[str]]:
@@ -72,21 +120,13 @@ def _distribution_stage(share: float, n_sources: int, multiple: float) -> tuple[
     return round(allowed / share, 4), [f"distribution: source holds {share:.0%} of records, allowed {allowed:.0%}"]
 
 
-def _grounding_stage(fields: dict, chunk: dict, gate: float) -> tuple[float, list[str], list[dict]]:
-    result = lexical_grounding(str(fields.get("output", "")), chunk["text"])
+def _grounding_stage(fields: dict, chunk: dict, gate: float, embed, judge=None) -> tuple[float, list[str], list[dict]]:
+    result = claim_grounding(answer_text(fields), chunk["text"], embed, judge)
     spans = [{"chunk_id": chunk["chunk_id"], "start": s, "end": e} for s, e in result.spans]
-    reasons = []
-    if result.missing_numbers:
-        reasons.append(f"grounding: numbers not in source: {', '.join(result.missing_numbers)}")
-    if result.score < gate:
-        reasons.append(f"grounding: only {result.score:.0%} of the answer is supported by the source")
+    reasons = result.reasons(gate)
+    if not result.claims:
+        reasons.append("grounding: the answer states nothing to check against the source")
     return result.score, reasons, spans
-
-
-def _novelty_stage(words: set[str], kept: list[set[str]]) -> tuple[float, list[str]]:
-    nearest = max((jaccard(words, other) for other in kept), default=0.0)
-    score = round(1.0 - nearest, 4)
-    return score, ([f"novelty: {nearest:.0%} word overlap with an earlier record"] if nearest >= 0.5 else [])
 
 
 def _new_record(candidate: dict, schema_name: str) -> ValidatedRecord:
@@ -100,38 +140,67 @@ def _new_record(candidate: dict, schema_name: str) -> ValidatedRecord:
     )
 
 
+def _nearest(records: list[ValidatedRecord], texts: list[str], vectors: np.ndarray | None, prior: PriorRecords) -> list[float]:
+    """Similarity of each record to the nearest earlier non-duplicate record or prior accepted one."""
+    kept = np.array([r.duplicate_of is None for r in records])
+    if vectors is not None:
+        prior_vectors = prior.vectors if prior.vectors is not None and len(prior.vectors) else None
+        return nearest_similarities(vectors, lambda i: kept[:i], prior_vectors).tolist()
+    word_sets = [set(content_words(t)) for t in texts]
+    prior_sets = [set(content_words(t)) for t in prior.texts]
+    return [nearest_jaccard(word_sets[i], prior_sets + [word_sets[j] for j in range(i) if kept[j]]) for i in range(len(records))]
+
+
 def validate_candidates(candidates: list[dict], schema_name: str, json_schema: dict,
-                        params: ValidationParams = ValidationParams()) -> list[ValidatedRecord]:
-    """`candidates`: winners, each {candidate_id, fields, reward, generation, chunk: chunks-table row}."""
+                        params: ValidationParams = ValidationParams(), embedder=None,
+                        prior: PriorRecords | None = None, eval_index: EvalIndex | None = None,
+                        judge=None) -> list[ValidatedRecord]:
+    """`candidates`: winners, each {candidate_id, fields, reward, generation, chunk: chunks-table row}.
+    `embedder` (core.embeddings.Embedder, optional) adds semantic dedup, embedding grounding evidence
+    and embedding novelty; `prior`: records accepted in earlier runs; `eval_index`: the user's
+    evaluation items for the contamination check; `judge`: optional entailment hook for claims
+    that are not near-verbatim (see core.grounding.claim_grounding)."""
     ordered = sorted(candidates, key=lambda c: (-c["reward"], c["candidate_id"]))
-    per_source = Counter(c["chunk"]["path"] for c in ordered)
-    seen: dict[str, str] = {}
-    kept_words: list[set[str]] = []
-    records = []
-    for candidate in ordered:
-        record = _new_record(candidate, schema_name)
-        fields = record.fields
-        scores, reasons = {}, []
+    records = [_new_record(c, schema_name) for c in ordered]
+    prior = (prior or PriorRecords()).without({r.record_id for r in records}, {r.paths[0] for r in records})
+    texts = [record_text(r.fields) for r in records]
+    vectors = embedder.embed(texts) if embedder is not None and texts else None
+    signatures = minhash_signatures([shingles(t) for t in texts])
+    dups = find_duplicates([r.record_id for r in records], texts, vectors, prior.keys, prior.texts, prior.vectors,
+                           params.near_jaccard, params.semantic_cosine, signatures, prior.signatures)
+    for i, record in enumerate(records):
+        record.duplicate_of = dups.duplicate_of[i]
+        record.vector = None if vectors is None else vectors[i]
+        record.signature = signatures[i]
+    nearest = _nearest(records, texts, vectors, prior)
+    contaminated = contamination(texts, eval_index)
+    per_source = Counter(r.paths[0] for r in records)
+    seen_chunks, seen_topics = set(prior.chunk_ids), set(prior.topics)
+    seen_terms = {s for t in prior.texts for s in content_stems(t)}
+    embed = embedder.embed if embedder is not None else None
+    for i, (record, candidate) in enumerate(zip(records, ordered)):
+        fields, scores, reasons = record.fields, {}, []
         scores["schema"], why = _schema_stage(fields, json_schema)
         reasons += why
-        share = per_source[record.paths[0]] / len(ordered)
+        share = per_source[record.paths[0]] / len(records)
         scores["distribution"], why = _distribution_stage(share, len(per_source), params.fair_share_multiple)
         reasons += why
-        exact = normalized_hash(str(fields.get("instruction", "")), str(fields.get("input", "")), str(fields.get("output", "")))
-        record.duplicate_of = seen.get(exact)
         scores["dedup"] = 0.0 if record.duplicate_of else 1.0
         if record.duplicate_of:
-            reasons.append(f"dedup: exact duplicate of record {record.duplicate_of}")
-        scores["grounding"], why, record.supporting_spans = _grounding_stage(fields, candidate["chunk"], params.grounding_gate)
+            reasons.append(f"dedup: {dups.kind[i]} duplicate of record {record.duplicate_of} (similarity {dups.similarity[i]:.2f})")
+        scores["grounding"], why, record.supporting_spans = _grounding_stage(fields, candidate["chunk"], params.grounding_gate, embed, judge)
         reasons += why
-        words = set(content_words(f"{fields.get('instruction', '')} {fields.get('output', '')}"))
-        scores["novelty"], why = _novelty_stage(words, kept_words)
-        reasons += why
-        record.stage_scores, record.score = scores, params.weights.combine(scores)
-        hard_fail = scores["schema"] == 0.0 or bool(record.duplicate_of) or scores["grounding"] < params.grounding_gate
-        record.decision, record.reasons = decide(record.score, params.thresholds, hard_fail), reasons
+        terms = set(content_stems(texts[i]))
+        gain = coverage_gain(record.chunk_ids[0], record.topic, terms, seen_chunks, seen_topics, seen_terms)
+        found = novelty(nearest[i], gain)
+        scores["novelty"] = found.score
+        reasons += found.reasons
         if not record.duplicate_of:
-            seen[exact] = record.record_id
-            kept_words.append(words)
-        records.append(record)
+            seen_chunks.add(record.chunk_ids[0]), seen_topics.add(record.topic), seen_terms.update(terms)
+        extra = [r for r in (contaminated[i], verbatim_reason(answer_text(fields), candidate["chunk"]["text"], params.verbatim_words)) if r]
+        reasons += extra
+        record.stage_scores, record.score = scores, params.weights.combine(scores)
+        hard_fail = (scores["schema"] == 0.0 or bool(record.duplicate_of) or scores["grounding"] < params.grounding_gate
+                     or (params.reject_contaminated and contaminated[i] is not None))
+        record.decision, record.reasons = decide(record.score, params.thresholds, hard_fail), reasons
     return records

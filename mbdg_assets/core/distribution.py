@@ -1,0 +1,152 @@
+"""Dataset-wide distribution: shares per source / topic / schema / MCQ answer option, length
+spread, and divergence from the user's seed examples, checked by a Great Expectations suite.
+
+Plain functions (no Dagster): `distribution_tables` computes the distributions, `run_suite`
+checks them against `DistributionBounds` with an ephemeral GE context (no files written) and
+returns pass / fail, one readable reason per breach, and the distributions for the check's
+metadata. great_expectations is imported inside `run_suite`: its import costs 3-6 s (24 s on a
+busy 2-core machine), which every CLI start would otherwise pay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+DIMENSIONS = ("source", "topic", "schema", "answer_option")
+
+
+@dataclass(frozen=True)
+class DistributionBounds:
+    fair_share_multiple: float = 1.5   # a group may hold up to 1.5x an equal share (same rule as the per-record stage)
+    min_chars: int = 20                # a record shorter than a sentence teaches nothing
+    max_chars: int = 4000              # the instruction_pair schema's output limit
+    length_mostly: float = 0.95        # share of records that must fall inside the length band
+    max_kl: float = 0.5                # nats; KL(dataset || seed) of topic shares and of the length histogram
+
+
+LENGTH_BINS = (0, 100, 200, 400, 800, 1600, 10**9)
+
+
+def record_rows(records: list[dict]) -> pd.DataFrame:
+    """One row per record: source, topic, schema, answer_option (MCQ), chars. `records`: dicts
+    with fields (dict), paths or source_path, topic, schema_name."""
+    rows = []
+    for r in records:
+        fields = r.get("fields") or {}
+        paths = r.get("paths") or r.get("source_paths") or [r.get("source_path", "")]
+        text = " ".join(str(v) for v in fields.values() if isinstance(v, str)) if fields else ""
+        rows.append({"source": str(paths[0] if paths else ""), "topic": str(r.get("topic") or ""),
+                     "schema": str(r.get("schema_name") or r.get("schema") or ""),
+                     "answer_option": str(fields.get("answer", "")) if "options" in fields else None,
+                     "chars": len(text) if fields else int(r.get("chars", 0))})
+    return pd.DataFrame(rows, columns=["source", "topic", "schema", "answer_option", "chars"])
+
+
+def shares(df: pd.DataFrame, column: str) -> dict[str, float]:
+    values = df[column].dropna()
+    if values.empty:
+        return {}
+    counts = values.value_counts()
+    return {str(k): round(float(v) / len(values), 4) for k, v in counts.items()}
+
+
+def length_histogram(chars: pd.Series) -> dict[str, float]:
+    counts = pd.cut(chars, LENGTH_BINS, right=False).value_counts(sort=False)
+    total = max(int(counts.sum()), 1)
+    return {f"{int(b.left)}-{int(b.right) if b.right < 10**9 else 'inf'}": round(int(n) / total, 4) for b, n in counts.items()}
+
+
+def kl_divergence(p: dict[str, float], q: dict[str, float], epsilon: float = 1e-3) -> float:
+    """KL(p || q) in nats, with `epsilon` smoothing so a group absent from the seed is a large
+    but finite divergence."""
+    keys = set(p) | set(q)
+    ps = {k: p.get(k, 0.0) + epsilon for k in keys}
+    qs = {k: q.get(k, 0.0) + epsilon for k in keys}
+    zp, zq = sum(ps.values()), sum(qs.values())
+    return round(sum((ps[k] / zp) * math.log((ps[k] / zp) / (qs[k] / zq)) for k in keys), 4)
+
+
+def load_seed_examples(path: str | Path) -> pd.DataFrame:
+    """Seed examples JSONL: each line a record (with `fields` or flat fields) and optional topic."""
+    records = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            item = json.loads(line)
+            fields = item.get("fields") or {k: v for k, v in item.items() if isinstance(v, str) and k not in ("topic", "id")}
+            records.append({"fields": fields, "topic": item.get("topic", ""), "source_path": item.get("source_path", "")})
+    return record_rows(records)
+
+
+def distribution_tables(df: pd.DataFrame, seed: pd.DataFrame | None = None) -> dict:
+    """Every distribution the suite checks, as plain dicts (what the check's metadata shows)."""
+    tables = {f"{d}_shares": shares(df, d) for d in DIMENSIONS}
+    tables["length_histogram"] = length_histogram(df["chars"]) if len(df) else {}
+    if seed is not None and len(seed) and len(df):
+        tables["seed_topic_shares"] = shares(seed, "topic")
+        tables["seed_length_histogram"] = length_histogram(seed["chars"])
+        tables["kl_topic"] = kl_divergence(tables["topic_shares"], tables["seed_topic_shares"]) if tables["seed_topic_shares"] else 0.0
+        tables["kl_length"] = kl_divergence(tables["length_histogram"], tables["seed_length_histogram"])
+    return tables
+
+
+def _share_frame(tables: dict, bounds: DistributionBounds) -> pd.DataFrame:
+    rows = []
+    for dimension in DIMENSIONS:
+        groups = tables[f"{dimension}_shares"]
+        allowed = min(1.0, bounds.fair_share_multiple / len(groups)) if len(groups) > 1 else 1.0
+        rows += [{"dimension": dimension, "group": g, "share": s, "allowed": allowed} for g, s in groups.items()]
+    return pd.DataFrame(rows, columns=["dimension", "group", "share", "allowed"])
+
+
+def run_suite(df: pd.DataFrame, bounds: DistributionBounds = DistributionBounds(),
+              seed: pd.DataFrame | None = None) -> tuple[bool, list[str], dict]:
+    """(passed, failure reasons, distributions) for the dataset `df` (record_rows output)."""
+    tables = distribution_tables(df, seed)
+    if df.empty:
+        return True, [], tables
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    source = context.data_sources.add_pandas("mbdg")
+    share_frame = _share_frame(tables, bounds)
+    checks: list[tuple[str, pd.DataFrame, object]] = []
+    for dimension, frame in share_frame.groupby("dimension"):
+        allowed = float(frame["allowed"].iloc[0])
+        checks.append((f"{dimension}: a {dimension} holds more than its allowed share {allowed:.0%}", frame,
+                       gx.expectations.ExpectColumnMaxToBeBetween(column="share", max_value=allowed)))
+    checks.append((f"length: fewer than {bounds.length_mostly:.0%} of records are {bounds.min_chars}-{bounds.max_chars} characters",
+                   df, gx.expectations.ExpectColumnValuesToBeBetween(column="chars", min_value=bounds.min_chars,
+                                                                     max_value=bounds.max_chars, mostly=bounds.length_mostly)))
+    if "kl_topic" in tables:
+        kl = pd.DataFrame({"kl": [tables["kl_topic"], tables["kl_length"]], "what": ["topic", "length"]})
+        checks.append((f"seed: KL divergence from the seed examples above {bounds.max_kl}", kl,
+                       gx.expectations.ExpectColumnMaxToBeBetween(column="kl", max_value=bounds.max_kl)))
+    failures = []
+    with contextlib.redirect_stderr(io.StringIO()):  # GE draws a progress bar per expectation
+        for i, (reason, frame, expectation) in enumerate(checks):
+            batch = source.add_dataframe_asset(f"t{i}").add_batch_definition_whole_dataframe("all").get_batch(
+                batch_parameters={"dataframe": frame})
+            result = batch.validate(expectation)
+            if not result.success:
+                failures.append(f"{reason} (observed {_observed(result.result, frame)})")
+    return not failures, failures, tables
+
+
+def _observed(result: dict, frame: pd.DataFrame) -> str:
+    if "group" in frame and "observed_value" in result:
+        top = frame.sort_values("share", ascending=False).iloc[0]
+        return f"{top['group']!r} {top['share']:.0%}"
+    if "unexpected_percent" in result:
+        return f"{result['unexpected_percent']:.1f}% outside"
+    value = result.get("observed_value")
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+

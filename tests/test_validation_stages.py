@@ -1,0 +1,138 @@
+"""Novelty, contamination, verbatim copying, the distribution suite, cross-run memory and
+`mbdg validate`, each on labelled cases built here."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mbdg_assets.core.accepted import PriorRecords, add_accepted, load_prior
+from mbdg_assets.core.contamination import EvalIndex, contamination, longest_verbatim_run, verbatim_reason
+from mbdg_assets.core.decisions import AUTO_APPROVE, AUTO_REJECT
+from mbdg_assets.core.distribution import record_rows, run_suite
+from mbdg_assets.core.novelty import coverage_gain, novelty
+from mbdg_assets.core.prompts import load_template
+from mbdg_assets.core.validation import record_text, validate_candidates
+
+SCHEMA = load_template("instruction_pair").json_schema
+CHUNK = {"chunk_id": "c-1", "doc_id": "d-1", "path": "policy.md", "topic": "Response times",
+         "text": "The on-call engineer acknowledges a severity 1 page within 5 minutes. "
+                 "An incident channel is opened within 15 minutes. Reviews are due within 5 working days."}
+
+
+def _candidate(cid, instruction, output, reward=0.9, chunk=CHUNK):
+    return {"candidate_id": cid, "fields": {"instruction": instruction, "input": "", "output": output},
+            "reward": reward, "generation": {}, "chunk": chunk}
+
+
+def test_novelty_separates_new_coverage_from_repetition():
+    fresh = novelty(0.1, coverage_gain("c-2", "t", {"a", "b"}, {"c-1"}, {"t"}, {"a"}))
+    repeat = novelty(0.95, coverage_gain("c-1", "t", {"a", "b"}, {"c-1"}, {"t"}, {"a", "b"}))
+    assert fresh.score == 1.0 and repeat.score < 0.3 and repeat.reasons
+
+
+def test_validator_novelty_is_lower_for_a_record_that_repeats_an_accepted_one():
+    first = _candidate("1", "How fast is a severity 1 page acknowledged?", "Within 5 minutes, by the on-call engineer.")
+    other = _candidate("2", "When is the incident channel opened?", "An incident channel is opened within 15 minutes.", 0.8)
+    again = _candidate("3", "How quickly does on-call acknowledge a severity 1 page?", "The on-call engineer acknowledges it within 5 minutes.", 0.7)
+    records = {r.candidate_id: r for r in validate_candidates([first, other, again], "instruction_pair", SCHEMA)}
+    assert records["1"].stage_scores["novelty"] == 1.0
+    assert records["3"].stage_scores["novelty"] < records["2"].stage_scores["novelty"]
+
+
+def test_contamination_flags_eval_overlap_and_not_clean_records():
+    eval_items = ["What is the boiling point of water at sea level in degrees Celsius under standard atmospheric pressure conditions?"]
+    index = EvalIndex.build(eval_items)
+    texts = ["Question: what is the boiling point of water at sea level in degrees Celsius under standard atmospheric pressure conditions? 100.",
+             "How fast must a severity 1 page be acknowledged? Within 5 minutes."]
+    found = contamination(texts, index)
+    assert found[0] and "evaluation item 0" in found[0] and found[1] is None
+
+
+def test_contaminated_record_is_rejected_only_when_asked():
+    from mbdg_assets.core.validation import ValidationParams
+
+    question = "How fast must the on-call engineer acknowledge a severity 1 page according to the incident policy?"
+    index = EvalIndex.build([question + " Within 5 minutes."])
+    cand = _candidate("1", question, "The on-call engineer acknowledges a severity 1 page within 5 minutes.")
+    [kept] = validate_candidates([cand], "instruction_pair", SCHEMA, eval_index=index)
+    [rejected] = validate_candidates([cand], "instruction_pair", SCHEMA, ValidationParams(reject_contaminated=True), eval_index=index)
+    assert any(r.startswith("contamination:") for r in kept.reasons) and kept.decision == AUTO_APPROVE
+    assert rejected.decision == AUTO_REJECT
+
+
+def test_verbatim_copying_of_a_long_passage_is_flagged():
+    source = " ".join(f"word{i}" for i in range(100))
+    assert longest_verbatim_run(" ".join(f"word{i}" for i in range(10, 60)), source) == 50
+    assert verbatim_reason(" ".join(f"word{i}" for i in range(10, 60)), source)
+    assert verbatim_reason("word1 word2 word3 and something else", source) is None
+
+
+def _rows(sources, n=30):
+    return record_rows([{"fields": {"instruction": "What is in the handbook section?", "output": "A fact stated in the passage, in one sentence."},
+                         "paths": [sources(i)], "topic": f"t{i % 3}", "schema_name": "instruction_pair"} for i in range(n)])
+
+
+def test_distribution_suite_passes_balanced_and_fails_skewed_datasets_with_the_reason():
+    balanced = _rows(lambda i: f"doc{i % 3}.md")
+    skewed = _rows(lambda i: "doc0.md" if i < 25 else f"doc{i % 3}.md")
+    ok, failures, tables = run_suite(balanced)
+    assert ok and not failures and tables["source_shares"]["doc0.md"] == pytest.approx(1 / 3, abs=0.01)
+    ok, failures, tables = run_suite(skewed)
+    assert not ok and "source" in failures[0] and "doc0.md" in failures[0]
+    seed = record_rows([{"fields": {"instruction": "q?", "output": "x" * 3000}, "topic": "elsewhere"} for _ in range(5)])
+    ok, failures, tables = run_suite(balanced, seed=seed)
+    assert not ok and any("KL" in f for f in failures) and tables["kl_topic"] > 0.5
+
+
+def test_accepted_records_persist_and_make_later_runs_duplicates(tmp_path):
+    answer = "The on-call engineer acknowledges a severity 1 page within 5 minutes."
+    [first] = validate_candidates([_candidate("1", "How fast is a severity 1 page acknowledged?", answer)], "instruction_pair", SCHEMA)
+    add_accepted(tmp_path, [{"record_id": first.record_id, "text": record_text(first.fields), "path": "old.md",
+                             "chunk_id": "c-0", "topic": "x"}],
+                 np.ones((1, 4), dtype=np.float32) / 2, first.signature[None, :])
+    prior = load_prior(tmp_path)
+    assert prior.keys == [first.record_id] and prior.signatures.shape == (1, 128)
+    later = _candidate("9", "HOW FAST IS A SEVERITY 1 PAGE ACKNOWLEDGED?", answer + " ")
+    [record] = validate_candidates([later], "instruction_pair", SCHEMA, prior=prior)
+    assert record.duplicate_of == first.record_id and record.decision == AUTO_REJECT
+    # re-validating the same record (same id) is not a duplicate of itself
+    [same] = validate_candidates([_candidate("1", "How fast is a severity 1 page acknowledged?", answer)], "instruction_pair", SCHEMA, prior=prior)
+    assert same.duplicate_of is None
+    assert PriorRecords().without(set(), set()).keys == []
+
+
+def test_mbdg_validate_writes_one_line_per_record(tmp_path):
+    from mbdg_assets.cli import main
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "policy.md").write_text("# Policy\n\n## Response times\n\n" + CHUNK["text"] + "\n", encoding="utf-8")
+    records = tmp_path / "records.jsonl"
+    lines = [{"id": "good", "instruction": "How fast is a severity 1 page acknowledged?", "input": "",
+              "output": "The on-call engineer acknowledges a severity 1 page within 5 minutes."},
+             {"id": "wrong-number", "instruction": "When is the incident channel opened?", "input": "",
+              "output": "An incident channel is opened within 50 minutes."}]
+    records.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n", encoding="utf-8")
+    out = tmp_path / "report.jsonl"
+    result = CliRunner().invoke(main, ["validate", str(records), "--sources", str(docs), "--out", str(out), "--no-embed"])
+    assert result.exit_code == 0, result.output
+    report = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["id"] for r in report] == ["good", "wrong-number", None]
+    assert report[0]["decision"] == AUTO_APPROVE and report[0]["supporting_spans"][0]["path"] == "policy.md"
+    assert set(report[0]["stage_scores"]) == {"schema", "distribution", "dedup", "grounding", "novelty"}
+    assert report[1]["decision"] == AUTO_REJECT and any("50" in r for r in report[1]["reasons"])
+    assert report[2]["decision"] == AUTO_REJECT
+
+
+def test_schema_check_finds_kept_records_that_breach_their_json_schema():
+    import pandas as pd
+
+    from mbdg_assets.core.table_checks import schema_failures
+
+    good = {"instruction": "How fast is a severity 1 page acknowledged?", "input": "", "output": "Within 5 minutes."}
+    df = pd.DataFrame([{"record_id": "ok", "schema_name": "instruction_pair", "fields_json": json.dumps(good)},
+                       {"record_id": "bad", "schema_name": "instruction_pair", "fields_json": json.dumps(good | {"instruction": "Short"})},
+                       {"record_id": "custom", "schema_name": "my_schema_file_stem", "fields_json": "{}"}])
+    assert schema_failures(df) == ["bad: 'Short' is too short"]
