@@ -1,30 +1,53 @@
-"""Export: records from the warehouse to JSON Lines, one file per decision.
+"""Export: records from the warehouse to the files a trainer and an auditor read.
 
-`dataset.jsonl` holds the approved records (the training set); `review.jsonl` and
-`rejected.jsonl` sit beside it with their reasons, so nothing the validator judged is hidden.
-Each line carries the schema's fields at the top level plus the full record contract.
+`dataset.jsonl` holds the training set (auto-approved, or approved by a reviewer); `review.jsonl`
+and `rejected.jsonl` sit beside it with their reasons, so nothing the validator judged is hidden.
+Each line carries the schema's fields at the top level plus the full record contract. The training
+set is then split by chunk and written in every training format (`exporters.py`).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from .decisions import AUTO_APPROVE, AUTO_REJECT, REQUIRE_REVIEW
-from .manifest import atomic_write_text
-from .sql_files import sql_text
-from .warehouse import fetch_dicts
+from .exporters import DEFAULT_MIN_GAP, ExportedFile, preference_pairs, write_jsonl, write_training_formats
+from .reviews import apply_review, review_of
+from .run_facts import load_export_rows, siblings_by_winner
+from .splits import EVAL, TRAIN, assign_splits
 
+EXPORT_SETS = {"dataset": "dataset.jsonl", "review": "review.jsonl", "rejected": "rejected.jsonl"}
 EXPORT_FILES = {AUTO_APPROVE: "dataset.jsonl", REQUIRE_REVIEW: "review.jsonl", AUTO_REJECT: "rejected.jsonl"}
 
 
+@dataclass(frozen=True)
+class ExportOptions:
+    eval_fraction: float = 0.1        # share of chunk groups held out for evaluation
+    split_seed: int = 0               # same seed + same records = same split
+    dpo_min_gap: float = DEFAULT_MIN_GAP  # smaller reward gaps are too close to call a preference
+
+
+@dataclass
+class ExportResult:
+    rows: list[dict]                  # every record's export row (export_set, latest review)
+    files: list[ExportedFile]
+    split_sizes: dict[str, int]
+    pairs: int = 0
+    pairs_dropped: int = 0
+    counts: dict[str, int] = field(default_factory=dict)  # records per decision file
+    dataset: list[dict] = field(default_factory=list)     # the training set's record lines
+
+
 def record_line(row: dict) -> dict:
-    """A records-table row as the public record contract."""
-    fields = json.loads(row["fields_json"])
-    return fields | {
+    """A records-table row (with its latest review) as the public record contract."""
+    fields, original = apply_review(json.loads(row["fields_json"]), row)
+    line = fields | {
         "record_id": row["record_id"],
+        "candidate_id": row.get("candidate_id"),
         "schema": row["schema_name"],
         "chunk_ids": list(row["chunk_ids"]),
         "doc_ids": list(row["doc_ids"]),
@@ -38,15 +61,33 @@ def record_line(row: dict) -> dict:
         "generation": json.loads(row["generation_json"]),
         "duplicate_of": row["duplicate_of"],
     }
+    review = review_of(row)
+    if review:
+        line["review"] = review
+    if original is not None:
+        line["original_fields"] = original
+    return line
 
 
 def export_records(con: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, int]:
-    """Writes one JSONL file per decision; returns records written per file name."""
+    """Writes every export file; returns records per decision file (the foundation's interface)."""
+    return export_dataset(con, out_dir).counts
+
+
+def export_dataset(con: duckdb.DuckDBPyConnection, out_dir: Path, options: ExportOptions = ExportOptions()) -> ExportResult:
+    """The decision files, then the training set split by chunk in every training format."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    counts = {}
-    for decision, name in EXPORT_FILES.items():
-        rows = fetch_dicts(con, sql_text("export_records"), {"decision": decision})
-        lines = "".join(json.dumps(record_line(r), ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
-        atomic_write_text(out_dir / name, lines)
-        counts[name] = len(rows)
-    return counts
+    rows = load_export_rows(con)
+    lines = {name: [record_line(r) for r in rows if r["export_set"] == name] for name in EXPORT_SETS}
+    split_of = assign_splits(lines["dataset"], options.eval_fraction, options.split_seed)
+    for line in lines["dataset"]:
+        line["split"] = split_of[line["record_id"]]
+    files = []
+    for name, file_name in EXPORT_SETS.items():
+        write_jsonl(out_dir / file_name, lines[name])
+        files.append(ExportedFile(file_name, len(lines[name]), [line["record_id"] for line in lines[name]]))
+    pairs, dropped = preference_pairs(lines["dataset"], siblings_by_winner(con), options.dpo_min_gap)
+    files += write_training_formats(out_dir, lines["dataset"], split_of, pairs)
+    sizes = {split: sum(1 for s in split_of.values() if s == split) for split in (TRAIN, EVAL)}
+    return ExportResult(rows, files, sizes, len(pairs), dropped,
+                        counts={EXPORT_SETS[name]: len(lines[name]) for name in EXPORT_SETS}, dataset=lines["dataset"])

@@ -34,9 +34,47 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def read_record_ids(path: Path) -> list[str] | None:
+    """The record ids a data file holds, in order; None when it is not a data file or cannot be read
+    (a damaged file is reported by its hash, the ids only add detail)."""
+    try:
+        if path.suffix == ".jsonl":
+            lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            ids = [line.get("record_id") if isinstance(line, dict) else None for line in lines]
+        elif path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path)
+            ids = table.column("record_id").to_pylist() if "record_id" in table.column_names else [None] * table.num_rows
+        else:
+            return None
+    except Exception:  # noqa: BLE001  a damaged file of any kind: its hash already says so
+        return None
+    return None if any(not isinstance(i, str) for i in ids) else ids
+
+
+def _record_count(path: Path) -> int | None:
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.ParquetFile(path).metadata.num_rows
+        except Exception:  # noqa: BLE001  damaged: reported by its hash
+            return None
+    return count_lines(path) if path.suffix == ".jsonl" else None
+
+
+def describe_file(path: Path) -> dict:
+    """SHA-256 and size of one file, plus its record count and record ids when it is a data file."""
+    entry = {"sha256": file_sha256(path), "bytes": path.stat().st_size, "records": _record_count(path)}
+    ids = read_record_ids(path)
+    if ids:
+        entry["record_ids"] = ids
+    return entry
+
+
 def describe_files(out_dir: Path, names: list[str]) -> dict[str, dict]:
-    return {name: {"sha256": file_sha256(out_dir / name), "bytes": (out_dir / name).stat().st_size,
-                   "records": count_lines(out_dir / name)} for name in names}
+    return {name: describe_file(out_dir / name) for name in names}
 
 
 def write_signed_manifest(out_dir: Path, body: dict, key: SigningKey) -> dict:
@@ -70,6 +108,27 @@ def _signature_problems(manifest: dict, key: SigningKey) -> list[str]:
     return []
 
 
+def _short(ids: list[str], limit: int = 5) -> str:
+    shown = ", ".join(ids[:limit])
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def _record_differences(path: Path, expected: dict) -> str:
+    """Which records were added or removed, when both the manifest and the file name them."""
+    listed, found = expected.get("record_ids"), read_record_ids(path)
+    if not listed or found is None:
+        return ""
+    added = [i for i in found if i not in set(listed)]
+    removed = [i for i in listed if i not in set(found)]
+    return (f"; removed record(s): {_short(removed)}" if removed else "") + (f"; added record(s): {_short(added)}" if added else "")
+
+
+def _changed_file_problem(name: str, path: Path, expected: dict) -> str:
+    found, listed = _record_count(path), expected.get("records")
+    detail = f" ({found} records, manifest lists {listed})" if listed is not None and found != listed else ""
+    return f"{name}: content changed since signing, SHA-256 differs{detail}{_record_differences(path, expected)}"
+
+
 def _file_problems(out_dir: Path, files: dict) -> list[str]:
     problems = []
     for name, expected in sorted(files.items()):
@@ -77,10 +136,27 @@ def _file_problems(out_dir: Path, files: dict) -> list[str]:
         if not path.exists():
             problems.append(f"{name}: listed in the manifest but missing")
         elif file_sha256(path) != expected["sha256"]:
-            found, listed = count_lines(path), expected.get("records")
-            detail = f" ({found} records, manifest lists {listed})" if listed is not None and found != listed else ""
-            problems.append(f"{name}: content changed since signing, SHA-256 differs{detail}")
+            problems.append(_changed_file_problem(name, path, expected))
     return problems
+
+
+def _unlisted_files(out_dir: Path, files: dict) -> list[str]:
+    """Files in the export folder the manifest does not vouch for (hidden files are ignored)."""
+    present = {p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*")
+               if p.is_file() and not any(part.startswith(".") for part in p.relative_to(out_dir).parts)}
+    return [f"{name}: present but not listed in the manifest (added after signing?)"
+            for name in sorted(present - set(files) - {MANIFEST_NAME})]
+
+
+def _foreign_manifest(manifest: dict, files: dict, file_problems: list[str]) -> list[str]:
+    """When most listed files differ at once, the manifest most likely belongs to another export
+    (a single edit changes one or two files, not half of them)."""
+    changed = sum(1 for p in file_problems if "content changed" in p)
+    if len(files) < 2 or changed < max(2, (len(files) + 1) // 2):
+        return []
+    run = (manifest.get("lineage") or {}).get("run_id", "unknown")
+    return [f"{MANIFEST_NAME}: {changed} of the {len(files)} listed files differ; this manifest likely belongs to another "
+            f"export (created {manifest.get('created_at', 'unknown')}, Dagster run {run})"]
 
 
 def verify_out_dir(out_dir: str | os.PathLike[str], key: SigningKey) -> list[str]:
@@ -89,5 +165,7 @@ def verify_out_dir(out_dir: str | os.PathLike[str], key: SigningKey) -> list[str
     manifest, problem = _load_manifest(out_dir)
     if problem:
         return [problem]
-    problems = _signature_problems(manifest, key)
-    return problems + _file_problems(out_dir, manifest.get("files", {}))
+    files = manifest.get("files", {})
+    file_problems = _file_problems(out_dir, files)
+    return (_signature_problems(manifest, key) + _foreign_manifest(manifest, files, file_problems) + file_problems
+            + _unlisted_files(out_dir, files))
