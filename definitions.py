@@ -14,7 +14,8 @@ from mbdg_assets.generate import candidates
 from mbdg_assets.jobs import dataset_job, document_job
 from mbdg_assets.schedules import nightly_dataset_schedule
 from mbdg_assets.sensors import docs_folder_sensor, refresh_dataset_after_documents
-from mbdg_assets.validate import records_table_conforms, sources_balanced, validated_records
+from mbdg_assets.validate import (distribution_within_bounds, records_table_conforms, reviews_pending, sources_balanced,
+                                  validated_records)
 from resources import LLMResource, ProjectResource, SignerResource, VectorStoreResource, WarehouseResource
 
 
@@ -23,7 +24,7 @@ def build_definitions(project: ProjectResource | None = None, llm: LLMResource |
                       signer: SignerResource | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[source_documents, enriched_chunks, candidates, validated_records, training_dataset, run_manifest],
-        asset_checks=[records_table_conforms, sources_balanced],
+        asset_checks=[records_table_conforms, sources_balanced, reviews_pending, distribution_within_bounds],
         jobs=[document_job, dataset_job],
         sensors=[docs_folder_sensor, refresh_dataset_after_documents],
         schedules=[nightly_dataset_schedule],

@@ -27,7 +27,21 @@ CREATE TABLE IF NOT EXISTS chunks (
     start_char    INTEGER,
     end_char      INTEGER,
     content_hash  VARCHAR,
-    topic         VARCHAR
+    topic         VARCHAR,
+    -- enrichment (issue 3); older warehouses get these columns from core/incremental.py
+    key_phrases   VARCHAR[],             -- RAKE phrases, best first
+    entities      VARCHAR[],             -- rule-based named entities
+    entity_types  VARCHAR[],             -- parallel to entities: NAME, DATE, MONEY, ...
+    topic_id      INTEGER,               -- topics.topic_id (embedding cluster)
+    topic_label   VARCHAR,               -- readable cluster label from key phrases
+    doc_type      VARCHAR                -- email, slides, report, manual, ...
+);
+CREATE TABLE IF NOT EXISTS topics (        -- embedding clusters over all chunks, grown one document at a time
+    topic_id    INTEGER PRIMARY KEY,
+    label       VARCHAR,
+    centroid    FLOAT[],
+    size        INTEGER,
+    created_at  TIMESTAMP
 );
 CREATE TABLE IF NOT EXISTS candidates (
     candidate_id       VARCHAR PRIMARY KEY,
@@ -76,4 +90,12 @@ CREATE TABLE IF NOT EXISTS llm_calls (
     completion_tokens  INTEGER,
     seconds            DOUBLE,
     created_at         TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS review_decisions (
+    record_id           VARCHAR,           -- records.record_id the reviewer judged
+    decision            VARCHAR,           -- approve | reject | edit (edit = approve with edited fields)
+    reviewer            VARCHAR,
+    reason              VARCHAR,
+    edited_fields_json  VARCHAR,           -- {field: new value} for edit, NULL otherwise
+    decided_at          TIMESTAMP          -- the latest decision per record wins
 );

@@ -131,3 +131,9 @@ main.add_command(_extract)
 from mbdg_assets.cli_manifest import lineage as _lineage, manifest_group as _manifest  # noqa: E402  (issue 6)
 main.add_command(_manifest)
 main.add_command(_lineage)
+
+from mbdg_assets.cli_review import review as _review  # noqa: E402  (issue 7: review queue)
+main.add_command(_review)
+
+from mbdg_assets.cli_validate import validate as _validate  # noqa: E402  (issue 5: validate any dataset)
+main.add_command(_validate)

@@ -1,15 +1,21 @@
 """Phase 4: validate. Every document's winners through the five stages; checks on the result."""
 
 import dagster as dg
+from pydantic import Field
 
-from mbdg_assets.core.decisions import Thresholds
+from mbdg_assets.core.accepted import add_accepted, load_prior
+from mbdg_assets.core.contamination import EvalIndex
+from mbdg_assets.core.decisions import AUTO_APPROVE, AUTO_REJECT, Thresholds
+from mbdg_assets.core.distribution import DistributionBounds, load_seed_examples, record_rows, run_suite
+from mbdg_assets.core.eval_sets import load_eval_texts
 from mbdg_assets.core.prompts import load_template
 from mbdg_assets.core.store import decision_counts, load_winners, replace_records
-from mbdg_assets.core.table_checks import overrepresented_sources, records_table_failures
-from mbdg_assets.core.validation import ValidationParams, validate_candidates
+from mbdg_assets.core.table_checks import overrepresented_sources, records_table_failures, schema_failures
+from mbdg_assets.core.validation import ValidationParams, record_text, validate_candidates
 from mbdg_assets.generate import candidates
 from mbdg_assets.partitions import documents_partitions
-from resources import WarehouseResource
+from mbdg_assets.review.queue import review_counts
+from resources import VectorStoreResource, WarehouseResource
 
 
 class ValidateConfig(dg.Config):
@@ -18,10 +24,16 @@ class ValidateConfig(dg.Config):
     review_threshold: float = 0.70
     grounding_gate: float = 0.60
     fair_share_multiple: float = 1.5
+    near_jaccard: float = 0.9
+    semantic_cosine: float = 0.9
+    eval_sets: list[str] = Field(default_factory=list, description="JSONL / text files of evaluation items to check contamination against")
+    reject_contaminated: bool = False
 
     def params(self) -> ValidationParams:
         return ValidationParams(Thresholds(self.approve_threshold, self.review_threshold),
-                                grounding_gate=self.grounding_gate, fair_share_multiple=self.fair_share_multiple)
+                                grounding_gate=self.grounding_gate, fair_share_multiple=self.fair_share_multiple,
+                                near_jaccard=self.near_jaccard, semantic_cosine=self.semantic_cosine,
+                                reject_contaminated=self.reject_contaminated)
 
 
 def _preview(records, limit: int = 10) -> str:
@@ -32,27 +44,50 @@ def _preview(records, limit: int = 10) -> str:
     return "\n".join(lines)
 
 
-@dg.asset(deps=[candidates], group_name="validate", kinds={"python", "duckdb"})
+def _remember_accepted(store_uri, records) -> int:
+    """Approved records go to LanceDB `accepted_records` for later runs' dedup and novelty."""
+    approved = [r for r in records if r.decision == AUTO_APPROVE and r.vector is not None]
+    rows = [{"record_id": r.record_id, "text": record_text(r.fields), "path": r.paths[0], "chunk_id": r.chunk_ids[0],
+             "topic": r.topic} for r in approved]
+    import numpy as np
+
+    vectors = np.stack([r.vector for r in approved]) if approved else np.zeros((0, 384), dtype=np.float32)
+    signatures = np.stack([r.signature for r in approved]) if approved else np.zeros((0, 128), dtype=np.uint32)
+    return add_accepted(store_uri, rows, vectors, signatures)
+
+
+@dg.asset(deps=[candidates], group_name="validate", kinds={"python", "duckdb", "lancedb"})
 def validated_records(context: dg.AssetExecutionContext, config: ValidateConfig,
-                      warehouse: WarehouseResource) -> dg.MaterializeResult:
+                      warehouse: WarehouseResource, vectors: VectorStoreResource) -> dg.MaterializeResult:
     """Each winning candidate scored by schema, distribution, dedup, grounding and novelty, with a decision."""
     paths = context.instance.get_dynamic_partitions(documents_partitions.name)
     template = load_template(config.schema_name)
+    store_uri = vectors.store().uri
+    eval_index = EvalIndex.build(load_eval_texts(config.eval_sets)) if config.eval_sets else None
     with warehouse.connect() as con:
-        records = validate_candidates(load_winners(con, paths), template.schema_name, template.json_schema, config.params())
+        records = validate_candidates(load_winners(con, paths), template.schema_name, template.json_schema, config.params(),
+                                      embedder=vectors.embedder(), prior=load_prior(store_uri), eval_index=eval_index)
         replace_records(con, records)
         counts = decision_counts(con)
+        counts |= review_counts(con)  # issue 7: reviews_pending, reviewed
+    remembered = _remember_accepted(store_uri, records)
+    duplicates = sum(1 for r in records if r.duplicate_of)
     return dg.MaterializeResult(
-        metadata={"records": len(records), **counts, "documents": len(paths), "preview": dg.MetadataValue.md(_preview(records))}
+        metadata={"records": len(records), **counts, "documents": len(paths), "duplicates": duplicates,
+                  "accepted_stored": remembered, "preview": dg.MetadataValue.md(_preview(records))}
     )
 
 
-@dg.asset_check(asset=validated_records, blocking=True, description="Records table conforms (pandera): ids unique, scores in [0,1], known decisions.")
+@dg.asset_check(asset=validated_records, blocking=True,
+                description="Schema stage: records table conforms (pandera) and every kept record matches its JSON Schema.")
 def records_table_conforms(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     with warehouse.connect() as con:
-        df = con.execute("SELECT record_id, schema_name, score, decision FROM records").df()
-    failures = records_table_failures(df)
-    return dg.AssetCheckResult(passed=not failures, metadata={"rows": len(df), "failures": "\n".join(failures) or "none"})
+        df = con.execute("SELECT record_id, schema_name, score, decision, fields_json FROM records").df()
+    failures = records_table_failures(df.drop(columns=["fields_json"]))
+    kept = df[df["decision"] != AUTO_REJECT]
+    failures += schema_failures(kept)
+    return dg.AssetCheckResult(passed=not failures, metadata={"rows": len(df), "kept": len(kept),
+                                                               "failures": "\n".join(failures) or "none"})
 
 
 @dg.asset_check(asset=validated_records, description="No source document holds more than its allowed share of approved records.")
@@ -69,3 +104,34 @@ def sources_balanced(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         metadata={"shares": dg.MetadataValue.json({p: round(s, 4) for p, s in shares.items()}),
                   "overrepresented": ", ".join(skewed) or "none"},
     )
+
+
+class DistributionCheckConfig(dg.Config):
+    fair_share_multiple: float = 1.5
+    min_chars: int = 20
+    max_chars: int = 4000
+    max_kl: float = 0.5
+    seed_examples: str = Field(default="", description="JSONL of seed examples to compare topic and length shares with")
+
+
+@dg.asset_check(asset=validated_records, description="Distribution stage (Great Expectations): shares per source, topic, "
+                "schema and MCQ option, length band, KL divergence from seed examples, over the kept records.")
+def distribution_within_bounds(config: DistributionCheckConfig, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    import json
+
+    with warehouse.connect() as con:
+        rows = con.execute("SELECT fields_json, paths, topic, schema_name FROM records WHERE decision != 'AUTO_REJECT'").fetchall()
+    df = record_rows([{"fields": json.loads(f), "paths": list(p), "topic": t, "schema_name": s} for f, p, t, s in rows])
+    seed = load_seed_examples(config.seed_examples) if config.seed_examples else None
+    bounds = DistributionBounds(config.fair_share_multiple, config.min_chars, config.max_chars, max_kl=config.max_kl)
+    passed, failures, tables = run_suite(df, bounds, seed)
+    return dg.AssetCheckResult(passed=passed, severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"records": len(df), "failures": "\n".join(failures) or "none",
+                                         **{k: dg.MetadataValue.json(v) if isinstance(v, dict) else v for k, v in tables.items()}})
+
+
+@dg.asset_check(asset=validated_records, description="REQUIRE_REVIEW records still waiting for a person's decision (mbdg review).")
+def reviews_pending(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    with warehouse.connect() as con:
+        counts = review_counts(con)
+    return dg.AssetCheckResult(passed=counts["reviews_pending"] == 0, severity=dg.AssetCheckSeverity.WARN, metadata=counts)

@@ -32,7 +32,7 @@ def test_per_document_assets_are_partitioned_and_dataset_assets_are_not():
 def test_jobs_checks_sensors_and_schedule_are_registered():
     assert {j.name for j in defs.resolve_all_job_defs()} >= {"document_job", "dataset_job"}
     check_keys = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
-    assert check_keys == {"records_table_conforms", "sources_balanced"}
+    assert check_keys == {"records_table_conforms", "sources_balanced", "reviews_pending", "distribution_within_bounds"}
     assert defs.resolve_schedule_def("nightly_dataset").default_status == dg.DefaultScheduleStatus.STOPPED
 
 

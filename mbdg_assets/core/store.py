@@ -55,15 +55,24 @@ def load_document(con: duckdb.DuckDBPyConnection, path: str) -> ExtractedDocumen
     return ExtractedDocument(doc_id, path, fmt, stored["text"], blocks, pages, title)
 
 
-def replace_chunks(con: duckdb.DuckDBPyConnection, path: str, chunks: list[Chunk], topics: list[str]) -> None:
+CHUNK_COLUMNS = ("chunk_id", "doc_id", "path", "format", "position", "text", "heading_path", "pages",
+                 "start_char", "end_char", "content_hash", "topic")
+ENRICHMENT_COLUMNS = ("key_phrases", "entities", "entity_types", "topic_id", "topic_label", "doc_type")
+
+
+def replace_chunks(con: duckdb.DuckDBPyConnection, path: str, chunks: list[Chunk], topics: list[str],
+                   enrichment: list[dict] | None = None) -> None:
+    """``enrichment`` (optional, one dict per chunk) fills the ENRICHMENT_COLUMNS; missing keys stay NULL."""
     con.execute("DELETE FROM chunks WHERE path = ?", [path])
+    extra = enrichment or [{} for _ in chunks]
     rows = [
         [c.chunk_id, c.doc_id, path, c.format, c.position, c.text, list(c.heading_path), list(c.pages),
-         c.start, c.end, c.content_hash, topic]
-        for c, topic in zip(chunks, topics)
+         c.start, c.end, c.content_hash, topic] + [more.get(k) for k in ENRICHMENT_COLUMNS]
+        for c, topic, more in zip(chunks, topics, extra)
     ]
     if rows:
-        con.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        columns = CHUNK_COLUMNS + ENRICHMENT_COLUMNS
+        con.executemany(f"INSERT OR REPLACE INTO chunks ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
 
 
 def load_chunks(con: duckdb.DuckDBPyConnection, path: str) -> list[dict]:
