@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .manifest import atomic_write_text
+from .prompts import prompt_text
 from .splits import EVAL, TRAIN
 
 FORMATS = ("records", "alpaca", "chat", "dpo")
@@ -49,12 +50,6 @@ class ExportedFile:
     name: str  # relative to the export folder, "/" separated
     records: int | None = None
     record_ids: list[str] = field(default_factory=list)
-
-
-def prompt_text(fields: dict) -> str:
-    """The user turn: the instruction, then the input when there is one."""
-    instruction, extra = str(fields.get("instruction", "")).strip(), str(fields.get("input", "") or "").strip()
-    return f"{instruction}\n\n{extra}" if extra else instruction
 
 
 def alpaca_row(record: dict) -> dict | None:

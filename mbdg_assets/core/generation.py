@@ -14,7 +14,7 @@ import jsonschema
 from .diversity import COPY_THRESHOLD, copied_example, guidance, pick_examples, variant_for
 from .json_parsing import parse_json_object
 from .llm import Generation
-from .prompts import PromptTemplate, load_answer_template, load_judge_template, load_template
+from .prompts import PromptTemplate, load_answer_template, load_judge_template, load_template, prompt_text
 from .rewards import FIELD_WEIGHT, score_candidate
 from .text import stable_id
 
@@ -242,18 +242,13 @@ def generate_for_chunks(llm, template: PromptTemplate, chunks: list[dict], param
     return everything
 
 
-def _prompt_of(fields: dict) -> str:
-    instruction, extra = str(fields.get("instruction", "")).strip(), str(fields.get("input", "") or "").strip()
-    return f"{instruction}\n\n{extra}" if extra else instruction
-
-
 def _answer_calls(winners: list[Candidate], chunks: list[dict], template: PromptTemplate, params: GenerationParams,
                   title: str) -> tuple[list[Call], dict[str, tuple[Target, str]]]:
     by_chunk = {c["chunk_id"]: c for c in chunks}
     answer = load_answer_template()
     calls, targets = [], {}
     for winner in winners:
-        chunk, prompt = by_chunk[winner.chunk_id], _prompt_of(winner.fields)
+        chunk, prompt = by_chunk[winner.chunk_id], prompt_text(winner.fields)
         target = Target(stable_id(winner.target_id, template.version), chunk)
         messages = answer.render(passage=chunk["text"], title=title, heading_path=" > ".join(chunk["heading_path"] or ()) or "-",
                                  question=prompt)

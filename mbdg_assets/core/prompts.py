@@ -38,6 +38,12 @@ def _text(value: object, role: str | None = None) -> str:
     return ""
 
 
+def prompt_text(fields: dict) -> str:
+    """An instruction pair's user turn: the instruction, then the input when there is one."""
+    instruction, extra = str(fields.get("instruction", "")).strip(), str(fields.get("input", "") or "").strip()
+    return f"{instruction}\n\n{extra}" if extra else instruction
+
+
 @dataclass(frozen=True)
 class PromptTemplate:
     schema_name: str
