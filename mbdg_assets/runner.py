@@ -19,7 +19,7 @@ from mbdg_assets.core import warehouse
 from mbdg_assets.core.inbox import scan_documents
 from mbdg_assets.core.progress import CallProgress, add_listener, remove_listener
 from mbdg_assets.core.project import ProjectPaths, prepare_dagster_home, save_settings
-from mbdg_assets.core.store import decision_counts, remove_document
+from mbdg_assets.core.store import decision_counts, purge_removed_documents
 from mbdg_assets.core.vectors import VectorStore
 from mbdg_assets.partitions import documents_partitions
 from resources import LLMResource, ProjectResource, SignerResource, VectorStoreResource, WarehouseResource
@@ -59,14 +59,10 @@ def sync_partitions(instance: dg.DagsterInstance, docs: Path, paths: ProjectPath
     new = [p for p in present if p not in known]
     if new:
         instance.add_dynamic_partitions(documents_partitions.name, new)
-    gone = sorted(known - set(present))
-    if gone:
-        store = VectorStore(paths.lancedb)
-        with warehouse.connect(paths.warehouse) as con:
-            for path in gone:
-                instance.delete_dynamic_partition(documents_partitions.name, path)
-                remove_document(con, path)
-                store.delete_document(path)
+    for path in sorted(known - set(present)):
+        instance.delete_dynamic_partition(documents_partitions.name, path)
+    with warehouse.connect(paths.warehouse) as con:
+        purge_removed_documents(con, VectorStore(paths.lancedb), present)
     return present
 
 

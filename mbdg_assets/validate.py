@@ -9,7 +9,7 @@ from mbdg_assets.core.decisions import AUTO_APPROVE, AUTO_REJECT, Thresholds
 from mbdg_assets.core.distribution import DistributionBounds, load_seed_examples, record_rows, run_suite
 from mbdg_assets.core.eval_sets import load_eval_texts
 from mbdg_assets.core.prompts import load_template
-from mbdg_assets.core.store import decision_counts, load_winners, replace_records
+from mbdg_assets.core.store import decision_counts, load_winners, purge_removed_documents, replace_records
 from mbdg_assets.core.table_checks import overrepresented_sources, records_table_failures, schema_failures
 from mbdg_assets.core.validation import ValidationParams, record_text, validate_candidates
 from mbdg_assets.generate import candidates
@@ -65,6 +65,7 @@ def validated_records(context: dg.AssetExecutionContext, config: ValidateConfig,
     store_uri = vectors.store().uri
     eval_index = EvalIndex.build(load_eval_texts(config.eval_sets)) if config.eval_sets else None
     with warehouse.connect() as con:
+        purged = purge_removed_documents(con, vectors.store(), paths)
         records = validate_candidates(load_winners(con, paths), template.schema_name, template.json_schema, config.params(),
                                       embedder=vectors.embedder(), prior=load_prior(store_uri), eval_index=eval_index)
         replace_records(con, records)
@@ -74,7 +75,7 @@ def validated_records(context: dg.AssetExecutionContext, config: ValidateConfig,
     duplicates = sum(1 for r in records if r.duplicate_of)
     return dg.MaterializeResult(
         metadata={"records": len(records), **counts, "documents": len(paths), "duplicates": duplicates,
-                  "accepted_stored": remembered, "preview": dg.MetadataValue.md(_preview(records))}
+                  "accepted_stored": remembered, "documents_purged": len(purged), "preview": dg.MetadataValue.md(_preview(records))}
     )
 
 

@@ -28,6 +28,18 @@ def remove_document(con: duckdb.DuckDBPyConnection, path: str) -> None:
         con.execute(f"DELETE FROM {table} WHERE path = ?", [path])
 
 
+def purge_removed_documents(con: duckdb.DuckDBPyConnection, store, current_paths: list[str]) -> list[str]:
+    """Rows and vectors of documents that are no longer partitions (a deleted file, whether the
+    CLI or the folder sensor noticed): removed, so no stale chunk feeds retrieval or the dataset."""
+    stale = [row[0] for row in con.execute(
+        "SELECT DISTINCT path FROM (SELECT path FROM documents UNION SELECT path FROM chunks) "
+        "WHERE path NOT IN (SELECT unnest(?::VARCHAR[]))", [current_paths]).fetchall()]
+    for path in stale:
+        remove_document(con, path)
+        store.delete_document(path)
+    return sorted(stale)
+
+
 def record_extraction_error(con: duckdb.DuckDBPyConnection, path: str, code: str, reason: str) -> None:
     """Keep the error; drop the document's earlier output so the dataset reflects the file as it is."""
     remove_document(con, path)

@@ -1,0 +1,35 @@
+"""A document that stopped being a partition (deleted file) loses its rows and vectors, whichever
+path noticed: the CLI's folder sync or the dataset asset after the folder sensor."""
+
+from pathlib import Path
+
+import numpy as np
+
+from mbdg_assets.core import warehouse
+from mbdg_assets.core.chunking import chunk_document
+from mbdg_assets.core.extraction import extract_document
+from mbdg_assets.core.store import purge_removed_documents, replace_chunks, store_document
+from mbdg_assets.core.vectors import VectorStore
+
+
+def _add(con, store: VectorStore, folder: Path, name: str, text: str) -> None:
+    path = folder / name
+    path.write_text(text)
+    doc = extract_document(path)
+    chunks = chunk_document(doc)
+    store_document(con, name, doc)
+    replace_chunks(con, name, chunks, ["t"] * len(chunks))
+    rows = [{"chunk_id": c.chunk_id, "doc_id": c.doc_id, "path": name, "text": c.text} for c in chunks]
+    store.replace_document_chunks(name, rows, np.ones((len(rows), 384), dtype=np.float32))
+
+
+def test_purge_removes_rows_and_vectors_of_vanished_documents(tmp_path: Path):
+    store = VectorStore(tmp_path / "lancedb")
+    with warehouse.connect(tmp_path / "w.duckdb") as con:
+        _add(con, store, tmp_path, "kept.md", "# Kept\n\nThis document stays in the folder.")
+        _add(con, store, tmp_path, "gone.md", "# Gone\n\nThis document was deleted from the folder.")
+        assert purge_removed_documents(con, store, ["kept.md"]) == ["gone.md"]
+        paths = {r[0] for r in con.execute("SELECT path FROM documents UNION ALL SELECT path FROM chunks").fetchall()}
+        assert paths == {"kept.md"}
+        assert purge_removed_documents(con, store, ["kept.md"]) == []
+    assert store.count_chunks("gone.md") == 0 and store.count_chunks("kept.md") >= 1
