@@ -3,6 +3,10 @@ event storage id, time, data version) that produced the state the dataset was bu
 
 from __future__ import annotations
 
+import subprocess
+from importlib import metadata as package_metadata
+from pathlib import Path
+
 import dagster as dg
 
 PHASES = ("source_documents", "enriched_chunks", "candidates", "validated_records", "training_dataset")
@@ -30,9 +34,26 @@ def latest_materializations(instance: dg.DagsterInstance, asset: str, partitions
     return latest
 
 
+def code_version() -> str:
+    """mbdg's version, plus the git commit when running from a checkout (the code that ran)."""
+    version = f"mbdg {package_metadata.version('mbdg')}"
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / ".git").exists():
+        try:
+            commit = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                                    text=True, timeout=5, check=True).stdout.strip()
+            dirty = subprocess.run(["git", "-C", str(checkout), "status", "--porcelain", "--untracked-files=no"],
+                                   capture_output=True, text=True, timeout=5).stdout.strip()
+            version += f" ({commit}{'+modified' if dirty else ''})"
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return version
+
+
 def collect_lineage(context: dg.AssetExecutionContext, partitions: list[str]) -> dict:
     partitioned = {"source_documents", "enriched_chunks", "candidates"}
     return {
+        "code_version": code_version(),
         "run_id": context.run_id,
         "job_name": context.job_name,
         "dagster_version": dg.__version__,

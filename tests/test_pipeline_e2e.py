@@ -79,6 +79,8 @@ def test_manifest_verifies_and_catches_one_changed_byte(finished_run):
     assert {s["path"] for s in manifest["sources"]} == {"incident-policy.md", "roastery-handbook.md"}
     assert set(manifest["lineage"]["assets"]) == {"source_documents", "enriched_chunks", "candidates", "validated_records", "training_dataset"}
     assert set(manifest["lineage"]["assets"]["candidates"]) == {"incident-policy.md", "roastery-handbook.md"}
+    assert manifest["lineage"]["code_version"].startswith("mbdg ")
+    assert {g["model_digest"][:7] for g in manifest["parameters"]["generation"]} == {"sha256:"}
     key = (project / "keys" / "signing.key").read_text().strip()
     assert key not in (out / "manifest.json").read_text()
 

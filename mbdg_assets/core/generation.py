@@ -145,7 +145,8 @@ def _candidate(call: Call, result: Generation, template: PromptTemplate, params:
         chunk_id=call.target.chunk["chunk_id"], rank=call.rank,
         raw=result.text if result.text is not None else result.raw,  # the answer; the wire body only when there is none
         fields=fields, error=error,
-        generation={"backend": llm.backend, "model": llm.model, "prompt_version": template.version,
+        generation={"backend": llm.backend, "model": llm.model, "model_digest": getattr(llm, "model_digest", None),
+                    "prompt_version": template.version,
                     "temperature": params.temperature, "seed": call.seed, "k": params.k, "repairs": call.attempt,
                     **call.style,
                     "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,

@@ -16,6 +16,8 @@ This module deliberately has no Dagster imports; the Dagster resources wrap it.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib.util
 import json
 import os
@@ -151,6 +153,15 @@ _LLAMA_CACHE: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
 _LLAMA_CACHE_LOCK = threading.Lock()
 
 
+@functools.cache
+def _file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
 def _load_llama(model_path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
     """Load a GGUF once per process (loading costs seconds and memory) and pair it with a lock.
 
@@ -202,6 +213,11 @@ class EmbeddedLLM:
         self.model = self.model_path.name
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
+
+    @property
+    def model_digest(self) -> str:
+        """SHA-256 of the GGUF file: the name alone does not say which weights made a dataset."""
+        return _file_digest(str(self.model_path))
 
     def generate(
         self,

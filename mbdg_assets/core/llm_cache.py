@@ -22,6 +22,7 @@ class CachedLLM:
     def __init__(self, llm: LLM, con: duckdb.DuckDBPyConnection):
         self.llm, self.con = llm, con
         self.backend, self.model = llm.backend, llm.model
+        self.model_digest = getattr(llm, "model_digest", None)
         self.hits = self.misses = 0
         self._lock = threading.Lock()  # one DuckDB connection, shared by concurrent request threads
 

@@ -22,7 +22,7 @@ from .validation import STAGES
 from .warehouse import fetch_dicts
 
 SELECTION_RULE = "highest hybrid reward among parsed candidates; ties go to the lower rank (earlier seed)"
-GENERATION_KEYS = ("backend", "model", "prompt_version", "temperature", "k")
+GENERATION_KEYS = ("backend", "model", "model_digest", "prompt_version", "temperature", "k")
 
 
 def machine_fingerprint() -> dict:
