@@ -429,12 +429,9 @@ def _check_pdf_magic(path: Path, head: bytes) -> None:
         )
 
 
-def _check_docx_magic(path: Path, head: bytes) -> None:
-    """A .docx is a zip; an OLE file with an EncryptionInfo stream is a password-protected one."""
-    check_zip(path, head, "Word document")
-
-
 def _zip_magic(label: str) -> Callable[[Path, bytes], None]:
+    """Office Open XML, ODF and EPUB files are zips; an OLE file with an EncryptionInfo stream in
+    their place is a password-protected one (check_zip tells which)."""
     return lambda path, head: check_zip(path, head, label)
 
 
@@ -506,7 +503,7 @@ _FORMATS: tuple[_Format, ...] = (
     _Format("markdown", (".md", ".markdown"), _extract_markdown, _check_text_magic),
     _Format("text", (".txt", ".text", ".log"), _extract_text, _check_text_magic),
     _Format("pdf", (".pdf",), _extract_pdf, _check_pdf_magic),
-    _Format("docx", (".docx",), _extract_docx, _check_docx_magic),
+    _Format("docx", (".docx",), _extract_docx, _zip_magic("Word document")),
     _Format("pptx", (".pptx",), office.extract_pptx, _zip_magic("PowerPoint file")),
     _Format("xlsx", (".xlsx", ".xlsm"), office.extract_xlsx, _zip_magic("Excel workbook")),
     _Format("xls", (".xls",), office.extract_xls, office.check_xls_magic),
