@@ -32,7 +32,14 @@ def main() -> None:
 @click.option("--model", default="", help="Model name (default: the backend's default).")
 @click.option("--host", default="", help="Server URL for ollama/openai (default: OLLAMA_HOST / backend default).")
 @click.option("--k", default=4, show_default=True, type=click.IntRange(1, 32), help="Candidates per target.")
-@click.option("--max-targets", default=8, show_default=True, type=click.IntRange(1), help="Targets per document.")
+@click.option("--max-targets", default=8, show_default=True, type=click.IntRange(1),
+              help="Targets per document (ignored with --records, which plans them).")
+@click.option("--records", default=0, type=click.IntRange(0),
+              help="Generate in rounds until this many records are approved (or a budget ends it); the dataset holds the best N.")
+@click.option("--max-calls", default=0, type=click.IntRange(0), help="With --records: new model calls this run may make (0: no limit).")
+@click.option("--max-rounds", default=6, show_default=True, type=click.IntRange(1), help="With --records: rounds at most.")
+@click.option("--kinds", default="base,multihop,deepen,broaden", show_default=True,
+              help="Target kinds to plan, in this order of priority: base, multihop, deepen, broaden.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--concurrency", default=0, type=click.IntRange(0, 256),
               help="Simultaneous model requests (default: 1 embedded, 8 for servers).")
@@ -42,8 +49,8 @@ def main() -> None:
               help="JSONL of your own records in the target schema: style anchors, never copied.")
 @PROJECT_OPTION
 def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: str, host: str, k: int,
-        max_targets: int, seed: int, concurrency: int, judge: bool, seed_examples: Path | None,
-        project_dir: str | None) -> None:
+        max_targets: int, records: int, max_calls: int, max_rounds: int, kinds: str, seed: int, concurrency: int,
+        judge: bool, seed_examples: Path | None, project_dir: str | None) -> None:
     """Materialize every phase for every document in DOCS_DIR, in this process."""
     from mbdg_assets.core.prompts import load_template
     from mbdg_assets.runner import run_pipeline
@@ -64,11 +71,19 @@ def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: st
             load_seed_examples(seed_examples)
         except ValueError as error:
             _fail(str(error))
+    from mbdg_assets.core.goal import Goal
+    from mbdg_assets.core.planning import KINDS
+
+    target_kinds = [k.strip() for k in kinds.split(",") if k.strip()]
+    if not target_kinds or set(target_kinds) - set(KINDS):
+        _fail(f"--kinds: unknown kind(s) in {kinds!r}; known: {', '.join(KINDS)}")
     llm = LLMResource(backend=backend, model=model, host=host)
     generate = {"schema_name": schema_name, "k": k, "max_targets_per_document": max_targets, "seed": seed,
-                "concurrency": concurrency, "judge": judge,
+                "concurrency": concurrency, "judge": judge, "target_kinds": target_kinds,
                 "seed_examples_path": str(seed_examples.resolve()) if seed_examples else ""}
-    summary = run_pipeline(docs_dir.resolve(), out_dir.resolve(), project_dir_from_env(project_dir), llm, generate, click.echo)
+    goal = Goal(records, max_calls, max_rounds) if records else None
+    summary = run_pipeline(docs_dir.resolve(), out_dir.resolve(), project_dir_from_env(project_dir), llm, generate,
+                           click.echo, goal)
     _print_summary(summary, out_dir)
     if summary.dataset_error:
         _fail(f"dataset phase failed: {summary.dataset_error}")
@@ -86,6 +101,8 @@ def _print_summary(summary, out_dir: Path) -> None:
         f"rejected {decisions.get('AUTO_REJECT', 0)}  time: {summary.seconds:.1f}s\n"
         f"tokens: {summary.tokens} ({summary.tokens // max(decisions.get('AUTO_APPROVE', 0), 1)} per approved record)"
     )
+    if summary.goal:
+        click.echo(summary.goal.line())
     for path, reason in summary.failures.items():
         click.echo(f"  failed: {path}: {reason}")
     click.echo(f"output: {out_dir / 'dataset.jsonl'}, {out_dir / 'manifest.json'}")

@@ -23,9 +23,10 @@ class ExportConfig(dg.Config):
     eval_fraction: float = 0.1
     split_seed: int = 0
     dpo_min_gap: float = DEFAULT_MIN_GAP
+    max_records: int = 0  # the number of records asked for (mbdg run --records N); 0 exports every approved one
 
     def options(self) -> ExportOptions:
-        return ExportOptions(self.eval_fraction, self.split_seed, self.dpo_min_gap)
+        return ExportOptions(self.eval_fraction, self.split_seed, self.dpo_min_gap, self.max_records)
 
 
 def _now() -> str:

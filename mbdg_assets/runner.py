@@ -4,6 +4,7 @@ instance (so the runs show up in the UI later). A failing document is reported a
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -17,9 +18,11 @@ from tqdm import tqdm
 from definitions import build_definitions
 from mbdg_assets.core import warehouse
 from mbdg_assets.core.inbox import scan_documents
+from mbdg_assets.core.goal import Goal, GoalReport, extra_targets, stop_reason
+from mbdg_assets.core.planning import KINDS, allocate_targets, document_plan, pass_sizes
 from mbdg_assets.core.progress import CallProgress, add_listener, remove_listener
 from mbdg_assets.core.project import ProjectPaths, prepare_dagster_home, save_settings
-from mbdg_assets.core.store import decision_counts, purge_removed_documents
+from mbdg_assets.core.store import decision_counts, load_chunks, purge_removed_documents
 from mbdg_assets.core.vectors import VectorStore
 from mbdg_assets.partitions import documents_partitions
 from resources import LLMResource, ProjectResource, SignerResource, VectorStoreResource, WarehouseResource
@@ -38,6 +41,7 @@ class RunSummary:
     tokens: int = 0
     seconds: float = 0.0
     dataset_error: str | None = None
+    goal: GoalReport | None = None
 
 
 def failure_reason(result: dg.ExecuteInProcessResult) -> str:
@@ -108,20 +112,96 @@ class ProgressBar:
             self.bar = None
 
 
-def _run_documents(job, instance, present: list[str], run_config: dict, summary: RunSummary, bar: ProgressBar,
-                   echo: Callable[[str], None]) -> None:
+def _run_documents(job, instance, present: list[str], run_config: Callable[[str], dict], summary: RunSummary,
+                   bar: ProgressBar, echo: Callable[[str], None], asset_selection: list[dg.AssetKey] | None = None) -> None:
     for i, path in enumerate(present, start=1):
         t0 = time.monotonic()
-        result = job.execute_in_process(run_config=run_config, instance=instance, partition_key=path, raise_on_error=False)
+        result = job.execute_in_process(run_config=run_config(path), instance=instance, partition_key=path,
+                                        raise_on_error=False, asset_selection=asset_selection)
         bar.close()
         if not result.success:
             summary.failures[path] = failure_reason(result)
+        else:
+            summary.failures.pop(path, None)
         status = "ok" if result.success else f"ERROR {summary.failures[path]}"
         echo(f"[{i}/{len(present)}] {path}: {status} ({time.monotonic() - t0:.1f}s)")
 
 
+def _run_dataset(defs, instance, dataset_config: dict, summary: RunSummary) -> None:
+    result = defs.resolve_job_def("dataset_job").execute_in_process(run_config=dataset_config, instance=instance,
+                                                                    raise_on_error=False)
+    summary.dataset_error = None if result.success else failure_reason(result)
+
+
+def _with_generate(document_config: dict, **overrides) -> dict:
+    config = document_config["ops"]["candidates"]["config"] | overrides
+    return document_config | {"ops": document_config["ops"] | {"candidates": {"config": config}}}
+
+
+def _plan_sizes(paths: ProjectPaths, present: list[str], kinds: tuple[str, ...]) -> dict[str, list[int]]:
+    """Length of each pass of every document's plan (the asset plans the same way)."""
+    store = VectorStore(paths.lancedb)
+    with warehouse.connect(paths.warehouse) as con:
+        chunks = {path: load_chunks(con, path) for path in present}
+    return {path: pass_sizes(document_plan(chunks[path], "", store.document_vectors(path) if "multihop" in kinds else None, kinds))
+            for path in present}
+
+
+def _goal_counts(paths: ProjectPaths, present: list[str]) -> tuple[int, int]:
+    """Approved records, and model calls stored in the cache (answered calls) so far."""
+    with warehouse.connect(paths.warehouse) as con:
+        approved = decision_counts(con).get("AUTO_APPROVE", 0)
+        calls = con.execute("SELECT count(*) FROM llm_calls").fetchone()[0]
+    return approved, calls
+
+
+def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict], generate: dict, goal: Goal,
+                 paths: ProjectPaths, summary: RunSummary, bar: ProgressBar, echo: Callable[[str], None]) -> None:
+    """Rounds of generation and validation until `goal.records` are approved or a budget ends it.
+    Every round re-plans each document with a larger budget: its earlier targets are cache hits,
+    so only the new targets cost model calls, and no record is made twice."""
+    document_config, dataset_config = configs
+    dataset_config = dataset_config | {"ops": dataset_config["ops"] | {"training_dataset": {"config": {"max_records": goal.records}}}}
+    kinds = tuple(k for k in KINDS if k in generate.get("target_kinds", KINDS))
+    calls_per_target = generate.get("k", 4) * (2 if generate.get("judge") else 1) * (2 if generate.get("schema_name") == "preference" else 1)
+    report, budgets, sizes = GoalReport(goal.records), {}, {}
+    _approved, calls_at_start = _goal_counts(paths, present)
+    job, selection = defs.resolve_job_def("document_job"), None
+    extra = extra_targets(goal, 0, 0, calls_per_target, 0)
+    while True:
+        if report.rounds:  # plans are known: spread the extra targets for coverage
+            used = {p: min(budgets[p], sum(sizes[p])) for p in present}
+            new = allocate_targets(extra, used, sizes)
+            if sum(new.values()) <= sum(used.values()):
+                report.stopped = stop_reason(goal, report, False, calls_per_target)
+                break
+        else:  # first round: documents may not be extracted yet, so an even split
+            used, new = {}, {p: math.ceil(extra / max(len(present), 1)) for p in present}
+        changed = [p for p in present if new[p] > used.get(p, -1)]  # the others have nothing new to ask
+        budgets, report.rounds = new, report.rounds + 1
+        echo(f"round {report.rounds}: up to {sum(budgets.values())} targets over {len(present)} document(s)")
+        _run_documents(job, instance, changed, lambda p: _with_generate(document_config, max_targets_per_document=budgets[p]),
+                       summary, bar, echo, selection)
+        selection = [dg.AssetKey("candidates")]  # later rounds: documents are extracted and enriched already
+        _run_dataset(defs, instance, dataset_config, summary)
+        sizes = _plan_sizes(paths, present, kinds)
+        report.approved, calls = _goal_counts(paths, present)
+        report.calls = calls - calls_at_start
+        report.targets = sum(min(budgets[p], sum(sizes[p])) for p in present)
+        echo(f"round {report.rounds}: {report.approved} approved of {goal.records} asked "
+             f"({report.targets} targets, {report.calls} new model calls)")
+        extra = extra_targets(goal, report.approved, report.targets, calls_per_target, report.calls)
+        report.stopped = (stop_reason(goal, report, extra > 0, calls_per_target) if summary.dataset_error is None
+                          else "the dataset phase failed")
+        if report.stopped:
+            break
+    summary.goal = report
+
+
 def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, generate: dict,
-                 echo: Callable[[str], None] = print) -> RunSummary:
+                 echo: Callable[[str], None] = print, goal: Goal | None = None) -> RunSummary:
+    """Every phase for every document, then the dataset phase; with a `goal`, rounds of that
+    until the goal's number of records is approved or its budget is spent."""
     started, summary = time.monotonic(), RunSummary()
     paths = ProjectPaths(project_dir)
     os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(paths))
@@ -139,9 +219,13 @@ def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, gen
         with dg.DagsterInstance.from_config(str(paths.dagster_home)) as instance:
             present = sync_partitions(instance, docs, paths)
             summary.documents = len(present)
-            _run_documents(defs.resolve_job_def("document_job"), instance, present, document_config, summary, bar, echo)
-            result = defs.resolve_job_def("dataset_job").execute_in_process(run_config=dataset_config, instance=instance, raise_on_error=False)
-            summary.dataset_error = None if result.success else failure_reason(result)
+            if goal is None:
+                _run_documents(defs.resolve_job_def("document_job"), instance, present, lambda _p: document_config,
+                               summary, bar, echo)
+                _run_dataset(defs, instance, dataset_config, summary)
+            else:
+                _run_to_goal(defs, instance, present, (document_config, dataset_config), generate, goal, paths,
+                             summary, bar, echo)
     finally:
         remove_listener(bar)
         bar.close()

@@ -28,7 +28,7 @@ GOOD = '{"instruction": "How fast is a severity 1 page acknowledged?", "input": 
 
 
 def _params(**overrides) -> GenerationParams:
-    return GenerationParams(**({"k": 4, "max_targets_per_document": 3, "concurrency": 1} | overrides))
+    return GenerationParams(**({"k": 4, "max_targets_per_document": 3, "concurrency": 1, "kinds": ("base",)} | overrides))
 
 
 @pytest.mark.parametrize("backend", ["ollama", "openai"])

@@ -21,6 +21,7 @@ from .run_facts import load_export_rows, siblings_by_winner
 from .splits import EVAL, TRAIN, assign_splits
 
 EXPORT_SETS = {"dataset": "dataset.jsonl", "review": "review.jsonl", "rejected": "rejected.jsonl"}
+SURPLUS_FILE = "surplus.jsonl"  # approved records beyond the N asked for (ExportOptions.max_records)
 EXPORT_FILES = {AUTO_APPROVE: "dataset.jsonl", REQUIRE_REVIEW: "review.jsonl", AUTO_REJECT: "rejected.jsonl"}
 
 
@@ -29,6 +30,7 @@ class ExportOptions:
     eval_fraction: float = 0.1        # share of chunk groups held out for evaluation
     split_seed: int = 0               # same seed + same records = same split
     dpo_min_gap: float = DEFAULT_MIN_GAP  # smaller reward gaps are too close to call a preference
+    max_records: int = 0              # the N records asked for (0: all): the best-scored N form the dataset
 
 
 @dataclass
@@ -79,6 +81,7 @@ def export_dataset(con: duckdb.DuckDBPyConnection, out_dir: Path, options: Expor
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = load_export_rows(con)
     lines = {name: [record_line(r) for r in rows if r["export_set"] == name] for name in EXPORT_SETS}
+    surplus = _trim(rows, lines, options.max_records)
     split_of = assign_splits(lines["dataset"], options.eval_fraction, options.split_seed)
     for line in lines["dataset"]:
         line["split"] = split_of[line["record_id"]]
@@ -86,8 +89,29 @@ def export_dataset(con: duckdb.DuckDBPyConnection, out_dir: Path, options: Expor
     for name, file_name in EXPORT_SETS.items():
         write_jsonl(out_dir / file_name, lines[name])
         files.append(ExportedFile(file_name, len(lines[name]), [line["record_id"] for line in lines[name]]))
+    if surplus:
+        write_jsonl(out_dir / SURPLUS_FILE, surplus)
+        files.append(ExportedFile(SURPLUS_FILE, len(surplus), [line["record_id"] for line in surplus]))
+    else:
+        (out_dir / SURPLUS_FILE).unlink(missing_ok=True)  # a stale one from a run that asked for fewer
     pairs, dropped = preference_pairs(lines["dataset"], siblings_by_winner(con), options.dpo_min_gap)
     files += write_training_formats(out_dir, lines["dataset"], split_of, pairs)
     sizes = {split: sum(1 for s in split_of.values() if s == split) for split in (TRAIN, EVAL)}
-    return ExportResult(rows, files, sizes, len(pairs), dropped,
-                        counts={EXPORT_SETS[name]: len(lines[name]) for name in EXPORT_SETS}, dataset=lines["dataset"])
+    counts = {EXPORT_SETS[name]: len(lines[name]) for name in EXPORT_SETS} | ({SURPLUS_FILE: len(surplus)} if surplus else {})
+    return ExportResult(rows, files, sizes, len(pairs), dropped, counts=counts, dataset=lines["dataset"])
+
+
+def _trim(rows: list[dict], lines: dict[str, list[dict]], max_records: int) -> list[dict]:
+    """Keep the best-scored `max_records` approved records as the dataset (the count asked for is
+    the count delivered); the rest become the surplus, written beside it rather than dropped."""
+    dataset = lines["dataset"]
+    if max_records <= 0 or len(dataset) <= max_records:
+        return []
+    ranked = sorted(dataset, key=lambda line: (-line["score"], line["record_id"]))
+    keep = {line["record_id"] for line in ranked[:max_records]}
+    lines["dataset"] = [line for line in dataset if line["record_id"] in keep]
+    surplus = [line for line in dataset if line["record_id"] not in keep]
+    for row in rows:
+        if row["export_set"] == "dataset" and row["record_id"] not in keep:
+            row["export_set"] = "surplus"
+    return surplus

@@ -14,11 +14,11 @@ import jsonschema
 from .diversity import COPY_THRESHOLD, copied_example, guidance, pick_examples, variant_for
 from .json_parsing import parse_json_object
 from .llm import Generation
-from .prompts import PromptTemplate, load_answer_template, load_judge_template, load_template, prompt_text
+from .planning import KINDS, MULTIHOP_JOIN, Target, plan_targets
+from .prompts import (PromptTemplate, load_answer_template, load_judge_template, load_template, prompt_text,
+                      target_kind_guidance)
 from .rewards import FIELD_WEIGHT, score_candidate
 from .text import stable_id
-
-MIN_PASSAGE_CHARS = 80  # shorter chunks (a lone heading, a caption) give no answerable question
 
 
 @dataclass(frozen=True)
@@ -28,19 +28,14 @@ class GenerationParams:
     base_seed: int = 0
     max_tokens: int = 256
     field_weight: float = FIELD_WEIGHT
-    max_targets_per_document: int = 8
+    max_targets_per_document: int = 8  # a prefix of the document's plan (core.planning): base targets first
     repair_attempts: int = 1   # bounded: one chance to fix a malformed answer, then it is recorded as failed
     min_preference_gap: float = 0.05  # preference pairs closer than this in reward teach a trainer noise
     concurrency: int = 1       # simultaneous requests; >1 pays off only for server backends
     judge: bool = False        # ask the model to grade each candidate's usefulness (K more calls per target)
     vary_style: bool = True    # a different persona and difficulty per candidate
     seed_examples: tuple[dict, ...] = ()  # the user's own records: shown as style anchors, never to be copied
-
-
-@dataclass(frozen=True)
-class Target:
-    target_id: str
-    chunk: dict  # a row of the chunks table
+    kinds: tuple[str, ...] = KINDS  # which target kinds the plan may use (core.planning)
 
 
 @dataclass
@@ -60,14 +55,28 @@ class Candidate:
     is_winner: bool = False
 
 
-def plan_targets(chunks: list[dict], template: PromptTemplate, max_targets: int) -> list[Target]:
-    """One target per answerable chunk, spread evenly over the document when there are more
-    chunks than the budget allows (so late sections are not starved)."""
-    usable = [c for c in chunks if len(c["text"].strip()) >= MIN_PASSAGE_CHARS]
-    if len(usable) > max_targets > 0:
-        step = len(usable) / max_targets
-        usable = [usable[int(i * step)] for i in range(max_targets)]
-    return [Target(stable_id(c["chunk_id"], template.version), c) for c in usable]
+def source_text(target: Target) -> str:
+    """What a target's answer must be grounded in: its chunk, or both chunks of a multi-hop target
+    joined by MULTIHOP_JOIN (the validator rebuilds the same text from the two chunk rows)."""
+    if target.partner is None:
+        return target.chunk["text"]
+    return target.chunk["text"] + MULTIHOP_JOIN + target.partner["text"]
+
+
+def _prompt_passage(target: Target) -> tuple[str, tuple[str, ...]]:
+    """The passage and section the prompt shows; a multi-hop target shows two labelled parts."""
+    if target.partner is None:
+        return target.chunk["text"], tuple(target.chunk["heading_path"] or ())
+    parts = [(" > ".join(c["heading_path"] or ()) or "-", c["text"]) for c in (target.chunk, target.partner)]
+    passage = "\n\n".join(f"Part {i} (section: {heading}):\n{text}" for i, (heading, text) in enumerate(parts, 1))
+    return passage, (f"{parts[0][0]} + {parts[1][0]}",)
+
+
+def _kind_guidance(target: Target, parent_question: str | None) -> str:
+    if target.kind == "base":
+        return ""
+    _version, texts = target_kind_guidance()
+    return texts[target.kind].replace("{parent}", (parent_question or "").replace("\n", " ").strip())
 
 
 def _parse_candidate(text: str | None, error: str | None, template: PromptTemplate) -> tuple[dict | None, str | None]:
@@ -95,17 +104,33 @@ class Call:
     style: dict = field(default_factory=dict)  # persona and difficulty asked for
 
 
-def _first_calls(targets: list[Target], template: PromptTemplate, params: GenerationParams, title: str) -> list[Call]:
+def _target_calls(target: Target, template: PromptTemplate, params: GenerationParams, title: str,
+                  parent_question: str | None = None) -> list[Call]:
+    """The K first-round calls of one target: each with its persona and difficulty, the target
+    kind's instruction (multi-hop, deepen, broaden) and the user's seed examples as anchors."""
+    examples = pick_examples(params.seed_examples, target.target_id)
+    passage, heading_path = _prompt_passage(target)
+    kind_text = _kind_guidance(target, parent_question)
     calls = []
-    for target in targets:
-        chunk, examples = target.chunk, pick_examples(params.seed_examples, target.target_id)
-        for rank in range(params.k):
-            variant = variant_for(target.target_id, rank) if params.vary_style else None
-            messages = template.messages(passage=chunk["text"], title=title, heading_path=chunk["heading_path"] or (),
-                                         guidance=guidance(variant, examples))
-            style = {"persona": variant.persona, "difficulty": variant.difficulty} if variant else {}
-            calls.append(Call(target, rank, messages, params.base_seed + rank, style=style))
+    for rank in range(params.k):
+        variant = variant_for(target.target_id, rank) if params.vary_style else None
+        text = "\n".join(t for t in (kind_text, guidance(variant, examples)) if t)
+        messages = template.messages(passage=passage, title=title, heading_path=heading_path, guidance=text)
+        style = {"persona": variant.persona, "difficulty": variant.difficulty} if variant else {}
+        calls.append(Call(target, rank, messages, params.base_seed + rank, style=style | _target_info(target)))
     return calls
+
+
+def _target_info(target: Target) -> dict:
+    """What the generation metadata says about the target beyond its chunk."""
+    info: dict = {"target_kind": target.kind}
+    if target.partner is not None:
+        info["partner_chunk_id"] = target.partner["chunk_id"]
+    if target.parent_id is not None:
+        info["parent_target_id"] = target.parent_id
+    if target.kind != "base":
+        info["kind_prompt_version"] = target_kind_guidance()[0]
+    return info
 
 
 def _repair_call(call: Call, raw: str, error: str) -> Call:
@@ -183,7 +208,7 @@ def judge_candidates(llm, template: PromptTemplate, latest: dict, params: Genera
     for call, candidate in latest.values():
         if candidate.fields is not None:
             record = json.dumps(candidate.fields, ensure_ascii=False, indent=1)
-            messages = judge.render(passage=call.target.chunk["text"], schema_name=template.schema_name, record=record)
+            messages = judge.render(passage=source_text(call.target), schema_name=template.schema_name, record=record)
             calls[Call(call.target, call.rank, messages, call.seed)] = candidate.candidate_id
     results = run_calls(llm, list(calls), judge, params, params.concurrency, on_result, temperature=0.0)
     grades = {}
@@ -194,10 +219,10 @@ def judge_candidates(llm, template: PromptTemplate, latest: dict, params: Genera
     return grades
 
 
-def _score(candidate: Candidate, chunk: dict, template: PromptTemplate, params: GenerationParams, kept: list[str],
+def _score(candidate: Candidate, source: str, template: PromptTemplate, params: GenerationParams, kept: list[str],
            judge: float | None = None) -> None:
     if candidate.fields is not None:
-        reward = score_candidate(candidate.fields, chunk["text"], template, kept, params.field_weight, judge)
+        reward = score_candidate(candidate.fields, source, template, kept, params.field_weight, judge)
         candidate.reward_field, candidate.reward_overall = reward.field, reward.overall
         candidate.reward, candidate.detail = reward.total, reward.detail
         overlap = copied_example(candidate.fields, params.seed_examples)
@@ -219,23 +244,17 @@ def select_winner(candidates: list[Candidate]) -> Candidate | None:
     return winner
 
 
-def generate_for_chunks(llm, template: PromptTemplate, chunks: list[dict], params: GenerationParams, title: str,
-                        on_result: Callable[[Generation], None] | None = None) -> list[Candidate]:
-    """All candidates for one document's chunks, winners marked. Calls run `params.concurrency`
-    at a time; scoring runs afterwards in target order, because diversity is measured against
-    the winners kept so far."""
-    if template.schema_name == "preference":
-        return generate_preferences(llm, template, chunks, params, title, on_result)
-    targets = plan_targets(chunks, template, params.max_targets_per_document)
-    latest = _generate_with_repairs(llm, template, _first_calls(targets, template, params, title), params,
-                                    params.concurrency, on_result)
+def _run_stage(llm, template: PromptTemplate, targets: list[Target], calls: list[Call], params: GenerationParams,
+               on_result, kept: list[str]) -> list[Candidate]:
+    """Calls (concurrently), repairs, the optional judge, then scoring in target order, because
+    diversity is measured against the winners kept so far (`kept` grows here)."""
+    latest = _generate_with_repairs(llm, template, calls, params, params.concurrency, on_result)
     grades = judge_candidates(llm, template, latest, params, on_result) if params.judge else {}
-    kept: list[str] = []
     everything: list[Candidate] = []
     for target in targets:
         candidates = [latest[(target.target_id, rank)][1] for rank in range(params.k)]
         for candidate in candidates:
-            _score(candidate, target.chunk, template, params, kept, grades.get(candidate.candidate_id))
+            _score(candidate, source_text(target), template, params, kept, grades.get(candidate.candidate_id))
         winner = select_winner(candidates)
         if winner:
             kept.append(template.question_of(winner.fields))
@@ -243,19 +262,46 @@ def generate_for_chunks(llm, template: PromptTemplate, chunks: list[dict], param
     return everything
 
 
-def _answer_calls(winners: list[Candidate], chunks: list[dict], template: PromptTemplate, params: GenerationParams,
-                  title: str) -> tuple[list[Call], dict[str, tuple[Target, str]]]:
-    by_chunk = {c["chunk_id"]: c for c in chunks}
+def generate_targets(llm, template: PromptTemplate, targets: list[Target], params: GenerationParams, title: str,
+                     on_result: Callable[[Generation], None] | None = None) -> list[Candidate]:
+    """All candidates of the given targets, winners marked. Base and multi-hop targets go first;
+    an evolved target is then asked to deepen or broaden its base target's winning question (and
+    is skipped when that target has no winner: there is nothing to evolve)."""
+    kept: list[str] = []
+    first = [t for t in targets if t.parent_id is None]
+    calls = [c for t in first for c in _target_calls(t, template, params, title)]
+    everything = _run_stage(llm, template, first, calls, params, on_result, kept)
+    questions = {c.target_id: template.question_of(c.fields) for c in everything if c.is_winner}
+    evolved = [t for t in targets if t.parent_id in questions]
+    calls = [c for t in evolved for c in _target_calls(t, template, params, title, questions[t.parent_id])]
+    return everything + (_run_stage(llm, template, evolved, calls, params, on_result, kept) if evolved else [])
+
+
+def generate_for_chunks(llm, template: PromptTemplate, chunks: list[dict], params: GenerationParams, title: str,
+                        on_result: Callable[[Generation], None] | None = None,
+                        vectors: dict | None = None) -> list[Candidate]:
+    """All candidates for one document: the first `params.max_targets_per_document` targets of its
+    plan (core.planning; `vectors`, chunk id -> embedding, enable multi-hop targets)."""
+    targets = plan_targets(chunks, template.version, params.max_targets_per_document, vectors, params.kinds)
+    if template.schema_name == "preference":
+        return generate_preferences(llm, template, targets, params, title, on_result)
+    return generate_targets(llm, template, targets, params, title, on_result)
+
+
+def _answer_calls(winners: list[Candidate], targets: dict[str, Target], template: PromptTemplate,
+                  params: GenerationParams, title: str) -> tuple[list[Call], dict[str, tuple[Target, str]]]:
     answer = load_answer_template()
-    calls, targets = [], {}
+    calls, answer_targets = [], {}
     for winner in winners:
-        chunk, prompt = by_chunk[winner.chunk_id], prompt_text(winner.fields)
-        target = Target(stable_id(winner.target_id, template.version), chunk)
-        messages = answer.render(passage=chunk["text"], title=title, heading_path=" > ".join(chunk["heading_path"] or ()) or "-",
-                                 question=prompt)
-        calls += [Call(target, rank, messages, params.base_seed + params.k + rank) for rank in range(params.k)]
-        targets[target.target_id] = (target, prompt)
-    return calls, targets
+        question_target, prompt = targets[winner.target_id], prompt_text(winner.fields)
+        target = Target(stable_id(winner.target_id, template.version), question_target.chunk, question_target.kind,
+                        partner=question_target.partner)
+        passage, heading_path = _prompt_passage(target)
+        messages = answer.render(passage=passage, title=title, heading_path=" > ".join(heading_path) or "-", question=prompt)
+        calls += [Call(target, rank, messages, params.base_seed + params.k + rank, style=_target_info(target))
+                  for rank in range(params.k)]
+        answer_targets[target.target_id] = (target, prompt)
+    return calls, answer_targets
 
 
 def _pair(answers: list[Candidate], prompt: str, question: Candidate, params: GenerationParams) -> None:
@@ -280,23 +326,23 @@ def _pair(answers: list[Candidate], prompt: str, question: Candidate, params: Ge
                           "sibling_rewards": [a.reward for a in answers]}
 
 
-def generate_preferences(llm, template: PromptTemplate, chunks: list[dict], params: GenerationParams, title: str,
+def generate_preferences(llm, template: PromptTemplate, targets: list[Target], params: GenerationParams, title: str,
                          on_result: Callable[[Generation], None] | None = None) -> list[Candidate]:
     """Preference pairs that share one prompt: the best instruction-pair question per target,
     then K answers to it; chosen = best reward, rejected = worst different answer, the gap kept,
     pairs below `min_preference_gap` dropped. Question candidates are stored, never records."""
-    questions = generate_for_chunks(llm, load_template("instruction_pair"), chunks, params, title, on_result)
+    questions = generate_targets(llm, load_template("instruction_pair"), targets, params, title, on_result)
     winners = [q for q in questions if q.is_winner]
     for q in winners:
         q.is_winner = False
-    calls, targets = _answer_calls(winners, chunks, template, params, title)
+    calls, answer_targets = _answer_calls(winners, {t.target_id: t for t in targets}, template, params, title)
     answer_template = load_answer_template()
     latest = _generate_with_repairs(llm, answer_template, calls, params, params.concurrency, on_result)
     everything = list(questions)
-    for question, (target_id, (target, prompt)) in zip(winners, targets.items()):
+    for question, (target_id, (target, prompt)) in zip(winners, answer_targets.items()):
         answers = [latest[(target_id, rank)][1] for rank in range(params.k)]
         for answer in answers:
-            _score(answer, target.chunk, answer_template, params, [])
+            _score(answer, source_text(target), answer_template, params, [])
         _pair(answers, prompt, question, params)
         everything += answers
     return everything

@@ -159,6 +159,14 @@ def load_judge_template() -> PromptTemplate:
     return _load_builtin("judge")
 
 
+@cache
+def target_kind_guidance() -> tuple[str, dict[str, str]]:
+    """(version, instructions by kind) for multi-hop and evolved (deepen / broaden) targets. The
+    text is part of the prompt, so editing it changes the cache key of exactly those calls."""
+    header, sections = _read_prompt("target_kinds")
+    return f"target_kinds/v{header['version']}", sections
+
+
 def load_answer_template() -> PromptTemplate:
     """K answers to one question: the raw material of a preference pair."""
     return _load_builtin("preference_answer")

@@ -88,6 +88,15 @@ class VectorStore:
         table = self.db.open_table(CHUNKS_TABLE)
         return table.count_rows(f"path = {_quote(path)}" if path else None)
 
+    def document_vectors(self, path: str) -> dict[str, np.ndarray]:
+        """chunk id -> embedding of one document's chunks (multi-hop planning pairs them)."""
+        if CHUNKS_TABLE not in self.db.list_tables().tables:
+            return {}
+        rows = (self.db.open_table(CHUNKS_TABLE).search().where(f"path = {_quote(path)}")
+                .select(["chunk_id", "vector"]).limit(None).to_arrow())
+        ids, vectors = rows.column("chunk_id").to_pylist(), rows.column("vector").to_numpy(zero_copy_only=False)
+        return {chunk_id: np.asarray(vector, dtype=np.float32) for chunk_id, vector in zip(ids, vectors)}
+
     def nearest_chunks(self, vector: np.ndarray, limit: int = 5) -> list[dict]:
         table = self.db.open_table(CHUNKS_TABLE)
         return table.search(vector.tolist()).limit(limit).to_list()
