@@ -63,6 +63,8 @@ class FakeLLMServer:
     responder: Callable[[Any], Scripted] | None = None
     in_flight: int = 0
     max_in_flight: int = 0
+    # What GET /api/tags lists (Ollama's installed models: {"model": "name:tag", "digest": ...}).
+    models: list[dict] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -150,6 +152,12 @@ def _make_handler(state: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             # Headers and body go out in two writes; without TCP_NODELAY, Nagle's algorithm and
             # the client's delayed ACK add ~40 ms to every response, which real servers don't.
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def do_GET(self) -> None:
+            if self.path == "/api/tags":
+                self._send(200, json.dumps({"models": state.models}))
+            else:
+                self._send(404, json.dumps({"error": f"no route {self.path}"}))
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_llm_servers import Scripted, fake_llm_server, instruction_pair_responder  # noqa: F401
+from fake_llm_servers import Scripted, closed_port_url, fake_llm_server, instruction_pair_responder  # noqa: F401
 from mbdg_assets.core import warehouse
 from mbdg_assets.core.generation import GenerationParams, generate_for_chunks
 from mbdg_assets.core.llm import OllamaLLM, OpenAICompatibleLLM
@@ -158,3 +158,20 @@ def test_preference_pairs_below_the_minimum_gap_are_dropped(fake_llm_server):
     candidates = generate_for_chunks(llm, load_template("preference"), CHUNKS[:1], _params(min_preference_gap=1.01), "Policy")
     assert not any(c.is_winner for c in candidates)
     assert any("below 1.01" in c.generation.get("dropped", "") for c in candidates)
+
+
+def test_a_re_pulled_ollama_model_is_not_answered_from_the_old_weights_cache(fake_llm_server, tmp_path: Path):
+    fake_llm_server.responder = instruction_pair_responder()
+    fake_llm_server.models = [{"model": "m:latest", "digest": "sha256:aaa"}]
+    messages = [{"role": "user", "content": "Passage: the batch is 12 kg."}]
+    with warehouse.connect(tmp_path / "w.duckdb") as con:
+        first = CachedLLM(OllamaLLM("m", host=fake_llm_server.url), con)
+        assert first.model_digest == "sha256:aaa"
+        first.generate(messages)
+        CachedLLM(OllamaLLM("m", host=fake_llm_server.url), con).generate(messages)
+        assert len(fake_llm_server.requests) == 1  # same weights: a cache hit
+        fake_llm_server.models = [{"model": "m:latest", "digest": "sha256:bbb"}]
+        repulled = CachedLLM(OllamaLLM("m", host=fake_llm_server.url), con)
+        repulled.generate(messages)
+        assert len(fake_llm_server.requests) == 2 and repulled.misses == 1
+    assert OllamaLLM("m", host=closed_port_url()).model_digest is None  # nobody listening: no digest, no crash

@@ -271,6 +271,18 @@ class OllamaLLM:
         self.timeout = float(timeout)
         self._client = ollama.Client(host=self.host, timeout=self.timeout)
 
+    @functools.cached_property
+    def model_digest(self) -> str | None:
+        """The digest Ollama lists for the model (``/api/tags``): a re-pulled model under the same
+        name is new weights, and must not be answered from the cache of the old ones. None when
+        the server cannot be asked or does not list the model (generation then reports why)."""
+        wanted = {self.model, self.model if ":" in self.model else f"{self.model}:latest"}
+        try:
+            listed = self._client.list().models
+        except Exception:  # noqa: BLE001 - a dead server shows up in generate() with its reason
+            return None
+        return next((m.digest for m in listed if m.model in wanted and m.digest), None)
+
     def generate(
         self,
         messages: Messages,

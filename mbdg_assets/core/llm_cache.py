@@ -33,6 +33,8 @@ class CachedLLM:
                  temperature: float = 0.7, seed: int = 0, max_tokens: int = 512) -> Generation:
         request = {"backend": self.backend, "model": self.model, "messages": messages, "json_schema": json_schema,
                    "temperature": temperature, "seed": seed, "max_tokens": max_tokens}
+        if self.model_digest:  # the weights, not just the name (a re-pulled model is a new model)
+            request["model_digest"] = self.model_digest
         key = self._key(request)
         with self._lock:
             row = self.con.execute(
