@@ -38,6 +38,9 @@ def main() -> None:
               help="Generate in rounds until this many records are approved (or a budget ends it); the dataset holds the best N.")
 @click.option("--max-calls", default=0, type=click.IntRange(0), help="With --records: new model calls this run may make (0: no limit).")
 @click.option("--max-rounds", default=6, show_default=True, type=click.IntRange(1), help="With --records: rounds at most.")
+@click.option("--quota", "quotas", multiple=True, metavar="FIELD:VALUE=SHARE",
+              help="With --records: a minimum share of the N records, e.g. difficulty:hard=0.3 or topic:Roasting=0.2 "
+                   "(fields: difficulty, topic, target_kind, schema). Repeatable.")
 @click.option("--kinds", default="base,multihop,deepen,broaden", show_default=True,
               help="Target kinds to plan, in this order of priority: base, multihop, deepen, broaden.")
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -49,8 +52,8 @@ def main() -> None:
               help="JSONL of your own records in the target schema: style anchors, never copied.")
 @PROJECT_OPTION
 def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: str, host: str, k: int,
-        max_targets: int, records: int, max_calls: int, max_rounds: int, kinds: str, seed: int, concurrency: int,
-        judge: bool, seed_examples: Path | None, project_dir: str | None) -> None:
+        max_targets: int, records: int, max_calls: int, max_rounds: int, quotas: tuple[str, ...], kinds: str,
+        seed: int, concurrency: int, judge: bool, seed_examples: Path | None, project_dir: str | None) -> None:
     """Materialize every phase for every document in DOCS_DIR, in this process."""
     from mbdg_assets.core.prompts import load_template
     from mbdg_assets.runner import run_pipeline
@@ -71,17 +74,11 @@ def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: st
             load_seed_examples(seed_examples)
         except ValueError as error:
             _fail(str(error))
-    from mbdg_assets.core.goal import Goal
-    from mbdg_assets.core.planning import KINDS
-
-    target_kinds = [k.strip() for k in kinds.split(",") if k.strip()]
-    if not target_kinds or set(target_kinds) - set(KINDS):
-        _fail(f"--kinds: unknown kind(s) in {kinds!r}; known: {', '.join(KINDS)}")
     llm = LLMResource(backend=backend, model=model, host=host)
     generate = {"schema_name": schema_name, "k": k, "max_targets_per_document": max_targets, "seed": seed,
-                "concurrency": concurrency, "judge": judge, "target_kinds": target_kinds,
+                "concurrency": concurrency, "judge": judge, "target_kinds": _target_kinds(kinds),
                 "seed_examples_path": str(seed_examples.resolve()) if seed_examples else ""}
-    goal = Goal(records, max_calls, max_rounds) if records else None
+    goal = _goal(records, max_calls, max_rounds, quotas)
     summary = run_pipeline(docs_dir.resolve(), out_dir.resolve(), project_dir_from_env(project_dir), llm, generate,
                            click.echo, goal)
     _print_summary(summary, out_dir)
@@ -89,6 +86,28 @@ def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: st
         _fail(f"dataset phase failed: {summary.dataset_error}")
     if summary.documents and len(summary.failures) == summary.documents:
         _fail("no document could be processed (see the errors above)")
+
+
+def _target_kinds(kinds: str) -> list[str]:
+    from mbdg_assets.core.planning import KINDS
+
+    chosen = [k.strip() for k in kinds.split(",") if k.strip()]
+    if not chosen or set(chosen) - set(KINDS):
+        _fail(f"--kinds: unknown kind(s) in {kinds!r}; known: {', '.join(KINDS)}")
+    return chosen
+
+
+def _goal(records: int, max_calls: int, max_rounds: int, quotas: tuple[str, ...]):
+    """The --records goal (None without it), or a one-line error for a bad --quota."""
+    from mbdg_assets.core.goal import Goal, Quota
+
+    try:
+        parsed = tuple(Quota.parse(q) for q in quotas)
+    except ValueError as error:
+        _fail(str(error))
+    if parsed and not records:
+        _fail("--quota needs --records N (quotas are shares of the N records asked for)")
+    return Goal(records, max_calls, max_rounds, parsed) if records else None
 
 
 def _print_summary(summary, out_dir: Path) -> None:

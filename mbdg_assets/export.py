@@ -5,9 +5,11 @@ from datetime import datetime, timezone
 from importlib import metadata as package_metadata
 
 import dagster as dg
+from pydantic import Field
 
 from mbdg_assets.core.data_card import DATA_CARD_NAME, render_data_card
 from mbdg_assets.core.export import ExportOptions, export_dataset
+from mbdg_assets.core.goal import Quota
 from mbdg_assets.core.exporters import DEFAULT_MIN_GAP
 from mbdg_assets.core.manifest import MANIFEST_NAME, atomic_write_text, write_signed_manifest
 from mbdg_assets.core.run_facts import collect_facts, manifest_body, sources
@@ -24,9 +26,15 @@ class ExportConfig(dg.Config):
     split_seed: int = 0
     dpo_min_gap: float = DEFAULT_MIN_GAP
     max_records: int = 0  # the number of records asked for (mbdg run --records N); 0 exports every approved one
+    quotas: list[str] = Field(default_factory=list, description="Minimum shares among max_records, e.g. difficulty:hard=0.3")
 
     def options(self) -> ExportOptions:
-        return ExportOptions(self.eval_fraction, self.split_seed, self.dpo_min_gap, self.max_records)
+        for quota in self.quotas:
+            try:
+                Quota.parse(quota)
+            except ValueError as error:
+                raise dg.Failure(str(error)) from None
+        return ExportOptions(self.eval_fraction, self.split_seed, self.dpo_min_gap, self.max_records, tuple(self.quotas))
 
 
 def _now() -> str:

@@ -4,6 +4,7 @@ instance (so the runs show up in the UI later). A failing document is reported a
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -18,7 +19,7 @@ from tqdm import tqdm
 from definitions import build_definitions
 from mbdg_assets.core import warehouse
 from mbdg_assets.core.inbox import scan_documents
-from mbdg_assets.core.goal import Goal, GoalReport, extra_targets, stop_reason
+from mbdg_assets.core.goal import Goal, GoalReport, extra_targets, quota_shortfalls, stop_reason
 from mbdg_assets.core.planning import KINDS, allocate_targets, document_plan, pass_sizes
 from mbdg_assets.core.progress import CallProgress, add_listener, remove_listener
 from mbdg_assets.core.project import ProjectPaths, prepare_dagster_home, save_settings
@@ -147,12 +148,15 @@ def _plan_sizes(paths: ProjectPaths, present: list[str], kinds: tuple[str, ...])
             for path in present}
 
 
-def _goal_counts(paths: ProjectPaths, present: list[str]) -> tuple[int, int]:
-    """Approved records, and model calls stored in the cache (answered calls) so far."""
+def _goal_counts(paths: ProjectPaths, goal: Goal) -> tuple[int, int, list[str]]:
+    """Approved records, model calls stored in the cache (answered calls) so far, and the quotas
+    the approved records cannot meet yet."""
     with warehouse.connect(paths.warehouse) as con:
-        approved = decision_counts(con).get("AUTO_APPROVE", 0)
+        approved = con.execute("SELECT record_id, score, topic, schema_name, generation_json FROM records "
+                               "WHERE decision = 'AUTO_APPROVE'").fetchall()
         calls = con.execute("SELECT count(*) FROM llm_calls").fetchone()[0]
-    return approved, calls
+    lines = [{"record_id": r, "score": s, "topic": t, "schema": n, "generation": json.loads(g)} for r, s, t, n, g in approved]
+    return len(lines), calls, quota_shortfalls(lines, goal.records, goal.quotas)
 
 
 def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict], generate: dict, goal: Goal,
@@ -161,11 +165,12 @@ def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict],
     Every round re-plans each document with a larger budget: its earlier targets are cache hits,
     so only the new targets cost model calls, and no record is made twice."""
     document_config, dataset_config = configs
-    dataset_config = dataset_config | {"ops": dataset_config["ops"] | {"training_dataset": {"config": {"max_records": goal.records}}}}
+    export = {"max_records": goal.records, "quotas": [f"{q.field}:{q.value}={q.share}" for q in goal.quotas]}
+    dataset_config = dataset_config | {"ops": dataset_config["ops"] | {"training_dataset": {"config": export}}}
     kinds = tuple(k for k in KINDS if k in generate.get("target_kinds", KINDS))
     calls_per_target = generate.get("k", 4) * (2 if generate.get("judge") else 1) * (2 if generate.get("schema_name") == "preference" else 1)
     report, budgets, sizes = GoalReport(goal.records), {}, {}
-    _approved, calls_at_start = _goal_counts(paths, present)
+    _approved, calls_at_start, _short = _goal_counts(paths, goal)
     job, selection = defs.resolve_job_def("document_job"), None
     extra = extra_targets(goal, 0, 0, calls_per_target, 0)
     while True:
@@ -185,12 +190,12 @@ def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict],
         selection = [dg.AssetKey("candidates")]  # later rounds: documents are extracted and enriched already
         _run_dataset(defs, instance, dataset_config, summary)
         sizes = _plan_sizes(paths, present, kinds)
-        report.approved, calls = _goal_counts(paths, present)
+        report.approved, calls, report.shortfalls = _goal_counts(paths, goal)
         report.calls = calls - calls_at_start
         report.targets = sum(min(budgets[p], sum(sizes[p])) for p in present)
         echo(f"round {report.rounds}: {report.approved} approved of {goal.records} asked "
              f"({report.targets} targets, {report.calls} new model calls)")
-        extra = extra_targets(goal, report.approved, report.targets, calls_per_target, report.calls)
+        extra = extra_targets(goal, report.approved, report.targets, calls_per_target, report.calls, bool(report.shortfalls))
         report.stopped = (stop_reason(goal, report, extra > 0, calls_per_target) if summary.dataset_error is None
                           else "the dataset phase failed")
         if report.stopped:

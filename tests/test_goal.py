@@ -2,12 +2,13 @@
 holds exactly N; a rerun makes no model call; the report says how many and why."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from fake_llm_servers import instruction_pair_responder, running_fake_llm_server
-from mbdg_assets.core.goal import Goal, GoalReport, extra_targets, stop_reason
+from mbdg_assets.core.goal import Goal, GoalReport, Quota, extra_targets, quota_shortfalls, select_records, stop_reason
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "docs"
 
@@ -66,3 +67,38 @@ def test_a_call_budget_ends_the_run_and_says_so(tmp_path: Path):
         assert "call budget of 12 spent" in report.stopped
         assert len(server.requests) <= 12 + 2  # a round is sized to the budget; only repairs may go over
         assert report.approved < 500
+
+
+def _line(i: int, score: float, difficulty: str, topic: str = "t") -> dict:
+    return {"record_id": f"r{i}", "score": score, "topic": topic, "schema": "instruction_pair",
+            "generation": {"difficulty": difficulty, "target_kind": "base"}}
+
+
+def test_quotas_pick_the_best_matching_records_first_then_the_best_of_the_rest():
+    lines = [_line(i, 1 - i / 10, "hard" if i >= 6 else "easy", "b" if i % 3 == 0 else "a") for i in range(10)]
+    quotas = (Quota.parse("difficulty:hard=0.5"), Quota.parse("topic:b=0.5"))
+    chosen = select_records(lines, 4, quotas)
+    assert {line["record_id"] for line in chosen} == {"r0", "r1", "r6", "r7"}  # hard: r6 r7; topic b: r0 r6
+    assert [line["record_id"] for line in select_records(lines, 3)] == ["r0", "r1", "r2"]
+    assert quota_shortfalls(lines, 10, (Quota.parse("difficulty:hard=0.5"),)) == ["difficulty:hard has 4 of 5"]
+    assert quota_shortfalls(lines, 8, (Quota.parse("difficulty:hard=0.5"),)) == []
+
+
+def test_a_bad_quota_is_a_clear_error():
+    for text, message in [("hard=0.3", "FIELD:VALUE=SHARE"), ("colour:red=0.3", "one of difficulty"),
+                          ("difficulty:hard=1.5", "in (0, 1]"), ("difficulty:hard=x", "FIELD:VALUE=SHARE")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            Quota.parse(text)
+    from click.testing import CliRunner
+
+    from mbdg_assets.cli import main
+
+    result = CliRunner().invoke(main, ["run", str(EXAMPLES), "--out", "o", "--quota", "difficulty:hard=0.3"])
+    assert result.exit_code == 1 and "--quota needs --records N" in result.output
+
+
+def test_quotas_not_met_keep_the_loop_going():
+    goal = Goal(records=10, quotas=(Quota.parse("difficulty:hard=0.3"),))
+    short = GoalReport(10, approved=12, rounds=1, calls=40, shortfalls=["difficulty:hard has 1 of 3"])
+    assert stop_reason(goal, short, True, 4) == "" and extra_targets(goal, 12, 20, 4, 40, quota_short=True) > 0
+    assert "quotas short: difficulty:hard has 1 of 3" in (short.line())

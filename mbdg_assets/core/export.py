@@ -16,6 +16,7 @@ import duckdb
 
 from .decisions import AUTO_APPROVE, AUTO_REJECT, REQUIRE_REVIEW
 from .exporters import DEFAULT_MIN_GAP, ExportedFile, preference_pairs, write_jsonl, write_training_formats
+from .goal import Quota, select_records
 from .reviews import apply_review, review_of
 from .run_facts import load_export_rows, siblings_by_winner
 from .splits import EVAL, TRAIN, assign_splits
@@ -31,6 +32,7 @@ class ExportOptions:
     split_seed: int = 0               # same seed + same records = same split
     dpo_min_gap: float = DEFAULT_MIN_GAP  # smaller reward gaps are too close to call a preference
     max_records: int = 0              # the N records asked for (0: all): the best-scored N form the dataset
+    quotas: tuple[str, ...] = ()      # FIELD:VALUE=SHARE minimum shares among those N (core.goal.Quota)
 
 
 @dataclass
@@ -81,7 +83,7 @@ def export_dataset(con: duckdb.DuckDBPyConnection, out_dir: Path, options: Expor
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = load_export_rows(con)
     lines = {name: [record_line(r) for r in rows if r["export_set"] == name] for name in EXPORT_SETS}
-    surplus = _trim(rows, lines, options.max_records)
+    surplus = _trim(rows, lines, options.max_records, tuple(Quota.parse(q) for q in options.quotas))
     split_of = assign_splits(lines["dataset"], options.eval_fraction, options.split_seed)
     for line in lines["dataset"]:
         line["split"] = split_of[line["record_id"]]
@@ -101,14 +103,14 @@ def export_dataset(con: duckdb.DuckDBPyConnection, out_dir: Path, options: Expor
     return ExportResult(rows, files, sizes, len(pairs), dropped, counts=counts, dataset=lines["dataset"])
 
 
-def _trim(rows: list[dict], lines: dict[str, list[dict]], max_records: int) -> list[dict]:
-    """Keep the best-scored `max_records` approved records as the dataset (the count asked for is
-    the count delivered); the rest become the surplus, written beside it rather than dropped."""
+def _trim(rows: list[dict], lines: dict[str, list[dict]], max_records: int, quotas: tuple[Quota, ...]) -> list[dict]:
+    """Keep the best-scored `max_records` approved records that meet the quotas as the dataset
+    (the count asked for is the count delivered); the rest become the surplus, written beside it
+    rather than dropped."""
     dataset = lines["dataset"]
     if max_records <= 0 or len(dataset) <= max_records:
         return []
-    ranked = sorted(dataset, key=lambda line: (-line["score"], line["record_id"]))
-    keep = {line["record_id"] for line in ranked[:max_records]}
+    keep = {line["record_id"] for line in select_records(dataset, max_records, quotas)}
     lines["dataset"] = [line for line in dataset if line["record_id"] in keep]
     surplus = [line for line in dataset if line["record_id"] not in keep]
     for row in rows:
