@@ -6,6 +6,11 @@ Builds a synthetic document per format in a temporary folder (a few pages to a f
 rows each, see ``build``), extracts and chunks each ``--repeat`` times, and prints the median.
 "Pages" are real pages for PDF, slides for PPTX, sheets for XLSX, chapters for EPUB, frames for
 images; for formats without pages the column shows documents/s instead (marked with *).
+``chunks/s`` is extraction plus chunking; ``chunking/s`` is chunking alone (token budget counted
+with the all-MiniLM-L6-v2 tokenizer). PDF rows: ``pdf`` (plain text lines) and ``pdf-struct``
+(headings, a ruled table and two columns per page) go through the pipeline's reader (pdfium opens,
+pdfplumber reads); ``pdfium-only`` reads ``pdf-struct`` with pypdfium2's text layer alone, the
+reader it falls back to, for comparison.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from format_files import HTML_PAGE, RST_TEXT, pdf_bytes, write_eml, write_epub, write_odt, write_text_image  # noqa: E402
 
-from mbdg_assets.core.chunking import chunk_document  # noqa: E402
+from mbdg_assets.core.chunking import chunk_document, token_counter  # noqa: E402
 from mbdg_assets.core.extraction import extract_document  # noqa: E402
+from mbdg_assets.core.formats import pdf as pdf_format  # noqa: E402
 
 PARAGRAPH = ("The roastery receives green coffee every Tuesday and Friday. Each sack is weighed, sampled and "
              "logged before it goes to the warehouse, where humidity stays below sixty percent. ")
@@ -38,6 +44,56 @@ def _pdf(folder: Path, pages: int = 20) -> Path:
     path = folder / "bench.pdf"
     merged.save(str(path))
     return path
+
+
+def _pdf_structured(folder: Path, pages: int = 20) -> Path:
+    """Per page: a 15pt heading, body lines, a ruled 6-row table, a bold sub-heading, two columns."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+    from reportlab.platypus import Table, TableStyle
+
+    path = folder / "bench-struct.pdf"
+    pdf = canvas.Canvas(str(path), pagesize=A4, invariant=True)
+    lines = [PARAGRAPH[i:i + 90] for i in range(0, len(PARAGRAPH), 90)]
+    for number in range(pages):
+        y = A4[1] - 72
+        pdf.setFont("Helvetica-Bold", 15)
+        pdf.drawString(72, y, f"Section {number}")
+        pdf.setFont("Helvetica", 10)
+        for row, line in enumerate(lines * 3):
+            pdf.drawString(72, y - 24 - 13 * row, line)
+        y -= 24 + 13 * len(lines) * 3 + 10
+        table = Table([["Id", "Bean", "Kg"]] + [[str(r), "Arabica", str(r * 7)] for r in range(5)])
+        table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.black)]))
+        _, height = table.wrapOn(pdf, *A4)
+        table.drawOn(pdf, 72, y - height)
+        y -= height + 24
+        pdf.setFont("Helvetica-Bold", 10)
+        pdf.drawString(72, y, "Storage notes")
+        pdf.setFont("Helvetica", 10)
+        for row in range(20):
+            pdf.drawString(72, y - 16 - 13 * row, lines[row % len(lines)][:40])
+            pdf.drawString(320, y - 16 - 13 * row, lines[(row + 1) % len(lines)][:40])
+        pdf.showPage()
+    pdf.save()
+    return path
+
+
+def _pdfium_only(path: Path):
+    """The fallback reader alone: pypdfium2's text layer as paragraphs (no headings, no tables)."""
+    from mbdg_assets.core.extraction import _assemble
+    from mbdg_assets.core.formats.base import Drafts, Parsed
+
+    data = path.read_bytes()
+    pdf = pdf_format.open_pdf(path, data)
+    drafts = Drafts()
+    for index in range(len(pdf)):
+        for paragraph in pdf_format.pdfium_paragraphs(pdf, index):
+            drafts.add("paragraph", paragraph, page=index + 1)
+    pages = len(pdf)
+    pdf.close()
+    return _assemble(path, "pdf", data, Parsed(drafts.items, pages))
 
 
 def _docx(folder: Path) -> Path:
@@ -96,7 +152,8 @@ def build(folder: Path, ocr: bool) -> dict[str, Path]:
     for name, (filename, content) in text_files.items():
         files[name] = folder / filename
         files[name].write_text(content, encoding="utf-8")
-    files |= {"pdf": _pdf(folder), "docx": _docx(folder), "pptx": _pptx(folder), "xlsx": _xlsx(folder),
+    files |= {"pdf": _pdf(folder), "pdf-struct": _pdf_structured(folder), "pdfium-only": folder / "bench-struct.pdf",
+              "docx": _docx(folder), "pptx": _pptx(folder), "xlsx": _xlsx(folder),
               "odt": write_odt(folder / "bench.odt"), "epub": write_epub(folder / "bench.epub"),
               "eml": write_eml(folder / "bench.eml", folder)}
     if ocr:
@@ -104,15 +161,22 @@ def build(folder: Path, ocr: bool) -> dict[str, Path]:
     return files
 
 
-def measure(path: Path, repeat: int) -> tuple[float, int, int, int]:
-    """(median seconds, pages, chunks, characters) for extract + chunk of one file."""
-    times = []
+def measure(path: Path, repeat: int, extract=extract_document) -> tuple[float, float, int, int, int, list[str]]:
+    """(median seconds for extract + chunk, median seconds for chunking alone, pages, chunks,
+    characters, chunk texts) for one file."""
+    count = token_counter()
+    count("warm up")  # load the tokenizer outside the timing
+    times, chunk_times = [], []
     for _ in range(repeat):
         started = time.perf_counter()
-        doc = extract_document(path)
-        chunks = chunk_document(doc)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), doc.pages or 0, len(chunks), len(doc.text)
+        doc = extract(path)
+        middle = time.perf_counter()
+        chunks = chunk_document(doc, count_tokens=count)
+        ended = time.perf_counter()
+        times.append(ended - started)
+        chunk_times.append(ended - middle)
+    return (statistics.median(times), statistics.median(chunk_times), doc.pages or 0, len(chunks), len(doc.text),
+            [c.text for c in chunks])
 
 
 def embedding_throughput(texts: list[str]) -> float:
@@ -133,13 +197,16 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         files = build(Path(tmp), ocr=not args.no_ocr)
-        print(f"{'format':<9} {'pages':>6} {'chunks':>7} {'chars':>9} {'seconds':>8} {'pages/s':>9} {'chunks/s':>9}")
+        print(f"{'format':<11} {'pages':>6} {'chunks':>7} {'chars':>9} {'seconds':>8} {'pages/s':>9} {'chunks/s':>9} "
+              f"{'chunking/s':>10}")
         chunk_texts: list[str] = []
         for name, path in files.items():
-            seconds, pages, chunks, chars = measure(path, 1 if name == "image" else args.repeat)
+            extract = _pdfium_only if name == "pdfium-only" else extract_document
+            seconds, chunking, pages, chunks, chars, texts = measure(path, 1 if name == "image" else args.repeat, extract)
             rate = f"{pages / seconds:9.1f}" if pages else f"{1 / seconds:8.1f}*"
-            print(f"{name:<9} {pages:>6} {chunks:>7} {chars:>9} {seconds:>8.3f} {rate} {chunks / seconds:>9.1f}")
-            chunk_texts += [c.text for c in chunk_document(extract_document(path))]
+            print(f"{name:<11} {pages:>6} {chunks:>7} {chars:>9} {seconds:>8.3f} {rate} {chunks / seconds:>9.1f} "
+                  f"{chunks / max(chunking, 1e-9):>10.1f}")
+            chunk_texts += texts if name != "pdfium-only" else []
         print("* no pages in this format: documents/s")
         if not args.no_embed:
             texts = (chunk_texts * (1 + 512 // max(len(chunk_texts), 1)))[:512]

@@ -36,7 +36,7 @@ def sample_chunks(count: int) -> list[dict]:
     for path in sorted((ROOT / "examples" / "docs").glob("*.md")):
         doc = extract_document(path)
         base += [{"chunk_id": c.chunk_id, "doc_id": c.doc_id, "path": path.name, "topic": "", "text": c.text,
-                  "heading_path": list(c.heading_path)} for c in chunk_document(doc, target_chars=300, max_chars=600)]
+                  "heading_path": list(c.heading_path)} for c in chunk_document(doc, target_tokens=75, max_tokens=150)]
     return [dict(base[i % len(base)], chunk_id=f"{base[i % len(base)]['chunk_id']}-{i}") for i in range(count)]
 
 

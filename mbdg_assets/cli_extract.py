@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from mbdg_assets.core.chunking import chunk_document
+from mbdg_assets.core.chunking import DEFAULT_MAX_TOKENS, DEFAULT_TARGET_TOKENS, CountTokens, chunk_document, token_counter
 from mbdg_assets.core.extraction import SUPPORTED_FORMATS, ExtractionError, extract_document
 from mbdg_assets.core.inbox import scan_documents
 
@@ -30,14 +30,16 @@ def expand(paths: tuple[Path, ...]) -> Iterator[Path]:
             yield path
 
 
-def extract_report(path: Path, max_bytes: int, target_chars: int, max_chars: int, overlap_chars: int) -> dict:
+def extract_report(path: Path, max_bytes: int, target_tokens: int = DEFAULT_TARGET_TOKENS,
+                   max_tokens: int = DEFAULT_MAX_TOKENS, overlap_tokens: int = 0,
+                   count_tokens: CountTokens | None = None, parser: str = "auto") -> dict:
     """One report line for one file; every failure is caught and described, never raised."""
     started = time.perf_counter()
     line = {"path": str(path), "format": SUPPORTED_FORMATS.get(path.suffix.lower()), "status": "ok", "code": None,
             "reason": None, "pages": None, "chunks": 0, "characters": 0, "seconds": 0.0}
     try:
-        doc = extract_document(path, max_bytes)
-        chunks = chunk_document(doc, target_chars, max_chars, overlap_chars)
+        doc = extract_document(path, max_bytes, parser)
+        chunks = chunk_document(doc, target_tokens, max_tokens, overlap_tokens, count_tokens)
         line |= {"format": doc.format, "pages": doc.pages, "chunks": len(chunks), "characters": len(doc.text)}
     except ExtractionError as error:
         line |= {"status": "error", "code": error.code, "reason": error.message}
@@ -52,20 +54,25 @@ def extract_report(path: Path, max_bytes: int, target_chars: int, max_chars: int
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
               help="Write the JSON lines here (default: standard output).")
 @click.option("--max-bytes", default=50_000_000, show_default=True, type=click.IntRange(1), help="Per-file size limit.")
-@click.option("--target-chars", default=1200, show_default=True, type=click.IntRange(1))
-@click.option("--max-chars", default=2400, show_default=True, type=click.IntRange(1))
-@click.option("--overlap-chars", default=0, show_default=True, type=click.IntRange(0))
+@click.option("--target-tokens", default=DEFAULT_TARGET_TOKENS, show_default=True, type=click.IntRange(1),
+              help="Chunk size to aim for, in all-MiniLM-L6-v2 tokens.")
+@click.option("--max-tokens", default=DEFAULT_MAX_TOKENS, show_default=True, type=click.IntRange(1),
+              help="Hard chunk size limit (tables and code blocks are never split, so they may exceed it).")
+@click.option("--overlap-tokens", default=0, show_default=True, type=click.IntRange(0))
 @click.option("--strict", is_flag=True, help="Exit 1 when any file failed (default: only when none could be read).")
-def extract(paths: tuple[Path, ...], report_path: Path | None, max_bytes: int, target_chars: int, max_chars: int,
-            overlap_chars: int, strict: bool) -> None:
+@click.option("--parser", type=click.Choice(["auto", "native", "docling"]), default="auto", show_default=True,
+              help="auto: the parser measured better per format; docling needs mbdg[docling].")
+def extract(paths: tuple[Path, ...], report_path: Path | None, max_bytes: int, target_tokens: int, max_tokens: int,
+            overlap_tokens: int, strict: bool, parser: str) -> None:
     """Extract and chunk files or folders without running the pipeline; one JSON line per file."""
-    if max_chars < target_chars:
-        raise click.UsageError("--max-chars must be at least --target-chars")
+    if max_tokens < target_tokens:
+        raise click.UsageError("--max-tokens must be at least --target-tokens")
+    count_tokens = token_counter()
     out = report_path.open("w", encoding="utf-8") if report_path else sys.stdout
     counts = {"ok": 0, "error": 0}
     try:
         for path in expand(paths):
-            line = extract_report(path, max_bytes, target_chars, max_chars, overlap_chars)
+            line = extract_report(path, max_bytes, target_tokens, max_tokens, overlap_tokens, count_tokens, parser)
             counts[line["status"]] += 1
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
             out.flush()

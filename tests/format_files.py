@@ -238,6 +238,50 @@ def pdf_bytes(lines: list[str]) -> bytes:
     return out.getvalue()
 
 
+def write_structured_pdf(path: Path, columns: int = 8) -> Path:
+    """A two-page PDF with real typography (reportlab): a 20pt bold title, 15pt bold section
+    headings, a bold 11pt sub-heading, 11pt body text, a ruled table, and on page 2 a
+    full-width heading over two text columns drawn row by row (so the raw text layer
+    interleaves them)."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+    from reportlab.platypus import Table, TableStyle
+
+    pdf = canvas.Canvas(str(path), pagesize=A4, invariant=True)  # invariant: same bytes every time
+    width, height = A4
+    y = height - 72
+
+    def line(text: str, font: str, size: float, step: float) -> None:
+        nonlocal y
+        pdf.setFont(font, size)
+        pdf.drawString(72, y, text)
+        y -= step
+
+    line("Roastery Handbook", "Helvetica-Bold", 20, 36)
+    line("Green beans arrive every Tuesday and are stored at 18 degrees.", "Helvetica", 11, 14)
+    line("Each sack is weighed and logged before storage.", "Helvetica", 11, 28)
+    line("Roast levels", "Helvetica-Bold", 15, 24)
+    line("The table lists the roast times per level.", "Helvetica", 11, 20)
+    table = Table([["Level", "Minutes", "Drop temperature"], ["Light", "9", "205 C"], ["Dark", "14", "225 C"]])
+    table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.black), ("FONT", (0, 0), (-1, -1), "Helvetica", 11)]))
+    _, table_height = table.wrapOn(pdf, width, height)
+    table.drawOn(pdf, 72, y - table_height)
+    y -= table_height + 24
+    line("Cooling", "Helvetica-Bold", 11, 16)
+    line("Beans cool in the tray for four minutes.", "Helvetica", 11, 14)
+    pdf.showPage()
+    y = height - 72
+    line("Storage and shipping", "Helvetica-Bold", 15, 30)
+    pdf.setFont("Helvetica", 11)
+    for row in range(columns):
+        pdf.drawString(72, y - 14 * row, f"Left column line {row} about storage rules.")
+        pdf.drawString(320, y - 14 * row, f"Right column line {row} on shipping.")
+    pdf.showPage()
+    pdf.save()
+    return path
+
+
 # --------------------------------------------------------------------------- Outlook .msg
 
 _FREE, _END, _FATSECT = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD

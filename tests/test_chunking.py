@@ -11,7 +11,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 import pytest
 
-from mbdg_assets.core.chunking import Chunk, chunk_document
+from mbdg_assets.core.chunking import Chunk, chunk_document, count_words, token_counter
 from mbdg_assets.core.extraction import ExtractedDocument, extract_document
 
 MARKDOWN = """# A
@@ -59,6 +59,11 @@ def write_pdf(path: Path, pages: list[str]) -> Path:
     return path
 
 
+def words_chunks(doc: ExtractedDocument, target: int, max_tokens: int, overlap: int = 0) -> list[Chunk]:
+    """Chunk with a word count as the token budget: sizes in tests stay easy to reason about."""
+    return chunk_document(doc, target, max_tokens, overlap, count_tokens=count_words)
+
+
 def sentences(n: int, tag: str) -> str:
     return " ".join(f"{tag} sentence number {i} says something useful about the topic." for i in range(n))
 
@@ -91,7 +96,7 @@ def covered(doc: ExtractedDocument, chunks: list[Chunk]) -> bool:
 
 def test_structure_of_small_markdown(tmp_path: Path) -> None:
     doc = extract_md(tmp_path, MARKDOWN)
-    chunks = chunk_document(doc, target_chars=120, max_chars=240)
+    chunks = words_chunks(doc, 20, 40)
     check_invariants(doc, chunks)
     assert covered(doc, chunks)
     code = next(c for c in chunks if "# this is a comment" in c.text)
@@ -106,7 +111,7 @@ def test_structure_of_small_markdown(tmp_path: Path) -> None:
 def test_every_heading_starts_a_chunk(tmp_path: Path) -> None:
     parts = [f"## Part {i}\n\n{sentences(4, f'P{i}')}" for i in range(4)]
     doc = extract_md(tmp_path, "# Guide\n\n" + "\n\n".join(parts))
-    chunks = chunk_document(doc, target_chars=400, max_chars=800)
+    chunks = words_chunks(doc, 60, 120)
     assert [c.heading_path for c in chunks] == [("Guide", f"Part {i}") for i in range(4)]
     assert chunks[0].text.startswith("# Guide\n\n## Part 0")  # a run of headings stays together
     assert all(c.text.startswith("## Part") for c in chunks[1:])
@@ -116,8 +121,8 @@ def test_no_chunk_crosses_a_top_level_heading(tmp_path: Path) -> None:
     text = "\n\n".join(f"# Section {s}\n\n{sentences(3, f'S{s}')}\n\nshort {s}." for s in range(3))
     doc = extract_md(tmp_path, text)
     top = [b.start for b in doc.blocks if b.kind == "heading" and b.level == 1]
-    for overlap in (0, 150):
-        chunks = chunk_document(doc, target_chars=5000, max_chars=10000, overlap_chars=overlap)
+    for overlap in (0, 25):
+        chunks = words_chunks(doc, 1000, 2000, overlap)
         check_invariants(doc, chunks)
         assert len(chunks) == 3
         for chunk in chunks:
@@ -126,10 +131,10 @@ def test_no_chunk_crosses_a_top_level_heading(tmp_path: Path) -> None:
 
 def test_long_prose_respects_sizes(tmp_path: Path) -> None:
     doc = extract_md(tmp_path, "# Essay\n\n" + "\n\n".join(sentences(12, f"Para{i}") for i in range(6)))
-    chunks = chunk_document(doc, target_chars=300, max_chars=600)
+    chunks = words_chunks(doc, 50, 100)
     check_invariants(doc, chunks)
     assert covered(doc, chunks) and len(chunks) > 10
-    assert max(len(c.text) for c in chunks) <= 600
+    assert max(count_words(c.text) for c in chunks) <= 100
     # every piece of a split paragraph ends at a sentence end
     assert all(c.text.endswith(".") for c in chunks)
     assert all(c.heading_path == ("Essay",) for c in chunks)
@@ -137,9 +142,10 @@ def test_long_prose_respects_sizes(tmp_path: Path) -> None:
 
 def test_paragraph_without_sentence_ends_is_still_cut(tmp_path: Path) -> None:
     doc = extract_md(tmp_path, " ".join(["word"] * 1000))
-    chunks = chunk_document(doc, target_chars=200, max_chars=400)
+    chunks = words_chunks(doc, 40, 80)
     check_invariants(doc, chunks)
-    assert covered(doc, chunks) and max(len(c.text) for c in chunks) <= 400
+    assert covered(doc, chunks) and max(count_words(c.text) for c in chunks) <= 80
+    assert len(chunks) == 25  # 1000 words in pieces of 40
 
 
 def test_oversized_table_and_code_stay_whole(tmp_path: Path) -> None:
@@ -147,61 +153,61 @@ def test_oversized_table_and_code_stay_whole(tmp_path: Path) -> None:
     table = f"| key | value |\n|---|---|\n{rows}"
     code = "```\n" + "\n".join(f"# line {i}: not a heading" for i in range(60)) + "\n```"
     doc = extract_md(tmp_path, f"# Data\n\nIntro.\n\n{table}\n\n{code}\n\nAfter the code.")
-    chunks = chunk_document(doc, target_chars=200, max_chars=400)
+    chunks = words_chunks(doc, 40, 80)
     check_invariants(doc, chunks)
-    assert len(table) > 400 and len(code) > 400
+    assert count_words(table) > 80 and count_words(code) > 80
     assert sum(table in c.text for c in chunks) == 1
     assert sum(code in c.text for c in chunks) == 1
     for chunk in chunks:
-        if len(chunk.text) > 400:
+        if count_words(chunk.text) > 80:
             assert table in chunk.text or code in chunk.text
 
 
 def test_tiny_trailing_chunk_merges(tmp_path: Path) -> None:
     head = f"# Notes\n\n{sentences(5, 'Body')}"
     doc = extract_md(tmp_path, f"{head}\n\nP.S. short.")
-    target = len(head) - 20  # the postscript does not fit the target, so it starts a chunk...
-    chunks = chunk_document(doc, target_chars=target, max_chars=1200)
+    target = count_words(head) + 1  # the postscript does not fit the target, so it starts a chunk...
+    chunks = words_chunks(doc, target, 1000)
     assert len(chunks) == 1 and chunks[0].text.endswith("P.S. short.")  # ...then merges back
-    alone = chunk_document(doc, target_chars=target, max_chars=len(head) + 5)  # merged > max
+    alone = words_chunks(doc, target, count_words(head) + 1)  # merged > max
     assert alone[-1].text == "P.S. short."
 
 
 def test_overlap_snaps_to_sentence_or_block(tmp_path: Path) -> None:
     doc = extract_md(tmp_path, "# Essay\n\n" + "\n\n".join(sentences(6, f"Para{i}") for i in range(5)))
-    plain = chunk_document(doc, target_chars=400, max_chars=800)
-    chunks = chunk_document(doc, target_chars=400, max_chars=800, overlap_chars=120)
+    plain = words_chunks(doc, 60, 120)
+    chunks = words_chunks(doc, 60, 120, overlap=20)
     check_invariants(doc, chunks)
     assert len(chunks) == len(plain) and [c.end for c in chunks] == [c.end for c in plain]
     overlapped = 0
     for previous, chunk in zip(chunks, chunks[1:]):
-        assert chunk.start >= previous.end - 120 and chunk.start > previous.start
-        assert len(chunk.text) <= 800
+        assert count_words(doc.text[chunk.start:previous.end]) <= 20 and chunk.start > previous.start
+        assert count_words(chunk.text) <= 120
         if chunk.start < previous.end:
             overlapped += 1
             assert re.match(r"Para\d sentence number \d", chunk.text)  # starts at a sentence
     assert overlapped == len(chunks) - 1
-    assert chunk_document(doc, 400, 800, overlap_chars=120) == chunks
+    assert words_chunks(doc, 60, 120, overlap=20) == chunks
 
 
 def test_ids_stable_across_runs(tmp_path: Path) -> None:
     path = tmp_path / "doc.md"
     path.write_text(MARKDOWN, encoding="utf-8")
-    first = chunk_document(extract_document(path), target_chars=100, max_chars=200)
-    second = chunk_document(extract_document(path), target_chars=100, max_chars=200)
+    first = chunk_document(extract_document(path), 16, 32)  # the real tokenizer
+    second = chunk_document(extract_document(path), 16, 32)
     assert [c.chunk_id for c in first] == [c.chunk_id for c in second]
     assert len({c.chunk_id for c in first}) == len(first)
     path.write_text(MARKDOWN.replace("Closing", "Final"), encoding="utf-8")
-    changed = chunk_document(extract_document(path), target_chars=100, max_chars=200)
+    changed = chunk_document(extract_document(path), 16, 32)
     assert changed[0].chunk_id != first[0].chunk_id  # doc id is part of every chunk id
 
 
 def test_pdf_chunks_carry_pages(tmp_path: Path) -> None:
     path = write_pdf(tmp_path / "p.pdf", ["Page one words here.", "Page two words here.", "Three."])
     doc = extract_document(path)
-    together = chunk_document(doc, target_chars=1000, max_chars=2000)
+    together = words_chunks(doc, 200, 400)
     assert len(together) == 1 and together[0].pages == (1, 2, 3)
-    apart = chunk_document(doc, target_chars=20, max_chars=40)
+    apart = words_chunks(doc, 4, 8)
     assert [c.pages for c in apart] == [(1,), (2,), (3,)]
     check_invariants(doc, apart)
 
@@ -210,6 +216,21 @@ def test_empty_document_and_bad_sizes() -> None:
     empty = ExtractedDocument("0" * 64, "none.md", "markdown", "", (), None, "none")
     assert chunk_document(empty) == []
     with pytest.raises(ValueError):
-        chunk_document(empty, target_chars=500, max_chars=100)
+        chunk_document(empty, target_tokens=500, max_tokens=100)
     with pytest.raises(ValueError):
-        chunk_document(empty, overlap_chars=-1)
+        chunk_document(empty, overlap_tokens=-1)
+
+
+def test_default_budget_counts_minilm_word_pieces(tmp_path: Path) -> None:
+    count = token_counter()
+    assert count("roastery") == 2 and count("the roastery") == 3  # word pieces, not words
+    assert count("word " * 300) == 300  # no truncation at the tokenizer file's 128
+    doc = extract_md(tmp_path, "# Essay\n\n" + "\n\n".join(sentences(40, f"Para{i}") for i in range(3)))
+    chunks = chunk_document(doc)
+    check_invariants(doc, chunks)
+    assert covered(doc, chunks)
+    sizes = [count(c.text) for c in chunks]
+    assert sum(sizes) == count(doc.text)  # pieces cut at whitespace add up to the whole
+    assert max(sizes) <= 200 < count(doc.blocks[1].text)  # each 40-sentence paragraph was cut
+    assert min(sizes) >= 50  # and packed, not left in sentence-sized crumbs
+    assert [c.chunk_id for c in chunk_document(doc)] == [c.chunk_id for c in chunks]

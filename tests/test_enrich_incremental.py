@@ -12,8 +12,8 @@ import duckdb
 import numpy as np
 import pytest
 
-from format_files import write_corpus
-from mbdg_assets.core import extraction
+from format_files import write_corpus, write_structured_pdf
+from mbdg_assets.core import chunking, extraction, incremental
 from mbdg_assets.core.embeddings import Embedder
 from mbdg_assets.core.enrichment import document_type, entities, key_phrases
 from mbdg_assets.core.project import ProjectPaths
@@ -64,7 +64,8 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Counter:
     return counter
 
 
-def materialize_all(docs: Path, project: Path, instance: dg.DagsterInstance) -> list[str]:
+def materialize_all(docs: Path, project: Path, instance: dg.DagsterInstance,
+                    config: ChunkingConfig | None = None) -> list[str]:
     """Sync partitions like `mbdg run`, then run both per-document assets for every partition
     (invoked directly: the same code as a Dagster run, without ~1 s of run bookkeeping each)."""
     paths = ProjectPaths(project)
@@ -77,7 +78,7 @@ def materialize_all(docs: Path, project: Path, instance: dg.DagsterInstance) -> 
         try:
             source_documents(dg.build_asset_context(partition_key=key, instance=instance),
                              project=project_resource, warehouse=warehouse)
-            enriched_chunks(dg.build_asset_context(partition_key=key, instance=instance), config=ChunkingConfig(),
+            enriched_chunks(dg.build_asset_context(partition_key=key, instance=instance), config=config or ChunkingConfig(),
                             warehouse=warehouse, vectors=vectors)
         except dg.Failure:
             failed.append(key)
@@ -158,3 +159,33 @@ def test_a_warehouse_from_before_enrichment_gains_its_columns() -> None:
     ensure_enrichment_columns(con)  # idempotent
     columns = [row[0] for row in con.execute("DESCRIBE chunks").fetchall()]
     assert columns == ["chunk_id", "path", "topic", *ENRICHMENT_COLUMN_TYPES]
+
+
+def test_extractor_or_chunking_change_redoes_unchanged_files(tmp_path: Path, counted: Counter,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    docs, project = tmp_path / "docs", tmp_path / "project"
+    docs.mkdir()
+    (docs / "guide.md").write_text("# Guide\n\nThe grinder needs new burrs every 500 kg of coffee beans.\n")
+    write_structured_pdf(docs / "handbook.pdf")
+
+    def run(config: ChunkingConfig | None = None) -> tuple[list[str], int]:
+        counted.parsed.clear(), counted.embedded.clear()
+        assert materialize_all(docs, project, instance, config) == []
+        return sorted(counted.parsed), len(counted.embedded)
+
+    def topic_sizes_match_chunks() -> bool:
+        with duckdb.connect(str(ProjectPaths(project).warehouse), read_only=True) as con:
+            return con.execute("SELECT (SELECT sum(size) FROM topics) = (SELECT count(*) FROM chunks)").fetchone()[0]
+
+    with dg.instance_for_test() as instance:
+        assert run() == (["guide.md", "handbook.pdf"], 2)
+        assert run() == ([], 0)  # same bytes, same code, same settings: nothing to do
+        monkeypatch.setattr(incremental, "EXTRACTOR_VERSION", "next")
+        assert run() == (["guide.md", "handbook.pdf"], 0)  # parsed again; same text, so same chunks
+        assert run() == ([], 0)
+        assert run(ChunkingConfig(target_tokens=20, max_tokens=60)) == ([], 2)  # re-chunked and re-embedded
+        assert topic_sizes_match_chunks()  # the replaced chunks left their topics
+        assert run(ChunkingConfig(target_tokens=20, max_tokens=60)) == ([], 0)
+        monkeypatch.setattr(chunking, "CHUNKER_VERSION", "next")
+        assert run(ChunkingConfig(target_tokens=20, max_tokens=60)) == ([], 2)
+        assert topic_sizes_match_chunks()

@@ -231,7 +231,7 @@ def test_pdf_pages_and_paragraphs(pdf_path: Path) -> None:
     assert alpha.page == 1 and block_with(doc, "Beta paragraph").page == 1
     assert block_with(doc, "Gamma paragraph").page == 2
     assert len(doc.blocks) == 3
-    assert all(b.kind == "paragraph" and b.heading_path == () for b in doc.blocks)  # no headings in PDF
+    assert all(b.kind == "paragraph" and b.heading_path == () for b in doc.blocks)  # one font size: no headings
     assert_offsets(doc)
 
 
@@ -349,6 +349,21 @@ def test_wrong_extension_pdf_and_docx(tmp_path: Path) -> None:
     noise = tmp_path / "noise.docx"
     noise.write_bytes(bytes(range(256)) * 4)
     assert "zip" in expect_error(noise, "corrupt_file").message
+
+
+def test_suffix_case_does_not_matter(tmp_path: Path, pdf_path: Path) -> None:
+    upper = tmp_path / "REPORT.PDF"
+    upper.write_bytes(pdf_path.read_bytes())
+    assert detect_format(upper) == "pdf" and extract_document(upper).pages == 2  # a PDF, not a wrong name
+    mixed = tmp_path / "Scan.Png"
+    mixed.write_bytes(pdf_path.read_bytes())
+    assert "rename it to .pdf" in expect_error(mixed, "wrong_extension").message
+    letter = tmp_path / "LETTER.PDF"
+    letter.write_text("Dear reader, this is plain text.", encoding="utf-8")
+    assert "rename it to .txt" in expect_error(letter, "wrong_extension").message
+    notes = tmp_path / "NOTES.TXT"
+    notes.write_text("NOTES\n\nPlain text in an upper-case file name.", encoding="utf-8")
+    assert extract_document(notes).format == "text"
 
 
 def test_zip_that_is_not_docx_is_corrupt(tmp_path: Path) -> None:

@@ -33,3 +33,18 @@ def test_purge_removes_rows_and_vectors_of_vanished_documents(tmp_path: Path):
         assert paths == {"kept.md"}
         assert purge_removed_documents(con, store, ["kept.md"]) == []
     assert store.count_chunks("gone.md") == 0 and store.count_chunks("kept.md") >= 1
+
+
+def test_purge_shrinks_topics_and_drops_emptied_ones(tmp_path: Path):
+    store = VectorStore(tmp_path / "lancedb")
+    with warehouse.connect(tmp_path / "w.duckdb") as con:
+        _add(con, store, tmp_path, "kept.md", "# Kept\n\nThis document stays.\n\n# More\n\nA second section.")
+        _add(con, store, tmp_path, "gone.md", "# Gone\n\nDeleted.\n\n# Also gone\n\nDeleted too.\n\n# Last\n\nBye.")
+        # topic 1 holds both documents' first chunks, topic 2 only gone.md's others
+        con.execute("UPDATE chunks SET topic_id = CASE WHEN position = 0 OR path = 'kept.md' THEN 1 ELSE 2 END")
+        sizes = dict(con.execute("SELECT topic_id, count(*) FROM chunks GROUP BY topic_id").fetchall())
+        assert sizes == {1: 3, 2: 2}
+        for topic_id, size in sizes.items():
+            con.execute("INSERT INTO topics VALUES (?, ?, ?, ?, now())", [topic_id, f"t{topic_id}", [1.0, 0.0], size])
+        purge_removed_documents(con, store, ["kept.md"])
+        assert con.execute("SELECT topic_id, size FROM topics ORDER BY topic_id").fetchall() == [(1, 2)]

@@ -15,20 +15,24 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .formats import data as data_formats
-from .formats import images, mail, markup, office, web
+from .formats import docling_backend, images, mail, markup, office, web
+from .formats import pdf as pdf_format
 from .formats.base import OLE_MAGIC, Draft, Drafts, ExtractionError, Parsed, check_zip, clean, decode, open_zip
 
-__all__ = ["Block", "ExtractedDocument", "ExtractionError", "SUPPORTED_FORMATS", "detect_format",
+__all__ = ["Block", "EXTRACTOR_VERSION", "ExtractedDocument", "ExtractionError", "SUPPORTED_FORMATS", "detect_format",
            "extract_document", "heading_title", "parse_bytes"]
 
 BLOCK_SEPARATOR = "\n\n"
 BLOCK_KINDS = ("heading", "paragraph", "table", "code", "list")
 _MAGIC_READ = 1 << 20  # detect_format reads at most this much of a file
+# Bump when any extractor's output for the same bytes can change: incremental runs re-extract
+# documents stored by another version (core/incremental.py). 2: PDF headings and tables.
+EXTRACTOR_VERSION = "2"
 
 
 _Draft, _Parsed, _Drafts = Draft, Parsed, Drafts  # the names the extractors below were written with
@@ -206,96 +210,8 @@ def _extract_text(path: Path, data: bytes) -> _Parsed:
 
 # --------------------------------------------------------------------------- PDF
 
-
-def _open_pdf(path: Path, data: bytes):
-    """Open with pypdfium2, mapping its load errors to encrypted / corrupt_file."""
-    import pypdfium2 as pdfium
-    import pypdfium2.raw as pdfium_c
-
-    try:
-        return pdfium.PdfDocument(data)
-    except pdfium.PdfiumError as exc:
-        if getattr(exc, "err_code", None) == pdfium_c.FPDF_ERR_PASSWORD:
-            raise ExtractionError(
-                "encrypted", f"{path.name}: PDF is password-protected; remove the password first"
-            ) from exc
-        if b"%%EOF" not in data[-2048:] and b"endobj" in data:  # real objects, but the end is missing
-            raise ExtractionError("truncated", f"{path.name}: PDF is cut off (no %%EOF end marker): {exc}") from exc
-        raise ExtractionError(
-            "corrupt_file", f"{path.name}: PDF could not be opened (damaged?): {exc}"
-        ) from exc
-
-
-def _line_box(textpage, text_index: int) -> tuple[float, float] | None:
-    """(bottom, top) of the font box of the char at a text index, or None if pdfium has none."""
-    import pypdfium2.raw as pdfium_c
-
-    char_index = pdfium_c.FPDFText_GetCharIndexFromTextIndex(textpage.raw, text_index)
-    if char_index < 0:
-        return None
-    try:
-        _, bottom, _, top = textpage.get_charbox(char_index, loose=True)
-    except Exception:
-        return None
-    return (bottom, top) if top > bottom else None
-
-
-def _is_paragraph_gap(prev: tuple[float, float] | None, cur: tuple[float, float] | None) -> bool:
-    """A vertical gap over 0.6 line heights, or a jump upward (new column), starts a paragraph."""
-    if prev is None or cur is None:
-        return False
-    gap, height = prev[0] - cur[1], prev[1] - prev[0]
-    return gap > 0.6 * height or cur[0] > prev[1] + height
-
-
-def _page_lines(raw: str) -> Iterator[tuple[int, str, bool]]:
-    """(text index of first non-space char, line, blank line before it) for each non-blank line."""
-    previous_end = 0
-    for match in re.finditer(r"\S[^\r\n]*", raw):
-        breaks = len(re.findall(r"\r\n|\r|\n", raw[previous_end : match.start()]))
-        yield match.start(), match.group(), breaks >= 2
-        previous_end = match.end()
-
-
-def _pdf_page_paragraphs(textpage) -> Iterator[str]:
-    """Split one page's text layer into paragraphs at blank lines and at vertical gaps."""
-    current: list[str] = []
-    prev_box = None
-    for index, line, blank_before in _page_lines(textpage.get_text_range()):
-        box = _line_box(textpage, index)
-        if current and (blank_before or _is_paragraph_gap(prev_box, box)):
-            yield "\n".join(current)
-            current = []
-        current.append(_clean(line).rstrip())
-        prev_box = box
-    if current:
-        yield "\n".join(current)
-
-
-def _extract_pdf(path: Path, data: bytes) -> _Parsed:
-    """Paragraph blocks per page with 1-based page numbers.
-
-    No headings: a PDF text layer is just positioned glyphs, with no heading structure that
-    pypdfium2 can report (font sizes would be a guess). A later version uses docling for layout.
-    """
-    import pypdfium2 as pdfium
-
-    pdf = _open_pdf(path, data)
-    drafts = _Drafts()
-    try:
-        pages = len(pdf)
-        for index in range(pages):
-            page = pdf[index]
-            textpage = page.get_textpage()
-            for para in _pdf_page_paragraphs(textpage):
-                drafts.add("paragraph", para, page=index + 1)
-            textpage.close()
-            page.close()
-    except pdfium.PdfiumError as exc:
-        raise ExtractionError("corrupt_file", f"{path.name}: PDF page could not be read: {exc}") from exc
-    finally:
-        pdf.close()
-    return _Parsed(drafts.items, pages)
+# pypdfium2 opens (error mapping), pdfplumber reads headings, tables and columns: formats/pdf.py
+_extract_pdf = pdf_format.extract_pdf
 
 
 # --------------------------------------------------------------------------- DOCX
@@ -620,13 +536,20 @@ def _no_text_message(path: Path, parsed: _Parsed) -> str:
     return f"{path.name}: no extractable text (only whitespace or markup)"
 
 
-def extract_document(path: Path, max_bytes: int = 50_000_000) -> ExtractedDocument:
-    """Extract one file into text and blocks; raises only ExtractionError for bad input."""
+def extract_document(path: Path, max_bytes: int = 50_000_000, parser: str = "auto") -> ExtractedDocument:
+    """Extract one file into text and blocks; raises only ExtractionError for bad input.
+
+    ``parser``: "native", "docling" or "auto" (see ``formats.docling_backend``)."""
     path = Path(path)
+    docling_backend.check_parser(parser)
     fmt = _format_for(path, b"")
     data = _read_checked(path, max_bytes)
     fmt = _format_for(path, data[:_MAGIC_READ])
-    parsed = fmt.extract(path, data, 0) if fmt.nested else fmt.extract(path, data)
+    alternative = docling_backend.extractor_for(fmt.name, parser)
+    if alternative is not None:
+        parsed = alternative(path, data)
+    else:
+        parsed = fmt.extract(path, data, 0) if fmt.nested else fmt.extract(path, data)
     if not parsed.drafts:
         raise ExtractionError("no_text", _no_text_message(path, parsed))
     return _assemble(path, fmt.name, data, parsed)

@@ -13,6 +13,7 @@ from .chunking import Chunk
 from .extraction import Block, ExtractedDocument
 from .generation import Candidate
 from .sql_files import sql_text
+from .topics import release_chunks
 from .validation import ValidatedRecord
 from .warehouse import fetch_dicts
 
@@ -30,11 +31,13 @@ def remove_document(con: duckdb.DuckDBPyConnection, path: str) -> None:
 
 def purge_removed_documents(con: duckdb.DuckDBPyConnection, store, current_paths: list[str]) -> list[str]:
     """Rows and vectors of documents that are no longer partitions (a deleted file, whether the
-    CLI or the folder sensor noticed): removed, so no stale chunk feeds retrieval or the dataset."""
+    CLI or the folder sensor noticed): removed, so no stale chunk feeds retrieval or the dataset;
+    their chunks leave their topic clusters first, so topic sizes count only present chunks."""
     stale = [row[0] for row in con.execute(
         "SELECT DISTINCT path FROM (SELECT path FROM documents UNION SELECT path FROM chunks) "
         "WHERE path NOT IN (SELECT unnest(?::VARCHAR[]))", [current_paths]).fetchall()]
     for path in stale:
+        release_chunks(con, path)
         remove_document(con, path)
         store.delete_document(path)
     return sorted(stale)
@@ -117,12 +120,21 @@ def load_winners(con: duckdb.DuckDBPyConnection, paths: list[str]) -> list[dict]
     )
     chunk_columns = ("chunk_id", "doc_id", "path", "format", "position", "text", "heading_path", "pages",
                      "start_char", "end_char", "content_hash", "topic")
-    return [
+    winners = [
         {"candidate_id": r["candidate_id"], "schema_name": r["schema_name"], "fields": json.loads(r["fields_json"]),
          "reward": r["reward"], "generation": json.loads(r["generation_json"]),
          "chunk": {k: r[k] for k in chunk_columns}}
         for r in rows
     ]
+    partner_ids = sorted({w["generation"]["partner_chunk_id"] for w in winners if w["generation"].get("partner_chunk_id")})
+    if partner_ids:
+        partners = {r["chunk_id"]: {k: r[k] for k in chunk_columns} for r in fetch_dicts(
+            con, "SELECT * FROM chunks WHERE chunk_id IN (SELECT unnest(?::VARCHAR[]))", [partner_ids])}
+        for winner in winners:
+            partner = partners.get(winner["generation"].get("partner_chunk_id"))
+            if partner is not None:
+                winner["partner"] = partner  # a multi-hop record: grounded in both chunks
+    return winners
 
 
 def replace_records(con: duckdb.DuckDBPyConnection, records: list[ValidatedRecord]) -> None:

@@ -99,3 +99,18 @@ def previous_topics(con: duckdb.DuckDBPyConnection, path: str) -> dict[str, int]
     """{chunk_id: topic_id} of a document's current chunks, so a re-run keeps them."""
     rows = con.execute("SELECT chunk_id, topic_id FROM chunks WHERE path = ? AND topic_id IS NOT NULL", [path]).fetchall()
     return dict(rows)
+
+
+def release_chunks(con: duckdb.DuckDBPyConnection, path: str, keep: Sequence[str] = ()) -> dict[int, int]:
+    """Take a document's stored chunks (all but ``keep``) out of their topics before the rows
+    go: sizes drop by the number of chunks leaving, and a topic left with no member is deleted.
+    Centroids stay as they were (the member vectors live in LanceDB, not here); a topic's label
+    is its founder's, so it can name a theme whose founding chunk has gone. {topic_id: released}."""
+    released = dict(con.execute(
+        "SELECT topic_id, count(*) FROM chunks WHERE path = ? AND topic_id IS NOT NULL "
+        "AND chunk_id NOT IN (SELECT unnest(?::VARCHAR[])) GROUP BY topic_id", [path, list(keep)]).fetchall())
+    for topic_id, count in released.items():
+        con.execute("UPDATE topics SET size = size - ? WHERE topic_id = ?", [count, topic_id])
+    if released:
+        con.execute("DELETE FROM topics WHERE size <= 0")
+    return released
