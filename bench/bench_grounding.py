@@ -14,7 +14,12 @@ evidence) and of the whole validator's decision, plus recall per kind of alterat
 same figures on a small hand-written set of paraphrases and contradictions
 (bench/grounding_corpus/paraphrases.jsonl), which the templated cases do not exercise.
 
-    .venv/bin/python bench/bench_grounding.py [--no-embed]
+    .venv/bin/python bench/bench_grounding.py [--no-embed] [--sample N]
+    .venv/bin/python bench/bench_grounding.py --judge [--backend ollama --model qwen2.5:7b --host URL] [--sample 200]
+
+`--judge` adds rows with the LLM entailment judge (core/entailment.py) on top of lexical +
+embedding evidence, for grounding and for the whole validator; its calls are cached in
+`--cache` (a DuckDB warehouse file), so a rerun asks the model nothing.
 
 Goal (issue 5): AUROC >= 0.95.
 """
@@ -25,6 +30,7 @@ import argparse
 import random
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,6 +44,7 @@ from mbdg_assets.core.extraction import extract_document  # noqa: E402
 from mbdg_assets.core.grounding import claim_grounding, prose_sentence_spans  # noqa: E402
 from mbdg_assets.core.prompts import load_template  # noqa: E402
 from mbdg_assets.core.validation import ValidationParams, validate_candidates  # noqa: E402
+from mbdg_assets.core.entailment import EntailmentJudge  # noqa: E402
 
 SOURCES = sorted((ROOT / "examples/docs").glob("*.md")) + [ROOT / "docs/architecture.md", ROOT / "README.md"] + sorted(
     (ROOT / "bench/grounding_corpus").glob("*.md"))
@@ -63,7 +70,7 @@ def load_chunks() -> list[dict]:
     chunks = []
     for path in SOURCES:
         doc = extract_document(path)
-        for c in chunk_document(doc, target_chars=700, max_chars=1400):
+        for c in chunk_document(doc, target_tokens=175, max_tokens=350):
             chunks.append({"chunk_id": c.chunk_id, "doc_id": c.doc_id, "path": path.name, "text": c.text,
                            "topic": (c.heading_path[-1] if c.heading_path else path.stem)})
     return chunks
@@ -158,7 +165,7 @@ def report(name: str, labels: list[int], scores: list[float], predicted: list[in
     print(f"{name:<38} precision {precision:.3f}  recall {recall:.3f}  AUROC {auroc(labels, scores):.3f}")
 
 
-def paraphrase_report(embedder) -> None:
+def paraphrase_report(embedder, judge=None) -> None:
     """A harder, hand-written set (25 cases): supported answers reworded, unsupported ones that
     contradict the source without a changed number or name (the templated cases above are
     near-verbatim, which lexical evidence finds easy)."""
@@ -168,30 +175,42 @@ def paraphrase_report(embedder) -> None:
     items = [json.loads(x) for x in (ROOT / "bench/grounding_corpus/paraphrases.jsonl").read_text().splitlines() if x.strip()]
     labels = [x["label"] for x in items]
     gate = ValidationParams().grounding_gate
-    for name, embed in [("paraphrase set, lexical", None)] + ([] if embedder is None else [("paraphrase set, lexical + embedding", embedder.embed)]):
-        scores = [claim_grounding(x["answer"], docs[x["doc"]], embed).score for x in items]
-        report(name, labels, scores, [int(s >= gate) for s in scores])
+    for name, embed, judging in evidence_settings(embedder, judge):
+        scores = [claim_grounding(x["answer"], docs[x["doc"]], embed, judging).score for x in items]
+        report(f"paraphrase set, {name}", labels, scores, [int(s >= gate) for s in scores])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--no-embed", action="store_true", help="lexical evidence only")
-    args = parser.parse_args()
-    cases = build_cases()
-    labels = [c["label"] for c in cases]
-    kinds = sorted({c["kind"] for c in cases})
-    print(f"cases: {len(cases)} from {len(SOURCES)} documents; " +
-          ", ".join(f"{k} {sum(c['kind'] == k for c in cases)}" for k in kinds))
-    gate = ValidationParams().grounding_gate
-    embedder = None if args.no_embed else CachedEmbedder()
-    for name, embed in [("grounding (lexical)", None)] + ([] if embedder is None else [("grounding (lexical + embedding)", embedder.embed)]):
-        started = time.perf_counter()
-        scores = [claim_grounding(c["answer"], c["chunk"]["text"], embed).score for c in cases]
-        report(name, labels, scores, [int(s >= gate) for s in scores])
-        caught = {k: np.mean([s < gate for s, c in zip(scores, cases) if c["kind"] == k]) for k in kinds}
-        print("  share below the gate per kind: " + ", ".join(f"{k} {v:.2f}" for k, v in caught.items()) +
-              f"  ({time.perf_counter() - started:.1f} s)")
-    paraphrase_report(embedder)
+def evidence_settings(embedder, judge) -> list[tuple[str, object, object]]:
+    """(name, embed, judge) per row: lexical, + embedding, + the LLM entailment judge."""
+    embed = None if embedder is None else embedder.embed
+    rows = [("lexical", None, None)] + ([] if embed is None else [("lexical + embedding", embed, None)])
+    if judge is not None:
+        rows.append(("lexical + embedding + judge" if embed else "lexical + judge", embed, judge))
+    return rows
+
+
+def make_judge(args):
+    """The entailment judge over the chosen backend, its calls cached in a DuckDB warehouse file."""
+    from mbdg_assets.core import warehouse
+    from mbdg_assets.core.llm import make_llm
+    from mbdg_assets.core.llm_cache import CachedLLM
+
+    connection = warehouse.connect(args.cache)
+    con = connection.__enter__()
+    return EntailmentJudge(CachedLLM(make_llm(args.backend, args.model or None, args.host or None), con)), connection
+
+
+def sample_cases(cases: list[dict], n: int, seed: int = 1) -> list[dict]:
+    """n cases, half supported and half altered, altered kinds in proportion."""
+    if not n or n >= len(cases):
+        return cases
+    rng = random.Random(seed)
+    positives = [c for c in cases if c["label"]]
+    negatives = [c for c in cases if not c["label"]]
+    return rng.sample(positives, n // 2) + rng.sample(negatives, n - n // 2)
+
+
+def whole_validator(cases: list[dict], embedder, judge, name: str, labels: list[int]) -> None:
     schema = load_template("instruction_pair").json_schema
     started = time.perf_counter()
     decision_scores, accepted = [], []
@@ -199,12 +218,53 @@ def main() -> None:
         candidate = {"candidate_id": str(i), "reward": 1.0, "generation": {}, "chunk": case["chunk"],
                      "fields": {"instruction": f"What does the document say about {case['chunk']['topic']}?",
                                 "input": "", "output": case["answer"]}}
-        [record] = validate_candidates([candidate], "instruction_pair", schema, embedder=embedder)
+        [record] = validate_candidates([candidate], "instruction_pair", schema, embedder=embedder, judge=judge)
         rejected = record.decision == AUTO_REJECT
         decision_scores.append(record.score - (1.0 if rejected else 0.0))  # a reject ranks below every keep
         accepted.append(int(not rejected))
-    report("whole validator (not AUTO_REJECT)", labels, decision_scores, accepted)
+    report(name, labels, decision_scores, accepted)
     print(f"  ({time.perf_counter() - started:.1f} s for {len(cases)} records, one validator call each)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--no-embed", action="store_true", help="lexical evidence only")
+    parser.add_argument("--sample", type=int, default=0, help="use N of the templated cases (balanced); 0 = all")
+    parser.add_argument("--judge", action="store_true", help="add rows with the LLM entailment judge")
+    parser.add_argument("--backend", default="embedded", choices=["embedded", "ollama", "openai"])
+    parser.add_argument("--model", default="")
+    parser.add_argument("--host", default="")
+    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "mbdg-bench-judge.duckdb"),
+                        help="DuckDB file caching the judge's calls")
+    args = parser.parse_args()
+    all_cases = build_cases()
+    cases = sample_cases(all_cases, args.sample)
+    labels = [c["label"] for c in cases]
+    kinds = sorted({c["kind"] for c in cases})
+    print(f"cases: {len(cases)} (of {len(all_cases)}) from {len(SOURCES)} documents; " +
+          ", ".join(f"{k} {sum(c['kind'] == k for c in cases)}" for k in kinds))
+    gate = ValidationParams().grounding_gate
+    embedder = None if args.no_embed else CachedEmbedder()
+    judge, connection = make_judge(args) if args.judge else (None, None)
+    try:
+        if judge:
+            print(f"judge: {args.backend} {judge.llm.model} ({judge.version}), cache {args.cache}")
+        for name, embed, judging in evidence_settings(embedder, judge):
+            started = time.perf_counter()
+            scores = [claim_grounding(c["answer"], c["chunk"]["text"], embed, judging).score for c in cases]
+            report(f"grounding ({name})", labels, scores, [int(s >= gate) for s in scores])
+            caught = {k: np.mean([s < gate for s, c in zip(scores, cases) if c["kind"] == k]) for k in kinds}
+            print("  share below the gate per kind: " + ", ".join(f"{k} {v:.2f}" for k, v in caught.items()) +
+                  f"  ({time.perf_counter() - started:.1f} s)")
+        paraphrase_report(embedder, judge)
+        whole_validator(cases, embedder, None, "whole validator (not AUTO_REJECT)", labels)
+        if judge:
+            whole_validator(cases, embedder, judge, "whole validator + judge", labels)
+            print(f"judge: {judge.llm.misses} model calls, {judge.llm.hits} cache hits; " +
+                  ", ".join(f"{k} {v}" for k, v in judge.stats().items()))
+    finally:
+        if connection is not None:
+            connection.__exit__(None, None, None)
 
 
 if __name__ == "__main__":

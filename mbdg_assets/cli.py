@@ -8,9 +8,8 @@ from pathlib import Path
 
 import click
 
+from mbdg_assets.cli_options import PROJECT_OPTION, llm_options
 from mbdg_assets.core.project import ProjectPaths, project_dir_from_env
-
-PROJECT_OPTION = click.option("--project", "project_dir", default=None, help="State folder (default: $MBDG_PROJECT_DIR or ./.mbdg).")
 
 
 def _fail(message: str) -> None:
@@ -28,9 +27,7 @@ def main() -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Where dataset.jsonl and manifest.json go.")
 @click.option("--schema", "schema_name", default="instruction_pair", show_default=True,
               help="instruction_pair | mcq | chat, or the path of your own JSON Schema file.")
-@click.option("--backend", default="embedded", show_default=True, type=click.Choice(["embedded", "ollama", "openai"]))
-@click.option("--model", default="", help="Model name (default: the backend's default).")
-@click.option("--host", default="", help="Server URL for ollama/openai (default: OLLAMA_HOST / backend default).")
+@llm_options
 @click.option("--k", default=4, show_default=True, type=click.IntRange(1, 32), help="Candidates per target.")
 @click.option("--max-targets", default=8, show_default=True, type=click.IntRange(1),
               help="Targets per document (ignored with --records, which plans them).")

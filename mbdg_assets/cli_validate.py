@@ -5,18 +5,23 @@ No Dagster and no warehouse: the sources are extracted and chunked with the pipe
 each record is matched to its best-supporting chunk (embedding cosine plus lexical coverage of
 its answer, one matrix product for the whole file), and `validate_candidates` runs as in a
 pipeline run. One report line per input line, in input order, carrying the input's own `id`.
+With `--judge` (or `auto` and a server backend) the grounding stage asks the LLM entailment
+judge about reworded claims; its calls are cached in the project's warehouse.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 import numpy as np
 
 from mbdg_assets.cli_extract import expand
+from mbdg_assets.cli_options import PROJECT_OPTION, llm_options
 from mbdg_assets.core.chunking import chunk_document
 from mbdg_assets.core.contamination import EvalIndex
 from mbdg_assets.core.decisions import AUTO_REJECT
@@ -75,16 +80,34 @@ def best_chunks(answers: list[str], chunks: list[dict], embedder) -> list[int]:
     return (0.5 * lexical + 0.5 * cosine).argmax(axis=1).tolist()
 
 
+@contextmanager
+def _cached_judge(backend: str, model: str, host: str, project_dir: str | None) -> Iterator:
+    """The entailment judge over the chosen model, its calls cached in the project's warehouse."""
+    from mbdg_assets.core import warehouse
+    from mbdg_assets.core.entailment import EntailmentJudge
+    from mbdg_assets.core.llm import make_llm
+    from mbdg_assets.core.llm_cache import CachedLLM
+    from mbdg_assets.core.project import ProjectPaths, project_dir_from_env
+
+    try:
+        llm = make_llm(backend, model or None, host or None)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    with warehouse.connect(ProjectPaths(project_dir_from_env(project_dir)).warehouse) as con:
+        yield EntailmentJudge(CachedLLM(llm, con))
+
+
 def _bad_line(number: int, reason: str) -> dict:
     return {"id": None, "line": number, "record_id": None, "stage_scores": {}, "score": 0.0, "decision": AUTO_REJECT,
             "reasons": [reason], "supporting_spans": []}
 
 
 def validate_file(records_path: Path, sources: Path, schema: str | None, embed: bool, eval_sets: list[str],
-                  reject_contaminated: bool, echo=lambda m: None) -> list[dict]:
-    """The report lines for `records_path` (plain function: the CLI and tests call it)."""
+                  reject_contaminated: bool, echo=lambda m: None, judge=None) -> list[dict]:
+    """The report lines for `records_path` (plain function: the CLI and tests call it). `judge`:
+    optional entailment judge for the grounding stage (core.entailment.EntailmentJudge)."""
     from mbdg_assets.core.prompts import load_template
-    from mbdg_assets.core.validation import ValidationParams, answer_text, validate_candidates
+    from mbdg_assets.core.validation import ValidationParams, validate_candidates
 
     lines, items = [], []
     for number, raw in enumerate(records_path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -108,16 +131,16 @@ def validate_file(records_path: Path, sources: Path, schema: str | None, embed: 
 
         embedder = Embedder()
     fields = [record_fields(item) for _, item in items]
-    best = best_chunks([answer_text(f) or json.dumps(f) for f in fields], chunks, embedder) if items else []
     schema_name = schema or (guess_schema(fields[0]) if fields else "instruction_pair")
     template = load_template(schema_name)
+    best = best_chunks([template.answer_of(f) or json.dumps(f) for f in fields], chunks, embedder) if items else []
     candidates = [{"candidate_id": f"{number:09d}", "fields": f, "chunk": chunks[b], "generation": {},
                    "reward": float(item.get("reward", item.get("score", 0.0)) or 0.0)}
                   for (number, item), f, b in zip(items, fields, best)]
     params = ValidationParams(reject_contaminated=reject_contaminated)
     eval_index = EvalIndex.build(load_eval_texts(eval_sets)) if eval_sets else None
     records = validate_candidates(candidates, template.schema_name, template.json_schema, params, embedder=embedder,
-                                  eval_index=eval_index)
+                                  eval_index=eval_index, judge=judge)
     by_candidate = {r.candidate_id: r for r in records}
     ids = {r.record_id: r for r in records}
     results = iter(items)
@@ -144,13 +167,28 @@ def validate_file(records_path: Path, sources: Path, schema: str | None, embed: 
               help="Evaluation items (JSONL or one per line) to check contamination against; repeatable.")
 @click.option("--reject-contaminated", is_flag=True, help="Reject contaminated records (default: report them).")
 @click.option("--no-embed", is_flag=True, help="Lexical evidence only (no embedding model; faster, no semantic dedup).")
+@click.option("--judge", "judge_mode", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              is_flag=False, flag_value="on",
+              help="LLM entailment check of reworded claims (--judge alone = on; auto = on for ollama/openai, off for "
+                   "the embedded model, which judges no better than chance).")
+@llm_options
+@PROJECT_OPTION
 def validate(records_path: Path, sources: Path, out_path: Path, schema: str | None, eval_sets: tuple[str, ...],
-             reject_contaminated: bool, no_embed: bool) -> None:
+             reject_contaminated: bool, no_embed: bool, judge_mode: str, backend: str, model: str, host: str,
+             project_dir: str | None) -> None:
     """Run the five validation stages on an existing RECORDS_PATH dataset against its source documents."""
+    from mbdg_assets.core.entailment import judge_enabled
+
     if schema and schema.endswith(".json"):
         schema = str(Path(schema).resolve())
     echo = lambda message: click.echo(message, err=True)  # noqa: E731
-    lines = validate_file(records_path, sources, schema, not no_embed, list(eval_sets), reject_contaminated, echo)
+    if judge_enabled(judge_mode, backend):
+        with _cached_judge(backend, model, host, project_dir) as judge:
+            lines = validate_file(records_path, sources, schema, not no_embed, list(eval_sets), reject_contaminated, echo, judge)
+            echo(f"entailment judge: {backend} {judge.llm.model}: {judge.llm.misses} calls, {judge.llm.hits} cached; "
+                 + ", ".join(f"{k.removeprefix('entailment_')} {v}" for k, v in judge.stats().items() if v != ""))
+    else:
+        lines = validate_file(records_path, sources, schema, not no_embed, list(eval_sets), reject_contaminated, echo)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with out_path.open("w", encoding="utf-8") as out:
         for line in lines:

@@ -7,7 +7,9 @@ from mbdg_assets.core.accepted import add_accepted, load_prior
 from mbdg_assets.core.contamination import EvalIndex
 from mbdg_assets.core.decisions import AUTO_APPROVE, AUTO_REJECT, Thresholds
 from mbdg_assets.core.distribution import DistributionBounds, load_seed_examples, record_rows, run_suite
+from mbdg_assets.core.entailment import EntailmentJudge, judge_enabled
 from mbdg_assets.core.eval_sets import load_eval_texts
+from mbdg_assets.core.llm_cache import CachedLLM
 from mbdg_assets.core.prompts import load_template
 from mbdg_assets.core.store import decision_counts, load_winners, purge_removed_documents, replace_records
 from mbdg_assets.core.table_checks import overrepresented_sources, records_table_failures, schema_failures
@@ -15,7 +17,7 @@ from mbdg_assets.core.validation import ValidationParams, record_text, validate_
 from mbdg_assets.generate import candidates
 from mbdg_assets.partitions import documents_partitions
 from mbdg_assets.review.queue import review_counts
-from resources import VectorStoreResource, WarehouseResource
+from resources import LLMResource, VectorStoreResource, WarehouseResource
 
 
 class ValidateConfig(dg.Config):
@@ -28,6 +30,9 @@ class ValidateConfig(dg.Config):
     semantic_cosine: float = 0.9
     eval_sets: list[str] = Field(default_factory=list, description="JSONL / text files of evaluation items to check contamination against")
     reject_contaminated: bool = False
+    entailment_judge: str = Field(default="auto", description="LLM entailment check of reworded claims in the grounding "
+                                  "stage: auto (on for ollama / openai, off for the embedded model, which judges no "
+                                  "better than chance), on, off")
 
     def params(self) -> ValidationParams:
         return ValidationParams(Thresholds(self.approve_threshold, self.review_threshold),
@@ -44,6 +49,12 @@ def _preview(records, limit: int = 10) -> str:
     return "\n".join(lines)
 
 
+def _entailment_judge(mode: str, llm: LLMResource, con) -> EntailmentJudge | None:
+    """The grounding stage's LLM judge when `mode` asks for it with this backend; its calls are
+    cached in the warehouse like generation's, so re-validating asks the model nothing new."""
+    return EntailmentJudge(CachedLLM(llm.client(), con)) if judge_enabled(mode, llm.backend) else None
+
+
 def _remember_accepted(store_uri, records) -> int:
     """Approved records go to LanceDB `accepted_records` for later runs' dedup and novelty."""
     approved = [r for r in records if r.decision == AUTO_APPROVE and r.vector is not None]
@@ -58,7 +69,7 @@ def _remember_accepted(store_uri, records) -> int:
 
 @dg.asset(deps=[candidates], group_name="validate", kinds={"python", "duckdb", "lancedb"})
 def validated_records(context: dg.AssetExecutionContext, config: ValidateConfig,
-                      warehouse: WarehouseResource, vectors: VectorStoreResource) -> dg.MaterializeResult:
+                      warehouse: WarehouseResource, vectors: VectorStoreResource, llm: LLMResource) -> dg.MaterializeResult:
     """Each winning candidate scored by schema, distribution, dedup, grounding and novelty, with a decision."""
     paths = context.instance.get_dynamic_partitions(documents_partitions.name)
     template = load_template(config.schema_name)
@@ -66,15 +77,19 @@ def validated_records(context: dg.AssetExecutionContext, config: ValidateConfig,
     eval_index = EvalIndex.build(load_eval_texts(config.eval_sets)) if config.eval_sets else None
     with warehouse.connect() as con:
         purged = purge_removed_documents(con, vectors.store(), paths)
+        judge = _entailment_judge(config.entailment_judge, llm, con)
         records = validate_candidates(load_winners(con, paths), template.schema_name, template.json_schema, config.params(),
-                                      embedder=vectors.embedder(), prior=load_prior(store_uri), eval_index=eval_index)
+                                      embedder=vectors.embedder(), prior=load_prior(store_uri), eval_index=eval_index,
+                                      judge=judge)
         replace_records(con, records)
         counts = decision_counts(con)
         counts |= review_counts(con)  # issue 7: reviews_pending, reviewed
     remembered = _remember_accepted(store_uri, records)
     duplicates = sum(1 for r in records if r.duplicate_of)
+    judged = ({"entailment_judge": f"{llm.backend} {judge.llm.model}", "entailment_calls": judge.llm.misses,
+               "entailment_cache_hits": judge.llm.hits, **judge.stats()} if judge else {"entailment_judge": "off"})
     return dg.MaterializeResult(
-        metadata={"records": len(records), **counts, "documents": len(paths), "duplicates": duplicates,
+        metadata={"records": len(records), **counts, "documents": len(paths), "duplicates": duplicates, **judged,
                   "accepted_stored": remembered, "documents_purged": len(purged), "preview": dg.MetadataValue.md(_preview(records))}
     )
 

@@ -93,3 +93,23 @@ def test_multi_hop_prompt_shows_both_parts_and_the_reward_sees_both(fake_llm_ser
     assert {(c.chunk_id, c.generation["partner_chunk_id"]) for c in hops} == {("c0", "c2"), ("c2", "c0")}
     prompt = next(r.body["messages"][-1]["content"] for r in fake_llm_server.requests if "Part 2" in r.body["messages"][-1]["content"])
     assert "Paragraph 0" in prompt and "Paragraph 2" in prompt and "combining a fact from Part 1" in prompt
+
+
+def test_a_multi_hop_record_is_grounded_in_both_chunks_and_cites_both():
+    from mbdg_assets.core.validation import validate_candidates
+
+    a = {"chunk_id": "a", "doc_id": "d", "path": "p.md", "topic": "t", "heading_path": ["Roasting"],
+         "text": "A standard batch is 12 kg of green coffee. First crack comes between minute 8 and minute 10."}
+    b = {"chunk_id": "b", "doc_id": "d", "path": "p.md", "topic": "t", "heading_path": ["Storage"],
+         "text": "Roasted coffee rests for 24 hours in the degassing room before it is packed."}
+    fields = {"instruction": "How heavy is a standard batch, and how long does it rest after roasting?", "input": "",
+              "output": "A standard batch is 12 kg of green coffee. Roasted coffee rests for 24 hours before it is packed."}
+    winner = {"candidate_id": "x", "fields": fields, "reward": 0.9, "generation": {"partner_chunk_id": "b"}, "chunk": a}
+    schema = TEMPLATE.json_schema
+    [alone] = validate_candidates([winner], "instruction_pair", schema)
+    [both] = validate_candidates([winner | {"partner": b}], "instruction_pair", schema)
+    assert both.chunk_ids == ["a", "b"] and both.paths == ["p.md"]
+    assert both.stage_scores["grounding"] > alone.stage_scores["grounding"]
+    assert {s["chunk_id"] for s in both.supporting_spans} == {"a", "b"}
+    span_b = next(s for s in both.supporting_spans if s["chunk_id"] == "b")
+    assert "24 hours" in b["text"][span_b["start"]:span_b["end"]]

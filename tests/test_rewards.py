@@ -51,3 +51,53 @@ def test_score_candidate_combines_both_parts():
     reward = score_candidate(fields, SOURCE, SCHEMA, [])
     assert reward.total == pytest.approx(round(0.7 * reward.field + 0.3 * reward.overall, 4))
     assert set(reward.detail) == {"field", "overall"}
+
+
+HEADINGS = ("Roastery handbook", "3.2 Safety limits")
+# (question, asks something?) - labelled by hand: headings copied into the question field vs real tasks
+TASK_CASES = [
+    ("Installation", False),
+    ("3.2 Safety limits", False),
+    ("Safety limits", False),                                  # the heading without its number
+    ("Roastery handbook > 3.2 Safety limits", False),          # the whole heading path
+    ("Roastery handbook 3.2 Safety limits", False),
+    ("How to roast a batch", False),                           # a how-to heading copied (see heading path below)
+    ("Charge temperature of the drum", False),                 # a noun phrase, asks nothing
+    ("Explain.", False),                                       # imperative but too short
+    ("Why?", False),
+    ("", False),
+    ("What are the safety limits?", True),
+    ("Safety limits?", False),                                 # a question mark on two words is still too short
+    ("At what temperature is the drum charged?", True),
+    ("List the safety limits of the roaster.", True),
+    ("Please summarise the safety limits for a new roaster.", True),
+    ("Based on the handbook, when is first crack expected", True),
+    ("Using the passage, explain why batches lose weight.", True),
+    ("A standard batch is ___ kg of green coffee.", True),    # an MCQ blank
+    ("How do I roast a batch?", True),                         # an FAQ heading that is a question stays
+]
+
+
+@pytest.mark.parametrize("question, asks", TASK_CASES)
+def test_task_form_tells_questions_and_tasks_from_headings(question, asks):
+    from mbdg_assets.core.rewards import task_form
+
+    score, why = task_form(question, HEADINGS + ("How to roast a batch",) if "roast a batch" in question else HEADINGS)
+    assert (score == 1.0) is asks, why
+    assert (why is None) is asks
+
+
+def test_task_form_says_why():
+    from mbdg_assets.core.rewards import task_form
+
+    assert "copy of the section heading" in task_form("3.2 Safety limits", HEADINGS)[1]
+    assert "no question mark" in task_form("Installation")[1]
+    assert "too short" in task_form("Explain.")[1]
+
+
+def test_a_heading_as_instruction_lowers_the_field_reward():
+    answer = "The drum is charged at 200 degrees Celsius."
+    asked, _ = field_reward({"instruction": "At what temperature is the drum charged?", "input": "", "output": answer},
+                            SOURCE, SCHEMA)
+    heading, detail = field_reward({"instruction": "Charging the drum", "input": "", "output": answer}, SOURCE, SCHEMA)
+    assert detail["instruction"]["task"] == 0.0 and heading < asked

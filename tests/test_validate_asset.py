@@ -11,7 +11,7 @@ from mbdg_assets.core.store import replace_candidates
 from mbdg_assets.partitions import documents_partitions
 from mbdg_assets.validate import (distribution_within_bounds, records_table_conforms, reviews_pending, sources_balanced,
                                   validated_records)
-from resources import VectorStoreResource, WarehouseResource
+from resources import LLMResource, VectorStoreResource, WarehouseResource
 
 TEXT = ("The on-call engineer acknowledges a severity 1 page within 5 minutes. "
         "An incident channel is opened within 15 minutes. A written review is due within 5 working days.")
@@ -33,7 +33,8 @@ def test_validated_records_materializes_with_checks_and_remembers_accepted_recor
                       generation={"backend": "test"}, is_winner=True) for i, (q, a, r) in enumerate(ANSWERS)])
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(documents_partitions.name, ["policy.md"])
-    resources = {"warehouse": WarehouseResource(path=str(wh)), "vectors": VectorStoreResource(uri=str(lance))}
+    resources = {"warehouse": WarehouseResource(path=str(wh)), "vectors": VectorStoreResource(uri=str(lance)),
+                 "llm": LLMResource()}  # embedded: the entailment judge stays off ('auto')
     result = dg.materialize([validated_records, records_table_conforms, sources_balanced, distribution_within_bounds, reviews_pending],
                             instance=instance, resources=resources, selection=[validated_records])
     assert result.success

@@ -74,3 +74,32 @@ def test_overrepresented_source_scores_lower_on_distribution():
     skewed_score = next(r for r in records if r.paths == ["roastery.md"]).stage_scores["distribution"]
     assert skewed_score < 1.0
     assert all(r.stage_scores["distribution"] == 1.0 for r in balanced)
+
+
+def test_a_heading_copied_into_the_instruction_is_rejected_with_a_clear_reason():
+    chunk = CHUNK_B | {"heading_path": ["Roastery handbook", "3.2 Batch size"]}
+    answer = "A standard batch is 12 kg of green coffee."
+    records = validate_candidates([_candidate("heading", chunk, "3.2 Batch size", answer),
+                                   _candidate("bare", CHUNK_B, "Installation", answer + " "),
+                                   _candidate("question", chunk, "How heavy is a standard batch?", answer + "  ", reward=0.95)],
+                                  "instruction_pair", SCHEMA)
+    by_candidate = {r.candidate_id: r for r in records}
+    assert by_candidate["question"].decision == AUTO_APPROVE, by_candidate["question"].reasons
+    for cid, why in (("heading", "copy of the section heading"), ("bare", "not a question or task")):
+        record = by_candidate[cid]
+        assert record.decision == AUTO_REJECT and record.stage_scores["schema"] == 0.0
+        assert any(r.startswith("schema: ") and why in r for r in record.reasons), record.reasons
+
+
+def test_grounded_part_is_the_templates_answer_for_every_schema():
+    """One view of 'the answer' (PromptTemplate.answer_of) for rewards and the validator: an MCQ's
+    keyed option and explanation, a chat's assistant turns, a preference pair's chosen answer."""
+    mcq = {"question": "How heavy is a standard batch of green coffee?",
+           "options": {"A": "12 kg", "B": "20 kg", "C": "5 kg", "D": "50 kg"}, "answer": "B",
+           "explanation": "The handbook gives the batch weight."}
+    [wrong_key] = validate_candidates([_candidate("m", CHUNK_B, "", "") | {"fields": mcq}], "mcq", load_template("mcq").json_schema)
+    assert any("20 kg" in r for r in wrong_key.reasons) and wrong_key.decision == AUTO_REJECT
+    chat = {"messages": [{"role": "user", "content": "How heavy is a standard batch?"},
+                         {"role": "assistant", "content": "A standard batch is 12 kg of green coffee."}]}
+    [good_chat] = validate_candidates([_candidate("c", CHUNK_B, "", "") | {"fields": chat}], "chat", load_template("chat").json_schema)
+    assert good_chat.stage_scores["grounding"] >= 0.9

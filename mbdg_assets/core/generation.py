@@ -219,10 +219,11 @@ def judge_candidates(llm, template: PromptTemplate, latest: dict, params: Genera
     return grades
 
 
-def _score(candidate: Candidate, source: str, template: PromptTemplate, params: GenerationParams, kept: list[str],
+def _score(candidate: Candidate, target: Target, template: PromptTemplate, params: GenerationParams, kept: list[str],
            judge: float | None = None) -> None:
     if candidate.fields is not None:
-        reward = score_candidate(candidate.fields, source, template, kept, params.field_weight, judge)
+        reward = score_candidate(candidate.fields, source_text(target), template, kept, params.field_weight, judge,
+                                 tuple(target.chunk.get("heading_path") or ()))
         candidate.reward_field, candidate.reward_overall = reward.field, reward.overall
         candidate.reward, candidate.detail = reward.total, reward.detail
         overlap = copied_example(candidate.fields, params.seed_examples)
@@ -254,7 +255,7 @@ def _run_stage(llm, template: PromptTemplate, targets: list[Target], calls: list
     for target in targets:
         candidates = [latest[(target.target_id, rank)][1] for rank in range(params.k)]
         for candidate in candidates:
-            _score(candidate, source_text(target), template, params, kept, grades.get(candidate.candidate_id))
+            _score(candidate, target, template, params, kept, grades.get(candidate.candidate_id))
         winner = select_winner(candidates)
         if winner:
             kept.append(template.question_of(winner.fields))
@@ -342,7 +343,7 @@ def generate_preferences(llm, template: PromptTemplate, targets: list[Target], p
     for question, (target_id, (target, prompt)) in zip(winners, answer_targets.items()):
         answers = [latest[(target_id, rank)][1] for rank in range(params.k)]
         for answer in answers:
-            _score(answer, source_text(target), answer_template, params, [])
+            _score(answer, target, answer_template, params, [])
         _pair(answers, prompt, question, params)
         everything += answers
     return everything

@@ -93,6 +93,29 @@ class ClaimSupport:
     negation_mismatch: bool = False
     essential: bool = True
     score: float = 0.0
+    entailment: str | None = None                 # the judge's verdict, "abstained: why", or None when not asked
+
+
+@dataclass(frozen=True)
+class Entailment:
+    """What an entailment judge returns: a probability that the window entails the claim, or
+    None to abstain, with a note (the verdict, or why it abstained) kept in the record's reasons."""
+
+    probability: float | None
+    note: str
+
+    @property
+    def abstained(self) -> bool:
+        return self.probability is None
+
+
+def as_entailment(value: Entailment | float | None) -> Entailment:
+    """A judge may return an Entailment, a bare probability, or None (abstain, no reason given)."""
+    if isinstance(value, Entailment):
+        return value
+    if value is None:
+        return Entailment(None, "abstained")
+    return Entailment(float(value), f"p={float(value):.2f}")
 
 
 @dataclass(frozen=True)
@@ -114,9 +137,15 @@ class ClaimGrounding:
                 why.append(f"not in the source passage: {', '.join(c.missing)}")
             if c.negation_mismatch:
                 why.append("negation differs from the source")
+            if c.entailment and not c.entailment.startswith("abstained"):
+                why.append(f"entailment judge: {c.entailment}")
             if not why:
                 why.append(f"only {c.lexical:.0%} of its words found")
             out.append(f"grounding: unsupported claim {c.claim[:80]!r} ({'; '.join(why)})")
+        abstained = [c.entailment for c in self.claims if c.entailment and c.entailment.startswith("abstained")]
+        if abstained:
+            out.append(f"grounding: entailment judge abstained on {len(abstained)} claim(s), scored on lexical and "
+                       f"embedding evidence alone ({abstained[0]})")
         return out
 
 
@@ -265,13 +294,20 @@ def _semantic_evidence(cosine: float | None) -> float:
 
 
 NEAR_VERBATIM = 0.9  # lexical coverage at or above which a claim needs no entailment judge
+# Below this evidence the best window is not about the claim (claims from another document score
+# <= 0.38 on the benchmark, reworded true claims >= 0.76): no verdict may rescue it, and a lenient
+# judge (SmolLM2 answers "supported" to everything) must not be asked.
+JUDGE_MIN_EVIDENCE = 0.4
 
 
 def support_claim(claim: str, source: str, windows: list[tuple[int, int]], window_stems: list[set[str]],
                   cosines: list[float] | None = None, judge=None) -> ClaimSupport:
     """The best window for one claim and the claim's score there: evidence = lexical coverage,
     raised toward the embedding evidence for paraphrases; a missing number / name / date or a
-    flipped negation caps it at 0.2 (an altered fact is worse than a vague one)."""
+    flipped negation caps it at 0.2 (an altered fact is worse than a vague one). The judge, when
+    given, decides claims that are not near-verbatim but have some evidence; it may overrule the
+    negation heuristic (word-scope negation misreads 'only after' vs 'not before'), never a
+    missing number, name or date."""
     stems = set(content_stems(claim))
     essential = len(stems) >= ESSENTIAL_MIN_STEMS
     if not windows or not stems:
@@ -284,20 +320,25 @@ def support_claim(claim: str, source: str, windows: list[tuple[int, int]], windo
     missing = _missing_terms(claim, text)
     negation = negation_differs(claim, text)
     score = evidence[best] if not (missing or negation) else min(evidence[best], 0.2)
-    if judge is not None and not (missing or negation) and lexical[best] < NEAR_VERBATIM:
-        verdict = judge(claim, text)  # entailment probability in [0, 1], or None when the judge abstains
-        if verdict is not None:
-            score = min(score, float(verdict)) if verdict < 0.5 else max(score, float(verdict))
+    note = None
+    if judge is not None and not missing and lexical[best] < NEAR_VERBATIM and evidence[best] >= JUDGE_MIN_EVIDENCE:
+        verdict = as_entailment(judge(claim, text))
+        note = verdict.note
+        if verdict.probability is not None:  # a 'no' caps the claim, a 'yes' lifts it; an abstention leaves it
+            p = verdict.probability
+            score = min(score, p) if p < 0.5 else max(evidence[best], p)
     return ClaimSupport(claim, (start, end), round(lexical[best], 4), None if cosines is None else round(cosines[best], 4),
-                        missing, negation, essential, round(score, 4))
+                        missing, negation, essential, round(score, 4), note)
 
 
 def claim_grounding(answer: str, source: str, embed=None, judge=None) -> ClaimGrounding:
     """Every claim of `answer` linked to its best window of `source`. `embed`: optional callable
     texts -> L2-normalised vectors (core.embeddings.Embedder.embed) adding embedding evidence.
-    `judge`: optional entailment hook (claim, window text) -> probability or None, asked only for
-    claims that are not near-verbatim and passed the hard checks. No NLI cross-encoder installs
-    from PyPI with its weights, so this is where an LLM judge (or a local NLI model) plugs in."""
+    `judge`: optional entailment hook (claim, window text) -> Entailment, probability or None,
+    asked only for claims that are not near-verbatim, have some evidence and keep every number,
+    name and date (see support_claim). No NLI
+    cross-encoder installs from PyPI with its weights under a usable licence, so the LLM judge
+    (core.entailment.EntailmentJudge) plugs in here."""
     claims = split_claims(answer)
     if not claims:
         return ClaimGrounding(0.0, [])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -165,6 +165,22 @@ def target_kind_guidance() -> tuple[str, dict[str, str]]:
     text is part of the prompt, so editing it changes the cache key of exactly those calls."""
     header, sections = _read_prompt("target_kinds")
     return f"target_kinds/v{header['version']}", sections
+
+
+def load_entailment_template() -> PromptTemplate:
+    """Does a source window support one claim of an answer: the validator's entailment judge."""
+    return _load_builtin("entailment")
+
+
+def template_for(schema_name: str, json_schema: dict) -> PromptTemplate:
+    """The template whose question / answer roles a record of `schema_name` has: a built-in one,
+    else roles read from the JSON Schema itself (a user's schema, known to the validator only
+    by its name and schema)."""
+    if schema_name in SCHEMAS:
+        builtin = _load_builtin(schema_name)
+        return builtin if builtin.json_schema == json_schema else replace(builtin, json_schema=json_schema)
+    question, answers = _custom_roles(json_schema)
+    return PromptTemplate(schema_name, f"custom-{schema_name}", "", "", json_schema, question, answers)
 
 
 def load_answer_template() -> PromptTemplate:

@@ -14,13 +14,22 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from .grounding import lexical_grounding
-from .prompts import PromptTemplate
-from .text import content_words, jaccard, repetition_ratio
+from .prompts import QUESTION_NAMES, SCHEMAS, PromptTemplate
+from .text import content_words, jaccard, repetition_ratio, words
 
 FIELD_WEIGHT = 0.7
 OVERALL_WEIGHT = 0.3
 MAX_REPETITION = 0.3      # a share of repeated word 3-grams above this reads as a generation loop
 MAX_OPTION_OVERLAP = 0.8  # two MCQ options sharing more of their words than this are the same option
+MIN_TASK_WORDS = 3        # "List the steps." is a task; "Safety limits" is a heading
+_INTERROGATIVES = frozenset(
+    "what who whom whose which when where why how is are was were do does did can could should would will shall may "
+    "might must has have had".split())
+_IMPERATIVES = frozenset(
+    "explain describe list summarize summarise give write compare contrast name identify outline define state tell "
+    "show find calculate compute determine draft create provide suggest translate rewrite classify extract evaluate "
+    "assess recommend propose convert rank sort estimate plan prepare design choose select match complete answer "
+    "walk help check verify imagine discuss illustrate justify analyse analyze predict rephrase paraphrase".split())
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,54 @@ def _field_checks(name: str, value: object, spec: dict) -> dict[str, float]:
     return {"present": 0.0}
 
 
+def _without_numbering(tokens: list[str]) -> list[str]:
+    """'3.2 Safety limits' and 'Safety limits' are the same heading."""
+    while tokens and (tokens[0][:1].isdigit() or tokens[0] in {"i", "ii", "iii", "iv", "v", "vi"}):
+        tokens = tokens[1:]
+    return tokens
+
+
+def _opens_with_task(question: str) -> bool:
+    """An interrogative or imperative first word, after an optional 'please' or a short lead-in
+    clause ('Based on the policy, what ...', 'Using the passage, explain ...')."""
+    openings = [words(question)]
+    head, comma, tail = question.partition(",")
+    if comma and len(words(head)) <= 8:
+        openings.append(words(tail))
+    for tokens in openings:
+        tokens = tokens[1:] if tokens[:1] == ["please"] else tokens
+        if tokens and (tokens[0] in _INTERROGATIVES or tokens[0] in _IMPERATIVES):
+            return True
+    return False
+
+
+def task_form(question: str, heading_path: tuple[str, ...] | list[str] = ()) -> tuple[float, str | None]:
+    """1.0 when the question field asks something: a question mark (or a ___ blank), or an
+    interrogative / imperative opening, and at least MIN_TASK_WORDS words; else 0.0 and why.
+    Small models often copy the section heading ('Installation', '3.2 Safety limits') into the
+    question: a record that asks nothing teaches nothing. A heading copy phrased as a question
+    ('How do I reset my password?', an FAQ heading) is a real question and passes."""
+    tokens = words(question)
+    shown = " ".join(question.split())[:60]
+    if not tokens:
+        return 0.0, "the question is empty"
+    asks = "?" in question or "___" in question
+    headings = [h for h in heading_path if h] + ([" ".join(heading_path)] if len(heading_path) > 1 else [])
+    if not asks and _without_numbering(tokens) in [_without_numbering(words(h)) for h in headings]:
+        return 0.0, f"the question is a copy of the section heading ({shown!r})"
+    if not asks and not _opens_with_task(question):
+        return 0.0, f"not a question or task: no question mark and no interrogative or imperative opening ({shown!r})"
+    if len(tokens) < MIN_TASK_WORDS:
+        return 0.0, f"too short to be a question or task ({len(tokens)} word(s): {shown!r})"
+    return 1.0, None
+
+
+def asks_a_task(template: PromptTemplate) -> bool:
+    """Whether the question field is meant to hold a question: every built-in schema; a user's
+    schema only when its question field has a question-like name (else it may be a title)."""
+    return template.schema_name in SCHEMAS or template.question_field.lower() in QUESTION_NAMES
+
+
 def _field_score(checks: dict[str, float]) -> float:
     """Mean of the form checks, times grounding where measured: a fluent, well-formed answer that
     the passage does not support must not outscore a plainer, supported one."""
@@ -84,10 +141,14 @@ def _field_score(checks: dict[str, float]) -> float:
     return sum(form) / len(form) * checks.get("grounded", 1.0)
 
 
-def field_reward(fields: dict, source: str, template: PromptTemplate) -> tuple[float, dict]:
-    """Mean over the schema's fields of each field's score."""
+def field_reward(fields: dict, source: str, template: PromptTemplate,
+                 heading_path: tuple[str, ...] | list[str] = ()) -> tuple[float, dict]:
+    """Mean over the schema's fields of each field's score; the question field must ask
+    something (task_form), `heading_path` being the passage's headings."""
     per_field = {name: _field_checks(name, fields.get(name), spec)
                  for name, spec in template.json_schema["properties"].items()}
+    if asks_a_task(template) and template.question_field in per_field:
+        per_field[template.question_field]["task"] = task_form(template.question_of(fields), heading_path)[0]
     answer = template.answer_of(fields)
     for name in template.answer_fields:
         if per_field.get(name, {}).get("present"):
@@ -116,8 +177,9 @@ def overall_reward(fields: dict, kept_questions: list[str], template: PromptTemp
 
 
 def score_candidate(fields: dict, source: str, template: PromptTemplate, kept_questions: list[str],
-                    field_weight: float = FIELD_WEIGHT, judge: float | None = None) -> Reward:
-    field, field_detail = field_reward(fields, source, template)
+                    field_weight: float = FIELD_WEIGHT, judge: float | None = None,
+                    heading_path: tuple[str, ...] | list[str] = ()) -> Reward:
+    field, field_detail = field_reward(fields, source, template, heading_path)
     overall, overall_detail = overall_reward(fields, kept_questions, template, judge)
     detail = {"field": field_detail, "overall": overall_detail}
     return Reward(field, overall, hybrid_reward(field, overall, field_weight), detail)

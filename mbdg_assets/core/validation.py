@@ -24,6 +24,9 @@ from .decisions import Thresholds, decide
 from .dedup import NEAR_JACCARD, SEMANTIC_COSINE, find_duplicates, minhash_signatures, shingles
 from .grounding import claim_grounding
 from .novelty import coverage_gain, nearest_jaccard, nearest_similarities, novelty
+from .planning import MULTIHOP_JOIN
+from .prompts import PromptTemplate, template_for
+from .rewards import asks_a_task, task_form
 from .text import content_stems, content_words, normalized_hash, stable_id
 
 STAGES = ("schema", "distribution", "dedup", "grounding", "novelty")
@@ -90,27 +93,17 @@ def record_text(fields: dict) -> str:
     return "\n".join(s for s in _strings(fields) if s)
 
 
-def answer_text(fields: dict) -> str:
-    """The part of a record that must be grounded: `output`; for MCQ the keyed option and the
-    explanation; for chat the assistant turns; otherwise every string field but the first
-    question-like one."""
-    if "output" in fields:
-        return str(fields["output"])
-    if "chosen" in fields and "rejected" in fields:
-        return str(fields["chosen"])  # a preference pair's rejected answer is meant to be worse
-    if "options" in fields and "answer" in fields:
-        options = fields.get("options") or {}
-        return " ".join(str(x) for x in (options.get(str(fields["answer"]), ""), fields.get("explanation", "")) if x)
-    if "messages" in fields:
-        return " ".join(str(m.get("content", "")) for m in fields["messages"] if isinstance(m, dict) and m.get("role") == "assistant")
-    strings = [(k, v) for k, v in fields.items() if isinstance(v, str)]
-    question = next((k for k, v in strings if v.rstrip().endswith("?")), strings[0][0] if strings else None)
-    return " ".join(v for k, v in strings if k != question)
-
-
-def _schema_stage(fields: dict, json_schema: dict) -> tuple[float, list[str]]:
-    errors = sorted(jsonschema.Draft202012Validator(json_schema).iter_errors(fields), key=str)
-    return (0.0, [f"schema: {e.message}" for e in errors[:3]]) if errors else (1.0, [])
+def _schema_stage(fields: dict, template: PromptTemplate, heading_path) -> tuple[float, list[str]]:
+    """JSON Schema, then the question must ask something (the generation reward's task_form):
+    a bare heading passes any schema but is no training example."""
+    errors = sorted(jsonschema.Draft202012Validator(template.json_schema).iter_errors(fields), key=str)
+    if errors:
+        return 0.0, [f"schema: {e.message}" for e in errors[:3]]
+    if asks_a_task(template):
+        score, why = task_form(template.question_of(fields), tuple(heading_path or ()))
+        if why:
+            return score, [f"schema: {why}"]
+    return 1.0, []
 
 
 def _distribution_stage(share: float, n_sources: int, multiple: float) -> tuple[float, list[str]]:
@@ -120,9 +113,29 @@ def _distribution_stage(share: float, n_sources: int, multiple: float) -> tuple[
     return round(allowed / share, 4), [f"distribution: source holds {share:.0%} of records, allowed {allowed:.0%}"]
 
 
-def _grounding_stage(fields: dict, chunk: dict, gate: float, embed, judge=None) -> tuple[float, list[str], list[dict]]:
-    result = claim_grounding(answer_text(fields), chunk["text"], embed, judge)
-    spans = [{"chunk_id": chunk["chunk_id"], "start": s, "end": e} for s, e in result.spans]
+def _sources(candidate: dict) -> list[dict]:
+    """The chunk rows a record is grounded in: its chunk, and a multi-hop record's partner chunk."""
+    return [candidate["chunk"]] + ([candidate["partner"]] if candidate.get("partner") else [])
+
+
+def _source_text(chunks: list[dict]) -> str:
+    return MULTIHOP_JOIN.join(c["text"] for c in chunks)  # the text generation grounded its reward in
+
+
+def _chunk_span(chunks: list[dict], start: int, end: int) -> dict:
+    """A span of the joined source text as offsets inside the chunk it falls in."""
+    offset = 0
+    for chunk in chunks:
+        length = len(chunk["text"])
+        if start < offset + length or chunk is chunks[-1]:
+            return {"chunk_id": chunk["chunk_id"], "start": max(start - offset, 0), "end": min(end - offset, length)}
+        offset += length + len(MULTIHOP_JOIN)
+    raise ValueError("no chunks")
+
+
+def _grounding_stage(answer: str, chunks: list[dict], gate: float, embed, judge=None) -> tuple[float, list[str], list[dict]]:
+    result = claim_grounding(answer, _source_text(chunks), embed, judge)
+    spans = [_chunk_span(chunks, s, e) for s, e in result.spans]
     reasons = result.reasons(gate)
     if not result.claims:
         reasons.append("grounding: the answer states nothing to check against the source")
@@ -130,13 +143,13 @@ def _grounding_stage(fields: dict, chunk: dict, gate: float, embed, judge=None) 
 
 
 def _new_record(candidate: dict, schema_name: str) -> ValidatedRecord:
-    fields = candidate["fields"]
-    chunk = candidate["chunk"]
+    fields, chunks = candidate["fields"], _sources(candidate)
     content = normalized_hash(*(str(fields.get(k, "")) for k in sorted(fields)))
     return ValidatedRecord(
         record_id=stable_id(candidate["candidate_id"], content), candidate_id=candidate["candidate_id"],
-        schema_name=schema_name, fields=fields, chunk_ids=[chunk["chunk_id"]], doc_ids=[chunk["doc_id"]],
-        paths=[chunk["path"]], topic=chunk.get("topic") or "", generation=candidate["generation"],
+        schema_name=schema_name, fields=fields, chunk_ids=[c["chunk_id"] for c in chunks],
+        doc_ids=list(dict.fromkeys(c["doc_id"] for c in chunks)), paths=list(dict.fromkeys(c["path"] for c in chunks)),
+        topic=chunks[0].get("topic") or "", generation=candidate["generation"],
     )
 
 
@@ -159,7 +172,8 @@ def validate_candidates(candidates: list[dict], schema_name: str, json_schema: d
     `embedder` (core.embeddings.Embedder, optional) adds semantic dedup, embedding grounding evidence
     and embedding novelty; `prior`: records accepted in earlier runs; `eval_index`: the user's
     evaluation items for the contamination check; `judge`: optional entailment hook for claims
-    that are not near-verbatim (see core.grounding.claim_grounding)."""
+    that are not near-verbatim (see core.grounding.claim_grounding, core.entailment)."""
+    template = template_for(schema_name, json_schema)
     ordered = sorted(candidates, key=lambda c: (-c["reward"], c["candidate_id"]))
     records = [_new_record(c, schema_name) for c in ordered]
     prior = (prior or PriorRecords()).without({r.record_id for r in records}, {r.paths[0] for r in records})
@@ -180,7 +194,7 @@ def validate_candidates(candidates: list[dict], schema_name: str, json_schema: d
     embed = embedder.embed if embedder is not None else None
     for i, (record, candidate) in enumerate(zip(records, ordered)):
         fields, scores, reasons = record.fields, {}, []
-        scores["schema"], why = _schema_stage(fields, json_schema)
+        scores["schema"], why = _schema_stage(fields, template, candidate["chunk"].get("heading_path"))
         reasons += why
         share = per_source[record.paths[0]] / len(records)
         scores["distribution"], why = _distribution_stage(share, len(per_source), params.fair_share_multiple)
@@ -188,7 +202,8 @@ def validate_candidates(candidates: list[dict], schema_name: str, json_schema: d
         scores["dedup"] = 0.0 if record.duplicate_of else 1.0
         if record.duplicate_of:
             reasons.append(f"dedup: {dups.kind[i]} duplicate of record {record.duplicate_of} (similarity {dups.similarity[i]:.2f})")
-        scores["grounding"], why, record.supporting_spans = _grounding_stage(fields, candidate["chunk"], params.grounding_gate, embed, judge)
+        answer = template.answer_of(fields)
+        scores["grounding"], why, record.supporting_spans = _grounding_stage(answer, _sources(candidate), params.grounding_gate, embed, judge)
         reasons += why
         terms = set(content_stems(texts[i]))
         gain = coverage_gain(record.chunk_ids[0], record.topic, terms, seen_chunks, seen_topics, seen_terms)
@@ -197,7 +212,7 @@ def validate_candidates(candidates: list[dict], schema_name: str, json_schema: d
         reasons += found.reasons
         if not record.duplicate_of:
             seen_chunks.add(record.chunk_ids[0]), seen_topics.add(record.topic), seen_terms.update(terms)
-        extra = [r for r in (contaminated[i], verbatim_reason(answer_text(fields), candidate["chunk"]["text"], params.verbatim_words)) if r]
+        extra = [r for r in (contaminated[i], verbatim_reason(answer, _source_text(_sources(candidate)), params.verbatim_words)) if r]
         reasons += extra
         record.stage_scores, record.score = scores, params.weights.combine(scores)
         hard_fail = (scores["schema"] == 0.0 or bool(record.duplicate_of) or scores["grounding"] < params.grounding_gate
