@@ -87,7 +87,9 @@ def test_manifest_verifies_and_catches_one_changed_byte(finished_run):
     runner = CliRunner()
     ok = runner.invoke(main, ["verify", str(out), "--project", str(project)])
     assert ok.exit_code == 0, ok.output
-    for name in ("dataset.jsonl", "manifest.json"):
+    # SmolLM2's records are often all rejected: tamper with the first decision file that has a line
+    records_file = next(n for n in ("dataset.jsonl", "review.jsonl", "rejected.jsonl") if (out / n).stat().st_size)
+    for name in (records_file, "manifest.json"):
         path = out / name
         original = path.read_bytes()
         data = bytearray(original)
