@@ -6,7 +6,8 @@ from pydantic import Field
 from mbdg_assets.core.accepted import add_accepted, load_prior
 from mbdg_assets.core.contamination import EvalIndex
 from mbdg_assets.core.decisions import AUTO_APPROVE, AUTO_REJECT, Thresholds
-from mbdg_assets.core.distribution import DistributionBounds, load_seed_examples, record_rows, run_suite
+from mbdg_assets.core.distribution import (DistributionBounds, allowed_share, distributions_markdown, load_seed_examples,
+                                           markdown_shares, record_rows, run_suite)
 from mbdg_assets.core.entailment import EntailmentJudge, judge_enabled
 from mbdg_assets.core.eval_sets import load_eval_texts
 from mbdg_assets.core.llm_cache import CachedLLM
@@ -118,6 +119,8 @@ def sources_balanced(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=not skewed, severity=dg.AssetCheckSeverity.WARN,
         metadata={"shares": dg.MetadataValue.json({p: round(s, 4) for p, s in shares.items()}),
+                  "picture": dg.MetadataValue.md(markdown_shares("source (approved records)", shares, allowed_share(
+                      len(shares), ValidateConfig().fair_share_multiple))),
                   "overrepresented": ", ".join(skewed) or "none"},
     )
 
@@ -131,18 +134,21 @@ class DistributionCheckConfig(dg.Config):
 
 
 @dg.asset_check(asset=validated_records, description="Distribution stage (Great Expectations): shares per source, topic, "
-                "schema and MCQ option, length band, KL divergence from seed examples, over the kept records.")
+                "difficulty, schema and MCQ option, length band, KL divergence from seed examples, over the kept records.")
 def distribution_within_bounds(config: DistributionCheckConfig, warehouse: WarehouseResource) -> dg.AssetCheckResult:
     import json
 
     with warehouse.connect() as con:
-        rows = con.execute("SELECT fields_json, paths, topic, schema_name FROM records WHERE decision != 'AUTO_REJECT'").fetchall()
-    df = record_rows([{"fields": json.loads(f), "paths": list(p), "topic": t, "schema_name": s} for f, p, t, s in rows])
+        rows = con.execute("SELECT fields_json, paths, topic, schema_name, generation_json FROM records "
+                           "WHERE decision != 'AUTO_REJECT'").fetchall()
+    df = record_rows([{"fields": json.loads(f), "paths": list(p), "topic": t, "schema_name": s, "generation": json.loads(g or "{}")}
+                      for f, p, t, s, g in rows])
     seed = load_seed_examples(config.seed_examples) if config.seed_examples else None
     bounds = DistributionBounds(config.fair_share_multiple, config.min_chars, config.max_chars, max_kl=config.max_kl)
     passed, failures, tables = run_suite(df, bounds, seed)
     return dg.AssetCheckResult(passed=passed, severity=dg.AssetCheckSeverity.WARN,
                                metadata={"records": len(df), "failures": "\n".join(failures) or "none",
+                                         "distributions": dg.MetadataValue.md(distributions_markdown(tables, bounds)),
                                          **{k: dg.MetadataValue.json(v) if isinstance(v, dict) else v for k, v in tables.items()}})
 
 

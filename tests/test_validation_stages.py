@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from mbdg_assets.core.accepted import PriorRecords, add_accepted, load_prior
 from mbdg_assets.core.contamination import EvalIndex, contamination, longest_verbatim_run, verbatim_reason
 from mbdg_assets.core.decisions import AUTO_APPROVE, AUTO_REJECT
-from mbdg_assets.core.distribution import record_rows, run_suite
+from mbdg_assets.core.distribution import distributions_markdown, markdown_shares, record_rows, run_suite, share_bar
 from mbdg_assets.core.novelty import coverage_gain, novelty
 from mbdg_assets.core.prompts import load_template
 from mbdg_assets.core.validation import record_text, validate_candidates
@@ -136,3 +136,50 @@ def test_schema_check_finds_kept_records_that_breach_their_json_schema():
                        {"record_id": "bad", "schema_name": "instruction_pair", "fields_json": json.dumps(good | {"instruction": "Short"})},
                        {"record_id": "custom", "schema_name": "my_schema_file_stem", "fields_json": "{}"}])
     assert schema_failures(df) == ["bad: 'Short' is too short"]
+
+
+def _difficulty_rows(difficulty, n=30):
+    return record_rows([{"fields": {"instruction": "What is in the handbook section?", "output": "A fact stated in the passage, in one sentence."},
+                         "paths": [f"doc{i % 3}.md"], "topic": f"t{i % 3}", "schema_name": "instruction_pair",
+                         "generation": {"persona": "a new hire", "difficulty": difficulty(i)}} for i in range(n)])
+
+
+def test_distribution_suite_checks_the_difficulty_asked_for():
+    levels = ("easy", "medium", "hard")
+    ok, failures, tables = run_suite(_difficulty_rows(lambda i: levels[i % 3]))
+    assert ok and not failures and tables["difficulty_shares"] == {"easy": 0.3333, "medium": 0.3333, "hard": 0.3333}
+    ok, failures, tables = run_suite(_difficulty_rows(lambda i: "easy" if i < 24 else levels[i % 3]))
+    assert not ok and len(failures) == 1
+    assert failures[0].startswith("difficulty:") and "'easy' 87%" in failures[0]
+    no_styles = record_rows([{"fields": {"instruction": "q?", "output": "an answer of some length"}, "generation": {}}])
+    assert no_styles["difficulty"].isna().all()  # styles not varied: no difficulty, nothing to check
+
+
+def test_distribution_picture_is_a_markdown_table_with_bars():
+    assert share_bar(0.5) == "█" * 10 and share_bar(0.225) == "████▌" and share_bar(0.0) == "" and share_bar(1.7) == "█" * 20
+    ok, failures, tables = run_suite(_difficulty_rows(lambda i: "easy" if i < 24 else ("medium", "hard")[i % 2]))
+    picture = distributions_markdown(tables)
+    assert "| difficulty (at most 50% each) | share |" in picture
+    assert "| easy | `████████████████` 80% **over 50%** |" in picture
+    assert "| medium | `██` 10% |" in picture and "answer option" not in picture  # no MCQ records, no table
+    lengths = picture.split("| length in characters")[1]
+    assert "| 0-100 | `████████████████████` 100% |" in lengths
+    assert markdown_shares("source", {"a|b.md": 1.0}).splitlines()[2].startswith("| a\\|b.md |")
+
+
+def test_distribution_check_reads_difficulty_from_the_records_table(tmp_path):
+    from mbdg_assets.core import warehouse
+    from mbdg_assets.validate import DistributionCheckConfig, distribution_within_bounds
+    from resources import WarehouseResource
+
+    path = tmp_path / "warehouse.duckdb"
+    fields = json.dumps({"instruction": "What is in the handbook section?", "input": "", "output": "A fact stated in the passage."})
+    with warehouse.connect(path) as con:
+        for i in range(12):
+            con.execute("INSERT INTO records (record_id, schema_name, fields_json, paths, topic, decision, generation_json) "
+                        "VALUES (?, 'instruction_pair', ?, [?], 'Policy', 'AUTO_APPROVE', ?)",
+                        [f"record-{i:03d}", fields, f"doc{i % 3}.md", json.dumps({"difficulty": "hard" if i < 10 else "easy"})])
+    result = distribution_within_bounds(DistributionCheckConfig(), WarehouseResource(path=str(path)))
+    assert not result.passed and "difficulty" in result.metadata["failures"].text and "'hard'" in result.metadata["failures"].text
+    picture = result.metadata["distributions"].value  # 2 groups: each may hold 75%
+    assert "| hard | `████████████████▋` 83% **over 75%** |" in picture and "| easy | `███▍` 17% |" in picture

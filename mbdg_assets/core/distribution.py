@@ -1,10 +1,13 @@
-"""Dataset-wide distribution: shares per source / topic / schema / MCQ answer option, length
-spread, and divergence from the user's seed examples, checked by a Great Expectations suite.
+"""Dataset-wide distribution: shares per source / topic / difficulty / schema / MCQ answer option,
+length spread, and divergence from the user's seed examples, checked by a Great Expectations suite.
 
 Plain functions (no Dagster): `distribution_tables` computes the distributions, `run_suite`
 checks them against `DistributionBounds` with an ephemeral GE context (no files written) and
 returns pass / fail, one readable reason per breach, and the distributions for the check's
-metadata. great_expectations is imported inside `run_suite`: its import costs 3-6 s (24 s on a
+metadata, and `distributions_markdown` draws them as Markdown tables with Unicode bars: the
+Dagster UI renders Markdown metadata, tables included. (It renders images in Markdown too, as
+base64 data URIs, but a PNG chart would need a plotting library and would be unreadable in the
+raw metadata JSON; bars need neither.) great_expectations is imported inside `run_suite`: its import costs 3-6 s (24 s on a
 busy 2-core machine), which every CLI start would otherwise pay.
 """
 
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-DIMENSIONS = ("source", "topic", "schema", "answer_option")
+DIMENSIONS = ("source", "topic", "difficulty", "schema", "answer_option")
 
 
 @dataclass(frozen=True)
@@ -36,18 +39,22 @@ LENGTH_BINS = (0, 100, 200, 400, 800, 1600, 10**9)
 
 
 def record_rows(records: list[dict]) -> pd.DataFrame:
-    """One row per record: source, topic, schema, answer_option (MCQ), chars. `records`: dicts
-    with fields (dict), paths or source_path, topic, schema_name."""
+    """One row per record: source, topic, difficulty, schema, answer_option (MCQ), chars. `records`:
+    dicts with fields (dict), paths or source_path, topic, schema_name, and generation (the
+    generation info, whose `difficulty` is the one the candidate was asked for; absent when
+    styles were not varied, and then the record has no difficulty)."""
     rows = []
     for r in records:
         fields = r.get("fields") or {}
         paths = r.get("paths") or r.get("source_paths") or [r.get("source_path", "")]
         text = " ".join(str(v) for v in fields.values() if isinstance(v, str)) if fields else ""
+        difficulty = (r.get("generation") or {}).get("difficulty") or r.get("difficulty")
         rows.append({"source": str(paths[0] if paths else ""), "topic": str(r.get("topic") or ""),
+                     "difficulty": str(difficulty) if difficulty else None,
                      "schema": str(r.get("schema_name") or r.get("schema") or ""),
                      "answer_option": str(fields.get("answer", "")) if "options" in fields else None,
                      "chars": len(text) if fields else int(r.get("chars", 0))})
-    return pd.DataFrame(rows, columns=["source", "topic", "schema", "answer_option", "chars"])
+    return pd.DataFrame(rows, columns=["source", "topic", "difficulty", "schema", "answer_option", "chars"])
 
 
 def shares(df: pd.DataFrame, column: str) -> dict[str, float]:
@@ -97,11 +104,16 @@ def distribution_tables(df: pd.DataFrame, seed: pd.DataFrame | None = None) -> d
     return tables
 
 
+def allowed_share(groups: int, fair_share_multiple: float) -> float:
+    """The largest share one of `groups` groups may hold (a single group may hold everything)."""
+    return min(1.0, fair_share_multiple / groups) if groups > 1 else 1.0
+
+
 def _share_frame(tables: dict, bounds: DistributionBounds) -> pd.DataFrame:
     rows = []
     for dimension in DIMENSIONS:
         groups = tables[f"{dimension}_shares"]
-        allowed = min(1.0, bounds.fair_share_multiple / len(groups)) if len(groups) > 1 else 1.0
+        allowed = allowed_share(len(groups), bounds.fair_share_multiple)
         rows += [{"dimension": dimension, "group": g, "share": s, "allowed": allowed} for g, s in groups.items()]
     return pd.DataFrame(rows, columns=["dimension", "group", "share", "allowed"])
 
@@ -150,3 +162,67 @@ def _observed(result: dict, frame: pd.DataFrame) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+
+
+BAR_WIDTH = 20  # characters for a share of 100%
+_EIGHTHS = ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")
+
+
+def share_bar(share: float, width: int = BAR_WIDTH) -> str:
+    """A Unicode bar `share` (0..1) of `width` characters long, to an eighth of a character."""
+    eighths = round(min(max(share, 0.0), 1.0) * width * 8)
+    return "█" * (eighths // 8) + _EIGHTHS[eighths % 8]
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ") or "(none)"
+
+
+def _bar_cell(share: float) -> str:
+    bar = share_bar(share)
+    return f"`{bar}` {share:.0%}" if bar else f"{share:.0%}"  # an empty code span shows as two backticks
+
+
+def markdown_shares(title: str, shares: dict[str, float], allowed: float | None = None,
+                    seed: dict[str, float] | None = None, limit: int = 30, ordered: bool = False) -> str:
+    """One distribution as a Markdown table, largest group first (`ordered`: in the dict's order,
+    for histogram bins): group, a bar with the share, and, when given, the seed examples' share;
+    a group above `allowed` is marked "over"."""
+    header = "| " + title + " | share |" + (" seed |" if seed is not None else "")
+    lines = [header, "|---|---|" + ("---|" if seed is not None else "")]
+    groups = list(dict.fromkeys([*shares, *(seed or {})]))
+    if not ordered:
+        groups.sort(key=lambda g: (-shares.get(g, 0.0), g))
+    for group in groups[:limit]:
+        share = shares.get(group, 0.0)
+        over = f" **over {allowed:.0%}**" if allowed is not None and share > allowed else ""
+        row = f"| {_cell(group)} | {_bar_cell(share)}{over} |"
+        if seed is not None:
+            row += f" {_bar_cell(seed.get(group, 0.0))} |"
+        lines.append(row)
+    if len(groups) > limit:
+        lines.append(f"| ... {len(groups) - limit} more | |" + (" |" if seed is not None else ""))
+    return "\n".join(lines)
+
+
+def distributions_markdown(tables: dict, bounds: DistributionBounds = DistributionBounds()) -> str:
+    """Every distribution of `distribution_tables` as Markdown: one table per dimension with the
+    allowed share, the length histogram with the allowed band, and the seed examples beside topic
+    and length when there are some. Dimensions with no values (no MCQ records, no difficulty)
+    are left out."""
+    sections = []
+    for dimension in DIMENSIONS:
+        shares_ = tables.get(f"{dimension}_shares") or {}
+        if not shares_:
+            continue
+        allowed = allowed_share(len(shares_), bounds.fair_share_multiple) if len(shares_) > 1 else None
+        seed = tables.get("seed_topic_shares") if dimension == "topic" and "seed_topic_shares" in tables else None
+        title = dimension.replace("_", " ") + (f" (at most {allowed:.0%} each)" if allowed is not None else "")
+        sections.append(markdown_shares(title, shares_, allowed, seed))
+    if tables.get("length_histogram"):
+        title = f"length in characters (band {bounds.min_chars}-{bounds.max_chars})"
+        sections.append(markdown_shares(title, tables["length_histogram"], seed=tables.get("seed_length_histogram"), ordered=True))
+    if "kl_topic" in tables:
+        sections.append(f"KL divergence from the seed examples: topic {tables['kl_topic']}, length "
+                        f"{tables['kl_length']} nats (at most {bounds.max_kl})")
+    return "\n\n".join(sections) or "no records"
