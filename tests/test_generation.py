@@ -92,22 +92,27 @@ def test_cached_calls_are_not_sent_again(fake_llm_server, tmp_path: Path):
     assert [c.fields for c in first] == [c.fields for c in second]
 
 
-def test_llm_judge_grade_enters_the_overall_reward(fake_llm_server):
+def test_llm_judge_grades_enter_the_overall_and_the_field_rewards(fake_llm_server):
     answer = instruction_pair_responder()
 
     def respond(body):
-        if "Grade the example" in body["messages"][-1]["content"]:
+        if "Grade from 1 to 5" in body["messages"][-1]["content"]:
             seed = body.get("seed", 0)
-            return Scripted(content='{"score": %d, "reason": "graded"}' % (5 if seed == 2 else 1))
+            grade = 5 if seed == 2 else 1
+            return Scripted(content='{"question": %d, "answer": 3, "score": %d, "reason": "graded"}' % (grade, grade))
         return answer(body)
 
     fake_llm_server.responder = respond
     llm = OpenAICompatibleLLM("m", fake_llm_server.openai_base_url)
     candidates = generate_for_chunks(llm, TEMPLATE, CHUNKS[:1], _params(judge=True), "Policy")
-    judge_requests = [r for r in fake_llm_server.requests if "Grade the example" in r.body["messages"][-1]["content"]]
+    judge_requests = [r for r in fake_llm_server.requests if "Grade from 1 to 5" in r.body["messages"][-1]["content"]]
     assert len(judge_requests) == 4 and all(r.body["temperature"] == 0.0 for r in judge_requests)
     grades = {c.rank: c.detail["overall"]["llm_judge"] for c in candidates}
     assert grades == {0: 0.0, 1: 0.0, 2: 1.0, 3: 0.0}
+    fields = {c.rank: c.detail["field"] for c in candidates}  # per field role: question, answer
+    assert [fields[r]["instruction"]["llm_judge"] for r in range(4)] == [0.0, 0.0, 1.0, 0.0]
+    assert all(fields[r]["output"]["llm_judge"] == 0.5 for r in range(4)) and "llm_judge" not in fields[0]["input"]
+    assert candidates[2].reward_field > candidates[0].reward_field
     assert '"instruction"' in judge_requests[0].body["messages"][-1]["content"]  # the record is shown to the judge
 
 

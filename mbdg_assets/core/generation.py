@@ -200,9 +200,10 @@ def _generate_with_repairs(llm, template: PromptTemplate, calls: list[Call], par
 
 
 def judge_candidates(llm, template: PromptTemplate, latest: dict, params: GenerationParams,
-                     on_result: Callable[[Generation], None] | None = None) -> dict[str, float]:
-    """The LLM judge's usefulness grade, mapped from 1..5 to 0..1, per parsed candidate id. A
-    judge answer that fails to parse is left out (the deterministic checks still score)."""
+                     on_result: Callable[[Generation], None] | None = None) -> dict[str, dict[str, float]]:
+    """The LLM judge's grades per parsed candidate id, each mapped from 1..5 to 0..1: `score`
+    (overall usefulness), `question` and `answer` (per field role). A grade that is missing or
+    out of range is left out (the deterministic checks still score)."""
     judge = load_judge_template()
     calls = {}
     for call, candidate in latest.values():
@@ -214,16 +215,20 @@ def judge_candidates(llm, template: PromptTemplate, latest: dict, params: Genera
     grades = {}
     for call, result in results.items():
         verdict, _error = parse_json_object(result.text)
-        if verdict and verdict.get("score") in (1, 2, 3, 4, 5):
-            grades[calls[call]] = (verdict["score"] - 1) / 4
+        found = {k: (verdict[k] - 1) / 4 for k in ("score", "question", "answer")
+                 if verdict and verdict.get(k) in (1, 2, 3, 4, 5)}
+        if found:
+            grades[calls[call]] = found
     return grades
 
 
 def _score(candidate: Candidate, target: Target, template: PromptTemplate, params: GenerationParams, kept: list[str],
-           judge: float | None = None) -> None:
+           judge: dict[str, float] | None = None) -> None:
     if candidate.fields is not None:
-        reward = score_candidate(candidate.fields, source_text(target), template, kept, params.field_weight, judge,
-                                 tuple(target.chunk.get("heading_path") or ()))
+        judge = judge or {}
+        reward = score_candidate(candidate.fields, source_text(target), template, kept, params.field_weight,
+                                 judge.get("score"), tuple(target.chunk.get("heading_path") or ()),
+                                 {role: judge[role] for role in ("question", "answer") if role in judge})
         candidate.reward_field, candidate.reward_overall = reward.field, reward.overall
         candidate.reward, candidate.detail = reward.total, reward.detail
         overlap = copied_example(candidate.fields, params.seed_examples)

@@ -141,10 +141,12 @@ def _field_score(checks: dict[str, float]) -> float:
     return sum(form) / len(form) * checks.get("grounded", 1.0)
 
 
-def field_reward(fields: dict, source: str, template: PromptTemplate,
-                 heading_path: tuple[str, ...] | list[str] = ()) -> tuple[float, dict]:
+def field_reward(fields: dict, source: str, template: PromptTemplate, heading_path: tuple[str, ...] | list[str] = (),
+                 judge: dict[str, float] | None = None) -> tuple[float, dict]:
     """Mean over the schema's fields of each field's score; the question field must ask
-    something (task_form), `heading_path` being the passage's headings."""
+    something (task_form), `heading_path` being the passage's headings. `judge`: the optional LLM
+    judge's grades in [0, 1] of the `question` and the `answer` role, one more check of each field
+    in that role."""
     per_field = {name: _field_checks(name, fields.get(name), spec)
                  for name, spec in template.json_schema["properties"].items()}
     if asks_a_task(template) and template.question_field in per_field:
@@ -153,6 +155,10 @@ def field_reward(fields: dict, source: str, template: PromptTemplate,
     for name in template.answer_fields:
         if per_field.get(name, {}).get("present"):
             per_field[name]["grounded"] = lexical_grounding(answer, source).score
+    for role, names in (("question", (template.question_field,)), ("answer", template.answer_fields)):
+        for name in names:
+            if judge and role in judge and per_field.get(name, {}).get("present"):
+                per_field[name]["llm_judge"] = judge[role]
     if "options" in per_field and "answer" in per_field:  # MCQ: the key must name a real option
         per_field["answer"]["keyed_option_exists"] = float(fields.get("answer") in (fields.get("options") or {}))
     scores = [_field_score(checks) for checks in per_field.values()]
@@ -178,8 +184,8 @@ def overall_reward(fields: dict, kept_questions: list[str], template: PromptTemp
 
 def score_candidate(fields: dict, source: str, template: PromptTemplate, kept_questions: list[str],
                     field_weight: float = FIELD_WEIGHT, judge: float | None = None,
-                    heading_path: tuple[str, ...] | list[str] = ()) -> Reward:
-    field, field_detail = field_reward(fields, source, template, heading_path)
+                    heading_path: tuple[str, ...] | list[str] = (), field_judge: dict[str, float] | None = None) -> Reward:
+    field, field_detail = field_reward(fields, source, template, heading_path, field_judge)
     overall, overall_detail = overall_reward(fields, kept_questions, template, judge)
     detail = {"field": field_detail, "overall": overall_detail}
     return Reward(field, overall, hybrid_reward(field, overall, field_weight), detail)
