@@ -148,6 +148,12 @@ def _plan_sizes(paths: ProjectPaths, present: list[str], kinds: tuple[str, ...])
             for path in present}
 
 
+def _last_model_error(paths: ProjectPaths) -> str:
+    with warehouse.connect(paths.warehouse) as con:
+        row = con.execute("SELECT error FROM candidates WHERE error IS NOT NULL ORDER BY created_at DESC LIMIT 1").fetchone()
+    return row[0] if row else "no candidate was made (see the run log)"
+
+
 def _goal_counts(paths: ProjectPaths, goal: Goal) -> tuple[int, int, list[str]]:
     """Approved records, model calls stored in the cache (answered calls) so far, and the quotas
     the approved records cannot meet yet."""
@@ -157,6 +163,17 @@ def _goal_counts(paths: ProjectPaths, goal: Goal) -> tuple[int, int, list[str]]:
         calls = con.execute("SELECT count(*) FROM llm_calls").fetchone()[0]
     lines = [{"record_id": r, "score": s, "topic": t, "schema": n, "generation": json.loads(g)} for r, s, t, n, g in approved]
     return len(lines), calls, quota_shortfalls(lines, goal.records, goal.quotas)
+
+
+def _next_budgets(extra: int, budgets: dict[str, int], sizes: dict[str, list[int]],
+                  present: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """(targets each document has used, its budget for the next round). Before the first round the
+    plans are unknown (documents may not be extracted yet): an even split; then `extra` more,
+    spread for coverage."""
+    if not sizes:
+        return {}, {p: math.ceil(extra / max(len(present), 1)) for p in present}
+    used = {p: min(budgets[p], sum(sizes[p])) for p in present}
+    return used, allocate_targets(extra, used, sizes)
 
 
 def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict], generate: dict, goal: Goal,
@@ -174,16 +191,12 @@ def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict],
     job, selection = defs.resolve_job_def("document_job"), None
     extra = extra_targets(goal, 0, 0, calls_per_target, 0)
     while True:
-        if report.rounds:  # plans are known: spread the extra targets for coverage
-            used = {p: min(budgets[p], sum(sizes[p])) for p in present}
-            new = allocate_targets(extra, used, sizes)
-            if sum(new.values()) <= sum(used.values()):
-                report.stopped = stop_reason(goal, report, False, calls_per_target)
-                break
-        else:  # first round: documents may not be extracted yet, so an even split
-            used, new = {}, {p: math.ceil(extra / max(len(present), 1)) for p in present}
+        used, new = _next_budgets(extra, budgets, sizes, present)
+        if report.rounds and sum(new.values()) <= sum(used.values()):
+            report.stopped = stop_reason(goal, report, False, calls_per_target)
+            break
         changed = [p for p in present if new[p] > used.get(p, -1)]  # the others have nothing new to ask
-        budgets, report.rounds = new, report.rounds + 1
+        budgets, report.rounds, calls_before = new, report.rounds + 1, report.calls
         echo(f"round {report.rounds}: up to {sum(budgets.values())} targets over {len(present)} document(s)")
         _run_documents(job, instance, changed, lambda p: _with_generate(document_config, max_targets_per_document=budgets[p]),
                        summary, bar, echo, selection)
@@ -196,7 +209,9 @@ def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict],
         echo(f"round {report.rounds}: {report.approved} approved of {goal.records} asked "
              f"({report.targets} targets, {report.calls} new model calls)")
         extra = extra_targets(goal, report.approved, report.targets, calls_per_target, report.calls, bool(report.shortfalls))
-        report.stopped = (stop_reason(goal, report, extra > 0, calls_per_target) if summary.dataset_error is None
+        # round 1 may be all cache hits (a rerun); a later round always asks new targets
+        stalled = _last_model_error(paths) if report.rounds > 1 and report.calls == calls_before else ""
+        report.stopped = (stop_reason(goal, report, extra > 0, calls_per_target, stalled) if summary.dataset_error is None
                           else "the dataset phase failed")
         if report.stopped:
             break

@@ -28,6 +28,7 @@ def test_stop_reasons_say_why():
     assert "no more targets" in stop_reason(goal, GoalReport(10, approved=3, rounds=1, calls=20), False, 4)
     assert "after 3 rounds" in stop_reason(goal, GoalReport(10, approved=3, rounds=3, calls=20), True, 4)
     assert stop_reason(goal, GoalReport(10, approved=3, rounds=1, calls=20), True, 4) == ""
+    assert "answered no call in round 2: HTTP 500" in stop_reason(goal, GoalReport(10, rounds=2), True, 4, "HTTP 500")
     assert GoalReport(10, approved=12, rounds=2, targets=30, calls=120, stopped="reached").line().startswith(
         "asked for 10 records, got 10 after 2 round(s)")
 
@@ -102,3 +103,12 @@ def test_quotas_not_met_keep_the_loop_going():
     short = GoalReport(10, approved=12, rounds=1, calls=40, shortfalls=["difficulty:hard has 1 of 3"])
     assert stop_reason(goal, short, True, 4) == "" and extra_targets(goal, 12, 20, 4, 40, quota_short=True) > 0
     assert "quotas short: difficulty:hard has 1 of 3" in (short.line())
+
+
+@pytest.mark.slow
+def test_a_dead_server_ends_the_rounds_with_its_error(tmp_path: Path):
+    from fake_llm_servers import closed_port_url
+
+    report = _run(tmp_path, closed_port_url(), Goal(records=5)).goal
+    assert report.rounds == 2 and report.approved == 0
+    assert "the model answered no call in round 2" in report.stopped and "cannot connect" in report.stopped

@@ -120,13 +120,16 @@ def extra_targets(goal: Goal, approved: int, targets: int, calls_per_target: int
     return extra
 
 
-def stop_reason(goal: Goal, report: GoalReport, grew: bool, calls_per_target: int) -> str:
+def stop_reason(goal: Goal, report: GoalReport, grew: bool, calls_per_target: int, stalled: str = "") -> str:
     """Why the loop ends now, or '' to go on. Checked after each round's validation; `grew`: the
-    next round would have more targets than this one."""
+    next round would have more targets than this one; `stalled`: why a round that asked for new
+    targets got no answer from the model (a dead server must not run every round)."""
     if report.approved >= goal.records and not report.shortfalls:
         return "reached"
     if goal.max_calls and goal.max_calls - report.calls < calls_per_target:
         return f"call budget of {goal.max_calls} spent"
+    if stalled:
+        return f"the model answered no call in round {report.rounds}: {stalled}"
     if not grew:
         return "no more targets: every chunk has been used in every target kind (add documents or allow more kinds)"
     if report.rounds >= goal.max_rounds:
