@@ -1,6 +1,6 @@
 """Extraction benchmark: pages/s and chunks/s per format, and embedding throughput (chunks/s).
 
-    .venv/bin/python bench/bench_extraction.py [--repeat 3] [--no-ocr] [--no-embed]
+    .venv/bin/python bench/bench_extraction.py [--repeat 3] [--no-ocr] [--no-embed] [--only pdf,pdf-struct]
 
 Builds a synthetic document per format in a temporary folder (a few pages to a few thousand
 rows each, see ``build``), extracts and chunks each ``--repeat`` times, and prints the median.
@@ -8,9 +8,9 @@ rows each, see ``build``), extracts and chunks each ``--repeat`` times, and prin
 images; for formats without pages the column shows documents/s instead (marked with *).
 ``chunks/s`` is extraction plus chunking; ``chunking/s`` is chunking alone (token budget counted
 with the all-MiniLM-L6-v2 tokenizer). PDF rows: ``pdf`` (plain text lines) and ``pdf-struct``
-(headings, a ruled table and two columns per page) go through the pipeline's reader (pdfium opens,
-pdfplumber reads); ``pdfium-only`` reads ``pdf-struct`` with pypdfium2's text layer alone, the
-reader it falls back to, for comparison.
+(headings, a ruled table and two columns per page) go through the pipeline's reader (pdfium's
+characters and ruling lines, pdfplumber's table finder); ``pdfium-only`` reads ``pdf-struct`` with
+pypdfium2's plain text layer alone, the reader it falls back to, for comparison.
 """
 
 from __future__ import annotations
@@ -194,13 +194,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-ocr", action="store_true")
     parser.add_argument("--no-embed", action="store_true")
+    parser.add_argument("--only", default="", help="comma-separated rows to run, e.g. pdf,pdf-struct,pdfium-only")
     args = parser.parse_args()
+    only = {name for name in args.only.split(",") if name}
     with tempfile.TemporaryDirectory() as tmp:
         files = build(Path(tmp), ocr=not args.no_ocr)
         print(f"{'format':<11} {'pages':>6} {'chunks':>7} {'chars':>9} {'seconds':>8} {'pages/s':>9} {'chunks/s':>9} "
               f"{'chunking/s':>10}")
         chunk_texts: list[str] = []
         for name, path in files.items():
+            if only and name not in only:
+                continue
             extract = _pdfium_only if name == "pdfium-only" else extract_document
             seconds, chunking, pages, chunks, chars, texts = measure(path, 1 if name == "image" else args.repeat, extract)
             rate = f"{pages / seconds:9.1f}" if pages else f"{1 / seconds:8.1f}*"

@@ -72,23 +72,83 @@ def test_pdfminer_failure_falls_back_to_pdfium_text(structured: Path, monkeypatc
     def broken(data: bytes):
         raise ValueError("pdfminer could not parse this file")
 
-    monkeypatch.setattr(pdf_format, "_plumber_pages", broken)
+    monkeypatch.setattr(pdf_format, "_structured_pages", broken)
     doc = extract_document(structured)
     assert all(b.kind == "paragraph" for b in doc.blocks) and doc.pages == 2
     assert "Roastery Handbook" in doc.text and "Right column line 7" in doc.text
     assert {b.page for b in doc.blocks} == {1, 2}
 
 
-def test_page_with_unmapped_glyphs_is_read_by_pdfium(structured: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = pdf_format._plumber_pages
+def _canvas(path: Path):
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
 
-    def cid_on_page_two(data: bytes):
-        pages = real(data)
-        for item in pages[1]:
-            item.text = "(cid:12)(cid:7)" if not item.table else item.text
-        return pages
+    return canvas.Canvas(str(path), pagesize=A4, invariant=True)
 
-    monkeypatch.setattr(pdf_format, "_plumber_pages", cid_on_page_two)
-    doc = extract_document(structured)
-    assert "(cid:" not in doc.text and "Right column line 7" in doc.text  # page 2 from pdfium
-    assert any(b.kind == "table" for b in doc.blocks)  # page 1 still from pdfplumber
+
+def test_heading_size_counts_the_text_matrix(tmp_path: Path) -> None:
+    """A title set as 1 pt text scaled 20x by the text matrix is 20 pt, as drawn."""
+    pdf = _canvas(tmp_path / "scaled.pdf")
+    title = pdf.beginText()
+    title.setTextTransform(20, 0, 0, 20, 72, 760)
+    title.setFont("Helvetica", 1)
+    title.textLine("Scaled title")
+    pdf.drawText(title)
+    pdf.setFont("Helvetica", 11)
+    for row in range(3):
+        pdf.drawString(72, 720 - 14 * row, f"Body line {row} of the scaled document.")
+    pdf.save()
+    doc = extract_document(tmp_path / "scaled.pdf")
+    assert [(b.text, b.level) for b in doc.blocks if b.kind == "heading"] == [("# Scaled title", 1)]
+    assert doc.blocks[1].text == "\n".join(f"Body line {row} of the scaled document." for row in range(3))
+
+
+def test_rotated_page_is_read_as_shown(tmp_path: Path) -> None:
+    """/Rotate 90 with text drawn so it reads upright on screen: lines in screen order, not one
+    character per line."""
+    pdf = _canvas(tmp_path / "landscape.pdf")
+    pdf.setPageRotation(90)
+    pdf.rotate(90)  # user space turned so the text runs up the unrotated page, across the shown one
+    pdf.setFont("Helvetica-Bold", 16)
+    pdf.drawString(72, -72, "Landscape heading")
+    pdf.setFont("Helvetica", 11)
+    for row in range(3):
+        pdf.drawString(72, -100 - 14 * row, f"Wide line {row} of the landscape page.")
+    pdf.save()
+    doc = extract_document(tmp_path / "landscape.pdf")
+    assert [(b.kind, b.text) for b in doc.blocks] == [
+        ("heading", "# Landscape heading"),
+        ("paragraph", "\n".join(f"Wide line {row} of the landscape page." for row in range(3))),
+    ]
+
+
+def test_table_drawn_inside_a_form_xobject(tmp_path: Path) -> None:
+    """Ruling lines and text inside a reusable form XObject still make a table."""
+    from reportlab.lib import colors
+    from reportlab.platypus import Table, TableStyle
+
+    pdf = _canvas(tmp_path / "form.pdf")
+    pdf.setFont("Helvetica", 11)
+    pdf.drawString(72, 760, "The table sits in a form.")
+    pdf.beginForm("grid")
+    table = Table([["Bean", "Kg"], ["Arabica", "12"], ["Robusta", "7"]])
+    table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.black), ("FONT", (0, 0), (-1, -1), "Helvetica", 11)]))
+    _, height = table.wrapOn(pdf, 400, 400)
+    table.drawOn(pdf, 72, 700 - height)
+    pdf.endForm()
+    pdf.doForm("grid")
+    pdf.save()
+    doc = extract_document(tmp_path / "form.pdf")
+    assert [(b.kind, b.text) for b in doc.blocks] == [
+        ("paragraph", "The table sits in a form."),
+        ("table", "| Bean | Kg |\n|---|---|\n| Arabica | 12 |\n| Robusta | 7 |"),
+    ]
+
+
+def test_line_end_hyphen_is_kept(tmp_path: Path) -> None:
+    pdf = _canvas(tmp_path / "hyphen.pdf")
+    pdf.setFont("Helvetica", 11)
+    pdf.drawString(72, 760, "Roasting changes the bean's colour and manip-")
+    pdf.drawString(72, 746, "ulation of the drum speed matters.")
+    pdf.save()
+    assert "manip-\nulation" in extract_document(tmp_path / "hyphen.pdf").text

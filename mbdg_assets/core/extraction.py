@@ -32,7 +32,8 @@ BLOCK_KINDS = ("heading", "paragraph", "table", "code", "list")
 _MAGIC_READ = 1 << 20  # detect_format reads at most this much of a file
 # Bump when any extractor's output for the same bytes can change: incremental runs re-extract
 # documents stored by another version (core/incremental.py). 2: PDF headings and tables.
-EXTRACTOR_VERSION = "2"
+# 3: PDF text read from pdfium's characters (pdfminer's word spacing and paragraph gaps differed).
+EXTRACTOR_VERSION = "3"
 
 
 _Draft, _Parsed, _Drafts = Draft, Parsed, Drafts  # the names the extractors below were written with

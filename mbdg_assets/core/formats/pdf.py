@@ -1,17 +1,23 @@
 """PDF: headings, tables and paragraphs with page numbers, in reading order, from the text layer.
 
-Two libraries, each for what it does best (measured in bench/bench_extraction.py):
+pypdfium2 (pdfium, C) does nearly all of it, because it is fast: pdfminer's page parse, which
+pdfplumber reads characters with, cost 0.1-0.3 s per page; pdfium's is ~50x cheaper
+(bench/bench_extraction.py).
 
-* pypdfium2 opens every file first: it is fast and tells a password, a cut-off download and
-  other damage apart (``encrypted`` / ``truncated`` / ``corrupt_file``). It is also the reader of
-  last resort: a page whose characters pdfminer cannot map to text (``(cid:N)``) and a document
-  pdfminer fails on are read from pdfium's text layer as plain paragraphs, as before.
-* pdfplumber (MIT, on pdfminer.six) reads the rest: every character with its font size and font
-  name, and ruled tables (``find_tables``). Font sizes give headings: the body size is the size
-  most of the document's characters are set in; lines clearly larger (>= 1.15x) are headings,
-  levels by size rank (largest = 1); short all-bold lines at body size are one level below the
-  smallest larger size. Tables become Markdown table blocks; their characters are left out of
-  the paragraphs, so table text appears once.
+* pypdfium2 opens every file first and tells a password, a cut-off download and other damage
+  apart (``encrypted`` / ``truncated`` / ``corrupt_file``).
+* It then gives every character with its box, its font size as drawn (Tf size times the text
+  matrix scale) and its font name, and every painted path. Font sizes give headings: the body
+  size is the size most of the document's characters are set in; lines clearly larger (>= 1.15x)
+  are headings, levels by size rank (largest = 1); short all-bold lines (font name says bold) at
+  body size are one level below the smallest larger size. Pages are read as shown (``/Rotate``
+  applied).
+* Ruled tables: the horizontal and vertical segments of the painted paths go to pdfplumber's
+  table finder (MIT; its "lines" strategy, with the edges given explicitly, so pdfminer never
+  parses the page); a cell's text is the pdfium characters centred in it. Tables become Markdown
+  table blocks; their characters are left out of the paragraphs, so table text appears once.
+* If this structured reading fails on a file pdfium opened, the whole document is read from
+  pdfium's plain text layer as paragraphs (``pdfium_paragraphs``).
 
 Reading order: words are grouped into lines, and a line is cut where a horizontal gap wider than
 1.5 font sizes opens (a column gutter). When a page has a vertical gutter that left and right
@@ -25,7 +31,7 @@ without ruling lines (read as paragraphs), lists (read as paragraphs), running h
 
 from __future__ import annotations
 
-import io
+import math
 import re
 import statistics
 from collections.abc import Iterator
@@ -38,7 +44,6 @@ HEADING_RATIO = 1.15  # a line this much larger than the body text is a heading
 _COLUMN_GAP = 1.5  # a gap of this many font sizes inside a line separates two columns
 _MIN_COLUMN_WIDTH = 0.2  # of the page width: narrower side-by-side segments are labels, not columns
 _BOLD = re.compile(r"bold|black|heavy|semibold|demi", re.IGNORECASE)
-_CID = re.compile(r"\(cid:\d+\)")
 
 
 # --------------------------------------------------------------------------- pypdfium2
@@ -117,7 +122,211 @@ def pdfium_paragraphs(pdf, index: int) -> list[str]:
     return paragraphs
 
 
-# --------------------------------------------------------------------------- pdfplumber layout
+# --------------------------------------------------------------------------- pdfium characters and ruling lines
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """Maps PDF user space (origin bottom-left) to the page as shown: origin top-left, y down,
+    ``/Rotate`` applied, so layout code sees what a reader sees."""
+
+    left: float
+    top: float
+    width: float  # of the unrotated media box
+    height: float
+    quarter_turns: int  # clockwise
+
+    @classmethod
+    def of(cls, page) -> _Frame:
+        left, bottom, right, top = page.get_mediabox()
+        return cls(left, top, right - left, top - bottom, (page.get_rotation() // 90) % 4)
+
+    @property
+    def shown_width(self) -> float:
+        return self.height if self.quarter_turns % 2 else self.width
+
+    def box(self, x0: float, y0: float, x1: float, y1: float) -> tuple[float, float, float, float]:
+        """(x0, top, x1, bottom) on the shown page of a user-space rectangle (x0 <= x1, y0 <= y1)."""
+        u0, u1, v0, v1 = x0 - self.left, x1 - self.left, self.top - y1, self.top - y0
+        turns = self.quarter_turns
+        if turns == 0:
+            return u0, v0, u1, v1
+        if turns == 1:
+            return self.height - v1, u0, self.height - v0, u1
+        if turns == 2:
+            return self.width - u1, self.height - v1, self.width - u0, self.height - v0
+        return v0, self.width - u1, v1, self.width - u0
+
+
+# (text, x0, top, x1, bottom, size, bold, starts a word): one character as shown on the page
+_Char = tuple[str, float, float, float, float, float, bool, bool]
+
+
+def _style(raw, index: int, cache: dict) -> tuple[float, bool]:
+    """(size as drawn, bold) of a char, looked up once per text object. pdfium's font size is the
+    one set with Tf, before the text matrix scales it (``1 Tf`` scaled by 12 is 12 pt)."""
+    import ctypes
+
+    import pypdfium2.raw as pdfium_c
+
+    key = ctypes.cast(pdfium_c.FPDFText_GetTextObject(raw, index), ctypes.c_void_p).value
+    if key not in cache:
+        matrix = pdfium_c.FS_MATRIX()
+        scale = math.hypot(matrix.c, matrix.d) if pdfium_c.FPDFText_GetMatrix(raw, index, matrix) else 1.0
+        name = ctypes.create_string_buffer(256)
+        pdfium_c.FPDFText_GetFontInfo(raw, index, name, 256, None)
+        size = round(pdfium_c.FPDFText_GetFontSize(raw, index) * (scale or 1.0), 1)
+        cache[key] = (size, bool(_BOLD.search(name.value.decode("latin-1"))))
+    return cache[key]
+
+
+def _chars(textpage, frame: _Frame) -> list[_Char]:
+    """Every visible char of a page with its font box and style; spaces and line breaks (pdfium's
+    own and the ones it infers) are left out and mark the next char as a word start."""
+    import pypdfium2.raw as pdfium_c
+
+    raw = textpage.raw
+    rect = pdfium_c.FS_RECTF()
+    cache: dict = {}
+    chars: list[_Char] = []
+    starts, style = True, (0.0, False)
+    for index in range(pdfium_c.FPDFText_CountChars(raw)):
+        text = chr(pdfium_c.FPDFText_GetUnicode(raw, index))
+        if text == "\x02":  # pdfium's mark for a hyphen that ends a line
+            text = "-"
+        if text.isspace() or text == "\x00" or not pdfium_c.FPDFText_GetLooseCharBox(raw, index, rect):
+            starts = True
+            continue
+        if starts:
+            style = _style(raw, index, cache)
+        chars.append((text, *frame.box(rect.left, rect.bottom, rect.right, rect.top), *style, starts))
+        starts = False
+    return chars
+
+
+def _words(chars: list[_Char]) -> list[dict]:
+    """Chars joined into words, cut where pdfium saw a space or line break, at a gap over 3 pt, a
+    step back, or where the next char is not on the same line (pdfplumber's defaults)."""
+    words: list[dict] = []
+    current: list[_Char] = []
+    for char in chars:
+        if current:
+            last = current[-1]
+            if char[7] or char[1] - last[3] > 3 or char[1] < last[1] or char[2] >= last[4] or last[2] >= char[4]:
+                words.append(_word(current))
+                current = []
+        current.append(char)
+    if current:
+        words.append(_word(current))
+    return words
+
+
+def _word(chars: list[_Char]) -> dict:
+    """A word's dict (chars run left to right: _words cuts at a step back)."""
+    first = chars[0]
+    return {"text": "".join(c[0] for c in chars), "x0": first[1], "top": min(c[2] for c in chars),
+            "x1": chars[-1][3], "bottom": max(c[4] for c in chars), "size": first[5], "bold": first[6]}
+
+
+def _edges(page, frame: _Frame) -> list[dict]:
+    """Horizontal and vertical segments of the painted paths on a page (form XObjects included),
+    as the edge dicts pdfplumber's table finder takes: the ruling lines tables are drawn with."""
+    import ctypes
+
+    import pypdfium2.raw as pdfium_c
+
+    edges: list[dict] = []
+    x, y = ctypes.c_float(), ctypes.c_float()
+    fill, stroke = ctypes.c_int(), ctypes.c_int()
+
+    def matrix_of(obj) -> tuple[float, ...]:
+        m = pdfium_c.FS_MATRIX()
+        return (m.a, m.b, m.c, m.d, m.e, m.f) if pdfium_c.FPDFPageObj_GetMatrix(obj, m) else (1, 0, 0, 1, 0, 0)
+
+    def point(seg, chain: list[tuple[float, ...]]) -> tuple[float, float]:
+        pdfium_c.FPDFPathSegment_GetPoint(seg, x, y)
+        px, py = x.value, y.value
+        for a, b, c, d, e, f in chain:  # innermost first
+            px, py = a * px + c * py + e, b * px + d * py + f
+        return px, py
+
+    def add(p0: tuple[float, float], p1: tuple[float, float]) -> None:
+        x0, top, x1, bottom = frame.box(min(p0[0], p1[0]), min(p0[1], p1[1]), max(p0[0], p1[0]), max(p0[1], p1[1]))
+        if x1 - x0 < 0.1 and bottom - top >= 1:
+            middle = (x0 + x1) / 2
+            edges.append({"object_type": "path_edge", "orientation": "v", "x0": middle, "x1": middle,
+                          "top": top, "bottom": bottom, "width": 0.0, "height": bottom - top})
+        elif bottom - top < 0.1 and x1 - x0 >= 1:
+            middle = (top + bottom) / 2
+            edges.append({"object_type": "path_edge", "orientation": "h", "x0": x0, "x1": x1,
+                          "top": middle, "bottom": middle, "width": x1 - x0, "height": 0.0})
+
+    def path(obj, chain: list[tuple[float, ...]]) -> None:
+        if not pdfium_c.FPDFPath_GetDrawMode(obj, fill, stroke) or not (fill.value or stroke.value):
+            return  # unpainted (a clip): not a visible line
+        start = previous = None
+        for index in range(pdfium_c.FPDFPath_CountSegments(obj)):
+            seg = pdfium_c.FPDFPath_GetPathSegment(obj, index)
+            current = point(seg, chain)
+            kind = pdfium_c.FPDFPathSegment_GetType(seg)
+            if kind == pdfium_c.FPDF_SEGMENT_MOVETO:
+                start = current
+            elif kind == pdfium_c.FPDF_SEGMENT_LINETO and previous is not None:
+                add(previous, current)
+            if pdfium_c.FPDFPathSegment_GetClose(seg) and start is not None:
+                add(current, start)
+            previous = current
+
+    def walk(objects, chain: list[tuple[float, ...]]) -> None:
+        for obj in objects:
+            kind = pdfium_c.FPDFPageObj_GetType(obj)
+            if kind == pdfium_c.FPDF_PAGEOBJ_PATH:
+                path(obj, [matrix_of(obj), *chain])
+            elif kind == pdfium_c.FPDF_PAGEOBJ_FORM:
+                count = pdfium_c.FPDFFormObj_CountObjects(obj)
+                walk((pdfium_c.FPDFFormObj_GetObject(obj, i) for i in range(count)), [matrix_of(obj), *chain])
+
+    walk((pdfium_c.FPDFPage_GetObject(page.raw, i) for i in range(pdfium_c.FPDFPage_CountObjects(page.raw))), [])
+    return edges
+
+
+def _inside(chars: list[_Char], box: tuple[float, float, float, float]) -> list[_Char]:
+    """The chars whose center is in a box, pdfplumber's rule (right and bottom edges open)."""
+    x0, top, x1, bottom = box
+    return [c for c in chars if x0 <= (c[1] + c[3]) / 2 < x1 and top <= (c[2] + c[4]) / 2 < bottom]
+
+
+def _text_of(chars: list[_Char]) -> str:
+    """A table cell's text: its words, row by row."""
+    return "\n".join(" ".join(w["text"] for w in row) for row in _rows(_words(chars)))
+
+
+def _tables(edges: list[dict], chars: list[_Char]) -> list[tuple[_Item, list[_Char]]]:
+    """Ruled tables found by pdfplumber's table finder on the page's edges, each as a Markdown
+    table item with the chars it holds (cell text comes from pdfium's chars, not pdfminer)."""
+    if sum(e["orientation"] == "v" for e in edges) < 2 or sum(e["orientation"] == "h" for e in edges) < 2:
+        return []
+    from pdfplumber.table import TableFinder
+
+    # With explicit edges the finder never reads its page (only the "lines"/"text" strategies do).
+    settings = {"vertical_strategy": "explicit", "horizontal_strategy": "explicit",
+                "explicit_vertical_lines": [e for e in edges if e["orientation"] == "v"],
+                "explicit_horizontal_lines": [e for e in edges if e["orientation"] == "h"]}
+    found = []
+    for table in TableFinder(None, settings).tables:
+        x0, top, x1, bottom = box = table.bbox  # a property computed on every read
+        inside = _inside(chars, box)
+        rows = []
+        for row in table.rows:
+            row_chars = _inside(inside, row.bbox)
+            rows.append([None if cell is None else _text_of(_inside(row_chars, cell)) for cell in row.cells])
+        pieces = markdown_tables(rows)
+        if pieces:
+            found.append((_Item(top, bottom, x0, x1, table=pieces), inside))
+    return found
+
+
+# --------------------------------------------------------------------------- layout
 
 
 @dataclass
@@ -155,7 +364,7 @@ def _segment(words: list[dict]) -> _Item:
     sizes = [float(w["size"]) for w in words]
     return _Item(min(w["top"] for w in words), max(w["bottom"] for w in words), words[0]["x0"], words[-1]["x1"],
                  " ".join(w["text"] for w in words), round(statistics.median(sizes), 1),
-                 all(_BOLD.search(w.get("fontname") or "") for w in words))
+                 all(w["bold"] for w in words))
 
 
 def _segments(words: list[dict]) -> list[_Item]:
@@ -214,24 +423,20 @@ def _reading_order(items: list[_Item], width: float) -> list[_Item]:
     return ordered + left + right
 
 
-def _page_items(page) -> list[_Item]:
-    """Tables (as Markdown) and text segments of one pdfplumber page, in reading order."""
-    tables = []
-    for table in page.find_tables():
-        pieces = markdown_tables(table.extract())
-        if pieces:
-            x0, top, x1, bottom = table.bbox
-            tables.append(_Item(top, bottom, x0, x1, table=pieces))
-
-    def outside_tables(obj: dict) -> bool:
-        if obj.get("object_type") != "char":
-            return True
-        mx, my = (obj["x0"] + obj["x1"]) / 2, (obj["top"] + obj["bottom"]) / 2
-        return not any(t.x0 <= mx <= t.x1 and t.top <= my <= t.bottom for t in tables)
-
-    text_page = page.filter(outside_tables) if tables else page
-    words = text_page.extract_words(extra_attrs=["size", "fontname"], keep_blank_chars=False)
-    return _reading_order(_segments(words) + tables, float(page.width))
+def _page_items(pdf, index: int) -> list[_Item]:
+    """Tables (as Markdown) and text segments of one page, in reading order."""
+    page = pdf[index]
+    textpage = page.get_textpage()
+    try:
+        frame = _Frame.of(page)
+        chars = _chars(textpage, frame)
+        tables = _tables(_edges(page, frame), chars) if chars else []
+    finally:
+        textpage.close()
+        page.close()
+    in_tables = {id(c) for _, inside in tables for c in inside}
+    text = [c for c in chars if id(c) not in in_tables] if in_tables else chars
+    return _reading_order(_segments(_words(text)) + [item for item, _ in tables], frame.shown_width)
 
 
 @dataclass
@@ -303,16 +508,10 @@ def _emit_page(drafts: Drafts, items: list[_Item], styles: _Styles, page: int) -
     flush()
 
 
-def _plumber_pages(data: bytes) -> list[list[_Item]]:
-    """Reading-ordered items of every page (pdfplumber); raises whatever pdfminer raises."""
-    import pdfplumber
-
-    pages: list[list[_Item]] = []
-    with pdfplumber.open(io.BytesIO(data)) as document:
-        for page in document.pages:
-            pages.append(_page_items(page))
-            page.close()
-    return pages
+def _structured_pages(pdf) -> list[list[_Item]]:
+    """Reading-ordered items of every page: text from pdfium's chars, tables from pdfplumber's
+    table finder on pdfium's ruling lines."""
+    return [_page_items(pdf, index) for index in range(len(pdf))]
 
 
 def extract_pdf(path: Path, data: bytes) -> Parsed:
@@ -323,16 +522,14 @@ def extract_pdf(path: Path, data: bytes) -> Parsed:
     try:
         count = len(pdf)
         try:
-            pages = _plumber_pages(data)
-        except Exception:  # pdfminer gave up on a file pdfium opened: pdfium's text, no structure
-            pages = None
-        if pages is not None and len(pages) != count:
+            pages = _structured_pages(pdf)
+        except Exception:  # the layout reader failed on a file pdfium opened: pdfium's text, no structure
             pages = None
         styles = _styles(pages) if pages else None
         drafts = Drafts()
         for index in range(count):
             items = pages[index] if pages is not None else None
-            if items is None or any(_CID.search(i.text) for i in items if not i.table):
+            if items is None:
                 for paragraph in pdfium_paragraphs(pdf, index):
                     drafts.add("paragraph", paragraph, page=index + 1)
             else:
