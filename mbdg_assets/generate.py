@@ -6,7 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from mbdg_assets.core.diversity import load_seed_examples
-from mbdg_assets.core.generation import GenerationParams, generate_for_chunks
+from mbdg_assets.core.generation import GenerationParams, calls_per_target, generate_planned
 from mbdg_assets.core.planning import KINDS, plan_targets
 from mbdg_assets.core.llm import Generation
 from mbdg_assets.core.llm_cache import CachedLLM
@@ -68,9 +68,8 @@ def candidates(context: dg.AssetExecutionContext, config: GenerateConfig, wareho
         doc, chunks = load_document(con, path), load_chunks(con, path)
         chunk_vectors = vectors.store().document_vectors(path) if "multihop" in params.kinds else {}
         cached = CachedLLM(llm.client(), con)
-        calls_per_target = params.k * (2 if params.judge else 1) * (2 if config.schema_name == "preference" else 1)
         planned = plan_targets(chunks, template.version, params.max_targets_per_document, chunk_vectors, params.kinds)
-        progress = CallProgress(path, planned=len(planned) * calls_per_target)
+        progress = CallProgress(path, planned=len(planned) * calls_per_target(params.k, params.judge, config.schema_name))
 
         def on_result(result: Generation) -> None:
             progress.record(result)
@@ -78,6 +77,6 @@ def candidates(context: dg.AssetExecutionContext, config: GenerateConfig, wareho
             if progress.done % max(progress.planned // 10, 1) == 0:
                 context.log.info(f"{path}: {progress.done}/{progress.planned} model calls, {progress.tokens} tokens")
 
-        result = generate_for_chunks(cached, template, chunks, params, doc.title, on_result, chunk_vectors)
+        result = generate_planned(cached, template, planned, params, doc.title, on_result)
         replace_candidates(con, path, doc.doc_id, template.schema_name, result)
     return dg.MaterializeResult(metadata=_summary(result, cached, progress) | {"backend": cached.backend, "model": cached.model})

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from definitions import build_definitions
 from mbdg_assets.core import warehouse
 from mbdg_assets.core.inbox import scan_documents
+from mbdg_assets.core.generation import calls_per_target
 from mbdg_assets.core.goal import Goal, GoalReport, extra_targets, quota_shortfalls, stop_reason
 from mbdg_assets.core.planning import KINDS, allocate_targets, document_plan, pass_sizes
 from mbdg_assets.core.progress import CallProgress, add_listener, remove_listener
@@ -185,15 +186,15 @@ def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict],
     export = {"max_records": goal.records, "quotas": [f"{q.field}:{q.value}={q.share}" for q in goal.quotas]}
     dataset_config = dataset_config | {"ops": dataset_config["ops"] | {"training_dataset": {"config": export}}}
     kinds = tuple(k for k in KINDS if k in generate.get("target_kinds", KINDS))
-    calls_per_target = generate.get("k", 4) * (2 if generate.get("judge") else 1) * (2 if generate.get("schema_name") == "preference" else 1)
+    per_target = calls_per_target(generate.get("k", 4), bool(generate.get("judge")), generate.get("schema_name", ""))
     report, budgets, sizes = GoalReport(goal.records), {}, {}
     _approved, calls_at_start, _short = _goal_counts(paths, goal)
     job, selection = defs.resolve_job_def("document_job"), None
-    extra = extra_targets(goal, 0, 0, calls_per_target, 0)
+    extra = extra_targets(goal, 0, 0, per_target, 0)
     while True:
         used, new = _next_budgets(extra, budgets, sizes, present)
         if report.rounds and sum(new.values()) <= sum(used.values()):
-            report.stopped = stop_reason(goal, report, False, calls_per_target)
+            report.stopped = stop_reason(goal, report, False, per_target)
             break
         changed = [p for p in present if new[p] > used.get(p, -1)]  # the others have nothing new to ask
         budgets, report.rounds, calls_before = new, report.rounds + 1, report.calls
@@ -208,10 +209,10 @@ def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict],
         report.targets = sum(min(budgets[p], sum(sizes[p])) for p in present)
         echo(f"round {report.rounds}: {report.approved} approved of {goal.records} asked "
              f"({report.targets} targets, {report.calls} new model calls)")
-        extra = extra_targets(goal, report.approved, report.targets, calls_per_target, report.calls, bool(report.shortfalls))
+        extra = extra_targets(goal, report.approved, report.targets, per_target, report.calls, bool(report.shortfalls))
         # round 1 may be all cache hits (a rerun); a later round always asks new targets
         stalled = _last_model_error(paths) if report.rounds > 1 and report.calls == calls_before else ""
-        report.stopped = (stop_reason(goal, report, extra > 0, calls_per_target, stalled) if summary.dataset_error is None
+        report.stopped = (stop_reason(goal, report, extra > 0, per_target, stalled) if summary.dataset_error is None
                           else "the dataset phase failed")
         if report.stopped:
             break

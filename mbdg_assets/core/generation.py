@@ -289,9 +289,21 @@ def generate_for_chunks(llm, template: PromptTemplate, chunks: list[dict], param
     """All candidates for one document: the first `params.max_targets_per_document` targets of its
     plan (core.planning; `vectors`, chunk id -> embedding, enable multi-hop targets)."""
     targets = plan_targets(chunks, template.version, params.max_targets_per_document, vectors, params.kinds)
+    return generate_planned(llm, template, targets, params, title, on_result)
+
+
+def generate_planned(llm, template: PromptTemplate, targets: list[Target], params: GenerationParams, title: str,
+                     on_result: Callable[[Generation], None] | None = None) -> list[Candidate]:
+    """All candidates of already planned targets: preference pairs or one record per target."""
     if template.schema_name == "preference":
         return generate_preferences(llm, template, targets, params, title, on_result)
     return generate_targets(llm, template, targets, params, title, on_result)
+
+
+def calls_per_target(k: int, judge: bool, schema_name: str) -> int:
+    """Model calls one target costs in the first round: K candidates, K judge grades when the judge
+    is on, and K answers more for a preference pair."""
+    return k * (2 if judge else 1) * (2 if schema_name == "preference" else 1)
 
 
 def _answer_calls(winners: list[Candidate], targets: dict[str, Target], template: PromptTemplate,
