@@ -7,14 +7,14 @@ Read this first. Each phase lives in `mbdg_assets/<phase>.py` and calls plain co
 
 import dagster as dg
 
-from mbdg_assets.enrich import enriched_chunks
-from mbdg_assets.export import run_manifest, training_dataset
-from mbdg_assets.extract import source_documents
-from mbdg_assets.generate import candidates
-from mbdg_assets.jobs import dataset_job, document_job
-from mbdg_assets.schedules import nightly_dataset_schedule
-from mbdg_assets.sensors import docs_folder_sensor, refresh_dataset_after_documents
-from mbdg_assets.validate import (distribution_within_bounds, records_table_conforms, reviews_pending, sources_balanced,
+from mbdg_assets.defs.enrich import enriched_chunks
+from mbdg_assets.defs.export import run_manifest, training_dataset
+from mbdg_assets.defs.extract import source_documents
+from mbdg_assets.defs.generate import candidates
+from mbdg_assets.defs.jobs import dataset_job, document_job
+from mbdg_assets.defs.schedules import nightly_dataset_schedule
+from mbdg_assets.defs.sensors import docs_folder_sensor, refresh_dataset_after_documents
+from mbdg_assets.defs.validate import (distribution_within_bounds, records_table_conforms, reviews_pending, sources_balanced,
                                   validated_records)
 from resources import LLMResource, ProjectResource, SignerResource, VectorStoreResource, WarehouseResource
 

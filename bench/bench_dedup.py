@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mbdg_assets.core.dedup import SEMANTIC_COSINE, find_duplicates, semantic_matches  # noqa: E402
+from mbdg_assets.validate.dedup import SEMANTIC_COSINE, find_duplicates, semantic_matches  # noqa: E402
 
 
 def _vocabulary(size: int, rng: random.Random) -> list[str]:
@@ -112,7 +112,7 @@ def real_embeddings() -> np.ndarray:
     cache = Path(tempfile.gettempdir()) / f"mbdg-bench-minilm-{digest}.npy"
     if cache.exists():
         return np.load(cache)
-    from mbdg_assets.core.embeddings import Embedder
+    from mbdg_assets.enrich.embeddings import Embedder
 
     print(f"embedding {len(texts)} stdlib docstring paragraphs once (cached in {cache}) ...", flush=True)
     vectors = Embedder(batch_size=64).embed(texts)

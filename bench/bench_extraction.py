@@ -27,9 +27,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from format_files import HTML_PAGE, RST_TEXT, pdf_bytes, write_eml, write_epub, write_odt, write_text_image  # noqa: E402
 
-from mbdg_assets.core.chunking import chunk_document, token_counter  # noqa: E402
-from mbdg_assets.core.extraction import extract_document  # noqa: E402
-from mbdg_assets.core.formats import pdf as pdf_format  # noqa: E402
+from mbdg_assets.enrich.chunking import chunk_document, token_counter  # noqa: E402
+from mbdg_assets.extract.extraction import extract_document  # noqa: E402
+from mbdg_assets.extract.formats import pdf as pdf_format  # noqa: E402
 
 PARAGRAPH = ("The roastery receives green coffee every Tuesday and Friday. Each sack is weighed, sampled and "
              "logged before it goes to the warehouse, where humidity stays below sixty percent. ")
@@ -82,8 +82,8 @@ def _pdf_structured(folder: Path, pages: int = 20) -> Path:
 
 def _pdfium_only(path: Path):
     """The fallback reader alone: pypdfium2's text layer as paragraphs (no headings, no tables)."""
-    from mbdg_assets.core.extraction import _assemble
-    from mbdg_assets.core.formats.base import Drafts, Parsed
+    from mbdg_assets.extract.extraction import _assemble
+    from mbdg_assets.extract.formats.base import Drafts, Parsed
 
     data = path.read_bytes()
     pdf = pdf_format.open_pdf(path, data)
@@ -180,7 +180,7 @@ def measure(path: Path, repeat: int, extract=extract_document) -> tuple[float, f
 
 
 def embedding_throughput(texts: list[str]) -> float:
-    from mbdg_assets.core.embeddings import Embedder
+    from mbdg_assets.enrich.embeddings import Embedder
 
     embedder = Embedder()
     embedder.embed(texts[:8])  # load the model outside the timing

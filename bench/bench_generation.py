@@ -22,12 +22,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from fake_llm_servers import instruction_pair_responder, running_fake_llm_server  # noqa: E402
 
-from mbdg_assets.core.chunking import chunk_document  # noqa: E402
-from mbdg_assets.core.extraction import extract_document  # noqa: E402
-from mbdg_assets.core.generation import GenerationParams, generate_for_chunks  # noqa: E402
-from mbdg_assets.core.llm import OpenAICompatibleLLM  # noqa: E402
-from mbdg_assets.core.prompts import load_template  # noqa: E402
-from mbdg_assets.core.validation import validate_candidates  # noqa: E402
+from mbdg_assets.enrich.chunking import chunk_document  # noqa: E402
+from mbdg_assets.extract.extraction import extract_document  # noqa: E402
+from mbdg_assets.generate.candidates import GenerationParams, generate_for_chunks  # noqa: E402
+from mbdg_assets.llm.backends import OpenAICompatibleLLM  # noqa: E402
+from mbdg_assets.llm.prompts import load_template  # noqa: E402
+from mbdg_assets.validate.validator import validate_candidates  # noqa: E402
 
 
 def sample_chunks(count: int) -> list[dict]:

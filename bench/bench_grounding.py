@@ -38,13 +38,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from mbdg_assets.core.chunking import chunk_document  # noqa: E402
-from mbdg_assets.core.decisions import AUTO_REJECT  # noqa: E402
-from mbdg_assets.core.extraction import extract_document  # noqa: E402
-from mbdg_assets.core.grounding import claim_grounding, prose_sentence_spans  # noqa: E402
-from mbdg_assets.core.prompts import load_template  # noqa: E402
-from mbdg_assets.core.validation import ValidationParams, validate_candidates  # noqa: E402
-from mbdg_assets.core.entailment import EntailmentJudge  # noqa: E402
+from mbdg_assets.enrich.chunking import chunk_document  # noqa: E402
+from mbdg_assets.validate.decisions import AUTO_REJECT  # noqa: E402
+from mbdg_assets.extract.extraction import extract_document  # noqa: E402
+from mbdg_assets.validate.grounding import claim_grounding, prose_sentence_spans  # noqa: E402
+from mbdg_assets.llm.prompts import load_template  # noqa: E402
+from mbdg_assets.validate.validator import ValidationParams, validate_candidates  # noqa: E402
+from mbdg_assets.validate.entailment import EntailmentJudge  # noqa: E402
 
 SOURCES = sorted((ROOT / "examples/docs").glob("*.md")) + [ROOT / "docs/architecture.md", ROOT / "README.md"] + sorted(
     (ROOT / "bench/grounding_corpus").glob("*.md"))
@@ -148,7 +148,7 @@ class CachedEmbedder:
     """The pipeline's Embedder with a per-text cache: windows of a chunk repeat across cases."""
 
     def __init__(self):
-        from mbdg_assets.core.embeddings import Embedder
+        from mbdg_assets.enrich.embeddings import Embedder
 
         self.inner = Embedder()
         self.cache: dict[str, np.ndarray] = {}
@@ -191,9 +191,9 @@ def evidence_settings(embedder, judge) -> list[tuple[str, object, object]]:
 
 def make_judge(args):
     """The entailment judge over the chosen backend, its calls cached in a DuckDB warehouse file."""
-    from mbdg_assets.core import warehouse
-    from mbdg_assets.core.llm import make_llm
-    from mbdg_assets.core.llm_cache import CachedLLM
+    from mbdg_assets.storage import warehouse
+    from mbdg_assets.llm.backends import make_llm
+    from mbdg_assets.llm.cache import CachedLLM
 
     connection = warehouse.connect(args.cache)
     con = connection.__enter__()

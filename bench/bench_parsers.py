@@ -17,7 +17,7 @@ Columns (found / expected, from the content each builder wrote):
             comma right after a bold run, which tests inline-run joining
   chars     characters of the extracted text;  s/file  median seconds (imports excluded)
 Import costs (a fresh interpreter each) are printed below the table: docling imports torch.
-``AUTO_DOCLING`` in mbdg_assets/core/formats/docling_backend.py is set from this table.
+``AUTO_DOCLING`` in mbdg_assets/extract/formats/docling_backend.py is set from this table.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from format_files import write_corpus  # noqa: E402
 
-from mbdg_assets.core.extraction import ExtractedDocument, ExtractionError, extract_document, heading_title  # noqa: E402
-from mbdg_assets.core.formats.base import table_cell  # noqa: E402
-from mbdg_assets.core.formats.docling_backend import DOCLING_FORMATS, docling_installed  # noqa: E402
+from mbdg_assets.extract.extraction import ExtractedDocument, ExtractionError, extract_document, heading_title  # noqa: E402
+from mbdg_assets.extract.formats.base import table_cell  # noqa: E402
+from mbdg_assets.extract.formats.docling_backend import DOCLING_FORMATS, docling_installed  # noqa: E402
 
 
 @dataclass

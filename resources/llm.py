@@ -3,7 +3,7 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from mbdg_assets.core.llm import LLM, make_llm
+from mbdg_assets.llm.backends import LLM, make_llm
 
 
 class LLMResource(dg.ConfigurableResource):

@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from mbdg_assets.core.project import ProjectPaths, load_settings, project_dir_from_env
+from mbdg_assets.storage.project import ProjectPaths, load_settings, project_dir_from_env
 
 DEFAULT_DOCS_DIR = "inbox"
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from mbdg_assets.core.project import ProjectPaths, project_dir_from_env
-from mbdg_assets.core.signing import SigningKey, load_or_create_key
+from mbdg_assets.storage.project import ProjectPaths, project_dir_from_env
+from mbdg_assets.manifest.signing import SigningKey, load_or_create_key
 
 
 class SignerResource(dg.ConfigurableResource):

@@ -5,9 +5,9 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from mbdg_assets.core.embeddings import DEFAULT_EMBEDDING_MODEL, Embedder
-from mbdg_assets.core.project import ProjectPaths, project_dir_from_env
-from mbdg_assets.core.vectors import VectorStore
+from mbdg_assets.enrich.embeddings import DEFAULT_EMBEDDING_MODEL, Embedder
+from mbdg_assets.storage.project import ProjectPaths, project_dir_from_env
+from mbdg_assets.storage.vectors import VectorStore
 
 
 class VectorStoreResource(dg.ConfigurableResource):

@@ -8,8 +8,8 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
-from mbdg_assets.core import warehouse
-from mbdg_assets.core.project import ProjectPaths, project_dir_from_env
+from mbdg_assets.storage import warehouse
+from mbdg_assets.storage.project import ProjectPaths, project_dir_from_env
 
 
 class WarehouseResource(dg.ConfigurableResource):

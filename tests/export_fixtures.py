@@ -8,7 +8,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mbdg_assets.core import warehouse
+from mbdg_assets.storage import warehouse
 
 STAGE_OK = {"schema": 1.0, "distribution": 1.0, "dedup": 1.0, "grounding": 0.95, "novelty": 0.9}
 DECISIONS = ["AUTO_APPROVE"] * 6 + ["REQUIRE_REVIEW", "AUTO_REJECT"]
@@ -85,11 +85,11 @@ def build_warehouse(path: Path, tag: str = "run") -> list[str]:
 def export_and_sign(root: Path, tag: str = "run", options=None, reviews=None):
     """Build a warehouse under `root`, apply `reviews(con, record_ids)`, export, write the data card,
     sign the manifest with the key in `root.parent / "keys"` (shared by sibling runs). Returns (out, key, ids)."""
-    from mbdg_assets.core.data_card import DATA_CARD_NAME, render_data_card
-    from mbdg_assets.core.export import ExportOptions, export_dataset
-    from mbdg_assets.core.manifest import atomic_write_text, write_signed_manifest
-    from mbdg_assets.core.run_facts import collect_facts, manifest_body, sources
-    from mbdg_assets.core.signing import load_or_create_key
+    from mbdg_assets.export.data_card import DATA_CARD_NAME, render_data_card
+    from mbdg_assets.export.record_files import ExportOptions, export_dataset
+    from mbdg_assets.manifest.signed_manifest import atomic_write_text, write_signed_manifest
+    from mbdg_assets.export.run_facts import collect_facts, manifest_body, sources
+    from mbdg_assets.manifest.signing import load_or_create_key
 
     options = options or ExportOptions(eval_fraction=0.25)
     ids = build_warehouse(root / "warehouse.duckdb", tag)

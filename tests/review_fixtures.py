@@ -9,7 +9,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mbdg_assets.core import warehouse
+from mbdg_assets.storage import warehouse
 
 SCRIPT = "<script>alert(1)</script>"
 EVEN = {"schema": 0.85, "distribution": 0.85, "dedup": 0.85, "grounding": 0.85, "novelty": 0.85}

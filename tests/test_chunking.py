@@ -11,8 +11,8 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 import pytest
 
-from mbdg_assets.core.chunking import Chunk, chunk_document, count_words, token_counter
-from mbdg_assets.core.extraction import ExtractedDocument, extract_document
+from mbdg_assets.enrich.chunking import Chunk, chunk_document, count_words, token_counter
+from mbdg_assets.extract.extraction import ExtractedDocument, extract_document
 
 MARKDOWN = """# A
 

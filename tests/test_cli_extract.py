@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from mbdg_assets.cli import main
+from mbdg_assets.cli.main import main
 
 KEYS = {"path", "format", "status", "code", "reason", "pages", "chunks", "characters", "seconds"}
 

@@ -1,6 +1,6 @@
 import pytest
 
-from mbdg_assets.core.decisions import AUTO_APPROVE, AUTO_REJECT, REQUIRE_REVIEW, Thresholds, decide
+from mbdg_assets.validate.decisions import AUTO_APPROVE, AUTO_REJECT, REQUIRE_REVIEW, Thresholds, decide
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from mbdg_assets.core.dedup import (cosine_neighbours, find_duplicates, lsh_candidate_pairs, minhash_signatures,
+from mbdg_assets.validate.dedup import (cosine_neighbours, find_duplicates, lsh_candidate_pairs, minhash_signatures,
                                    semantic_matches, shingles)
 
 BASE = ("The on-call engineer acknowledges a severity 1 page within 5 minutes and opens an incident channel "

@@ -4,7 +4,7 @@ from pathlib import Path
 import dagster as dg
 
 from definitions import build_definitions, defs
-from mbdg_assets.sensors import docs_folder_sensor
+from mbdg_assets.defs.sensors import docs_folder_sensor
 from resources import ProjectResource
 
 PHASES = ["source_documents", "enriched_chunks", "candidates", "validated_records", "training_dataset", "run_manifest"]

@@ -3,10 +3,10 @@ from pathlib import Path
 import pytest
 
 from fake_llm_servers import Scripted, fake_llm_server, instruction_pair_responder  # noqa: F401
-from mbdg_assets.core.diversity import DEFAULT_PERSONAS, load_seed_examples, variant_for
-from mbdg_assets.core.generation import GenerationParams, generate_for_chunks
-from mbdg_assets.core.llm import OpenAICompatibleLLM
-from mbdg_assets.core.prompts import load_template
+from mbdg_assets.generate.personas import DEFAULT_PERSONAS, load_seed_examples, variant_for
+from mbdg_assets.generate.candidates import GenerationParams, generate_for_chunks
+from mbdg_assets.llm.backends import OpenAICompatibleLLM
+from mbdg_assets.llm.prompts import load_template
 
 CHUNK = {"chunk_id": "c0", "heading_path": ["Roasting"],
          "text": "A standard batch is 12 kg of green coffee. It loses about 15 percent of its weight during roasting."}

@@ -15,8 +15,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from format_files import write_corpus  # noqa: E402
 
-from mbdg_assets.core.extraction import ExtractedDocument, ExtractionError, extract_document  # noqa: E402
-from mbdg_assets.core.formats import docling_backend  # noqa: E402
+from mbdg_assets.extract.extraction import ExtractedDocument, ExtractionError, extract_document  # noqa: E402
+from mbdg_assets.extract.formats import docling_backend  # noqa: E402
 
 
 @pytest.fixture(scope="module")

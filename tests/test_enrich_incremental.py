@@ -13,15 +13,17 @@ import numpy as np
 import pytest
 
 from format_files import write_corpus, write_structured_pdf
-from mbdg_assets.core import chunking, extraction, incremental
-from mbdg_assets.core.embeddings import Embedder
-from mbdg_assets.core.enrichment import document_type, entities, key_phrases
-from mbdg_assets.core.project import ProjectPaths
-from mbdg_assets.core.topics import Topics, assign
-from mbdg_assets.core.vectors import VectorStore
-from mbdg_assets.enrich import ChunkingConfig, enriched_chunks
-from mbdg_assets.extract import source_documents
-from mbdg_assets.runner import sync_partitions
+from mbdg_assets.enrich import chunking
+from mbdg_assets.extract import extraction
+from mbdg_assets.storage import incremental
+from mbdg_assets.enrich.embeddings import Embedder
+from mbdg_assets.enrich.annotate import document_type, entities, key_phrases
+from mbdg_assets.storage.project import ProjectPaths
+from mbdg_assets.enrich.topics import Topics, assign
+from mbdg_assets.storage.vectors import VectorStore
+from mbdg_assets.defs.enrich import ChunkingConfig, enriched_chunks
+from mbdg_assets.defs.extract import source_documents
+from mbdg_assets.cli.run import sync_partitions
 from resources import ProjectResource, VectorStoreResource, WarehouseResource
 
 DIM = 384
@@ -151,7 +153,7 @@ def test_topic_assignment_is_stable_and_grows_with_new_themes() -> None:
 
 
 def test_a_warehouse_from_before_enrichment_gains_its_columns() -> None:
-    from mbdg_assets.core.incremental import ENRICHMENT_COLUMN_TYPES, ensure_enrichment_columns
+    from mbdg_assets.storage.incremental import ENRICHMENT_COLUMN_TYPES, ensure_enrichment_columns
 
     con = duckdb.connect()
     con.execute("CREATE TABLE chunks (chunk_id VARCHAR PRIMARY KEY, path VARCHAR, topic VARCHAR)")

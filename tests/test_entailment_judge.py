@@ -16,13 +16,13 @@ try:  # tests/ may or may not become a package; support both import styles
 except ImportError:
     from fake_llm_servers import FakeLLMServer, Scripted, closed_port_url, fake_llm_server  # noqa: F401
 
-from mbdg_assets.core import warehouse
-from mbdg_assets.core.decisions import AUTO_REJECT
-from mbdg_assets.core.entailment import EntailmentJudge, judge_enabled, parse_verdict
-from mbdg_assets.core.llm import OllamaLLM, OpenAICompatibleLLM
-from mbdg_assets.core.llm_cache import CachedLLM
-from mbdg_assets.core.prompts import load_template
-from mbdg_assets.core.validation import validate_candidates
+from mbdg_assets.storage import warehouse
+from mbdg_assets.validate.decisions import AUTO_REJECT
+from mbdg_assets.validate.entailment import EntailmentJudge, judge_enabled, parse_verdict
+from mbdg_assets.llm.backends import OllamaLLM, OpenAICompatibleLLM
+from mbdg_assets.llm.cache import CachedLLM
+from mbdg_assets.llm.prompts import load_template
+from mbdg_assets.validate.validator import validate_candidates
 
 SCHEMA = load_template("instruction_pair").json_schema
 SOURCE = ("Priya Raman owns vendor onboarding for the Northwind office. Every new supplier is reviewed by "
@@ -154,10 +154,10 @@ def test_auto_asks_the_judge_only_of_server_models():
 
 @pytest.mark.slow  # ~20 s: Dagster, LanceDB and the embedding model
 def test_validated_records_asset_uses_the_llm_resource_for_the_judge(fake_llm_server, tmp_path):
-    from mbdg_assets.core.generation import Candidate
-    from mbdg_assets.core.store import replace_candidates
-    from mbdg_assets.partitions import documents_partitions
-    from mbdg_assets.validate import validated_records
+    from mbdg_assets.generate.candidates import Candidate
+    from mbdg_assets.storage.tables import replace_candidates
+    from mbdg_assets.defs.partitions import documents_partitions
+    from mbdg_assets.defs.validate import validated_records
     from resources import LLMResource, VectorStoreResource, WarehouseResource
 
     wh = tmp_path / "warehouse.duckdb"
@@ -188,7 +188,7 @@ def test_validated_records_asset_uses_the_llm_resource_for_the_judge(fake_llm_se
 
 
 def test_mbdg_validate_judge_flag_with_a_server_backend(fake_llm_server, tmp_path):
-    from mbdg_assets.cli import main
+    from mbdg_assets.cli.main import main
 
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "vendors.md").write_text("# Vendor onboarding\n\n" + SOURCE + "\n", encoding="utf-8")

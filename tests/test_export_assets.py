@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from export_fixtures import build_warehouse
-from mbdg_assets.cli import main
-from mbdg_assets.core.manifest import verify_out_dir
-from mbdg_assets.core.signing import load_or_create_key
-from mbdg_assets.export import run_manifest, training_dataset
+from mbdg_assets.cli.main import main
+from mbdg_assets.manifest.signed_manifest import verify_out_dir
+from mbdg_assets.manifest.signing import load_or_create_key
+from mbdg_assets.defs.export import run_manifest, training_dataset
 from resources import ProjectResource, SignerResource, WarehouseResource
 
 

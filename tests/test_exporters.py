@@ -9,8 +9,8 @@ import datasets
 import pytest
 
 from export_fixtures import export_and_sign
-from mbdg_assets.core.export import ExportOptions
-from mbdg_assets.core.reviews import add_review_decision
+from mbdg_assets.export.record_files import ExportOptions
+from mbdg_assets.export.review_decisions import add_review_decision
 
 datasets.disable_progress_bars()
 

@@ -2,7 +2,7 @@
 
 import json
 
-from mbdg_assets.core.exporters import alpaca_row, chat_row, preference_pair
+from mbdg_assets.export.training_formats import alpaca_row, chat_row, preference_pair
 
 
 def test_each_schema_becomes_a_user_assistant_conversation():

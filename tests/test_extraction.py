@@ -10,7 +10,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 import pytest
 
-from mbdg_assets.core.extraction import (
+from mbdg_assets.extract.extraction import (
     SUPPORTED_FORMATS,
     ExtractedDocument,
     ExtractionError,

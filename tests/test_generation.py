@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 
 from fake_llm_servers import Scripted, closed_port_url, fake_llm_server, instruction_pair_responder  # noqa: F401
-from mbdg_assets.core import warehouse
-from mbdg_assets.core.generation import GenerationParams, generate_for_chunks
-from mbdg_assets.core.llm import OllamaLLM, OpenAICompatibleLLM
-from mbdg_assets.core.llm_cache import CachedLLM
-from mbdg_assets.core.prompts import load_template
+from mbdg_assets.storage import warehouse
+from mbdg_assets.generate.candidates import GenerationParams, generate_for_chunks
+from mbdg_assets.llm.backends import OllamaLLM, OpenAICompatibleLLM
+from mbdg_assets.llm.cache import CachedLLM
+from mbdg_assets.llm.prompts import load_template
 
 TEMPLATE = load_template("instruction_pair")
 CHUNKS = [

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fake_llm_servers import instruction_pair_responder, running_fake_llm_server
-from mbdg_assets.core.goal import Goal, GoalReport, Quota, extra_targets, quota_shortfalls, select_records, stop_reason
+from mbdg_assets.generate.goal_rounds import Goal, GoalReport, Quota, extra_targets, quota_shortfalls, select_records, stop_reason
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "docs"
 
@@ -34,7 +34,7 @@ def test_stop_reasons_say_why():
 
 
 def _run(tmp_path: Path, url: str, goal: Goal):
-    from mbdg_assets.runner import run_pipeline
+    from mbdg_assets.cli.run import run_pipeline
     from resources import LLMResource
 
     generate = {"schema_name": "instruction_pair", "k": 2, "seed": 0, "concurrency": 4}
@@ -92,7 +92,7 @@ def test_a_bad_quota_is_a_clear_error():
             Quota.parse(text)
     from click.testing import CliRunner
 
-    from mbdg_assets.cli import main
+    from mbdg_assets.cli.main import main
 
     result = CliRunner().invoke(main, ["run", str(EXAMPLES), "--out", "o", "--quota", "difficulty:hard=0.3"])
     assert result.exit_code == 1 and "--quota needs --records N" in result.output

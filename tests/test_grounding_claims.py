@@ -3,7 +3,7 @@ swapped, a negation added and an answer taken from another document."""
 
 import pytest
 
-from mbdg_assets.core.grounding import claim_grounding, negation_differs, split_claims
+from mbdg_assets.validate.grounding import claim_grounding, negation_differs, split_claims
 
 SOURCE = ("Priya Raman owns vendor onboarding for the Northwind office. Every new supplier is reviewed by\n"
           "the procurement board, which meets on the first Tuesday of each month in Rotterdam. A vendor that\n"

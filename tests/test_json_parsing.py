@@ -1,4 +1,4 @@
-from mbdg_assets.core.json_parsing import parse_json_object
+from mbdg_assets.llm.json_parsing import parse_json_object
 
 
 def test_plain_fenced_and_embedded_objects_parse():

@@ -1,4 +1,4 @@
-"""Tests for mbdg_assets.core.llm: wire format, parsing and failure handling of every backend.
+"""Tests for mbdg_assets.llm.backends: wire format, parsing and failure handling of every backend.
 
 The Ollama and OpenAI backends run their real client libraries against a scripted local HTTP
 server (tests/fake_llm_servers.py); the embedded backend loads the real SmolLM2 GGUF (slow).
@@ -19,8 +19,8 @@ try:  # tests/ may or may not become a package; support both import styles
 except ImportError:
     from fake_llm_servers import FakeLLMServer, Scripted, closed_port_url, fake_llm_server  # noqa: F401
 
-from mbdg_assets.core import llm as llm_mod
-from mbdg_assets.core.llm import (
+from mbdg_assets.llm import backends as llm_mod
+from mbdg_assets.llm.backends import (
     BACKENDS,
     LLM,
     EmbeddedLLM,

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from export_fixtures import export_and_sign
-from mbdg_assets.cli import main
-from mbdg_assets.core.manifest import MANIFEST_NAME, verify_out_dir
+from mbdg_assets.cli.main import main
+from mbdg_assets.manifest.signed_manifest import MANIFEST_NAME, verify_out_dir
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from format_files import write_structured_pdf
-from mbdg_assets.core.chunking import chunk_document, count_words
-from mbdg_assets.core.extraction import extract_document
-from mbdg_assets.core.formats import pdf as pdf_format
+from mbdg_assets.enrich.chunking import chunk_document, count_words
+from mbdg_assets.extract.extraction import extract_document
+from mbdg_assets.extract.formats import pdf as pdf_format
 
 TABLE = "| Level | Minutes | Drop temperature |\n|---|---|---|\n| Light | 9 | 205 C |\n| Dark | 14 | 225 C |"
 

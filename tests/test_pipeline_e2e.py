@@ -8,9 +8,9 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from mbdg_assets.cli import main
-from mbdg_assets.core.project import ProjectPaths
-from mbdg_assets.runner import run_pipeline
+from mbdg_assets.cli.main import main
+from mbdg_assets.storage.project import ProjectPaths
+from mbdg_assets.cli.run import run_pipeline
 from resources import LLMResource
 
 pytestmark = pytest.mark.slow

@@ -4,11 +4,11 @@ spread of a target budget over documents."""
 import numpy as np
 
 from fake_llm_servers import fake_llm_server, instruction_pair_responder  # noqa: F401
-from mbdg_assets.core.generation import GenerationParams, generate_for_chunks
-from mbdg_assets.core.llm import OpenAICompatibleLLM
-from mbdg_assets.core.planning import (allocate_targets, coverage_order, document_plan, pass_sizes, plan_targets,
+from mbdg_assets.generate.candidates import GenerationParams, generate_for_chunks
+from mbdg_assets.llm.backends import OpenAICompatibleLLM
+from mbdg_assets.generate.planning import (allocate_targets, coverage_order, document_plan, pass_sizes, plan_targets,
                                        related_partners)
-from mbdg_assets.core.prompts import load_template
+from mbdg_assets.llm.prompts import load_template
 
 TEMPLATE = load_template("instruction_pair")
 
@@ -96,7 +96,7 @@ def test_multi_hop_prompt_shows_both_parts_and_the_reward_sees_both(fake_llm_ser
 
 
 def test_a_multi_hop_record_is_grounded_in_both_chunks_and_cites_both():
-    from mbdg_assets.core.validation import validate_candidates
+    from mbdg_assets.validate.validator import validate_candidates
 
     a = {"chunk_id": "a", "doc_id": "d", "path": "p.md", "topic": "t", "heading_path": ["Roasting"],
          "text": "A standard batch is 12 kg of green coffee. First crack comes between minute 8 and minute 10."}

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from review_fixtures import SCRIPT, build_review_warehouse
 from starlette.testclient import TestClient
 
-from mbdg_assets.cli import main
-from mbdg_assets.core import warehouse
-from mbdg_assets.core.export import export_dataset
+from mbdg_assets.cli.main import main
+from mbdg_assets.storage import warehouse
+from mbdg_assets.export.record_files import export_dataset
 from mbdg_assets.review.app import ReviewSettings, create_app
 
 BASE = "http://127.0.0.1:8765"

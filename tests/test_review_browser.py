@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from review_fixtures import SCRIPT, build_review_warehouse
 
-from mbdg_assets.core import warehouse
-from mbdg_assets.core.export import export_dataset
+from mbdg_assets.storage import warehouse
+from mbdg_assets.export.record_files import export_dataset
 from mbdg_assets.review.app import ReviewSettings, create_app
 
 CHROMIUM = os.environ.get("MBDG_CHROMIUM", "/usr/bin/chromium")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from review_fixtures import REVIEW_IDS, SCRIPT, build_review_warehouse
 
-from mbdg_assets.core import warehouse
-from mbdg_assets.core.decisions import Thresholds
-from mbdg_assets.core.export import export_dataset
+from mbdg_assets.storage import warehouse
+from mbdg_assets.validate.decisions import Thresholds
+from mbdg_assets.export.record_files import export_dataset
 from mbdg_assets.review import actions, calibration, queue
 
 
@@ -133,7 +133,7 @@ def test_calibration_reads_latest_decisions_from_the_warehouse(wh):
 def test_dagster_check_warns_while_reviews_are_pending(wh):
     import dagster as dg
 
-    from mbdg_assets.validate import reviews_pending
+    from mbdg_assets.defs.validate import reviews_pending
     from resources import WarehouseResource
 
     result = reviews_pending(warehouse=WarehouseResource(path=str(wh)))

@@ -1,7 +1,7 @@
 import pytest
 
-from mbdg_assets.core.prompts import load_template
-from mbdg_assets.core.rewards import FIELD_WEIGHT, OVERALL_WEIGHT, field_reward, hybrid_reward, overall_reward, score_candidate
+from mbdg_assets.llm.prompts import load_template
+from mbdg_assets.generate.rewards import FIELD_WEIGHT, OVERALL_WEIGHT, field_reward, hybrid_reward, overall_reward, score_candidate
 
 SOURCE = ("The roaster charges the drum at 200 degrees Celsius. First crack is expected between minute 8 "
           "and minute 10. A standard batch is 12 kg of green coffee.")
@@ -80,7 +80,7 @@ TASK_CASES = [
 
 @pytest.mark.parametrize("question, asks", TASK_CASES)
 def test_task_form_tells_questions_and_tasks_from_headings(question, asks):
-    from mbdg_assets.core.rewards import task_form
+    from mbdg_assets.generate.rewards import task_form
 
     score, why = task_form(question, HEADINGS + ("How to roast a batch",) if "roast a batch" in question else HEADINGS)
     assert (score == 1.0) is asks, why
@@ -88,7 +88,7 @@ def test_task_form_tells_questions_and_tasks_from_headings(question, asks):
 
 
 def test_task_form_says_why():
-    from mbdg_assets.core.rewards import task_form
+    from mbdg_assets.generate.rewards import task_form
 
     assert "copy of the section heading" in task_form("3.2 Safety limits", HEADINGS)[1]
     assert "no question mark" in task_form("Installation")[1]

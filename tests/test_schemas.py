@@ -7,10 +7,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from mbdg_assets.core.generation import GenerationParams, generate_for_chunks
-from mbdg_assets.core.llm import EmbeddedLLM
-from mbdg_assets.core.prompts import SCHEMAS, load_template
-from mbdg_assets.core.rewards import field_reward
+from mbdg_assets.generate.candidates import GenerationParams, generate_for_chunks
+from mbdg_assets.llm.backends import EmbeddedLLM
+from mbdg_assets.llm.prompts import SCHEMAS, load_template
+from mbdg_assets.generate.rewards import field_reward
 
 SOURCE = ("A standard batch is 12 kg of green coffee. It loses about 15 percent of its weight during roasting. "
           "First crack is expected between minute 8 and minute 10.")

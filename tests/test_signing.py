@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from mbdg_assets.core.manifest import MANIFEST_NAME, describe_files, verify_out_dir, write_signed_manifest
-from mbdg_assets.core.signing import KeyFileError, canonical_json, load_or_create_key
+from mbdg_assets.manifest.signed_manifest import MANIFEST_NAME, describe_files, verify_out_dir, write_signed_manifest
+from mbdg_assets.manifest.signing import KeyFileError, canonical_json, load_or_create_key
 
 
 @pytest.fixture

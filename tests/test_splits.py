@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from mbdg_assets.core.splits import EVAL, TRAIN, assign_splits, chunk_groups, eval_group_count
+from mbdg_assets.export.splits import EVAL, TRAIN, assign_splits, chunk_groups, eval_group_count
 
 
 def _records(n_chunks: int, per_chunk: int = 3) -> list[dict]:

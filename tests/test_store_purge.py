@@ -5,11 +5,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mbdg_assets.core import warehouse
-from mbdg_assets.core.chunking import chunk_document
-from mbdg_assets.core.extraction import extract_document
-from mbdg_assets.core.store import purge_removed_documents, replace_chunks, store_document
-from mbdg_assets.core.vectors import VectorStore
+from mbdg_assets.storage import warehouse
+from mbdg_assets.enrich.chunking import chunk_document
+from mbdg_assets.extract.extraction import extract_document
+from mbdg_assets.storage.tables import purge_removed_documents, replace_chunks, store_document
+from mbdg_assets.storage.vectors import VectorStore
 
 
 def _add(con, store: VectorStore, folder: Path, name: str, text: str) -> None:

@@ -4,12 +4,12 @@ with candidates written straight into the warehouse (no model): the Dagster wiri
 import dagster as dg
 import pytest
 
-from mbdg_assets.core import warehouse
-from mbdg_assets.core.accepted import load_prior
-from mbdg_assets.core.generation import Candidate
-from mbdg_assets.core.store import replace_candidates
-from mbdg_assets.partitions import documents_partitions
-from mbdg_assets.validate import (distribution_within_bounds, records_table_conforms, reviews_pending, sources_balanced,
+from mbdg_assets.storage import warehouse
+from mbdg_assets.validate.accepted_records import load_prior
+from mbdg_assets.generate.candidates import Candidate
+from mbdg_assets.storage.tables import replace_candidates
+from mbdg_assets.defs.partitions import documents_partitions
+from mbdg_assets.defs.validate import (distribution_within_bounds, records_table_conforms, reviews_pending, sources_balanced,
                                   validated_records)
 from resources import LLMResource, VectorStoreResource, WarehouseResource
 

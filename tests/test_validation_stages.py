@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mbdg_assets.core.accepted import PriorRecords, add_accepted, load_prior
-from mbdg_assets.core.contamination import EvalIndex, contamination, longest_verbatim_run, verbatim_reason
-from mbdg_assets.core.decisions import AUTO_APPROVE, AUTO_REJECT
-from mbdg_assets.core.distribution import distributions_markdown, markdown_shares, record_rows, run_suite, share_bar
-from mbdg_assets.core.novelty import coverage_gain, novelty
-from mbdg_assets.core.prompts import load_template
-from mbdg_assets.core.validation import record_text, validate_candidates
+from mbdg_assets.validate.accepted_records import PriorRecords, add_accepted, load_prior
+from mbdg_assets.validate.contamination import EvalIndex, contamination, longest_verbatim_run, verbatim_reason
+from mbdg_assets.validate.decisions import AUTO_APPROVE, AUTO_REJECT
+from mbdg_assets.validate.distribution import distributions_markdown, markdown_shares, record_rows, run_suite, share_bar
+from mbdg_assets.validate.novelty import coverage_gain, novelty
+from mbdg_assets.llm.prompts import load_template
+from mbdg_assets.validate.validator import record_text, validate_candidates
 
 SCHEMA = load_template("instruction_pair").json_schema
 CHUNK = {"chunk_id": "c-1", "doc_id": "d-1", "path": "policy.md", "topic": "Response times",
@@ -51,7 +51,7 @@ def test_contamination_flags_eval_overlap_and_not_clean_records():
 
 
 def test_contaminated_record_is_rejected_only_when_asked():
-    from mbdg_assets.core.validation import ValidationParams
+    from mbdg_assets.validate.validator import ValidationParams
 
     question = "How fast must the on-call engineer acknowledge a severity 1 page according to the incident policy?"
     index = EvalIndex.build([question + " Within 5 minutes."])
@@ -104,7 +104,7 @@ def test_accepted_records_persist_and_make_later_runs_duplicates(tmp_path):
 
 
 def test_mbdg_validate_writes_one_line_per_record(tmp_path):
-    from mbdg_assets.cli import main
+    from mbdg_assets.cli.main import main
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -129,7 +129,7 @@ def test_mbdg_validate_writes_one_line_per_record(tmp_path):
 def test_schema_check_finds_kept_records_that_breach_their_json_schema():
     import pandas as pd
 
-    from mbdg_assets.core.table_checks import schema_failures
+    from mbdg_assets.validate.records_table_checks import schema_failures
 
     good = {"instruction": "How fast is a severity 1 page acknowledged?", "input": "", "output": "Within 5 minutes."}
     df = pd.DataFrame([{"record_id": "ok", "schema_name": "instruction_pair", "fields_json": json.dumps(good)},
@@ -168,8 +168,8 @@ def test_distribution_picture_is_a_markdown_table_with_bars():
 
 
 def test_distribution_check_reads_difficulty_from_the_records_table(tmp_path):
-    from mbdg_assets.core import warehouse
-    from mbdg_assets.validate import DistributionCheckConfig, distribution_within_bounds
+    from mbdg_assets.storage import warehouse
+    from mbdg_assets.defs.validate import DistributionCheckConfig, distribution_within_bounds
     from resources import WarehouseResource
 
     path = tmp_path / "warehouse.duckdb"

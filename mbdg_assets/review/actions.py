@@ -17,9 +17,9 @@ from datetime import datetime, timezone
 
 import duckdb
 
-from mbdg_assets.core.reviews import add_review_decision
-from mbdg_assets.core.sql_files import sql_text
-from mbdg_assets.core.warehouse import fetch_dicts
+from mbdg_assets.export.review_decisions import add_review_decision
+from mbdg_assets.storage.sql_files import sql_text
+from mbdg_assets.storage.warehouse import fetch_dicts
 
 NO_DECISION = "none"
 # One lock per process: DuckDB admits one writing process, so this makes check-then-write atomic.

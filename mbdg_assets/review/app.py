@@ -24,8 +24,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from mbdg_assets.core import warehouse
-from mbdg_assets.core.decisions import Thresholds
+from mbdg_assets.storage import warehouse
+from mbdg_assets.validate.decisions import Thresholds
 
 from . import actions, calibration, queue
 from .security import ACCESS_COOKIE, SECURITY_HEADERS, SESSION_COOKIE, Guard

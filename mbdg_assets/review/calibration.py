@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from mbdg_assets.core.decisions import Thresholds
-from mbdg_assets.core.sql_files import sql_text
-from mbdg_assets.core.warehouse import fetch_dicts
+from mbdg_assets.validate.decisions import Thresholds
+from mbdg_assets.storage.sql_files import sql_text
+from mbdg_assets.storage.warehouse import fetch_dicts
 
 from .queue import STAGES
 

@@ -1,0 +1,257 @@
+"""`mbdg run` as code: sync the docs folder to document partitions, run the document job for
+each partition and then the dataset job, all in this process against the project's Dagster
+instance (so the runs show up in the UI later). A failing document is reported and skipped."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+from tqdm import tqdm
+
+from definitions import build_definitions
+from mbdg_assets.storage import warehouse
+from mbdg_assets.extract.folder_scan import scan_documents
+from mbdg_assets.generate.candidates import calls_per_target
+from mbdg_assets.generate.goal_rounds import Goal, GoalReport, extra_targets, quota_shortfalls, stop_reason
+from mbdg_assets.generate.planning import KINDS, allocate_targets, document_plan, pass_sizes
+from mbdg_assets.llm.progress import CallProgress, add_listener, remove_listener
+from mbdg_assets.storage.project import ProjectPaths, prepare_dagster_home, save_settings
+from mbdg_assets.storage.tables import decision_counts, load_chunks, purge_removed_documents
+from mbdg_assets.storage.vectors import VectorStore
+from mbdg_assets.defs.partitions import documents_partitions
+from resources import LLMResource, ProjectResource, SignerResource, VectorStoreResource, WarehouseResource
+
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass
+class RunSummary:
+    documents: int = 0
+    failures: dict[str, str] = field(default_factory=dict)  # path -> reason
+    chunks: int = 0
+    candidates: int = 0
+    failed_candidates: int = 0
+    decisions: dict[str, int] = field(default_factory=dict)
+    tokens: int = 0
+    seconds: float = 0.0
+    dataset_error: str | None = None
+    goal: GoalReport | None = None
+
+
+def failure_reason(result: dg.ExecuteInProcessResult) -> str:
+    """The first step failure's own message (our Failure descriptions are written for users)."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data:
+            data = event.step_failure_data
+            if data.user_failure_data and data.user_failure_data.description:
+                return data.user_failure_data.description
+            if data.error:
+                return data.error.message.strip().splitlines()[-1]
+    return "run failed (see the Dagster run log)"
+
+
+def sync_partitions(instance: dg.DagsterInstance, docs: Path, paths: ProjectPaths) -> list[str]:
+    """Partitions = files in the docs folder now; a vanished file's partition and state are removed."""
+    present = list(scan_documents(docs))
+    known = set(instance.get_dynamic_partitions(documents_partitions.name))
+    new = [p for p in present if p not in known]
+    if new:
+        instance.add_dynamic_partitions(documents_partitions.name, new)
+    for path in sorted(known - set(present)):
+        instance.delete_dynamic_partition(documents_partitions.name, path)
+    with warehouse.connect(paths.warehouse) as con:
+        purge_removed_documents(con, VectorStore(paths.lancedb), present)
+    return present
+
+
+def _run_configs(generate: dict) -> tuple[dict, dict]:
+    """Run config of the document job and of the dataset job."""
+    validate = {"schema_name": generate.get("schema_name", "instruction_pair")}
+    return (QUIET_LOGS | {"ops": {"candidates": {"config": generate}}},
+            QUIET_LOGS | {"ops": {"validated_records": {"config": validate}}})
+
+
+def _count(con, present: list[str]) -> tuple[int, int, int, int]:
+    """Chunks, candidates, failed candidates and model tokens behind the current documents."""
+    return con.execute(
+        """WITH c AS (SELECT * FROM candidates WHERE path IN (SELECT unnest($p::VARCHAR[])))
+           SELECT (SELECT count(*) FROM chunks WHERE path IN (SELECT unnest($p::VARCHAR[]))),
+                  (SELECT count(*) FROM c), (SELECT count(*) FROM c WHERE error IS NOT NULL),
+                  (SELECT coalesce(sum(CAST(generation_json->>'prompt_tokens' AS BIGINT)
+                                       + CAST(generation_json->>'completion_tokens' AS BIGINT)), 0) FROM c)""",
+        {"p": present},
+    ).fetchone()
+
+
+class ProgressBar:
+    """A terminal bar per document while its model calls run (silent when stderr is not a tty)."""
+
+    def __init__(self) -> None:
+        self.bar: tqdm | None = None
+        self.label = ""
+
+    def __call__(self, progress: CallProgress) -> None:
+        if self.bar is None or progress.label != self.label:
+            self.close()
+            self.label = progress.label
+            self.bar = tqdm(total=progress.planned, desc=progress.label, unit="call", leave=False, file=sys.stderr,
+                            disable=None, dynamic_ncols=True)
+        self.bar.total = max(progress.planned, progress.done)
+        self.bar.n = progress.done
+        self.bar.set_postfix(tokens=progress.tokens, refresh=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _run_documents(job, instance, present: list[str], run_config: Callable[[str], dict], summary: RunSummary,
+                   bar: ProgressBar, echo: Callable[[str], None], asset_selection: list[dg.AssetKey] | None = None) -> None:
+    for i, path in enumerate(present, start=1):
+        t0 = time.monotonic()
+        result = job.execute_in_process(run_config=run_config(path), instance=instance, partition_key=path,
+                                        raise_on_error=False, asset_selection=asset_selection)
+        bar.close()
+        if not result.success:
+            summary.failures[path] = failure_reason(result)
+        else:
+            summary.failures.pop(path, None)
+        status = "ok" if result.success else f"ERROR {summary.failures[path]}"
+        echo(f"[{i}/{len(present)}] {path}: {status} ({time.monotonic() - t0:.1f}s)")
+
+
+def _run_dataset(defs, instance, dataset_config: dict, summary: RunSummary) -> None:
+    result = defs.resolve_job_def("dataset_job").execute_in_process(run_config=dataset_config, instance=instance,
+                                                                    raise_on_error=False)
+    summary.dataset_error = None if result.success else failure_reason(result)
+
+
+def _with_generate(document_config: dict, **overrides) -> dict:
+    config = document_config["ops"]["candidates"]["config"] | overrides
+    return document_config | {"ops": document_config["ops"] | {"candidates": {"config": config}}}
+
+
+def _plan_sizes(paths: ProjectPaths, present: list[str], kinds: tuple[str, ...]) -> dict[str, list[int]]:
+    """Length of each pass of every document's plan (the asset plans the same way)."""
+    store = VectorStore(paths.lancedb)
+    with warehouse.connect(paths.warehouse) as con:
+        chunks = {path: load_chunks(con, path) for path in present}
+    return {path: pass_sizes(document_plan(chunks[path], "", store.document_vectors(path) if "multihop" in kinds else None, kinds))
+            for path in present}
+
+
+def _last_model_error(paths: ProjectPaths) -> str:
+    with warehouse.connect(paths.warehouse) as con:
+        row = con.execute("SELECT error FROM candidates WHERE error IS NOT NULL ORDER BY created_at DESC LIMIT 1").fetchone()
+    return row[0] if row else "no candidate was made (see the run log)"
+
+
+def _goal_counts(paths: ProjectPaths, goal: Goal) -> tuple[int, int, list[str]]:
+    """Approved records, model calls stored in the cache (answered calls) so far, and the quotas
+    the approved records cannot meet yet."""
+    with warehouse.connect(paths.warehouse) as con:
+        approved = con.execute("SELECT record_id, score, topic, schema_name, generation_json FROM records "
+                               "WHERE decision = 'AUTO_APPROVE'").fetchall()
+        calls = con.execute("SELECT count(*) FROM llm_calls").fetchone()[0]
+    lines = [{"record_id": r, "score": s, "topic": t, "schema": n, "generation": json.loads(g)} for r, s, t, n, g in approved]
+    return len(lines), calls, quota_shortfalls(lines, goal.records, goal.quotas)
+
+
+def _next_budgets(extra: int, budgets: dict[str, int], sizes: dict[str, list[int]],
+                  present: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """(targets each document has used, its budget for the next round). Before the first round the
+    plans are unknown (documents may not be extracted yet): an even split; then `extra` more,
+    spread for coverage."""
+    if not sizes:
+        return {}, {p: math.ceil(extra / max(len(present), 1)) for p in present}
+    used = {p: min(budgets[p], sum(sizes[p])) for p in present}
+    return used, allocate_targets(extra, used, sizes)
+
+
+def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict], generate: dict, goal: Goal,
+                 paths: ProjectPaths, summary: RunSummary, bar: ProgressBar, echo: Callable[[str], None]) -> None:
+    """Rounds of generation and validation until `goal.records` are approved or a budget ends it.
+    Every round re-plans each document with a larger budget: its earlier targets are cache hits,
+    so only the new targets cost model calls, and no record is made twice."""
+    document_config, dataset_config = configs
+    export = {"max_records": goal.records, "quotas": [f"{q.field}:{q.value}={q.share}" for q in goal.quotas]}
+    dataset_config = dataset_config | {"ops": dataset_config["ops"] | {"training_dataset": {"config": export}}}
+    kinds = tuple(k for k in KINDS if k in generate.get("target_kinds", KINDS))
+    per_target = calls_per_target(generate.get("k", 4), bool(generate.get("judge")), generate.get("schema_name", ""))
+    report, budgets, sizes = GoalReport(goal.records), {}, {}
+    _approved, calls_at_start, _short = _goal_counts(paths, goal)
+    job, selection = defs.resolve_job_def("document_job"), None
+    extra = extra_targets(goal, 0, 0, per_target, 0)
+    while True:
+        used, new = _next_budgets(extra, budgets, sizes, present)
+        if report.rounds and sum(new.values()) <= sum(used.values()):
+            report.stopped = stop_reason(goal, report, False, per_target)
+            break
+        changed = [p for p in present if new[p] > used.get(p, -1)]  # the others have nothing new to ask
+        budgets, report.rounds, calls_before = new, report.rounds + 1, report.calls
+        echo(f"round {report.rounds}: up to {sum(budgets.values())} targets over {len(present)} document(s)")
+        _run_documents(job, instance, changed, lambda p: _with_generate(document_config, max_targets_per_document=budgets[p]),
+                       summary, bar, echo, selection)
+        selection = [dg.AssetKey("candidates")]  # later rounds: documents are extracted and enriched already
+        _run_dataset(defs, instance, dataset_config, summary)
+        sizes = _plan_sizes(paths, present, kinds)
+        report.approved, calls, report.shortfalls = _goal_counts(paths, goal)
+        report.calls = calls - calls_at_start
+        report.targets = sum(min(budgets[p], sum(sizes[p])) for p in present)
+        echo(f"round {report.rounds}: {report.approved} approved of {goal.records} asked "
+             f"({report.targets} targets, {report.calls} new model calls)")
+        extra = extra_targets(goal, report.approved, report.targets, per_target, report.calls, bool(report.shortfalls))
+        # round 1 may be all cache hits (a rerun); a later round always asks new targets
+        stalled = _last_model_error(paths) if report.rounds > 1 and report.calls == calls_before else ""
+        report.stopped = (stop_reason(goal, report, extra > 0, per_target, stalled) if summary.dataset_error is None
+                          else "the dataset phase failed")
+        if report.stopped:
+            break
+    summary.goal = report
+
+
+def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, generate: dict,
+                 echo: Callable[[str], None] = print, goal: Goal | None = None) -> RunSummary:
+    """Every phase for every document, then the dataset phase; with a `goal`, rounds of that
+    until the goal's number of records is approved or its budget is spent."""
+    started, summary = time.monotonic(), RunSummary()
+    paths = ProjectPaths(project_dir)
+    os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(paths))
+    os.environ["MBDG_PROJECT_DIR"] = str(paths.root)
+    save_settings(paths, docs_dir=str(docs), out_dir=str(out))
+    defs = build_definitions(
+        project=ProjectResource(project_dir=str(paths.root), docs_dir=str(docs), out_dir=str(out)), llm=llm,
+        warehouse=WarehouseResource(path=str(paths.warehouse)), vectors=VectorStoreResource(uri=str(paths.lancedb)),
+        signer=SignerResource(key_dir=str(paths.keys)),
+    )
+    document_config, dataset_config = _run_configs(generate)
+    bar = ProgressBar()
+    add_listener(bar)
+    try:
+        with dg.DagsterInstance.from_config(str(paths.dagster_home)) as instance:
+            present = sync_partitions(instance, docs, paths)
+            summary.documents = len(present)
+            if goal is None:
+                _run_documents(defs.resolve_job_def("document_job"), instance, present, lambda _p: document_config,
+                               summary, bar, echo)
+                _run_dataset(defs, instance, dataset_config, summary)
+            else:
+                _run_to_goal(defs, instance, present, (document_config, dataset_config), generate, goal, paths,
+                             summary, bar, echo)
+    finally:
+        remove_listener(bar)
+        bar.close()
+    with warehouse.connect(paths.warehouse) as con:
+        summary.chunks, summary.candidates, summary.failed_candidates, summary.tokens = _count(con, present)
+        summary.decisions = decision_counts(con)
+    summary.seconds = round(time.monotonic() - started, 1)
+    return summary

@@ -1,0 +1,202 @@
+"""`mbdg validate RECORDS.jsonl --sources DOCS_DIR --out REPORT.jsonl`: the five-stage validator on
+any existing dataset (a user's, or another tool's), against the documents it claims to come from.
+
+No Dagster and no warehouse: the sources are extracted and chunked with the pipeline's own code,
+each record is matched to its best-supporting chunk (embedding cosine plus lexical coverage of
+its answer, one matrix product for the whole file), and `validate_candidates` runs as in a
+pipeline run. One report line per input line, in input order, carrying the input's own `id`.
+With `--judge` (or `auto` and a server backend) the grounding stage asks the LLM entailment
+judge about reworded claims; its calls are cached in the project's warehouse.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+import numpy as np
+
+from mbdg_assets.cli.extract import expand
+from mbdg_assets.cli.options import PROJECT_OPTION, llm_options
+from mbdg_assets.enrich.chunking import chunk_document
+from mbdg_assets.validate.contamination import EvalIndex
+from mbdg_assets.validate.decisions import AUTO_REJECT
+from mbdg_assets.validate.eval_sets import load_eval_texts
+from mbdg_assets.extract.extraction import ExtractionError, extract_document
+from mbdg_assets.shared.text import content_stems
+
+# Keys of mbdg's own record contract: not part of a record's fields when an mbdg export is re-validated.
+CONTRACT_KEYS = {"id", "record_id", "schema", "chunk_ids", "doc_ids", "source_paths", "topic", "stage_scores", "score",
+                 "decision", "reasons", "supporting_spans", "generation", "duplicate_of", "split"}
+
+
+def record_fields(item: dict) -> dict:
+    """A record's own fields: `fields` when given, else the line minus mbdg's contract keys."""
+    if isinstance(item.get("fields"), dict):
+        return item["fields"]
+    return {k: v for k, v in item.items() if k not in CONTRACT_KEYS}
+
+
+def guess_schema(fields: dict) -> str:
+    if "messages" in fields:
+        return "chat"
+    if "options" in fields and "answer" in fields:
+        return "mcq"
+    return "instruction_pair"
+
+
+def load_source_chunks(sources: Path, echo) -> list[dict]:
+    """Every chunk of every readable document under `sources` (unreadable files are reported)."""
+    chunks = []
+    for path in expand((sources,)):
+        try:
+            doc = extract_document(path)
+        except ExtractionError as error:
+            echo(f"{path}: skipped ({error.code}: {error.message})")
+            continue
+        relative = str(path.relative_to(sources)) if sources.is_dir() else path.name
+        for c in chunk_document(doc):
+            chunks.append({"chunk_id": c.chunk_id, "doc_id": c.doc_id, "path": relative, "text": c.text,
+                           "topic": c.heading_path[0] if c.heading_path else Path(relative).stem})
+    return chunks
+
+
+def best_chunks(answers: list[str], chunks: list[dict], embedder) -> list[int]:
+    """Index of the best-supporting chunk per answer: mean of embedding cosine and the share of
+    the answer's content stems found in the chunk (lexical alone without an embedder)."""
+    chunk_stems = [set(content_stems(c["text"])) for c in chunks]
+    lexical = np.zeros((len(answers), len(chunks)))
+    for i, answer in enumerate(answers):
+        stems = set(content_stems(answer))
+        if stems:
+            lexical[i] = [len(stems & cs) / len(stems) for cs in chunk_stems]
+    if embedder is None:
+        return lexical.argmax(axis=1).tolist()
+    cosine = embedder.embed(answers) @ embedder.embed([c["text"] for c in chunks]).T
+    return (0.5 * lexical + 0.5 * cosine).argmax(axis=1).tolist()
+
+
+@contextmanager
+def _cached_judge(backend: str, model: str, host: str, project_dir: str | None) -> Iterator:
+    """The entailment judge over the chosen model, its calls cached in the project's warehouse."""
+    from mbdg_assets.storage import warehouse
+    from mbdg_assets.validate.entailment import EntailmentJudge
+    from mbdg_assets.llm.backends import make_llm
+    from mbdg_assets.llm.cache import CachedLLM
+    from mbdg_assets.storage.project import ProjectPaths, project_dir_from_env
+
+    try:
+        llm = make_llm(backend, model or None, host or None)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    with warehouse.connect(ProjectPaths(project_dir_from_env(project_dir)).warehouse) as con:
+        yield EntailmentJudge(CachedLLM(llm, con))
+
+
+def _bad_line(number: int, reason: str) -> dict:
+    return {"id": None, "line": number, "record_id": None, "stage_scores": {}, "score": 0.0, "decision": AUTO_REJECT,
+            "reasons": [reason], "supporting_spans": []}
+
+
+def validate_file(records_path: Path, sources: Path, schema: str | None, embed: bool, eval_sets: list[str],
+                  reject_contaminated: bool, echo=lambda m: None, judge=None) -> list[dict]:
+    """The report lines for `records_path` (plain function: the CLI and tests call it). `judge`:
+    optional entailment judge for the grounding stage (core.entailment.EntailmentJudge)."""
+    from mbdg_assets.llm.prompts import load_template
+    from mbdg_assets.validate.validator import ValidationParams, validate_candidates
+
+    lines, items = [], []
+    for number, raw in enumerate(records_path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            item = json.loads(raw)
+            if not isinstance(item, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as error:
+            lines.append(_bad_line(number, f"schema: line is not a JSON object ({error})"))
+            continue
+        items.append((number, item))
+        lines.append(None)
+    chunks = load_source_chunks(sources, echo)
+    if not chunks:
+        raise click.ClickException(f"{sources}: no readable source documents")
+    embedder = None
+    if embed:
+        from mbdg_assets.enrich.embeddings import Embedder
+
+        embedder = Embedder()
+    fields = [record_fields(item) for _, item in items]
+    schema_name = schema or (guess_schema(fields[0]) if fields else "instruction_pair")
+    template = load_template(schema_name)
+    best = best_chunks([template.answer_of(f) or json.dumps(f) for f in fields], chunks, embedder) if items else []
+    candidates = [{"candidate_id": f"{number:09d}", "fields": f, "chunk": chunks[b], "generation": {},
+                   "reward": float(item.get("reward", item.get("score", 0.0)) or 0.0)}
+                  for (number, item), f, b in zip(items, fields, best)]
+    params = ValidationParams(reject_contaminated=reject_contaminated)
+    eval_index = EvalIndex.build(load_eval_texts(eval_sets)) if eval_sets else None
+    records = validate_candidates(candidates, template.schema_name, template.json_schema, params, embedder=embedder,
+                                  eval_index=eval_index, judge=judge)
+    by_candidate = {r.candidate_id: r for r in records}
+    ids = {r.record_id: r for r in records}
+    results = iter(items)
+    for i, line in enumerate(lines):
+        if line is not None:
+            continue
+        number, item = next(results)
+        r = by_candidate[f"{number:09d}"]
+        duplicate = ids.get(r.duplicate_of) if r.duplicate_of else None
+        lines[i] = {"id": item.get("id"), "line": number, "record_id": r.record_id, "stage_scores": r.stage_scores,
+                    "score": r.score, "decision": r.decision, "reasons": r.reasons,
+                    "supporting_spans": [s | {"path": r.paths[0]} for s in r.supporting_spans],
+                    "source_path": r.paths[0], "duplicate_of": r.duplicate_of,
+                    "duplicate_of_line": int(duplicate.candidate_id) if duplicate else None}
+    return lines
+
+
+@click.command("validate")
+@click.argument("records_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--sources", required=True, type=click.Path(exists=True, path_type=Path), help="Folder (or file) of the source documents.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Report JSONL, one line per record.")
+@click.option("--schema", default=None, help="instruction_pair | mcq | chat | path to a JSON Schema (default: guessed from the first record).")
+@click.option("--eval-set", "eval_sets", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Evaluation items (JSONL or one per line) to check contamination against; repeatable.")
+@click.option("--reject-contaminated", is_flag=True, help="Reject contaminated records (default: report them).")
+@click.option("--no-embed", is_flag=True, help="Lexical evidence only (no embedding model; faster, no semantic dedup).")
+@click.option("--judge", "judge_mode", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              is_flag=False, flag_value="on",
+              help="LLM entailment check of reworded claims (--judge alone = on; auto = on for ollama/openai, off for "
+                   "the embedded model, which judges no better than chance).")
+@llm_options
+@PROJECT_OPTION
+def validate(records_path: Path, sources: Path, out_path: Path, schema: str | None, eval_sets: tuple[str, ...],
+             reject_contaminated: bool, no_embed: bool, judge_mode: str, backend: str, model: str, host: str,
+             project_dir: str | None) -> None:
+    """Run the five validation stages on an existing RECORDS_PATH dataset against its source documents."""
+    from mbdg_assets.validate.entailment import judge_enabled
+
+    if schema and schema.endswith(".json"):
+        schema = str(Path(schema).resolve())
+    echo = lambda message: click.echo(message, err=True)  # noqa: E731
+    if judge_enabled(judge_mode, backend):
+        with _cached_judge(backend, model, host, project_dir) as judge:
+            lines = validate_file(records_path, sources, schema, not no_embed, list(eval_sets), reject_contaminated, echo, judge)
+            echo(f"entailment judge: {backend} {judge.llm.model}: {judge.llm.misses} calls, {judge.llm.hits} cached; "
+                 + ", ".join(f"{k.removeprefix('entailment_')} {v}" for k, v in judge.stats().items() if v != ""))
+    else:
+        lines = validate_file(records_path, sources, schema, not no_embed, list(eval_sets), reject_contaminated, echo)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with out_path.open("w", encoding="utf-8") as out:
+        for line in lines:
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+    counts: dict[str, int] = {}
+    for line in lines:
+        counts[line["decision"]] = counts.get(line["decision"], 0) + 1
+    click.echo(f"records: {len(lines)}  " + "  ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f"  report: {out_path}", err=True)
+    if not lines:
+        click.echo("mbdg: no records in the input", err=True)
+        sys.exit(1)

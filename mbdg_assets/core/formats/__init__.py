@@ -1,2 +1,0 @@
-"""One module per family of formats. Each extractor is ``(path, data) -> Parsed`` and is listed
-once in ``mbdg_assets.core.extraction._FORMATS``; shared building blocks live in ``base``."""

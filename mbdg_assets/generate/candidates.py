@@ -1,0 +1,366 @@
+"""Generation: plan targets over chunks, ask the model for K candidates per target, score each
+with the hybrid reward and keep the best. Malformed answers become failed candidates that keep
+their raw text and the reason; they never stop the run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import jsonschema
+
+from mbdg_assets.generate.personas import COPY_THRESHOLD, copied_example, guidance, pick_examples, variant_for
+from mbdg_assets.llm.json_parsing import parse_json_object
+from mbdg_assets.llm.backends import Generation
+from mbdg_assets.generate.planning import KINDS, MULTIHOP_JOIN, Target, plan_targets
+from mbdg_assets.llm.prompts import (PromptTemplate, load_answer_template, load_judge_template, load_template, prompt_text,
+                      target_kind_guidance)
+from mbdg_assets.generate.rewards import FIELD_WEIGHT, score_candidate
+from mbdg_assets.shared.text import stable_id
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    k: int = 4
+    temperature: float = 0.8
+    base_seed: int = 0
+    max_tokens: int = 256
+    field_weight: float = FIELD_WEIGHT
+    max_targets_per_document: int = 8  # a prefix of the document's plan (core.planning): base targets first
+    repair_attempts: int = 1   # bounded: one chance to fix a malformed answer, then it is recorded as failed
+    min_preference_gap: float = 0.05  # preference pairs closer than this in reward teach a trainer noise
+    concurrency: int = 1       # simultaneous requests; >1 pays off only for server backends
+    judge: bool = False        # ask the model to grade each candidate's usefulness (K more calls per target)
+    vary_style: bool = True    # a different persona and difficulty per candidate
+    seed_examples: tuple[dict, ...] = ()  # the user's own records: shown as style anchors, never to be copied
+    kinds: tuple[str, ...] = KINDS  # which target kinds the plan may use (core.planning)
+
+
+@dataclass
+class Candidate:
+    candidate_id: str
+    target_id: str
+    chunk_id: str
+    rank: int
+    raw: str
+    fields: dict | None
+    error: str | None
+    reward_field: float = 0.0
+    reward_overall: float = 0.0
+    reward: float = 0.0
+    detail: dict = field(default_factory=dict)
+    generation: dict = field(default_factory=dict)
+    is_winner: bool = False
+
+
+def source_text(target: Target) -> str:
+    """What a target's answer must be grounded in: its chunk, or both chunks of a multi-hop target
+    joined by MULTIHOP_JOIN (the validator rebuilds the same text from the two chunk rows)."""
+    if target.partner is None:
+        return target.chunk["text"]
+    return target.chunk["text"] + MULTIHOP_JOIN + target.partner["text"]
+
+
+def _prompt_passage(target: Target) -> tuple[str, tuple[str, ...]]:
+    """The passage and section the prompt shows; a multi-hop target shows two labelled parts."""
+    if target.partner is None:
+        return target.chunk["text"], tuple(target.chunk["heading_path"] or ())
+    parts = [(" > ".join(c["heading_path"] or ()) or "-", c["text"]) for c in (target.chunk, target.partner)]
+    passage = "\n\n".join(f"Part {i} (section: {heading}):\n{text}" for i, (heading, text) in enumerate(parts, 1))
+    return passage, (f"{parts[0][0]} + {parts[1][0]}",)
+
+
+def _kind_guidance(target: Target, parent_question: str | None) -> str:
+    if target.kind == "base":
+        return ""
+    _version, texts = target_kind_guidance()
+    return texts[target.kind].replace("{parent}", (parent_question or "").replace("\n", " ").strip())
+
+
+def _parse_candidate(text: str | None, error: str | None, template: PromptTemplate) -> tuple[dict | None, str | None]:
+    if error:
+        return None, error
+    fields, parse_error = parse_json_object(text)
+    if parse_error:
+        return None, f"malformed answer: {parse_error}"
+    try:
+        jsonschema.validate(fields, template.json_schema)
+    except jsonschema.ValidationError as invalid:
+        return None, f"schema violation: {invalid.message}"
+    return fields, None
+
+
+@dataclass(frozen=True, eq=False)  # identity equality: each call is its own dict key
+class Call:
+    """One request to the model: a target's rank-th candidate, possibly a repair attempt."""
+
+    target: Target
+    rank: int
+    messages: list[dict[str, str]]
+    seed: int
+    attempt: int = 0
+    style: dict = field(default_factory=dict)  # persona and difficulty asked for
+
+
+def _target_calls(target: Target, template: PromptTemplate, params: GenerationParams, title: str,
+                  parent_question: str | None = None) -> list[Call]:
+    """The K first-round calls of one target: each with its persona and difficulty, the target
+    kind's instruction (multi-hop, deepen, broaden) and the user's seed examples as anchors."""
+    examples = pick_examples(params.seed_examples, target.target_id)
+    passage, heading_path = _prompt_passage(target)
+    kind_text = _kind_guidance(target, parent_question)
+    calls = []
+    for rank in range(params.k):
+        variant = variant_for(target.target_id, rank) if params.vary_style else None
+        text = "\n".join(t for t in (kind_text, guidance(variant, examples)) if t)
+        messages = template.messages(passage=passage, title=title, heading_path=heading_path, guidance=text)
+        style = {"persona": variant.persona, "difficulty": variant.difficulty} if variant else {}
+        calls.append(Call(target, rank, messages, params.base_seed + rank, style=style | _target_info(target)))
+    return calls
+
+
+def _target_info(target: Target) -> dict:
+    """What the generation metadata says about the target beyond its chunk."""
+    info: dict = {"target_kind": target.kind}
+    if target.partner is not None:
+        info["partner_chunk_id"] = target.partner["chunk_id"]
+    if target.parent_id is not None:
+        info["parent_target_id"] = target.parent_id
+    if target.kind != "base":
+        info["kind_prompt_version"] = target_kind_guidance()[0]
+    return info
+
+
+def _repair_call(call: Call, raw: str, error: str) -> Call:
+    """Show the model its own answer and what was wrong with it; same seed, so the repair is
+    reproducible and cached like any other call."""
+    messages = call.messages + [
+        {"role": "assistant", "content": raw[:4000]},
+        {"role": "user", "content": f"That answer was not usable ({error}). Reply with the corrected JSON object only."},
+    ]
+    return Call(call.target, call.rank, messages, call.seed, call.attempt + 1, call.style)
+
+
+def run_calls(llm, calls: list[Call], template: PromptTemplate, params: GenerationParams, concurrency: int,
+              on_result: Callable[[Generation], None] | None = None, temperature: float | None = None,
+              ) -> dict[Call, Generation]:
+    """All calls, `concurrency` at a time (server backends overlap requests; the embedded model
+    serialises on its own lock, so it gets 1)."""
+    temperature = params.temperature if temperature is None else temperature
+
+    def one(call: Call) -> Generation:
+        result = llm.generate(call.messages, json_schema=template.decoding_schema, temperature=temperature,
+                              seed=call.seed, max_tokens=params.max_tokens)
+        if on_result:
+            on_result(result)
+        return result
+
+    if concurrency <= 1:
+        return {call: one(call) for call in calls}
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        return dict(zip(calls, pool.map(one, calls)))
+
+
+def _candidate(call: Call, result: Generation, template: PromptTemplate, params: GenerationParams, llm) -> Candidate:
+    fields, error = _parse_candidate(result.text, result.error, template)
+    return Candidate(
+        candidate_id=stable_id(call.target.target_id, call.rank), target_id=call.target.target_id,
+        chunk_id=call.target.chunk["chunk_id"], rank=call.rank,
+        raw=result.text if result.text is not None else result.raw,  # the answer; the wire body only when there is none
+        fields=fields, error=error,
+        generation={"backend": llm.backend, "model": llm.model, "model_digest": getattr(llm, "model_digest", None),
+                    "prompt_version": template.version,
+                    "temperature": params.temperature, "seed": call.seed, "k": params.k, "repairs": call.attempt,
+                    **call.style,
+                    "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
+                    "seconds": round(result.seconds, 3)},
+    )
+
+
+def _generate_with_repairs(llm, template: PromptTemplate, calls: list[Call], params: GenerationParams,
+                           concurrency: int, on_result) -> dict[tuple[str, int], tuple[Call, Candidate]]:
+    """First round for every call, then up to `params.repair_attempts` rounds for malformed answers
+    (not for transport failures: a dead server is not fixed by asking again)."""
+    latest: dict[tuple[str, int], tuple[Call, Candidate]] = {}
+    pending = calls
+    for _round in range(params.repair_attempts + 1):
+        results = run_calls(llm, pending, template, params, concurrency, on_result)
+        repairs = []
+        for call, result in results.items():
+            candidate = _candidate(call, result, template, params, llm)
+            latest[(call.target.target_id, call.rank)] = (call, candidate)
+            if candidate.fields is None and result.error is None:
+                repairs.append(_repair_call(call, result.text or "", candidate.error or ""))
+        pending = repairs
+        if not pending:
+            break
+    return latest
+
+
+def judge_candidates(llm, template: PromptTemplate, latest: dict, params: GenerationParams,
+                     on_result: Callable[[Generation], None] | None = None) -> dict[str, dict[str, float]]:
+    """The LLM judge's grades per parsed candidate id, each mapped from 1..5 to 0..1: `score`
+    (overall usefulness), `question` and `answer` (per field role). A grade that is missing or
+    out of range is left out (the deterministic checks still score)."""
+    judge = load_judge_template()
+    calls = {}
+    for call, candidate in latest.values():
+        if candidate.fields is not None:
+            record = json.dumps(candidate.fields, ensure_ascii=False, indent=1)
+            messages = judge.render(passage=source_text(call.target), schema_name=template.schema_name, record=record)
+            calls[Call(call.target, call.rank, messages, call.seed)] = candidate.candidate_id
+    results = run_calls(llm, list(calls), judge, params, params.concurrency, on_result, temperature=0.0)
+    grades = {}
+    for call, result in results.items():
+        verdict, _error = parse_json_object(result.text)
+        found = {k: (verdict[k] - 1) / 4 for k in ("score", "question", "answer")
+                 if verdict and verdict.get(k) in (1, 2, 3, 4, 5)}
+        if found:
+            grades[calls[call]] = found
+    return grades
+
+
+def _score(candidate: Candidate, target: Target, template: PromptTemplate, params: GenerationParams, kept: list[str],
+           judge: dict[str, float] | None = None) -> None:
+    if candidate.fields is not None:
+        judge = judge or {}
+        reward = score_candidate(candidate.fields, source_text(target), template, kept, params.field_weight,
+                                 judge.get("score"), tuple(target.chunk.get("heading_path") or ()),
+                                 {role: judge[role] for role in ("question", "answer") if role in judge})
+        candidate.reward_field, candidate.reward_overall = reward.field, reward.overall
+        candidate.reward, candidate.detail = reward.total, reward.detail
+        overlap = copied_example(candidate.fields, params.seed_examples)
+        if overlap >= COPY_THRESHOLD:
+            candidate.reward = 0.0
+            candidate.detail["copied_seed_example"] = round(overlap, 4)
+
+
+def select_winner(candidates: list[Candidate]) -> Candidate | None:
+    """Highest reward among parsed candidates; ties go to the lower rank (the earlier seed)."""
+    parsed = [c for c in candidates if c.fields is not None]
+    if not parsed:
+        return None
+    winner = max(parsed, key=lambda c: (c.reward, -c.rank))
+    winner.is_winner = True
+    winner.generation |= {"candidate_rank": winner.rank, "reward_field": winner.reward_field,
+                          "reward_overall": winner.reward_overall, "reward": winner.reward,
+                          "sibling_rewards": [c.reward for c in sorted(candidates, key=lambda c: c.rank)]}
+    return winner
+
+
+def _run_stage(llm, template: PromptTemplate, targets: list[Target], calls: list[Call], params: GenerationParams,
+               on_result, kept: list[str]) -> list[Candidate]:
+    """Calls (concurrently), repairs, the optional judge, then scoring in target order, because
+    diversity is measured against the winners kept so far (`kept` grows here)."""
+    latest = _generate_with_repairs(llm, template, calls, params, params.concurrency, on_result)
+    grades = judge_candidates(llm, template, latest, params, on_result) if params.judge else {}
+    everything: list[Candidate] = []
+    for target in targets:
+        candidates = [latest[(target.target_id, rank)][1] for rank in range(params.k)]
+        for candidate in candidates:
+            _score(candidate, target, template, params, kept, grades.get(candidate.candidate_id))
+        winner = select_winner(candidates)
+        if winner:
+            kept.append(template.question_of(winner.fields))
+        everything.extend(candidates)
+    return everything
+
+
+def generate_targets(llm, template: PromptTemplate, targets: list[Target], params: GenerationParams, title: str,
+                     on_result: Callable[[Generation], None] | None = None) -> list[Candidate]:
+    """All candidates of the given targets, winners marked. Base and multi-hop targets go first;
+    an evolved target is then asked to deepen or broaden its base target's winning question (and
+    is skipped when that target has no winner: there is nothing to evolve)."""
+    kept: list[str] = []
+    first = [t for t in targets if t.parent_id is None]
+    calls = [c for t in first for c in _target_calls(t, template, params, title)]
+    everything = _run_stage(llm, template, first, calls, params, on_result, kept)
+    questions = {c.target_id: template.question_of(c.fields) for c in everything if c.is_winner}
+    evolved = [t for t in targets if t.parent_id in questions]
+    calls = [c for t in evolved for c in _target_calls(t, template, params, title, questions[t.parent_id])]
+    return everything + (_run_stage(llm, template, evolved, calls, params, on_result, kept) if evolved else [])
+
+
+def generate_for_chunks(llm, template: PromptTemplate, chunks: list[dict], params: GenerationParams, title: str,
+                        on_result: Callable[[Generation], None] | None = None,
+                        vectors: dict | None = None) -> list[Candidate]:
+    """All candidates for one document: the first `params.max_targets_per_document` targets of its
+    plan (core.planning; `vectors`, chunk id -> embedding, enable multi-hop targets)."""
+    targets = plan_targets(chunks, template.version, params.max_targets_per_document, vectors, params.kinds)
+    return generate_planned(llm, template, targets, params, title, on_result)
+
+
+def generate_planned(llm, template: PromptTemplate, targets: list[Target], params: GenerationParams, title: str,
+                     on_result: Callable[[Generation], None] | None = None) -> list[Candidate]:
+    """All candidates of already planned targets: preference pairs or one record per target."""
+    if template.schema_name == "preference":
+        return generate_preferences(llm, template, targets, params, title, on_result)
+    return generate_targets(llm, template, targets, params, title, on_result)
+
+
+def calls_per_target(k: int, judge: bool, schema_name: str) -> int:
+    """Model calls one target costs in the first round: K candidates, K judge grades when the judge
+    is on, and K answers more for a preference pair."""
+    return k * (2 if judge else 1) * (2 if schema_name == "preference" else 1)
+
+
+def _answer_calls(winners: list[Candidate], targets: dict[str, Target], template: PromptTemplate,
+                  params: GenerationParams, title: str) -> tuple[list[Call], dict[str, tuple[Target, str]]]:
+    answer = load_answer_template()
+    calls, answer_targets = [], {}
+    for winner in winners:
+        question_target, prompt = targets[winner.target_id], prompt_text(winner.fields)
+        target = Target(stable_id(winner.target_id, template.version), question_target.chunk, question_target.kind,
+                        partner=question_target.partner)
+        passage, heading_path = _prompt_passage(target)
+        messages = answer.render(passage=passage, title=title, heading_path=" > ".join(heading_path) or "-", question=prompt)
+        calls += [Call(target, rank, messages, params.base_seed + params.k + rank, style=_target_info(target))
+                  for rank in range(params.k)]
+        answer_targets[target.target_id] = (target, prompt)
+    return calls, answer_targets
+
+
+def _pair(answers: list[Candidate], prompt: str, question: Candidate, params: GenerationParams) -> None:
+    """Marks the best answer as the record {prompt, chosen, rejected}, or records why none is."""
+    parsed = sorted((a for a in answers if a.fields is not None), key=lambda a: (-a.reward, a.rank))
+    distinct = [a for a in parsed[1:] if a.fields["answer"].strip() != parsed[0].fields["answer"].strip()] if parsed else []
+    if not distinct:
+        for a in answers:
+            a.generation["dropped"] = "fewer than two different parsed answers"
+        return
+    chosen, rejected = parsed[0], distinct[-1]
+    gap = round(chosen.reward - rejected.reward, 4)
+    if gap < params.min_preference_gap:
+        chosen.generation["dropped"] = f"reward gap {gap} below {params.min_preference_gap}"
+        return
+    chosen.is_winner = True
+    chosen.fields = {"prompt": prompt, "chosen": chosen.fields["answer"], "rejected": rejected.fields["answer"]}
+    chosen.generation |= {"candidate_rank": chosen.rank, "rejected_rank": rejected.rank, "reward_gap": gap,
+                          "reward_field": chosen.reward_field, "reward_overall": chosen.reward_overall,
+                          "reward": chosen.reward, "reward_rejected": rejected.reward,
+                          "question_candidate_id": question.candidate_id,
+                          "sibling_rewards": [a.reward for a in answers]}
+
+
+def generate_preferences(llm, template: PromptTemplate, targets: list[Target], params: GenerationParams, title: str,
+                         on_result: Callable[[Generation], None] | None = None) -> list[Candidate]:
+    """Preference pairs that share one prompt: the best instruction-pair question per target,
+    then K answers to it; chosen = best reward, rejected = worst different answer, the gap kept,
+    pairs below `min_preference_gap` dropped. Question candidates are stored, never records."""
+    questions = generate_targets(llm, load_template("instruction_pair"), targets, params, title, on_result)
+    winners = [q for q in questions if q.is_winner]
+    for q in winners:
+        q.is_winner = False
+    calls, answer_targets = _answer_calls(winners, {t.target_id: t for t in targets}, template, params, title)
+    answer_template = load_answer_template()
+    latest = _generate_with_repairs(llm, answer_template, calls, params, params.concurrency, on_result)
+    everything = list(questions)
+    for question, (target_id, (target, prompt)) in zip(winners, answer_targets.items()):
+        answers = [latest[(target_id, rank)][1] for rank in range(params.k)]
+        for answer in answers:
+            _score(answer, target, answer_template, params, [])
+        _pair(answers, prompt, question, params)
+        everything += answers
+    return everything

@@ -1,0 +1,191 @@
+"""The hybrid reward that picks the best of K candidates: 0.7 x field reward + 0.3 x overall.
+
+Field reward: deterministic checks per field (present and typed, inside the schema's length band,
+no repetition loop; options all different; conversation turns alternating), an answer field's
+score multiplied by its grounding in the passage; for MCQ, the keyed option must exist and be
+supported by the passage. Overall reward: a deterministic proxy for usefulness (a specific
+question, an answer that says more than the question) plus diversity against the examples
+already kept for the document. Both are in [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+
+from mbdg_assets.validate.grounding import lexical_grounding
+from mbdg_assets.llm.prompts import QUESTION_NAMES, SCHEMAS, PromptTemplate
+from mbdg_assets.shared.text import content_words, jaccard, repetition_ratio, words
+
+FIELD_WEIGHT = 0.7
+OVERALL_WEIGHT = 0.3
+MAX_REPETITION = 0.3      # a share of repeated word 3-grams above this reads as a generation loop
+MAX_OPTION_OVERLAP = 0.8  # two MCQ options sharing more of their words than this are the same option
+MIN_TASK_WORDS = 3        # "List the steps." is a task; "Safety limits" is a heading
+_INTERROGATIVES = frozenset(
+    "what who whom whose which when where why how is are was were do does did can could should would will shall may "
+    "might must has have had".split())
+_IMPERATIVES = frozenset(
+    "explain describe list summarize summarise give write compare contrast name identify outline define state tell "
+    "show find calculate compute determine draft create provide suggest translate rewrite classify extract evaluate "
+    "assess recommend propose convert rank sort estimate plan prepare design choose select match complete answer "
+    "walk help check verify imagine discuss illustrate justify analyse analyze predict rephrase paraphrase".split())
+
+
+@dataclass(frozen=True)
+class Reward:
+    field: float
+    overall: float
+    total: float
+    detail: dict
+
+
+def hybrid_reward(field: float, overall: float, field_weight: float = FIELD_WEIGHT) -> float:
+    """field_weight x field + (1 - field_weight) x overall, rounded to 4 places."""
+    return round(field_weight * field + (1.0 - field_weight) * overall, 4)
+
+
+def _string_checks(value: str, spec: dict) -> dict[str, float]:
+    if not value.strip() and spec.get("minLength", 0) == 0:
+        return {"present": 1.0}  # an optional field left empty is fine
+    return {
+        "present": float(bool(value.strip())),
+        "length": float(spec.get("minLength", 0) <= len(value) <= spec.get("maxLength", 10**9)),
+        "no_loop": float(repetition_ratio(value) <= MAX_REPETITION),
+    }
+
+
+def _distinct(texts: list[str]) -> float:
+    words = [set(content_words(t)) or {t.strip().lower()} for t in texts]
+    return float(all(jaccard(a, b) < MAX_OPTION_OVERLAP for a, b in combinations(words, 2)))
+
+
+def _options_checks(value: dict) -> dict[str, float]:
+    texts = [v for v in value.values() if isinstance(v, str)]
+    return {"present": float(len(texts) == len(value) and all(t.strip() for t in texts)), "distinct": _distinct(texts)}
+
+
+def _turn_checks(value: list) -> dict[str, float]:
+    roles = [m.get("role") for m in value if isinstance(m, dict)]
+    alternating = roles[:1] == ["user"] and roles[-1:] == ["assistant"] and all(a != b for a, b in zip(roles, roles[1:]))
+    text = " ".join(m.get("content", "") for m in value if isinstance(m, dict))
+    return {"present": float(bool(value)), "alternating": float(alternating),
+            "no_loop": float(repetition_ratio(text) <= MAX_REPETITION)}
+
+
+def _field_checks(name: str, value: object, spec: dict) -> dict[str, float]:
+    if isinstance(value, str):
+        checks = _string_checks(value, spec)
+        if "enum" in spec:
+            checks = {"present": float(value in spec["enum"])}
+        return checks
+    if isinstance(value, dict):
+        return _options_checks(value)
+    if isinstance(value, list):
+        return _turn_checks(value)
+    return {"present": 0.0}
+
+
+def _without_numbering(tokens: list[str]) -> list[str]:
+    """'3.2 Safety limits' and 'Safety limits' are the same heading."""
+    while tokens and (tokens[0][:1].isdigit() or tokens[0] in {"i", "ii", "iii", "iv", "v", "vi"}):
+        tokens = tokens[1:]
+    return tokens
+
+
+def _opens_with_task(question: str) -> bool:
+    """An interrogative or imperative first word, after an optional 'please' or a short lead-in
+    clause ('Based on the policy, what ...', 'Using the passage, explain ...')."""
+    openings = [words(question)]
+    head, comma, tail = question.partition(",")
+    if comma and len(words(head)) <= 8:
+        openings.append(words(tail))
+    for tokens in openings:
+        tokens = tokens[1:] if tokens[:1] == ["please"] else tokens
+        if tokens and (tokens[0] in _INTERROGATIVES or tokens[0] in _IMPERATIVES):
+            return True
+    return False
+
+
+def task_form(question: str, heading_path: tuple[str, ...] | list[str] = ()) -> tuple[float, str | None]:
+    """1.0 when the question field asks something: a question mark (or a ___ blank), or an
+    interrogative / imperative opening, and at least MIN_TASK_WORDS words; else 0.0 and why.
+    Small models often copy the section heading ('Installation', '3.2 Safety limits') into the
+    question: a record that asks nothing teaches nothing. A heading copy phrased as a question
+    ('How do I reset my password?', an FAQ heading) is a real question and passes."""
+    tokens = words(question)
+    shown = " ".join(question.split())[:60]
+    if not tokens:
+        return 0.0, "the question is empty"
+    asks = "?" in question or "___" in question
+    headings = [h for h in heading_path if h] + ([" ".join(heading_path)] if len(heading_path) > 1 else [])
+    if not asks and _without_numbering(tokens) in [_without_numbering(words(h)) for h in headings]:
+        return 0.0, f"the question is a copy of the section heading ({shown!r})"
+    if not asks and not _opens_with_task(question):
+        return 0.0, f"not a question or task: no question mark and no interrogative or imperative opening ({shown!r})"
+    if len(tokens) < MIN_TASK_WORDS:
+        return 0.0, f"too short to be a question or task ({len(tokens)} word(s): {shown!r})"
+    return 1.0, None
+
+
+def asks_a_task(template: PromptTemplate) -> bool:
+    """Whether the question field is meant to hold a question: every built-in schema; a user's
+    schema only when its question field has a question-like name (else it may be a title)."""
+    return template.schema_name in SCHEMAS or template.question_field.lower() in QUESTION_NAMES
+
+
+def _field_score(checks: dict[str, float]) -> float:
+    """Mean of the form checks, times grounding where measured: a fluent, well-formed answer that
+    the passage does not support must not outscore a plainer, supported one."""
+    form = [v for k, v in checks.items() if k != "grounded"]
+    return sum(form) / len(form) * checks.get("grounded", 1.0)
+
+
+def field_reward(fields: dict, source: str, template: PromptTemplate, heading_path: tuple[str, ...] | list[str] = (),
+                 judge: dict[str, float] | None = None) -> tuple[float, dict]:
+    """Mean over the schema's fields of each field's score; the question field must ask
+    something (task_form), `heading_path` being the passage's headings. `judge`: the optional LLM
+    judge's grades in [0, 1] of the `question` and the `answer` role, one more check of each field
+    in that role."""
+    per_field = {name: _field_checks(name, fields.get(name), spec)
+                 for name, spec in template.json_schema["properties"].items()}
+    if asks_a_task(template) and template.question_field in per_field:
+        per_field[template.question_field]["task"] = task_form(template.question_of(fields), heading_path)[0]
+    answer = template.answer_of(fields)
+    for name in template.answer_fields:
+        if per_field.get(name, {}).get("present"):
+            per_field[name]["grounded"] = lexical_grounding(answer, source).score
+    for role, names in (("question", (template.question_field,)), ("answer", template.answer_fields)):
+        for name in names:
+            if judge and role in judge and per_field.get(name, {}).get("present"):
+                per_field[name]["llm_judge"] = judge[role]
+    if "options" in per_field and "answer" in per_field:  # MCQ: the key must name a real option
+        per_field["answer"]["keyed_option_exists"] = float(fields.get("answer") in (fields.get("options") or {}))
+    scores = [_field_score(checks) for checks in per_field.values()]
+    return round(sum(scores) / len(scores), 4), per_field
+
+
+def overall_reward(fields: dict, kept_questions: list[str], template: PromptTemplate,
+                   judge: float | None = None) -> tuple[float, dict]:
+    """Specific question, answer that says more than the question, new relative to kept ones;
+    plus the LLM judge's rubric grade in [0, 1] when one was asked."""
+    question = set(content_words(template.question_of(fields)))
+    answer = set(content_words(template.answer_of(fields)))
+    nearest = max((jaccard(question, set(content_words(k))) for k in kept_questions), default=0.0)
+    checks = {
+        "specific": 1.0 if len(question) >= 3 else 0.5 if question else 0.0,
+        "adds_information": float(bool(answer - question) and jaccard(question, answer) < 0.8),
+        "diversity": round(1.0 - nearest, 4),
+    }
+    if judge is not None:
+        checks["llm_judge"] = judge
+    return round(sum(checks.values()) / len(checks), 4), checks
+
+
+def score_candidate(fields: dict, source: str, template: PromptTemplate, kept_questions: list[str],
+                    field_weight: float = FIELD_WEIGHT, judge: float | None = None,
+                    heading_path: tuple[str, ...] | list[str] = (), field_judge: dict[str, float] | None = None) -> Reward:
+    field, field_detail = field_reward(fields, source, template, heading_path, field_judge)
+    overall, overall_detail = overall_reward(fields, kept_questions, template, judge)
+    detail = {"field": field_detail, "overall": overall_detail}
+    return Reward(field, overall, hybrid_reward(field, overall, field_weight), detail)
