@@ -178,3 +178,17 @@ def test_a_different_signing_key_is_refused_naming_both_ids(tmp_path: Path, monk
     with pytest.raises(KeyChangeError, match="neither"):  # no key here: refused, and no new key file made
         continuing_key(tmp_path / "elsewhere", first.key_id)
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_mbdg_run_without_model_options_keeps_the_projects_model(project: ProjectPaths, tmp_path: Path):
+    from click.testing import CliRunner
+
+    from mbdg_assets.cli.main import main
+
+    docs = tmp_path / "work" / "docs"
+    # --quota without --records stops the command right after it has chosen the model
+    args = ["run", str(docs), "--out", str(tmp_path / "o"), "--project", str(project.root), "--quota", "difficulty:hard=0.3"]
+    kept = CliRunner().invoke(main, args)
+    assert kept.exit_code == 1 and "model: openai qwen-7b http://127.0.0.1:9/v1 (the project's" in kept.output
+    chosen = CliRunner().invoke(main, args + ["--backend", "embedded"])
+    assert chosen.exit_code == 1 and "the project's" not in chosen.output

@@ -74,7 +74,7 @@ def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: st
             load_seed_examples(seed_examples)
         except ValueError as error:
             _fail(str(error))
-    llm = LLMResource(backend=backend, model=model, host=host)
+    llm = _project_or_given_llm(project_dir_from_env(project_dir), backend, model, host)
     generate = {"schema_name": schema_name, "k": k, "max_targets_per_document": max_targets, "seed": seed,
                 "concurrency": concurrency, "judge": judge, "target_kinds": _target_kinds(kinds),
                 "seed_examples_path": str(seed_examples.resolve()) if seed_examples else ""}
@@ -86,6 +86,23 @@ def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: st
         _fail(f"dataset phase failed: {summary.dataset_error}")
     if summary.documents and len(summary.failures) == summary.documents:
         _fail("no document could be processed (see the errors above)")
+
+
+def _project_or_given_llm(project: Path, backend: str, model: str, host: str):
+    """Without --backend, --model or --host a run keeps the project's model (what the last run and
+    the UI use); giving any of them chooses anew, and the change is said and recorded."""
+    from mbdg_assets.storage.project import project_config
+    from resources import LLMResource
+
+    context = click.get_current_context()
+    given = any(context.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
+                for name in ("backend", "model", "host"))
+    saved = project_config(ProjectPaths(project))["llm"]
+    if not given and saved:
+        click.echo(f"model: {saved.get('backend')} {saved.get('model') or '(default)'} {saved.get('host') or ''} "
+                   "(the project's; --backend/--model/--host to change it)".replace("  ", " "))
+        return LLMResource.from_project({"llm": saved})
+    return LLMResource(backend=backend, model=model, host=host)
 
 
 def _target_kinds(kinds: str) -> list[str]:
