@@ -129,22 +129,6 @@ def _finished_run(project: Path, run_id: str, seconds: float = 150) -> dg.Dagste
     raise AssertionError(f"run {run_id} did not finish in {seconds:.0f}s")
 
 
-def test_a_launchpad_launch_uses_the_projects_backend_and_model(ui, browser):
-    url, project, server, _stop = ui
-    calls_before = len(server.requests)
-    run_id = _launch_from_launchpad(browser, url, GOOD)
-    run = _finished_run(project, run_id)
-    assert run.status == dg.DagsterRunStatus.SUCCESS and run.tags["dagster/partition"] == GOOD
-    with dg.DagsterInstance.from_config(str(project / "dagster")) as instance:
-        [record] = instance.fetch_materializations(dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey("candidates"), asset_partitions=[GOOD]), limit=1).records
-    assert record.run_id == run_id
-    metadata = {k: v.value for k, v in record.asset_materialization.metadata.items()}
-    assert (metadata["backend"], metadata["model"]) == ("openai", MODEL)
-    # the project's model answered the same prompts for `mbdg run`: all replayed from the cache, none made anew
-    assert metadata["llm_cache_hits"] > 0 and metadata["llm_calls"] == 0 and len(server.requests) == calls_before
-
-
 def test_with_the_server_down_the_launch_fails_its_step_naming_the_server(ui, browser):
     url, project, server, stop = ui
     address = server.openai_base_url
@@ -158,3 +142,21 @@ def test_with_the_server_down_the_launch_fails_its_step_naming_the_server(ui, br
     data = failures[0].step_failure_data
     message = data.user_failure_data.description if data.user_failure_data else data.error.message
     assert f"cannot connect to {address}" in message and "model calls failed" in message
+
+
+def test_a_launchpad_launch_uses_the_projects_backend_and_model(ui, browser):
+    """Runs after the dead-server test (file order), so that no dataset refresh, which follows a
+    successful document run, queues ahead of that test's run; its answers all come from the cache."""
+    url, project, server, _stop = ui
+    calls_before = len(server.requests)
+    run_id = _launch_from_launchpad(browser, url, GOOD)
+    run = _finished_run(project, run_id)
+    assert run.status == dg.DagsterRunStatus.SUCCESS and run.tags["dagster/partition"] == GOOD
+    with dg.DagsterInstance.from_config(str(project / "dagster")) as instance:
+        [record] = instance.fetch_materializations(dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey("candidates"), asset_partitions=[GOOD]), limit=1).records
+    assert record.run_id == run_id
+    metadata = {k: v.value for k, v in record.asset_materialization.metadata.items()}
+    assert (metadata["backend"], metadata["model"]) == ("openai", MODEL)
+    # the project's model answered the same prompts for `mbdg run`: all replayed from the cache, none made anew
+    assert metadata["llm_cache_hits"] > 0 and metadata["llm_calls"] == 0 and len(server.requests) == calls_before
