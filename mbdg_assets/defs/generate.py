@@ -56,7 +56,8 @@ def _summary(candidates, cached: CachedLLM, progress: CallProgress) -> dict:
             "failed_candidates": len(failed), "winners": len(winners),
             "mean_winner_reward": round(sum(c.reward for c in winners) / max(len(winners), 1), 4),
             "tokens": progress.tokens, "tokens_per_winner": round(progress.tokens / max(len(winners), 1)),
-            "llm_calls": cached.misses - progress.failed, "llm_failed_calls": progress.failed, "llm_cache_hits": cached.hits, "seconds": round(progress.elapsed, 1),
+            "llm_calls": cached.misses - progress.failed,  # answered calls; refused or failed ones are counted apart
+            "llm_failed_calls": progress.failed, "llm_cache_hits": cached.hits, "seconds": round(progress.elapsed, 1),
             "first_failure": failed[0].error if failed else ""}
 
 
