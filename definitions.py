@@ -1,8 +1,10 @@
 """mbdg's one Dagster Definitions object: the five phases, their checks, jobs, sensors, schedule.
 
-Read this first. Each phase lives in `mbdg_assets/<phase>.py` and calls plain code in
-`mbdg_assets/core/`; resources (model, warehouse, vectors, signing key) live in `resources/`.
-`build_definitions` lets the CLI bind its own resource settings; `dagster dev` uses `defs`.
+Read this first. Each phase's assets live in `mbdg_assets/defs/<phase>.py` and call plain code in
+`mbdg_assets/<phase>/`; resources (model, warehouse, vectors, signing key) live in `resources/`.
+`build_definitions` lets the CLI bind its own resource settings; `dagster dev` (`mbdg ui`) uses
+`defs`, whose model and job defaults come from the project configuration (`<project>/project.json`,
+saved by `mbdg run`), so the UI, the sensors and the schedule run what the CLI ran.
 """
 
 import dagster as dg
@@ -11,7 +13,8 @@ from mbdg_assets.defs.enrich import enriched_chunks
 from mbdg_assets.defs.export import run_manifest, training_dataset
 from mbdg_assets.defs.extract import source_documents
 from mbdg_assets.defs.generate import candidates
-from mbdg_assets.defs.jobs import dataset_job, document_job
+from mbdg_assets.defs.jobs import build_jobs
+from mbdg_assets.defs.run_configs import current_config
 from mbdg_assets.defs.schedules import nightly_dataset_schedule
 from mbdg_assets.defs.sensors import docs_folder_sensor, refresh_dataset_after_documents
 from mbdg_assets.defs.validate import (distribution_within_bounds, records_table_conforms, reviews_pending, sources_balanced,
@@ -21,16 +24,17 @@ from resources import LLMResource, ProjectResource, SignerResource, VectorStoreR
 
 def build_definitions(project: ProjectResource | None = None, llm: LLMResource | None = None,
                       warehouse: WarehouseResource | None = None, vectors: VectorStoreResource | None = None,
-                      signer: SignerResource | None = None) -> dg.Definitions:
+                      signer: SignerResource | None = None, config: dict[str, dict] | None = None) -> dg.Definitions:
+    config = current_config() if config is None else config
     return dg.Definitions(
         assets=[source_documents, enriched_chunks, candidates, validated_records, training_dataset, run_manifest],
         asset_checks=[records_table_conforms, sources_balanced, reviews_pending, distribution_within_bounds],
-        jobs=[document_job, dataset_job],
+        jobs=build_jobs(config),
         sensors=[docs_folder_sensor, refresh_dataset_after_documents],
         schedules=[nightly_dataset_schedule],
         resources={
             "project": project or ProjectResource(),
-            "llm": llm or LLMResource(),
+            "llm": llm or LLMResource.from_project(config),
             "warehouse": warehouse or WarehouseResource(),
             "vectors": vectors or VectorStoreResource(),
             "signer": signer or SignerResource(),

@@ -16,5 +16,12 @@ class LLMResource(dg.ConfigurableResource):
     api_key: str = Field(default="", description="API key for an OpenAI-compatible server, if it wants one")
     timeout: float = Field(default=120.0, description="Seconds per request before it counts as failed")
 
+    @classmethod
+    def from_project(cls, config: dict[str, dict]) -> "LLMResource":
+        """The model the project configuration names (what `mbdg run` used); the embedded model
+        when nothing is saved yet. Unknown keys are ignored, so an older project.json still loads."""
+        saved = {k: v for k, v in (config.get("llm") or {}).items() if k in cls.model_fields and v not in (None, "")}
+        return cls(**saved)
+
     def client(self) -> LLM:
         return make_llm(self.backend, self.model or None, self.host or None, self.api_key or None, self.timeout)

@@ -34,6 +34,9 @@ def test_jobs_checks_sensors_and_schedule_are_registered():
     check_keys = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
     assert check_keys == {"records_table_conforms", "sources_balanced", "reviews_pending", "distribution_within_bounds"}
     assert defs.resolve_schedule_def("nightly_dataset").default_status == dg.DefaultScheduleStatus.STOPPED
+    described = [defs.resolve_sensor_def(n) for n in ("docs_folder_sensor", "refresh_dataset_after_documents")]
+    described += [defs.resolve_schedule_def("nightly_dataset"), *defs.resolve_all_job_defs()]
+    assert all(len(d.description or "") > 40 for d in described if not d.name.startswith("__"))
 
 
 def _evaluate(docs: Path, instance: dg.DagsterInstance, cursor: str | None = None):
@@ -55,7 +58,7 @@ def test_sensor_adds_changes_and_deletes_partitions(tmp_path: Path):
         cursor = result.cursor
 
         unchanged = _evaluate(docs, instance, cursor)
-        assert isinstance(unchanged, dg.SkipReason)
+        assert not unchanged.run_requests and "none new or changed" in unchanged.skip_reason.skip_message
 
         (docs / "a.md").write_text("# A\n\nalpha, edited")
         (docs / "b.txt").write_text("beta")

@@ -47,10 +47,13 @@ def main() -> None:
               help="Have the model grade each candidate's usefulness (K more calls per target).")
 @click.option("--seed-examples", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="JSONL of your own records in the target schema: style anchors, never copied.")
+@click.option("--allow-key-change", is_flag=True,
+              help="Sign even if the key differs from the one that signed the project's last manifest (recorded in it).")
 @PROJECT_OPTION
 def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: str, host: str, k: int,
         max_targets: int, records: int, max_calls: int, max_rounds: int, quotas: tuple[str, ...], kinds: str,
-        seed: int, concurrency: int, judge: bool, seed_examples: Path | None, project_dir: str | None) -> None:
+        seed: int, concurrency: int, judge: bool, seed_examples: Path | None, allow_key_change: bool,
+        project_dir: str | None) -> None:
     """Materialize every phase for every document in DOCS_DIR, in this process."""
     from mbdg_assets.llm.prompts import load_template
     from mbdg_assets.cli.run import run_pipeline
@@ -71,18 +74,35 @@ def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: st
             load_seed_examples(seed_examples)
         except ValueError as error:
             _fail(str(error))
-    llm = LLMResource(backend=backend, model=model, host=host)
+    llm = _project_or_given_llm(project_dir_from_env(project_dir), backend, model, host)
     generate = {"schema_name": schema_name, "k": k, "max_targets_per_document": max_targets, "seed": seed,
                 "concurrency": concurrency, "judge": judge, "target_kinds": _target_kinds(kinds),
                 "seed_examples_path": str(seed_examples.resolve()) if seed_examples else ""}
     goal = _goal(records, max_calls, max_rounds, quotas)
     summary = run_pipeline(docs_dir.resolve(), out_dir.resolve(), project_dir_from_env(project_dir), llm, generate,
-                           click.echo, goal)
+                           click.echo, goal, allow_key_change)
     _print_summary(summary, out_dir)
     if summary.dataset_error:
         _fail(f"dataset phase failed: {summary.dataset_error}")
     if summary.documents and len(summary.failures) == summary.documents:
         _fail("no document could be processed (see the errors above)")
+
+
+def _project_or_given_llm(project: Path, backend: str, model: str, host: str):
+    """Without --backend, --model or --host a run keeps the project's model (what the last run and
+    the UI use); giving any of them chooses anew, and the change is said and recorded."""
+    from mbdg_assets.storage.project import project_config
+    from resources import LLMResource
+
+    context = click.get_current_context()
+    given = any(context.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
+                for name in ("backend", "model", "host"))
+    saved = project_config(ProjectPaths(project))["llm"]
+    if not given and saved:
+        click.echo(f"model: {saved.get('backend')} {saved.get('model') or '(default)'} {saved.get('host') or ''} "
+                   "(the project's; --backend/--model/--host to change it)".replace("  ", " "))
+        return LLMResource.from_project({"llm": saved})
+    return LLMResource(backend=backend, model=model, host=host)
 
 
 def _target_kinds(kinds: str) -> list[str]:
@@ -170,3 +190,7 @@ main.add_command(_review)
 
 from mbdg_assets.cli.validate import validate as _validate  # noqa: E402  (issue 5: validate any dataset)
 main.add_command(_validate)
+
+
+if __name__ == "__main__":  # `python -m mbdg_assets.cli.main`: the worktree's code, whatever `mbdg` is on PATH
+    main()

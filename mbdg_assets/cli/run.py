@@ -23,10 +23,11 @@ from mbdg_assets.generate.candidates import calls_per_target
 from mbdg_assets.generate.goal_rounds import Goal, GoalReport, extra_targets, quota_shortfalls, stop_reason
 from mbdg_assets.generate.planning import KINDS, allocate_targets, document_plan, pass_sizes
 from mbdg_assets.llm.progress import CallProgress, add_listener, remove_listener
-from mbdg_assets.storage.project import ProjectPaths, prepare_dagster_home, save_settings
+from mbdg_assets.storage.project import ProjectPaths, prepare_dagster_home, project_config, save_project_config
 from mbdg_assets.storage.tables import decision_counts, load_chunks, purge_removed_documents
 from mbdg_assets.storage.vectors import VectorStore
 from mbdg_assets.defs.partitions import documents_partitions
+from mbdg_assets.defs.run_configs import dataset_run_config, document_run_config
 from resources import LLMResource, ProjectResource, SignerResource, VectorStoreResource, WarehouseResource
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -72,11 +73,24 @@ def sync_partitions(instance: dg.DagsterInstance, docs: Path, paths: ProjectPath
     return present
 
 
-def _run_configs(generate: dict) -> tuple[dict, dict]:
-    """Run config of the document job and of the dataset job."""
-    validate = {"schema_name": generate.get("schema_name", "instruction_pair")}
-    return (QUIET_LOGS | {"ops": {"candidates": {"config": generate}}},
-            QUIET_LOGS | {"ops": {"validated_records": {"config": validate}}})
+def _run_configs(config: dict[str, dict]) -> tuple[dict, dict]:
+    """Run config of the document job and of the dataset job: the project configuration's, as
+    the UI, the sensors and the schedule build it (the model is bound as a resource here)."""
+    return (QUIET_LOGS | document_run_config(config, with_llm=False),
+            QUIET_LOGS | dataset_run_config(config, with_llm=False))
+
+
+def save_run_settings(paths: ProjectPaths, docs: Path, out: Path, llm: LLMResource, generate: dict,
+                      echo: Callable[[str], None]) -> dict[str, dict]:
+    """This run's settings become the project configuration (what the UI and sensors use); a
+    change from the saved one is said here and recorded (the manifest carries the history)."""
+    saved = project_config(paths)
+    validate = saved["validate"] | {"schema_name": generate.get("schema_name", "instruction_pair")}
+    changed = save_project_config(paths, "mbdg run", docs, out, generate=generate, validate=validate,
+                                  llm={"backend": llm.backend, "model": llm.model, "host": llm.host})
+    if any(saved.values()) and changed:
+        echo("project configuration changed: " + "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items()))
+    return project_config(paths)
 
 
 def _count(con, present: list[str]) -> tuple[int, int, int, int]:
@@ -220,20 +234,20 @@ def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict],
 
 
 def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, generate: dict,
-                 echo: Callable[[str], None] = print, goal: Goal | None = None) -> RunSummary:
+                 echo: Callable[[str], None] = print, goal: Goal | None = None, allow_key_change: bool = False) -> RunSummary:
     """Every phase for every document, then the dataset phase; with a `goal`, rounds of that
     until the goal's number of records is approved or its budget is spent."""
     started, summary = time.monotonic(), RunSummary()
     paths = ProjectPaths(project_dir)
     os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(paths))
     os.environ["MBDG_PROJECT_DIR"] = str(paths.root)
-    save_settings(paths, docs_dir=str(docs), out_dir=str(out))
+    config = save_run_settings(paths, docs, out, llm, generate, echo)
     defs = build_definitions(
         project=ProjectResource(project_dir=str(paths.root), docs_dir=str(docs), out_dir=str(out)), llm=llm,
         warehouse=WarehouseResource(path=str(paths.warehouse)), vectors=VectorStoreResource(uri=str(paths.lancedb)),
-        signer=SignerResource(key_dir=str(paths.keys)),
+        signer=SignerResource(key_dir=str(paths.keys), allow_key_change=allow_key_change), config=config,
     )
-    document_config, dataset_config = _run_configs(generate)
+    document_config, dataset_config = _run_configs(config)
     bar = ProgressBar()
     add_listener(bar)
     try:

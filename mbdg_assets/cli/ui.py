@@ -32,8 +32,13 @@ def _stop_group(process: subprocess.Popen, sig: int) -> None:
 
 
 def dagster_dev_command(host: str, port: int) -> list[str]:
+    """`dagster dev` on definitions.py. `-W ignore::FutureWarning` (this supervisor process only)
+    drops the SupersessionWarning that points a new user at `dg dev`, which mbdg does not use;
+    `--log-level warning` drops the daemon's INFO lines, e.g. "1 runs are currently in progress...
+    won't launch more" every 5 s while a run is going (runs, sensors and ticks show in the UI)."""
     definitions_file = importlib.util.find_spec("definitions").origin
-    return [sys.executable, "-m", "dagster", "dev", "-f", definitions_file, "-h", host, "-p", str(port)]
+    return [sys.executable, "-W", "ignore::FutureWarning", "-m", "dagster", "dev", "-f", definitions_file,
+            "-h", host, "-p", str(port), "--log-level", "warning"]
 
 
 def serve_ui(paths: ProjectPaths, host: str, port: int) -> int:

@@ -11,7 +11,9 @@ from mbdg_assets.export.data_card import DATA_CARD_NAME, render_data_card
 from mbdg_assets.export.record_files import ExportOptions, export_dataset
 from mbdg_assets.generate.goal_rounds import Quota
 from mbdg_assets.export.training_formats import DEFAULT_MIN_GAP
-from mbdg_assets.manifest.signed_manifest import MANIFEST_NAME, atomic_write_text, write_signed_manifest
+from mbdg_assets.manifest.signed_manifest import MANIFEST_NAME, atomic_write_text, signing_key_id, write_signed_manifest
+from mbdg_assets.manifest.signing import KeyChangeError
+from mbdg_assets.storage.project import config_for_manifest, load_settings, save_settings
 from mbdg_assets.export.run_facts import collect_facts, manifest_body, sources
 from mbdg_assets.defs.lineage import collect_lineage
 from mbdg_assets.defs.partitions import documents_partitions
@@ -98,10 +100,20 @@ def run_manifest(context: dg.AssetExecutionContext, project: ProjectResource, wa
                  signer: SignerResource) -> dg.MaterializeResult:
     """HMAC-SHA256-signed manifest: sources, parameters, per-record rationale, lineage, machine, SHA-256 of every file."""
     partitions = context.instance.get_dynamic_partitions(documents_partitions.name)
-    out, key = project.out_path(), signer.key()
+    out = project.out_path()
+    last_key_id = load_settings(project.paths).get("signing_key_id") or signing_key_id(out)
+    try:
+        key = signer.key(last_key_id)
+    except KeyChangeError as error:
+        raise dg.Failure(description=str(error)) from None
     with warehouse.connect() as con:
         body = manifest_body(con, _export_facts(context.instance), out, collect_lineage(context, partitions), _now())
+    body["project"] = config_for_manifest(project.paths)  # the configuration and every recorded change of it
+    if last_key_id and last_key_id != key.key_id:
+        body["signing_key_change"] = {"from": last_key_id, "to": key.key_id, "allowed_by": "allow_key_change"}
+        context.log.warning(f"signing with key {key.key_id} instead of the project's previous key {last_key_id} (allowed)")
     manifest = write_signed_manifest(out, body, key)
+    save_settings(project.paths, signing_key_id=key.key_id)
     return dg.MaterializeResult(metadata={
         "manifest": dg.MetadataValue.path(str(out / MANIFEST_NAME)), "key_id": key.key_id,
         "signature": manifest["signature"]["value"], "algorithm": manifest["signature"]["algorithm"],

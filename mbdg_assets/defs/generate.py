@@ -32,6 +32,9 @@ class GenerateConfig(dg.Config):
     judge: bool = False   # LLM-graded usefulness in the overall reward (worth it with a capable model)
     vary_style: bool = True  # a different persona and difficulty for each of the K candidates
     seed_examples_path: str = ""  # JSONL of your own records: few-shot style anchors, never copied
+    max_failed_call_share: float = Field(default=0.5, ge=0.0, le=1.0, description=(
+        "The step fails when more than this share of the document's model calls failed (all failed always "
+        "fails it); fewer failures log a WARNING with counts"))
 
     def params(self, backend: str) -> GenerationParams:
         unknown = sorted(set(self.target_kinds) - set(KINDS))
@@ -53,7 +56,8 @@ def _summary(candidates, cached: CachedLLM, progress: CallProgress) -> dict:
             "failed_candidates": len(failed), "winners": len(winners),
             "mean_winner_reward": round(sum(c.reward for c in winners) / max(len(winners), 1), 4),
             "tokens": progress.tokens, "tokens_per_winner": round(progress.tokens / max(len(winners), 1)),
-            "llm_calls": cached.misses, "llm_cache_hits": cached.hits, "seconds": round(progress.elapsed, 1),
+            "llm_calls": cached.misses - progress.failed,  # answered calls; refused or failed ones are counted apart
+            "llm_failed_calls": progress.failed, "llm_cache_hits": cached.hits, "seconds": round(progress.elapsed, 1),
             "first_failure": failed[0].error if failed else ""}
 
 
@@ -79,4 +83,21 @@ def candidates(context: dg.AssetExecutionContext, config: GenerateConfig, wareho
 
         result = generate_planned(cached, template, planned, params, doc.title, on_result)
         replace_candidates(con, path, doc.doc_id, template.schema_name, result)
-    return dg.MaterializeResult(metadata=_summary(result, cached, progress) | {"backend": cached.backend, "model": cached.model})
+    metadata = _summary(result, cached, progress) | {"backend": cached.backend, "model": cached.model}
+    _fail_or_warn_on_failed_calls(context, path, progress, config.max_failed_call_share, metadata)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _fail_or_warn_on_failed_calls(context: dg.AssetExecutionContext, path: str, progress: CallProgress,
+                                  max_share: float, metadata: dict) -> None:
+    """A dead or refusing model server must not be a green run: all calls failed, or more than
+    `max_share` of them, fails the step with the cause (the failed candidates are stored, and the
+    answered calls cached, so a rerun once the server is back asks only what is missing); fewer
+    failures are a WARNING with counts."""
+    if not progress.failed:
+        return
+    what = (f"{path}: {progress.failed} of {progress.done} model calls failed "
+            f"({metadata['backend']} {metadata['model']}); first error: {progress.first_error}")
+    if progress.failed == progress.done or progress.failed / progress.done > max_share:
+        raise dg.Failure(description=what, metadata={k: v for k, v in metadata.items() if isinstance(v, (int, float, str))})
+    context.log.warning(what)

@@ -21,11 +21,14 @@ class CallProgress:
     failed: int = 0
     tokens: int = 0
     started: float = field(default_factory=time.monotonic)
+    first_error: str = ""  # the first failed call's one-line reason (names the backend and, for servers, the URL)
 
     def record(self, result: Generation) -> None:
         self.done += 1
         self.failed += not result.ok
         self.tokens += result.prompt_tokens + result.completion_tokens
+        if not result.ok and not self.first_error:
+            self.first_error = result.error or "no answer text"
 
     @property
     def elapsed(self) -> float:

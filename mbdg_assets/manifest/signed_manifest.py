@@ -98,6 +98,12 @@ def _load_manifest(out_dir: Path) -> tuple[dict | None, str | None]:
     return manifest, None
 
 
+def signing_key_id(out_dir: Path) -> str | None:
+    """The key id that signed the manifest in `out_dir`, if there is a readable one."""
+    manifest, _problem = _load_manifest(out_dir)
+    return manifest["signature"].get("key_id") if manifest else None
+
+
 def _signature_problems(manifest: dict, key: SigningKey) -> list[str]:
     signature = manifest["signature"]
     if signature.get("key_id") != key.key_id:

@@ -69,6 +69,28 @@ def load_or_create_key(key_dir: str | os.PathLike[str]) -> SigningKey:
             return SigningKey(_read_key_file(path), f"file:{path}")
 
 
+class KeyChangeError(Exception):
+    """This run would sign with another key than the project's last manifest."""
+
+
+ALLOW_HINT = "or allow the change explicitly (`mbdg run --allow-key-change`; in the UI: resources.signer.config.allow_key_change: true)"
+
+
+def continuing_key(key_dir: str | os.PathLike[str], last_key_id: str | None, allow_change: bool = False) -> SigningKey:
+    """The signing key, refused when it is not the one that signed the project's last manifest
+    (`last_key_id`) unless the change is explicitly allowed: a UI or sensor run in an environment
+    without MBDG_SIGNING_KEY must not create a new key and re-sign with it without a word."""
+    path = Path(key_dir) / KEY_FILE
+    if last_key_id and not allow_change and not os.environ.get(KEY_ENV) and not path.exists():
+        raise KeyChangeError(f"the project's last manifest was signed with key {last_key_id}, and this run has neither "
+                             f"{KEY_ENV} nor the key file {path}: set {KEY_ENV} to that key, {ALLOW_HINT}")
+    key = load_or_create_key(key_dir)
+    if last_key_id and key.key_id != last_key_id and not allow_change:
+        raise KeyChangeError(f"this run would sign with key {key.key_id} ({key.source}), but the project's last manifest "
+                             f"was signed with key {last_key_id}: use that key, {ALLOW_HINT}")
+    return key
+
+
 def canonical_json(value: object) -> bytes:
     """One byte sequence per JSON value: sorted keys, no insignificant whitespace, UTF-8."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()

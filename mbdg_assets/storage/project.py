@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 DEFAULT_PROJECT_DIR = ".mbdg"
@@ -83,4 +84,76 @@ def load_settings(paths: ProjectPaths) -> dict:
 def save_settings(paths: ProjectPaths, **updates: object) -> None:
     settings = load_settings(paths) | updates
     paths.root.mkdir(parents=True, exist_ok=True)
-    paths.settings_file.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+    tmp = paths.settings_file.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+    tmp.replace(paths.settings_file)  # a sensor reading it mid-write sees the old or the new file
+
+
+# ------------------------------------------------------------------ the one project configuration
+# What `mbdg run` ran with, read back by the Dagster resources, jobs, sensors and schedule as their
+# defaults, so that a UI launch with an empty config does what the CLI did. Sections:
+#   llm:      backend, model, host (resources.LLMResource's fields)
+#   generate: the candidates asset's config (GenerateConfig fields)
+#   validate: the validated_records asset's config (ValidateConfig fields: thresholds, judge, ...)
+#   docs_dir, out_dir: relative to the project folder when they sit next to it (relocatable)
+#   changes:  who changed which setting when; the manifest carries it
+CONFIG_SECTIONS = ("llm", "generate", "validate")
+MAX_CHANGES_KEPT = 50
+
+
+def stored_folder(paths: ProjectPaths, folder: Path) -> str:
+    """How a folder is written into project.json: relative to the project folder when both live
+    under the same parent (the usual `./.mbdg` next to `./docs`), so copying or moving the whole
+    tree keeps working; absolute otherwise (a shared docs folder elsewhere stays where it is)."""
+    folder, root = Path(folder).resolve(), paths.root.resolve()
+    if folder.is_relative_to(root.parent):
+        return os.path.relpath(folder, root)
+    return str(folder)
+
+
+def resolve_folder(paths: ProjectPaths, stored: str) -> Path:
+    """The folder a project.json entry names (relative entries are read against the project folder)."""
+    return (paths.root / Path(stored).expanduser()).resolve()
+
+
+def project_config(paths: ProjectPaths) -> dict[str, dict]:
+    """The configuration sections (llm, generate, validate); empty sections when nothing is saved."""
+    settings = load_settings(paths)
+    return {section: dict(settings.get(section) or {}) for section in CONFIG_SECTIONS}
+
+
+def _differences(old: dict, new: dict, prefix: str) -> dict[str, list]:
+    return {f"{prefix}{key}": [old.get(key), new.get(key)] for key in sorted(old.keys() | new.keys())
+            if old.get(key) != new.get(key)}
+
+
+def save_project_config(paths: ProjectPaths, by: str, docs_dir: Path | None = None, out_dir: Path | None = None,
+                        **sections: dict) -> dict[str, list]:
+    """Replace the given sections (and folders); every change is appended to `changes` with who made
+    it, so a different backend or threshold is never silent. Returns {setting: [old, new]}."""
+    settings = load_settings(paths)
+    changed: dict[str, list] = {}
+    updates: dict[str, object] = {}
+    for section, values in sections.items():
+        if section not in CONFIG_SECTIONS:
+            raise ValueError(f"unknown project configuration section {section!r}; known: {', '.join(CONFIG_SECTIONS)}")
+        changed |= _differences(settings.get(section) or {}, values, f"{section}.")
+        updates[section] = values
+    for name, folder in (("docs_dir", docs_dir), ("out_dir", out_dir)):
+        if folder is not None:
+            old = settings.get(name)
+            updates[name] = stored_folder(paths, folder)
+            if old is None or resolve_folder(paths, old) != Path(folder).resolve():
+                changed[name] = [old, updates[name]]
+    if changed and any(section in settings for section in CONFIG_SECTIONS):  # the first save is no change
+        entry = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "by": by, "changed": changed}
+        updates["changes"] = (settings.get("changes") or [])[-(MAX_CHANGES_KEPT - 1):] + [entry]
+    save_settings(paths, **updates)
+    return changed
+
+
+def config_for_manifest(paths: ProjectPaths) -> dict:
+    """The project configuration and its change history, as the signed manifest records them."""
+    settings = load_settings(paths)
+    return {**project_config(paths), "docs_dir": settings.get("docs_dir"), "out_dir": settings.get("out_dir"),
+            "changes": settings.get("changes") or []}

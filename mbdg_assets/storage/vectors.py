@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import lancedb
 import numpy as np
 import pyarrow as pa
 
@@ -38,6 +37,8 @@ class VectorStore:
     def __init__(self, uri: str | Path):
         self.uri = str(uri)
         Path(self.uri).mkdir(parents=True, exist_ok=True)
+        import lancedb  # here, not at module level: importing it costs seconds that `mbdg ui` and every run worker paid
+
         self.db = lancedb.connect(self.uri)
 
     def _table(self, name: str, schema: pa.Schema):

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import lancedb
 import numpy as np
 import pyarrow as pa
 
@@ -50,6 +49,8 @@ def _schema(dimension: int, num_perm: int) -> pa.Schema:
 
 def _db(uri: str | Path):
     Path(uri).mkdir(parents=True, exist_ok=True)
+    import lancedb  # lazily, as in storage/vectors.py (seconds at import time otherwise)
+
     return lancedb.connect(str(uri))
 
 

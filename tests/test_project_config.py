@@ -1,0 +1,194 @@
+"""One project configuration (issue 17): what `mbdg run` saved is what the UI's jobs, the sensors
+and the schedule run with; folders are relative so a project can move; changes are recorded;
+the folder sensor starts from the materialized state in batches; the refresh coalesces bursts;
+failed model calls fail the step; a different signing key is refused."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from definitions import build_definitions
+from mbdg_assets.defs.generate import _fail_or_warn_on_failed_calls
+from mbdg_assets.defs.run_configs import dataset_run_config, document_run_config
+from mbdg_assets.defs.sensors import MAX_RUNS_PER_TICK, docs_folder_sensor, refresh_dataset_after_documents
+from mbdg_assets.llm.backends import Generation
+from mbdg_assets.llm.progress import CallProgress
+from mbdg_assets.manifest.signing import KEY_ENV, KeyChangeError, continuing_key, load_or_create_key
+from mbdg_assets.storage.project import (ProjectPaths, config_for_manifest, load_settings, project_config,
+                                         save_project_config)
+from resources import LLMResource, ProjectResource
+
+SAVED = {"llm": {"backend": "openai", "model": "qwen-7b", "host": "http://127.0.0.1:9/v1"},
+         "generate": {"schema_name": "mcq", "k": 3, "max_targets_per_document": 2, "judge": True, "unknown_later": 1},
+         "validate": {"entailment_judge": "on", "approve_threshold": 0.95}}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> ProjectPaths:
+    paths = ProjectPaths(tmp_path / "work" / ".mbdg")
+    (tmp_path / "work" / "docs").mkdir(parents=True)
+    save_project_config(paths, "test", tmp_path / "work" / "docs", tmp_path / "work" / "out", **SAVED)
+    return paths
+
+
+def test_folders_are_stored_relative_and_follow_a_moved_project(project: ProjectPaths, tmp_path: Path):
+    settings = load_settings(project)
+    assert settings["docs_dir"] == "../docs" and settings["out_dir"] == "../out"
+    shutil.copytree(tmp_path / "work", tmp_path / "moved")
+    moved = ProjectResource(project_dir=str(tmp_path / "moved" / ".mbdg"))
+    assert moved.docs_path() == (tmp_path / "moved" / "docs").resolve()
+    assert moved.out_path() == (tmp_path / "moved" / "out").resolve()
+
+
+def test_a_folder_elsewhere_stays_absolute(tmp_path: Path):
+    paths = ProjectPaths(tmp_path / "a" / ".mbdg")
+    save_project_config(paths, "test", Path("/srv/shared-docs"))
+    assert load_settings(paths)["docs_dir"] == "/srv/shared-docs"
+
+
+def test_a_change_is_recorded_with_old_and_new_values_and_reaches_the_manifest(project: ProjectPaths):
+    assert load_settings(project).get("changes") is None  # the first save is no change
+    changed = save_project_config(project, "mbdg run", **(SAVED | {"llm": SAVED["llm"] | {"backend": "embedded"}}))
+    assert changed == {"llm.backend": ["openai", "embedded"]}
+    recorded = config_for_manifest(project)
+    assert recorded["changes"][-1]["by"] == "mbdg run" and recorded["changes"][-1]["changed"] == changed
+    assert recorded["llm"]["backend"] == "embedded"
+
+
+def test_ui_jobs_and_resources_default_to_the_project_configuration(project: ProjectPaths):
+    config = project_config(project)
+    defs = build_definitions(config=config)
+    llm = defs.resources["llm"]
+    assert (llm.backend, llm.model, llm.host) == ("openai", "qwen-7b", "http://127.0.0.1:9/v1")
+    document_job = defs.resolve_job_def("document_job")
+    # the config the Launchpad pre-fills for a document partition is the project's
+    prefilled = document_job.partitioned_config.get_run_config_for_partition_key("a.md")
+    resolved = dg.validate_run_config(document_job, prefilled)["ops"]["candidates"]["config"]
+    assert (resolved["schema_name"], resolved["k"], resolved["max_targets_per_document"], resolved["judge"]) == ("mcq", 3, 2, True)
+    # what the sensors and the schedule send validates against the jobs
+    assert dg.validate_run_config(document_job, document_run_config(config))
+    dataset = dataset_run_config(config)
+    dataset_job = defs.resolve_job_def("dataset_job")
+    assert dg.validate_run_config(dataset_job, dataset)
+    empty = dg.validate_run_config(dataset_job, {})["ops"]["validated_records"]["config"]  # an empty launch
+    assert (empty["entailment_judge"], empty["approve_threshold"], empty["schema_name"]) == ("on", 0.95, "mcq")
+    assert dataset["ops"]["validated_records"]["config"] == {"schema_name": "mcq", "entailment_judge": "on",
+                                                             "approve_threshold": 0.95}
+    assert dataset["resources"]["llm"]["config"]["backend"] == "openai"
+
+
+def test_an_empty_project_keeps_the_out_of_the_box_defaults(tmp_path: Path):
+    config = project_config(ProjectPaths(tmp_path / "none"))
+    assert LLMResource.from_project(config).backend == "embedded"
+    assert document_run_config(config) == {"ops": {"candidates": {"config": {}}}}
+
+
+def _sensor(docs: Path, instance, cursor=None, sensor=docs_folder_sensor):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                      resources={"project": ProjectResource(docs_dir=str(docs))})
+    return sensor(context)
+
+
+def test_folder_sensor_skips_materialized_documents_and_batches_the_rest(tmp_path: Path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    names = [f"d{i:02}.md" for i in range(MAX_RUNS_PER_TICK + 3)]
+    for name in names:
+        (docs / name).write_text(f"# {name}\n\ntext")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("documents", names[:2])
+        for name in names[:2]:  # done by an earlier `mbdg run`, after the files were written
+            instance.report_runless_asset_event(dg.AssetMaterialization("candidates", partition=name))
+        first = _sensor(docs, instance)
+        requested = [r.partition_key for r in first.run_requests]
+        assert requested == names[2:2 + MAX_RUNS_PER_TICK]
+        instance.add_dynamic_partitions("documents", first.dynamic_partitions_requests[0].partition_keys)  # the daemon's part
+        second = _sensor(docs, instance, first.cursor)
+        assert [r.partition_key for r in second.run_requests] == names[2 + MAX_RUNS_PER_TICK:]
+        instance.add_dynamic_partitions("documents", second.dynamic_partitions_requests[0].partition_keys)
+        third = _sensor(docs, instance, second.cursor)
+        assert not third.run_requests and f"{len(names)} file(s)" in third.skip_reason.skip_message
+        time.sleep(0.01)
+        (docs / names[0]).write_text("# changed\n\nnew text")  # newer than its materialization
+        assert [r.partition_key for r in _sensor(docs, instance, second.cursor).run_requests] == [names[0]]
+
+
+@dg.op
+def _noop() -> None:
+    pass
+
+
+def _job(name: str, fail: bool = False) -> dg.JobDefinition:
+    @dg.op(name=f"{name}_op")
+    def work() -> None:
+        if fail:
+            raise dg.Failure("boom")
+
+    @dg.job(name=name)
+    def job():
+        work()
+
+    return job
+
+
+def test_refresh_waits_for_document_runs_and_skips_when_the_dataset_is_newer(tmp_path: Path):
+    with dg.instance_for_test() as instance:
+        assert "no successful document run" in _sensor(tmp_path, instance, sensor=refresh_dataset_after_documents).skip_message
+        for _ in range(3):  # a burst of document runs: one refresh
+            _job("document_job").execute_in_process(instance=instance)
+        request = _sensor(tmp_path, instance, sensor=refresh_dataset_after_documents)
+        assert isinstance(request, dg.RunRequest) and request.run_key.startswith("after-")
+        _job("dataset_job").execute_in_process(instance=instance)  # e.g. `mbdg run` validated afterwards
+        skip = _sensor(tmp_path, instance, sensor=refresh_dataset_after_documents)
+        assert "started after the latest successful document run" in skip.skip_message
+
+
+def test_failed_model_calls_fail_the_step_or_warn_with_counts(caplog):
+    metadata = {"backend": "openai", "model": "m"}
+    context = dg.build_asset_context()
+    dead = CallProgress("a.md", planned=4)
+    for _ in range(4):
+        dead.record(Generation(None, "", "openai: cannot connect to http://127.0.0.1:9/v1: Connection refused"))
+    with pytest.raises(dg.Failure) as failure:
+        _fail_or_warn_on_failed_calls(context, "a.md", dead, 0.5, metadata)
+    assert "4 of 4 model calls failed" in failure.value.description and "http://127.0.0.1:9/v1" in failure.value.description
+    partial = CallProgress("a.md", planned=4)
+    for error in (None, None, None, "openai: HTTP 500: oops"):
+        partial.record(Generation("{}" if error is None else None, "", error))
+    _fail_or_warn_on_failed_calls(context, "a.md", partial, 0.5, metadata)  # 1 of 4: a warning, not a failure
+    with pytest.raises(dg.Failure):
+        _fail_or_warn_on_failed_calls(context, "a.md", partial, 0.2, metadata)
+
+
+def test_a_different_signing_key_is_refused_naming_both_ids(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    first = load_or_create_key(tmp_path / "keys")
+    assert continuing_key(tmp_path / "keys", first.key_id).key_id == first.key_id
+    monkeypatch.setenv(KEY_ENV, "another secret")
+    with pytest.raises(KeyChangeError) as refused:
+        continuing_key(tmp_path / "keys", first.key_id)
+    assert first.key_id in str(refused.value) and load_or_create_key(tmp_path).key_id in str(refused.value)
+    assert continuing_key(tmp_path / "keys", first.key_id, allow_change=True).key_id != first.key_id
+    monkeypatch.delenv(KEY_ENV)
+    with pytest.raises(KeyChangeError, match="neither"):  # no key here: refused, and no new key file made
+        continuing_key(tmp_path / "elsewhere", first.key_id)
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_mbdg_run_without_model_options_keeps_the_projects_model(project: ProjectPaths, tmp_path: Path):
+    from click.testing import CliRunner
+
+    from mbdg_assets.cli.main import main
+
+    docs = tmp_path / "work" / "docs"
+    # --quota without --records stops the command right after it has chosen the model
+    args = ["run", str(docs), "--out", str(tmp_path / "o"), "--project", str(project.root), "--quota", "difficulty:hard=0.3"]
+    kept = CliRunner().invoke(main, args)
+    assert kept.exit_code == 1 and "model: openai qwen-7b http://127.0.0.1:9/v1 (the project's" in kept.output
+    chosen = CliRunner().invoke(main, args + ["--backend", "embedded"])
+    assert chosen.exit_code == 1 and "the project's" not in chosen.output
