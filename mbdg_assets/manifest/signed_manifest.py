@@ -246,22 +246,22 @@ def _record_differences(handle: BinaryIO, suffix: str, listed: list[str] | None)
     found = _record_ids(handle, suffix) if listed else None
     if found is None:
         return ""
-    wanted, seen, added, n_added = set(listed), set(), [], 0
+    wanted, seen, added, n_added, unreadable = set(listed), set(), [], 0, 0
     try:
         for record_id in found:
             if record_id is None:
-                return ""
-            if record_id in wanted:
+                unreadable += 1
+            elif record_id in wanted:
                 seen.add(record_id)
-                continue
-            n_added += 1
-            if len(added) < 5:
-                added.append(record_id)
+            else:
+                n_added += 1
+                added += [record_id] if len(added) < 5 else []
     except Exception:  # noqa: BLE001  a damaged Parquet page: its hash already says so
         return ""
     removed = [i for i in listed if i not in seen]
     return ((f"; removed record(s): {_short(removed, len(removed))}" if removed else "")
-            + (f"; added record(s): {_short(added, n_added)}" if added else ""))
+            + (f"; added record(s): {_short(added, n_added)}" if added else "")
+            + (f"; {unreadable} record(s) without a readable record id" if unreadable else ""))
 
 
 def _changed_file_problem(name: str, handle: BinaryIO, expected: dict) -> str:
