@@ -173,7 +173,7 @@ def open_listed(root: Path, name: str) -> BinaryIO:
         os.close(fd)
         raise ListedPathError("refused: not a regular file (a FIFO, device, socket or folder)")
     os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
+    return os.fdopen(fd, "rb", buffering=BLOCK)
 
 
 def _load_manifest(root: Path, max_bytes: int) -> dict:
@@ -239,37 +239,42 @@ def _short(ids: list[str], total: int, limit: int = 5) -> str:
     return shown + (f" and {total - limit} more" if total > limit else "")
 
 
-def _record_differences(handle: BinaryIO, suffix: str, listed: list[str] | None) -> str:
-    """Which records were added or removed, when both the manifest and the file name them;
-    streamed, holding no more than the manifest's own list."""
-    handle.seek(0)
-    found = _record_ids(handle, suffix) if listed else None
-    if found is None:
-        return ""
-    wanted, seen, added, n_added, unreadable = set(listed), set(), [], 0, 0
-    try:
-        for record_id in found:
-            if record_id is None:
-                unreadable += 1
-            elif record_id in wanted:
-                seen.add(record_id)
-            else:
-                n_added += 1
-                added += [record_id] if len(added) < 5 else []
-    except Exception:  # noqa: BLE001  a damaged Parquet page: its hash already says so
-        return ""
+def _id_differences(found: Iterator[str | None], listed: list[str]) -> tuple[int, str]:
+    """Records streamed from a file against the manifest's list: how many, which were added or
+    removed; holds no more than the manifest's own list."""
+    wanted, seen, added, n_added, unreadable, count = set(listed), set(), [], 0, 0, 0
+    for record_id in found:
+        count += 1
+        if record_id is None:
+            unreadable += 1
+        elif record_id in wanted:
+            seen.add(record_id)
+        else:
+            n_added += 1
+            added += [record_id] if len(added) < 5 else []
     removed = [i for i in listed if i not in seen]
-    return ((f"; removed record(s): {_short(removed, len(removed))}" if removed else "")
-            + (f"; added record(s): {_short(added, n_added)}" if added else "")
-            + (f"; {unreadable} record(s) without a readable record id" if unreadable else ""))
+    return count, ((f"; removed record(s): {_short(removed, len(removed))}" if removed else "")
+                   + (f"; added record(s): {_short(added, n_added)}" if added else "")
+                   + (f"; {unreadable} record(s) without a readable record id" if unreadable else ""))
 
 
 def _changed_file_problem(name: str, handle: BinaryIO, expected: dict) -> str:
-    suffix = Path(name).suffix
-    found, listed = _record_count(handle, suffix), expected.get("records")
-    detail = f" ({found} records, manifest lists {listed})" if listed is not None and found != listed else ""
-    return (f"{shown_name(name)}: content changed since signing, SHA-256 differs{detail}"
-            f"{_record_differences(handle, suffix, expected.get('record_ids'))}")
+    """What changed in a file whose hash differs: its record count and, when the manifest lists
+    record ids, which records were added or removed (a JSONL file is read once for both)."""
+    suffix, listed = Path(name).suffix, expected.get("record_ids")
+    handle.seek(0)
+    ids = _record_ids(handle, suffix) if listed else None
+    try:
+        if ids is not None and suffix == ".jsonl":
+            found, differences = _id_differences(ids, listed)
+        else:
+            differences = _id_differences(ids, listed)[1] if ids is not None else ""
+            found = _record_count(handle, suffix)
+    except Exception:  # noqa: BLE001  a damaged Parquet page: its hash already says so
+        found, differences = _record_count(handle, suffix), ""
+    listed_count = expected.get("records")
+    detail = f" ({found} records, manifest lists {listed_count})" if listed_count is not None and found != listed_count else ""
+    return f"{shown_name(name)}: content changed since signing, SHA-256 differs{detail}{differences}"
 
 
 def _file_problems(root: Path, files: dict) -> list[str]:
