@@ -112,6 +112,16 @@ def test_validate_with_only_bad_lines_writes_the_report_and_exits_1(tmp_path: Pa
         ["blank line", "blank line", "not valid ", "not a JSON"]
 
 
+def test_validate_report_stays_valid_utf8_json_with_a_source_name_that_is_not_utf8(tmp_path: Path, docs: Path):
+    os.rename(docs / "policy.md", os.path.join(os.fsencode(docs), b"pol\xffcy.md"))
+    records, report = tmp_path / "records.jsonl", tmp_path / "report.jsonl"
+    records.write_text(json.dumps(GOOD | {"id": "good"}) + "\n")
+    result = CliRunner().invoke(main, ["validate", str(records), "--sources", str(docs), "--out", str(report), "--no-embed"])
+    assert result.exit_code == 0, result.output
+    [line] = [_strict_json(x) for x in report.read_bytes().decode("utf-8").splitlines()]
+    assert line["error"] is None and "\\xff" in json.dumps(line)
+
+
 def test_validate_names_an_unreadable_eval_set_line_in_one_line(tmp_path: Path, docs: Path):
     records, evals = tmp_path / "records.jsonl", tmp_path / "eval.jsonl"
     records.write_text(json.dumps(GOOD) + "\n")

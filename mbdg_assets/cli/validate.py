@@ -176,8 +176,9 @@ def _fields_problem(fields: dict, template) -> str | None:
 
 
 def json_safe(value):
-    """`value` with non-finite floats as null and strings that cannot be UTF-8 (lone surrogates
-    from an escaped name or a `\\ud800` escape) backslash-escaped: every report line is valid JSON."""
+    """`value` with non-finite floats as null and strings that cannot be UTF-8 backslash-escaped:
+    a file name's undecodable bytes as `\\xff`, a lone surrogate from a `\\ud800` escape as itself.
+    Every report line is then valid JSON."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, str):
@@ -185,7 +186,10 @@ def json_safe(value):
             value.encode("utf-8")
             return value
         except UnicodeEncodeError:
-            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+            try:
+                return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            except UnicodeEncodeError:
+                return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, dict):
         return {json_safe(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
