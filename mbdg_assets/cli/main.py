@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -145,29 +144,6 @@ def _print_summary(summary, out_dir: Path) -> None:
 
 
 @main.command()
-@click.argument("out_dir", type=click.Path(path_type=Path))
-@PROJECT_OPTION
-def verify(out_dir: Path, project_dir: str | None) -> None:
-    """Check OUT_DIR's manifest signature and the hash of every file it lists."""
-    from mbdg_assets.manifest.signed_manifest import verify_out_dir
-    from mbdg_assets.manifest.signing import KeyFileError, load_or_create_key
-
-    key_dir = ProjectPaths(project_dir_from_env(project_dir)).keys
-    if not os.environ.get("MBDG_SIGNING_KEY") and not (key_dir / "signing.key").exists():
-        _fail(f"no signing key: set MBDG_SIGNING_KEY or use the --project that signed {out_dir}")
-    try:
-        key = load_or_create_key(key_dir)
-    except KeyFileError as error:
-        _fail(str(error))
-    problems = verify_out_dir(out_dir, key)
-    if problems:
-        for problem in problems:
-            click.echo(f"FAIL {problem}", err=True)
-        _fail(f"{out_dir}: verification failed ({len(problems)} problem(s))")
-    click.echo(f"OK {out_dir}: signature valid (key {key.key_id}); every listed file intact")
-
-
-@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=3000, show_default=True, type=int)
 @PROJECT_OPTION
@@ -181,7 +157,8 @@ def ui(host: str, port: int, project_dir: str | None) -> None:
 from mbdg_assets.cli.extract import extract as _extract  # noqa: E402  (issue 3: extraction alone)
 main.add_command(_extract)
 
-from mbdg_assets.cli.manifest import lineage as _lineage, manifest_group as _manifest  # noqa: E402  (issue 6)
+from mbdg_assets.cli.manifest import lineage as _lineage, manifest_group as _manifest, verify as _verify  # noqa: E402  (issue 6)
+main.add_command(_verify)
 main.add_command(_manifest)
 main.add_command(_lineage)
 

@@ -1,9 +1,11 @@
-"""`mbdg manifest show OUT_DIR` and `mbdg lineage RECORD_ID`: reading what an export claims and
-where one record came from. Registered on the main group at the end of `cli.py`."""
+"""`mbdg verify OUT_DIR`, `mbdg manifest show OUT_DIR` and `mbdg lineage RECORD_ID`: checking and
+reading what an export claims, and where one record came from. Registered on the main group at
+the end of `cli/main.py`."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -17,6 +19,34 @@ PROJECT_OPTION = click.option("--project", "project_dir", default=None, help="St
 def _fail(message: str) -> None:
     click.echo(f"mbdg: {message}", err=True)
     sys.exit(1)
+
+
+@click.command("verify")
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@click.option("--max-manifest-mb", default=64, show_default=True, type=click.IntRange(1, 4096),
+              help="Refuse a manifest.json larger than this (it is read whole to check its signature).")
+@PROJECT_OPTION
+def verify(out_dir: Path, max_manifest_mb: int, project_dir: str | None) -> None:
+    """Check OUT_DIR's manifest signature, then the hash of every file it lists (signature first:
+    nothing listed is opened unless the key signed it, and never anything outside OUT_DIR)."""
+    from mbdg_assets.manifest.signed_manifest import verify_out_dir
+    from mbdg_assets.manifest.signing import KeyFileError, load_or_create_key
+
+    key_dir = ProjectPaths(project_dir_from_env(project_dir)).keys
+    if not os.environ.get("MBDG_SIGNING_KEY") and not (key_dir / "signing.key").exists():
+        _fail(f"no signing key: set MBDG_SIGNING_KEY or use the --project that signed {out_dir}")
+    try:
+        key = load_or_create_key(key_dir)
+    except KeyFileError as error:
+        _fail(str(error))
+    problems = verify_out_dir(out_dir, key, max_manifest_mb << 20)
+    if len(problems) == 1:
+        _fail(f"{out_dir}: verification failed: {problems[0]}")
+    if problems:
+        for problem in problems:
+            click.echo(f"FAIL {problem}", err=True)
+        _fail(f"{out_dir}: verification failed ({len(problems)} problems)")
+    click.echo(f"OK {out_dir}: signature valid (key {key.key_id}); every listed file intact")
 
 
 @click.group("manifest")

@@ -26,7 +26,7 @@ def _fail(message: str) -> None:
 def review(project_dir: str | None, host: str, port: int, reviewer: str | None, token: str | None, calibrate: bool) -> None:
     """Serve the review queue: REQUIRE_REVIEW records, most uncertain first, to approve, reject or edit."""
     from mbdg_assets.review.actions import default_reviewer
-    from mbdg_assets.review.security import is_loopback
+    from mbdg_assets.review.security import is_loopback, token_weakness
 
     paths = ProjectPaths(project_dir_from_env(project_dir))
     if not paths.warehouse.exists():
@@ -37,8 +37,8 @@ def review(project_dir: str | None, host: str, port: int, reviewer: str | None, 
     loopback = is_loopback(host)
     if not loopback and not token:
         _fail(f"binding to {host} exposes the review page to the network: give --token (or MBDG_REVIEW_TOKEN)")
-    if token is not None and len(token) < 16:
-        _fail("--token must be at least 16 characters")
+    if token is not None and (weakness := token_weakness(token)):
+        _fail(f"--token refused: {weakness}")
     _serve(paths, host, port, default_reviewer(reviewer, load_settings(paths)), token or "", loopback)
 
 

@@ -12,6 +12,7 @@ judge about reworded claims; its calls are cached in the project's warehouse.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from mbdg_assets.cli.options import PROJECT_OPTION, llm_options
 from mbdg_assets.enrich.chunking import chunk_document
 from mbdg_assets.validate.contamination import EvalIndex
 from mbdg_assets.validate.decisions import AUTO_REJECT
-from mbdg_assets.validate.eval_sets import load_eval_texts
+from mbdg_assets.validate.eval_sets import EvalSetError, load_eval_texts
 from mbdg_assets.extract.extraction import ExtractionError, extract_document
 from mbdg_assets.shared.text import content_stems
 
@@ -97,31 +98,151 @@ def _cached_judge(backend: str, model: str, host: str, project_dir: str | None) 
         yield EntailmentJudge(CachedLLM(llm, con))
 
 
-def _bad_line(number: int, reason: str) -> dict:
-    return {"id": None, "line": number, "record_id": None, "stage_scores": {}, "score": 0.0, "decision": AUTO_REJECT,
-            "reasons": [reason], "supporting_spans": []}
+# A record line nested deeper than this is refused (every stage walks the record recursively).
+MAX_LINE_DEPTH = 64
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _depth(value) -> int:
+    """Nesting depth of a parsed JSON value, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return deepest
+
+
+def parse_line(raw: bytes) -> tuple[dict | None, str | None]:
+    """One input line as a record object, or the reason it is not one. Strict: UTF-8, JSON without
+    NaN/Infinity, an object, nested at most MAX_LINE_DEPTH deep."""
+    if not raw.strip():
+        return None, "blank line"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return None, f"not valid UTF-8 (byte 0x{raw[error.start]:02x} at offset {error.start})"
+    try:
+        item = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        return None, "not valid JSON (nested too deeply)"
+    except ValueError as error:
+        return None, f"not valid JSON ({error})"
+    if not isinstance(item, dict):
+        return None, f"not a JSON object (a JSON {type(item).__name__})"
+    if _depth(item) > MAX_LINE_DEPTH:
+        return None, f"nested more than {MAX_LINE_DEPTH} levels deep"
+    return item, None
+
+
+def _shown(value, limit: int = 40) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def prior_reward(item: dict) -> tuple[float, list[str]]:
+    """The line's own `reward` (else `score`) as the validator's prior; another tool's non-numeric
+    score ("high", {...}) is ignored with a warning rather than failing the line."""
+    for key in ("reward", "score"):
+        if key not in item or item[key] is None:
+            continue
+        value = item[key]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                if math.isfinite(number := float(value)):
+                    return number, []
+            except OverflowError:
+                pass
+        return 0.0, [f"input: {key!r} is not a number ({_shown(value)}); ignored"]
+    return 0.0, []
+
+
+def _fields_problem(fields: dict, template) -> str | None:
+    """Why the validator could not read these fields (a chat turn whose content is a number...),
+    checked per line with the validator's own readers so one odd line cannot stop the file."""
+    from mbdg_assets.validate.validator import record_text
+
+    try:
+        template.answer_of(fields), template.question_of(fields), record_text(fields)
+    except (TypeError, AttributeError, ValueError) as error:
+        return f"fields of an unexpected shape ({error})"
+    return None
+
+
+def json_safe(value):
+    """`value` with non-finite floats as null and strings that cannot be UTF-8 backslash-escaped:
+    a file name's undecodable bytes as `\\xff`, a lone surrogate from a `\\ud800` escape as itself.
+    Every report line is then valid JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            try:
+                return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            except UnicodeEncodeError:
+                return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {json_safe(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def _bad_line(number: int, reason: str, item: dict | None = None) -> dict:
+    """The report line of an input line that could not be validated: rejected, with its reason."""
+    return {"id": item.get("id") if item else None, "line": number, "record_id": None, "stage_scores": {}, "score": 0.0,
+            "decision": AUTO_REJECT, "reasons": [f"input: {reason}"], "supporting_spans": [], "error": reason,
+            "warnings": []}
+
+
+def read_records(records_path: Path) -> tuple[list[dict | None], list[tuple[int, dict]]]:
+    """Every input line: a report line already (bad line) or None, and the records to validate
+    as (line number, object). Lines split on \\n, \\r\\n or \\r; blank lines count."""
+    lines, items = [], []
+    for number, raw in enumerate(records_path.read_bytes().splitlines(), start=1):
+        item, problem = parse_line(raw)
+        if problem:
+            lines.append(_bad_line(number, problem))
+            continue
+        items.append((number, item))
+        lines.append(None)
+    return lines, items
 
 
 def validate_file(records_path: Path, sources: Path, schema: str | None, embed: bool, eval_sets: list[str],
                   reject_contaminated: bool, echo=lambda m: None, judge=None) -> list[dict]:
-    """The report lines for `records_path` (plain function: the CLI and tests call it). `judge`:
-    optional entailment judge for the grounding stage (core.entailment.EntailmentJudge)."""
+    """The report lines for `records_path`, one per input line (plain function: the CLI and tests
+    call it). `judge`: optional entailment judge for the grounding stage (validate.entailment)."""
     from mbdg_assets.llm.prompts import load_template
+
+    lines, items = read_records(records_path)
+    fields = [record_fields(item) for _, item in items]
+    template = load_template(schema or (guess_schema(fields[0]) if fields else "instruction_pair"))
+    readable = []
+    for (number, item), f in zip(items, fields):
+        if problem := _fields_problem(f, template):
+            lines[number - 1] = _bad_line(number, problem, item)
+        else:
+            readable.append((number, item, f))
+    if readable:
+        _validate_readable(lines, readable, template, sources, embed, eval_sets, reject_contaminated, echo, judge)
+    return lines
+
+
+def _validate_readable(lines: list, readable: list[tuple[int, dict, dict]], template, sources: Path, embed: bool,
+                       eval_sets: list[str], reject_contaminated: bool, echo, judge) -> None:
+    """Fills `lines` (indexed by line number - 1) with the validator's verdict on each readable record."""
     from mbdg_assets.validate.validator import ValidationParams, validate_candidates
 
-    lines, items = [], []
-    for number, raw in enumerate(records_path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            item = json.loads(raw)
-            if not isinstance(item, dict):
-                raise ValueError("not a JSON object")
-        except ValueError as error:
-            lines.append(_bad_line(number, f"schema: line is not a JSON object ({error})"))
-            continue
-        items.append((number, item))
-        lines.append(None)
     chunks = load_source_chunks(sources, echo)
     if not chunks:
         raise click.ClickException(f"{sources}: no readable source documents")
@@ -130,32 +251,28 @@ def validate_file(records_path: Path, sources: Path, schema: str | None, embed: 
         from mbdg_assets.enrich.embeddings import Embedder
 
         embedder = Embedder()
-    fields = [record_fields(item) for _, item in items]
-    schema_name = schema or (guess_schema(fields[0]) if fields else "instruction_pair")
-    template = load_template(schema_name)
-    best = best_chunks([template.answer_of(f) or json.dumps(f) for f in fields], chunks, embedder) if items else []
+    best = best_chunks([template.answer_of(f) or json.dumps(f) for _, _, f in readable], chunks, embedder)
+    priors = {number: prior_reward(item) for number, item, _ in readable}
     candidates = [{"candidate_id": f"{number:09d}", "fields": f, "chunk": chunks[b], "generation": {},
-                   "reward": float(item.get("reward", item.get("score", 0.0)) or 0.0)}
-                  for (number, item), f, b in zip(items, fields, best)]
+                   "reward": priors[number][0]} for (number, _, f), b in zip(readable, best)]
     params = ValidationParams(reject_contaminated=reject_contaminated)
-    eval_index = EvalIndex.build(load_eval_texts(eval_sets)) if eval_sets else None
+    try:
+        eval_index = EvalIndex.build(load_eval_texts(eval_sets)) if eval_sets else None
+    except EvalSetError as error:
+        raise click.ClickException(str(error)) from None
     records = validate_candidates(candidates, template.schema_name, template.json_schema, params, embedder=embedder,
                                   eval_index=eval_index, judge=judge)
     by_candidate = {r.candidate_id: r for r in records}
     ids = {r.record_id: r for r in records}
-    results = iter(items)
-    for i, line in enumerate(lines):
-        if line is not None:
-            continue
-        number, item = next(results)
+    for number, item, _ in readable:
         r = by_candidate[f"{number:09d}"]
         duplicate = ids.get(r.duplicate_of) if r.duplicate_of else None
-        lines[i] = {"id": item.get("id"), "line": number, "record_id": r.record_id, "stage_scores": r.stage_scores,
-                    "score": r.score, "decision": r.decision, "reasons": r.reasons,
-                    "supporting_spans": [s | {"path": r.paths[0]} for s in r.supporting_spans],
-                    "source_path": r.paths[0], "duplicate_of": r.duplicate_of,
-                    "duplicate_of_line": int(duplicate.candidate_id) if duplicate else None}
-    return lines
+        lines[number - 1] = {
+            "id": item.get("id"), "line": number, "record_id": r.record_id, "stage_scores": r.stage_scores,
+            "score": r.score, "decision": r.decision, "reasons": r.reasons,
+            "supporting_spans": [s | {"path": r.paths[0]} for s in r.supporting_spans], "source_path": r.paths[0],
+            "duplicate_of": r.duplicate_of, "duplicate_of_line": int(duplicate.candidate_id) if duplicate else None,
+            "error": None, "warnings": priors[number][1]}
 
 
 @click.command("validate")
@@ -192,11 +309,13 @@ def validate(records_path: Path, sources: Path, out_path: Path, schema: str | No
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with out_path.open("w", encoding="utf-8") as out:
         for line in lines:
-            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            out.write(json.dumps(json_safe(line), ensure_ascii=False, allow_nan=False) + "\n")
     counts: dict[str, int] = {}
     for line in lines:
         counts[line["decision"]] = counts.get(line["decision"], 0) + 1
-    click.echo(f"records: {len(lines)}  " + "  ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f"  report: {out_path}", err=True)
-    if not lines:
-        click.echo("mbdg: no records in the input", err=True)
+    unreadable = sum(1 for line in lines if line["error"] is not None)
+    click.echo(f"lines: {len(lines)} ({unreadable} unreadable)  " + "  ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+               + f"  report: {out_path}", err=True)
+    if not any(line["error"] is None for line in lines):
+        click.echo("mbdg: no readable records in the input", err=True)
         sys.exit(1)

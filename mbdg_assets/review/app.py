@@ -28,10 +28,9 @@ from mbdg_assets.storage import warehouse
 from mbdg_assets.validate.decisions import Thresholds
 
 from . import actions, calibration, queue
-from .security import ACCESS_COOKIE, SECURITY_HEADERS, SESSION_COOKIE, Guard
+from .security import ACCESS_COOKIE, SESSION_COOKIE, BodyLimit, Guard, plain_response, secured
 
 HERE = Path(__file__).parent
-MAX_FORM_BYTES = 1_000_000
 DB_WAIT_SECONDS = 15.0
 DONE_MESSAGES = {"approve": "Approved", "reject": "Rejected", "edit": "Edited and approved", "undo": "Undid the decision on"}
 
@@ -83,10 +82,9 @@ class ReviewApp:
         return self.render(request, "error.html", status, message=message, last=None, pending=None)
 
     async def form(self, request: Request) -> dict[str, str] | None:
-        """The url-encoded form, or None when the CSRF token is missing or wrong (caller sends 403)."""
+        """The url-encoded form, or None when the CSRF token is missing or wrong (caller sends 403).
+        The body was bounded by BodyLimit while it was read."""
         body = await request.body()
-        if len(body) > MAX_FORM_BYTES:
-            return None
         values = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
         return values if self.guard.csrf_ok(request.state.session, values.get("csrf")) else None
 
@@ -225,39 +223,29 @@ class ReviewApp:
     async def guard_requests(self, request: Request, call_next) -> Response:
         """Host check, access token, session cookie, security headers (see security.py)."""
         if not self.guard.host_ok(request.headers.get("host", "")):
-            return _plain(400, "unexpected Host header: open the page as http://127.0.0.1:PORT/")
+            return plain_response(400, "unexpected Host header: open the page as http://127.0.0.1:PORT/")
         token = request.query_params.get("token")
         if self.guard.access_token and token is not None:
             if not self.guard.token_ok(token):
-                return _plain(401, "wrong access token")
+                return plain_response(401, "wrong access token")
             query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
             path = "/" + request.url.path.lstrip("/")  # never "//host": that would leave the site
             response = RedirectResponse(path + (f"?{query}" if query else ""), status_code=303)
             response.set_cookie(ACCESS_COOKIE, self.guard.access_cookie(), httponly=True, samesite="strict")
-            return _secured(response)
+            return secured(response)
         bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip() or None
         if not self.guard.access_ok(bearer, request.cookies.get(ACCESS_COOKIE)):
-            return _plain(401, "this review page needs its access token: open the URL `mbdg review` printed (…?token=…)")
+            return plain_response(401, "this review page needs its access token: open the URL `mbdg review` printed (…?token=…)")
         session = request.cookies.get(SESSION_COOKIE)
-        fresh = not session or len(session) > 100
+        fresh = not self.guard.session_ok(session)
         request.state.session = self.guard.new_session() if fresh else session
         try:
             response = await call_next(request)
         except duckdb.IOException as error:
-            response = _plain(503, f"the warehouse is busy or unavailable ({error}); try again in a moment")
+            response = plain_response(503, f"the warehouse is busy or unavailable ({error}); try again in a moment")
         if fresh:
             response.set_cookie(SESSION_COOKIE, request.state.session, httponly=True, samesite="strict")
-        return _secured(response)
-
-
-def _plain(status: int, message: str) -> Response:
-    return _secured(Response(message + "\n", status_code=status, media_type="text/plain; charset=utf-8"))
-
-
-def _secured(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+        return secured(response)
 
 
 def create_app(settings: ReviewSettings) -> Starlette:
@@ -272,4 +260,5 @@ def create_app(settings: ReviewSettings) -> Starlette:
         Route("/document", app.document_page),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=app.guard_requests)])
+    return Starlette(routes=routes, middleware=[Middleware(BodyLimit),
+                                               Middleware(BaseHTTPMiddleware, dispatch=app.guard_requests)])

@@ -18,14 +18,25 @@ def _strings(value) -> list[str]:
     return []
 
 
+class EvalSetError(ValueError):
+    """An evaluation set that cannot be read whole (the contamination check would silently miss items)."""
+
+
+def _eval_item(path: str, number: int, raw: bytes) -> str:
+    try:
+        line = raw.decode("utf-8").strip()
+        return " ".join(_strings(json.loads(line))) if path.endswith((".jsonl", ".ndjson")) else line
+    except UnicodeDecodeError as error:
+        raise EvalSetError(f"{path}:{number}: not valid UTF-8 (byte offset {error.start})") from None
+    except (ValueError, RecursionError) as error:
+        raise EvalSetError(f"{path}:{number}: not valid JSON ({str(error)[:200]})") from None
+
+
 def load_eval_texts(paths: list[str]) -> list[str]:
+    """Every item of every evaluation set; EvalSetError names the first line that cannot be read."""
     texts = []
     for path in paths:
-        for line in Path(path).read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            if path.endswith((".jsonl", ".ndjson")):
-                texts.append(" ".join(_strings(json.loads(line))))
-            else:
-                texts.append(line.strip())
+        for number, raw in enumerate(Path(path).read_bytes().splitlines(), start=1):
+            if raw.strip():
+                texts.append(_eval_item(path, number, raw))
     return texts
