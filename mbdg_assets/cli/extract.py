@@ -30,7 +30,7 @@ def expand(paths: tuple[Path, ...], follow_symlinks: bool = False) -> Iterator[P
     for path in paths:
         if path.is_dir():
             scan = scan_folder(path, follow_symlinks)
-            found = [(r.split("/"), path / r) for r in scan.documents]
+            found = [(tuple(r.split("/")), path / r) for r in scan.documents]
             found += [(s.path.parts, Skipped(path / s.path, s.code, s.reason)) for s in scan.skipped]
             yield from (item for _, item in sorted(found, key=lambda pair: pair[0]))
         else:

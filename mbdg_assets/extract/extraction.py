@@ -333,6 +333,8 @@ def _extract_docx(path: Path, data: bytes) -> _Parsed:
                 drafts.add("table", _docx_table(item))
             else:
                 _docx_paragraph(drafts, item, pending, names)
+    except ExtractionError:  # over a budget while reading
+        raise
     except Exception as exc:
         raise ExtractionError("corrupt_file", f"{path.name}: Word document content is damaged ({exc})") from exc
     _flush_list(drafts, pending)

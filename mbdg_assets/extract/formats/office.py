@@ -12,6 +12,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from mbdg_assets.extract.limits import current_budget
+
 from .base import OLE_MAGIC, Drafts, ExtractionError, Parsed, clean, markdown_tables, open_zip, require_member, squash
 
 # --------------------------------------------------------------------------- PPTX
@@ -80,6 +82,26 @@ def _sheet_blocks(drafts: Drafts, name: str, rows: list[list[object]], page: int
             drafts.add("table", table, page)
 
 
+def _xlsx_rows(sheet) -> list[list[object]]:
+    """The rows that hold something, without the padding to the sheet's declared dimension: a
+    1.6 KB workbook declaring A1:XFD1048576 would otherwise be padded to 17 billion cells. Cells
+    of the rows kept (a row is still padded to its own last cell) are counted against what
+    ``max_text_chars`` allows (each cell renders as at least ' | ')."""
+    sheet.reset_dimensions()  # read-only sheets pad every row to the declared dimension
+    budget = current_budget()
+    allowed, cells, rows = budget.limits.max_text_chars // 3, 0, []
+    for number, row in enumerate(sheet.iter_rows(values_only=True)):
+        if number % 4096 == 0:
+            budget.check_time()
+        if any(value is not None for value in row):
+            cells += len(row)
+            if cells > allowed:
+                budget.fail("too_large", f"sheet {sheet.title!r} has over {allowed:,} cells (row and column padding "
+                            "included), more text than max_text_chars allows")
+            rows.append(list(row))
+    return rows
+
+
 def extract_xlsx(path: Path, data: bytes) -> Parsed:
     """Sheets in workbook order (page = sheet number); cached formula values, not formulas."""
     import openpyxl
@@ -91,8 +113,9 @@ def extract_xlsx(path: Path, data: bytes) -> Parsed:
         raise ExtractionError("corrupt_file", f"{path.name}: not a readable Excel workbook ({type(exc).__name__}: {exc})") from exc
     drafts = Drafts()
     try:
+        current_budget().check_count("sheets", len(book.worksheets), "max_pages")
         for number, sheet in enumerate(book.worksheets, start=1):
-            _sheet_blocks(drafts, sheet.title, [list(r) for r in sheet.iter_rows(values_only=True)], number)
+            _sheet_blocks(drafts, sheet.title, _xlsx_rows(sheet), number)
         return Parsed(drafts.items, len(book.worksheets))
     finally:
         book.close()
