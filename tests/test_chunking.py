@@ -148,7 +148,22 @@ def test_paragraph_without_sentence_ends_is_still_cut(tmp_path: Path) -> None:
     assert len(chunks) == 25  # 1000 words in pieces of 40
 
 
-def test_oversized_table_and_code_are_cut_between_rows_and_lines(tmp_path: Path) -> None:
+def test_oversized_table_and_code_stay_whole(tmp_path: Path) -> None:
+    rows = "\n".join(f"| row {i} | value {i * 7} |" for i in range(20))
+    table = f"| key | value |\n|---|---|\n{rows}"
+    code = "```\n" + "\n".join(f"# line {i}: not a heading" for i in range(20)) + "\n```"
+    doc = extract_md(tmp_path, f"# Data\n\nIntro.\n\n{table}\n\n{code}\n\nAfter the code.")
+    chunks = words_chunks(doc, 40, 80)
+    check_invariants(doc, chunks)
+    assert 80 < count_words(table) <= 4 * 80 and 80 < count_words(code) <= 4 * 80
+    assert sum(table in c.text for c in chunks) == 1
+    assert sum(code in c.text for c in chunks) == 1
+    for chunk in chunks:
+        if count_words(chunk.text) > 80:
+            assert table in chunk.text or code in chunk.text
+
+
+def test_table_and_code_over_four_times_max_are_cut_between_rows_and_lines(tmp_path: Path) -> None:
     rows = "\n".join(f"| row {i} | value {i * 7} |" for i in range(60))
     table = f"| key | value |\n|---|---|\n{rows}"
     code = "```\n" + "\n".join(f"# line {i}: not a heading" for i in range(60)) + "\n```"
@@ -156,7 +171,7 @@ def test_oversized_table_and_code_are_cut_between_rows_and_lines(tmp_path: Path)
     chunks = words_chunks(doc, 40, 80)
     check_invariants(doc, chunks)
     assert covered(doc, chunks)
-    assert count_words(table) > 80 and count_words(code) > 80
+    assert count_words(table) > 4 * 80 and count_words(code) > 4 * 80
     assert max(count_words(c.text) for c in chunks) <= 80  # nothing over max_tokens any more
     lines = set(doc.text.split("\n"))
     for chunk in chunks:  # cut between rows and lines only: every line of a piece is a whole line
@@ -165,7 +180,7 @@ def test_oversized_table_and_code_are_cut_between_rows_and_lines(tmp_path: Path)
 
 
 def test_one_row_longer_than_the_budget_is_cut_at_spaces_or_inside_a_word(tmp_path: Path) -> None:
-    doc = extract_md(tmp_path, "| a | b |\n|---|---|\n| " + " | ".join(["x"] * 500) + " |\n\n" + "y" * 3000)
+    doc = extract_md(tmp_path, "| a | b |\n|---|---|\n| " + " | ".join(["x"] * 2000) + " |\n\n" + "y" * 3000)
     chunks = chunk_document(doc, 40, 80, count_tokens=lambda text: len(text) // 10 + 1)
     check_invariants(doc, chunks)
     assert covered(doc, chunks)

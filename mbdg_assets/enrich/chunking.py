@@ -12,11 +12,13 @@ of 200 and hard max of 400 keep most chunks inside what the embedder sees). Rule
 * a paragraph or list longer than ``max_tokens`` is cut at sentence ends / newlines into pieces
   of about ``target_tokens`` (at spaces when one sentence alone is too long, inside a word when
   a word alone is);
-* a table or code block longer than ``max_tokens`` is cut the same way between rows / lines (a
-  row or line alone over ``max_tokens`` at spaces): no block goes to the tokenizer whole, so a
-  CSV row of millions of cells or a megabyte of code costs memory in proportion to one piece
-  (issue 16: one such block used to take hundreds of MB in the tokenizer). A block of more than
-  ``COUNT_WHOLE_CHARS`` characters is never counted whole, whatever its kind;
+* tables and code blocks stay whole up to ``WHOLE_FACTOR`` x ``max_tokens`` (with the heading
+  run in front of them, if any), so an ordinary table or listing is never cut; a longer one is
+  cut like prose but between rows / lines (a row or line alone over ``max_tokens`` at spaces),
+  never inside a row. No block goes to the tokenizer whole: a CSV row of millions of cells or a
+  megabyte of code costs memory in proportion to one piece (issue 16: one such block took
+  hundreds of MB in the tokenizer). A block or line of more than ``COUNT_WHOLE_CHARS``
+  characters is never counted whole, whatever its kind;
 * a document of more than ``max_chunks`` chunks is an ExtractionError('too_many_parts'): each
   chunk may become several model calls;
 * a tiny chunk (< target/4) merges into the previous chunk of the same section if the result
@@ -51,7 +53,7 @@ from mbdg_assets.extract.limits import Budget, current_budget
 
 # Bump when a change to this module can change chunk boundaries, heading paths or pages for the
 # same extracted text: incremental runs compare it (with the settings) before skipping a document.
-CHUNKER_VERSION = "3"  # 3: long tables and code blocks are cut between rows / lines
+CHUNKER_VERSION = "3"  # 3: tables and code blocks over 4 x max_tokens are cut between rows / lines
 DEFAULT_TARGET_TOKENS = 200
 DEFAULT_MAX_TOKENS = 400
 
@@ -59,6 +61,7 @@ CountTokens = Callable[[str], int]
 
 _SPLITTABLE = ("paragraph", "list")
 COUNT_WHOLE_CHARS = 50_000  # a longer block or line is cut before the tokenizer sees it
+WHOLE_FACTOR = 4  # tables and code blocks up to this many times max_tokens stay whole
 # A sentence ends at . ? ! (plus closing quotes/brackets) followed by spaces, or at a newline.
 _SENTENCE_END = re.compile(r"[.?!][\"')\]\u201d\u2019]*[ \t]+|\n")
 
@@ -243,7 +246,8 @@ def _units(doc: ExtractedDocument, target: int, max_tokens: int, count: CountTok
     for block, section in zip(doc.blocks, _sections(doc.blocks)):
         budget.check_time()
         tokens = count(block.text) if len(block.text) <= COUNT_WHOLE_CHARS else None
-        if tokens is None or (block.kind != "heading" and tokens + lead > max_tokens):
+        too_long = block.kind in _SPLITTABLE and tokens is not None and tokens + lead > max_tokens
+        if tokens is None or too_long or (block.kind in ("table", "code") and tokens > WHOLE_FACTOR * max_tokens):
             kind = "paragraph" if block.kind == "heading" else block.kind
             for start, end, piece in _split_long(doc.text, block.start, block.end, target, max_tokens, count, lead, kind):
                 units.append(_Unit(start, end, section, kind, piece))

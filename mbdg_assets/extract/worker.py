@@ -15,6 +15,7 @@ The later "parallel documents" work can run several of these at once: nothing he
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -56,7 +57,10 @@ def _cap_memory(extra_bytes: int) -> None:
 
 
 def _child(sender, function: Callable[..., Any], args: tuple, memory_bytes: int) -> None:
-    """Run the function and send back ('ok', result) or ('error', code, message); never raises."""
+    """Run the function and send back ('ok', result) or ('error', code, message); never raises.
+    The inherited objects are frozen first: a garbage collection in the child would otherwise
+    walk (and so copy, page by page) the whole heap it shares with the parent."""
+    gc.freeze()
     try:
         _cap_memory(memory_bytes)
         answer: tuple = ("ok", function(*args))
