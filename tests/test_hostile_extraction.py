@@ -329,3 +329,18 @@ def test_tiff_of_blank_frames_is_bounded(tmp_path: Path) -> None:
     assert _code(path)[0] == "no_text"
     assert time.monotonic() - started < 30  # was over 120 s: every blank A4 frame went through OCR (7-10 s)
     assert _code(path, max_pages=10)[0] == "too_many_parts"
+
+
+def test_mbdg_run_lists_what_it_skips(tmp_path: Path) -> None:
+    from mbdg_assets.cli.run import _echo_skipped
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "fine.md").write_text("# F\n\nText.")
+    (docs / os.fsdecode(b"caf\xe9.md")).write_text("# C\n\nText.")
+    os.symlink("/etc/hostname", docs / "host.txt")
+    os.mkfifo(docs / "pipe.md")
+    lines: list[str] = []
+    _echo_skipped(docs, False, lines.append)
+    assert [line.split(":")[0] for line in lines] == ["skipped host.txt", "skipped pipe.md", "skipped caf\\xe9.md"]
+    assert all(line.encode("utf-8") for line in lines)

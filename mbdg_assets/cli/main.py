@@ -47,10 +47,13 @@ def main() -> None:
               help="Have the model grade each candidate's usefulness (K more calls per target).")
 @click.option("--seed-examples", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="JSONL of your own records in the target schema: style anchors, never copied.")
+@click.option("--follow-symlinks", is_flag=True,
+              help="Read links that lead out of DOCS_DIR (default: skipped and listed).")
 @PROJECT_OPTION
 def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: str, host: str, k: int,
         max_targets: int, records: int, max_calls: int, max_rounds: int, quotas: tuple[str, ...], kinds: str,
-        seed: int, concurrency: int, judge: bool, seed_examples: Path | None, project_dir: str | None) -> None:
+        seed: int, concurrency: int, judge: bool, seed_examples: Path | None, follow_symlinks: bool,
+        project_dir: str | None) -> None:
     """Materialize every phase for every document in DOCS_DIR, in this process."""
     from mbdg_assets.llm.prompts import load_template
     from mbdg_assets.cli.run import run_pipeline
@@ -77,7 +80,7 @@ def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: st
                 "seed_examples_path": str(seed_examples.resolve()) if seed_examples else ""}
     goal = _goal(records, max_calls, max_rounds, quotas)
     summary = run_pipeline(docs_dir.resolve(), out_dir.resolve(), project_dir_from_env(project_dir), llm, generate,
-                           click.echo, goal)
+                           click.echo, goal, follow_symlinks)
     _print_summary(summary, out_dir)
     if summary.dataset_error:
         _fail(f"dataset phase failed: {summary.dataset_error}")
