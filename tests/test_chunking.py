@@ -148,13 +148,20 @@ def test_paragraph_without_sentence_ends_is_still_cut(tmp_path: Path) -> None:
     assert len(chunks) == 25  # 1000 words in pieces of 40
 
 
-def test_oversized_table_and_code_stay_whole(tmp_path: Path) -> None:
-    rows = "\n".join(f"| row {i} | value {i * 7} |" for i in range(20))
+def table_and_code(tmp_path: Path, lines: int) -> tuple[ExtractedDocument, str, str, list[Chunk]]:
+    """A Markdown table and a code block of ``lines`` rows / lines, chunked with target 40, max 80."""
+    rows = "\n".join(f"| row {i} | value {i * 7} |" for i in range(lines))
     table = f"| key | value |\n|---|---|\n{rows}"
-    code = "```\n" + "\n".join(f"# line {i}: not a heading" for i in range(20)) + "\n```"
+    code = "```\n" + "\n".join(f"# line {i}: not a heading" for i in range(lines)) + "\n```"
     doc = extract_md(tmp_path, f"# Data\n\nIntro.\n\n{table}\n\n{code}\n\nAfter the code.")
     chunks = words_chunks(doc, 40, 80)
     check_invariants(doc, chunks)
+    assert covered(doc, chunks)
+    return doc, table, code, chunks
+
+
+def test_oversized_table_and_code_stay_whole(tmp_path: Path) -> None:
+    _doc, table, code, chunks = table_and_code(tmp_path, 20)
     assert 80 < count_words(table) <= 4 * 80 and 80 < count_words(code) <= 4 * 80
     assert sum(table in c.text for c in chunks) == 1
     assert sum(code in c.text for c in chunks) == 1
@@ -164,13 +171,7 @@ def test_oversized_table_and_code_stay_whole(tmp_path: Path) -> None:
 
 
 def test_table_and_code_over_four_times_max_are_cut_between_rows_and_lines(tmp_path: Path) -> None:
-    rows = "\n".join(f"| row {i} | value {i * 7} |" for i in range(60))
-    table = f"| key | value |\n|---|---|\n{rows}"
-    code = "```\n" + "\n".join(f"# line {i}: not a heading" for i in range(60)) + "\n```"
-    doc = extract_md(tmp_path, f"# Data\n\nIntro.\n\n{table}\n\n{code}\n\nAfter the code.")
-    chunks = words_chunks(doc, 40, 80)
-    check_invariants(doc, chunks)
-    assert covered(doc, chunks)
+    doc, table, code, chunks = table_and_code(tmp_path, 60)
     assert count_words(table) > 4 * 80 and count_words(code) > 4 * 80
     assert max(count_words(c.text) for c in chunks) <= 80  # nothing over max_tokens any more
     lines = set(doc.text.split("\n"))
