@@ -20,7 +20,7 @@ import click
 from mbdg_assets.enrich.chunking import DEFAULT_MAX_TOKENS, DEFAULT_TARGET_TOKENS, CountTokens, chunk_document, token_counter
 from mbdg_assets.extract.extraction import SUPPORTED_FORMATS, ExtractionError, extract_document
 from mbdg_assets.extract.folder_scan import Skipped, display_name, scan_folder
-from mbdg_assets.extract.limits import DEFAULT_LIMITS, LIMIT_NAMES, ExtractionLimits
+from mbdg_assets.extract.limits import DEFAULT_LIMITS, LIMIT_NAMES, ExtractionLimits, reading
 from mbdg_assets.extract.worker import run_bounded
 
 
@@ -39,9 +39,11 @@ def expand(paths: tuple[Path, ...], follow_symlinks: bool = False) -> Iterator[P
 
 def _summary(path: Path, limits: ExtractionLimits, parser: str, target_tokens: int, max_tokens: int,
              overlap_tokens: int, count_tokens: CountTokens | None) -> dict:
-    """Extract and chunk one file; only the figures travel back from the worker."""
-    doc = extract_document(path, parser=parser, limits=limits)
-    chunks = chunk_document(doc, target_tokens, max_tokens, overlap_tokens, count_tokens, limits.max_chunks)
+    """Extract and chunk one file under one budget (the deadline covers both); only the figures
+    travel back from the worker."""
+    with reading(path.name, limits):
+        doc = extract_document(path, parser=parser, limits=limits)
+        chunks = chunk_document(doc, target_tokens, max_tokens, overlap_tokens, count_tokens)
     return {"format": doc.format, "pages": doc.pages, "chunks": len(chunks), "characters": len(doc.text)}
 
 

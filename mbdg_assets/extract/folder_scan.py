@@ -22,7 +22,7 @@ class Skipped:
     """A folder entry that is not read, with a code and a reason for the report."""
 
     path: Path
-    code: str  # symlink_outside, symlink_folder, broken_symlink, special_file, bad_name
+    code: str  # symlink_outside, symlink_folder, broken_symlink, special_file, unreadable
     reason: str
 
 
@@ -78,15 +78,22 @@ class _Walk:
         self.scan.skipped.append(Skipped(relative, code, reason))
 
     def folder(self, path: str, relative: Path) -> None:
-        info = os.stat(path)
-        if (info.st_dev, info.st_ino) in self.seen:
-            return self.skip(relative, "symlink_folder", "link back to a folder already read (a loop): not followed")
-        self.seen.add((info.st_dev, info.st_ino))
-        with os.scandir(path) as entries:
-            for entry in sorted(entries, key=lambda e: e.name):
-                child = relative / entry.name
-                if not _ignored(child):
+        try:
+            info = os.stat(path)
+            if (info.st_dev, info.st_ino) in self.seen:
+                return self.skip(relative, "symlink_folder", "link back to a folder already read (a loop): not followed")
+            self.seen.add((info.st_dev, info.st_ino))
+            with os.scandir(path) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:  # no permission, vanished meanwhile: this folder only
+            return self.skip(relative, "unreadable", f"folder cannot be listed ({exc.strerror})")
+        for entry in entries:
+            child = relative / entry.name
+            if not _ignored(child):
+                try:
                     self.entry(entry, child)
+                except OSError as exc:
+                    self.skip(child, "unreadable", f"cannot be read ({exc.strerror})")
 
     def entry(self, entry: os.DirEntry, relative: Path) -> None:
         if entry.is_symlink():
@@ -124,6 +131,8 @@ def scan_folder(docs_dir: Path, follow_symlinks: bool = False) -> FolderScan:
     unsupported formats are kept on purpose so they get a per-file error instead of being
     silently ignored."""
     walk = _Walk(Path(docs_dir), follow_symlinks)
+    if not os.path.isdir(walk.root):
+        return walk.scan
     walk.folder(walk.root, Path())
     walk.scan.documents = dict(sorted(walk.scan.documents.items(), key=lambda item: item[0].split("/")))
     return walk.scan
