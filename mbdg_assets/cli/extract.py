@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from mbdg_assets.enrich.chunking import DEFAULT_MAX_TOKENS, DEFAULT_TARGET_TOKENS, CountTokens, chunk_document, token_counter
-from mbdg_assets.extract.extraction import SUPPORTED_FORMATS, ExtractionError, extract_document
+from mbdg_assets.extract.extraction import SUPPORTED_FORMATS, ExtractionError, extract_document, prepare_reader
 from mbdg_assets.extract.folder_scan import Skipped, display_name, scan_folder
 from mbdg_assets.extract.limits import DEFAULT_LIMITS, LIMIT_NAMES, ExtractionLimits, reading
 from mbdg_assets.extract.worker import run_bounded
@@ -61,6 +61,8 @@ def extract_report(path: Path | Skipped, limits: ExtractionLimits = DEFAULT_LIMI
         return line | {"status": "skipped", "code": path.code, "reason": display_name(f"{real.name}: {path.reason}")}
     args = (path, limits, parser, target_tokens, max_tokens, overlap_tokens, count_tokens)
     try:
+        if isolate:
+            prepare_reader(path, parser)
         line |= run_bounded(_summary, args, path.name, limits) if isolate else _summary(*args)
     except ExtractionError as error:
         line |= {"status": "error", "code": error.code, "reason": display_name(error.message)}

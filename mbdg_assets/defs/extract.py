@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from mbdg_assets.extract.extraction import ExtractionError, extract_document
+from mbdg_assets.extract.extraction import ExtractionError, extract_document, prepare_reader
 from mbdg_assets.extract.worker import run_bounded
 from mbdg_assets.storage.incremental import ensure_versions_table, extractor_version, mark_extracted, unchanged_document
 from mbdg_assets.storage.tables import record_extraction_error, store_document
@@ -27,6 +27,7 @@ def source_documents(context: dg.AssetExecutionContext, project: ProjectResource
     limits = project.extraction_limits()
     try:
         if project.isolate_extraction:  # hard timeout and memory cap: a hostile file fails alone
+            prepare_reader(file, project.parser)
             doc = run_bounded(extract_document, (file, None, project.parser, limits), file.name, limits)
         else:
             doc = extract_document(file, parser=project.parser, limits=limits)

@@ -8,6 +8,7 @@ second and keep what we need (slides as pages, sheets as tables), while docling 
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 from lxml import etree
@@ -100,6 +101,34 @@ def _xlsx_rows(sheet) -> list[list[object]]:
                             "included), more text than max_text_chars allows")
             rows.append(list(row))
     return rows
+
+
+_DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([A-Z]{1,3})(\d{1,7})(?::([A-Z]{1,3})(\d{1,7}))?"')
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
+def declares_huge_sheet(path: Path, data: bytes) -> bool:
+    """Whether a sheet declares a range of more cells than ``max_text_chars`` allows (read from
+    the first 64 KB of each sheet). Readers that pad to the declared range (docling) must not get
+    such a workbook; ``_xlsx_rows`` reads only the cells that exist."""
+    allowed = current_budget().limits.max_text_chars // 3
+    archive = open_zip(path, data, "Excel workbook")
+    for name in archive.namelist():
+        if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+            with archive.open(name) as sheet:
+                found = _DIMENSION.search(sheet.read(65_536))
+            if found and found.group(3):
+                width = _column_number(found.group(3)) - _column_number(found.group(1)) + 1
+                height = int(found.group(4)) - int(found.group(2)) + 1
+                if width * height > allowed:
+                    return True
+    return False
 
 
 def extract_xlsx(path: Path, data: bytes) -> Parsed:
