@@ -351,3 +351,34 @@ def test_xlsx_declaring_a_huge_range_is_read_natively_even_when_docling_would_be
     doc = extract_document(xlsx_huge_dimension(tmp_path / "d.xlsx"), parser="auto")  # docling pads to the range
     assert "| Ana | Roaster |" in doc.text and "Last" in doc.text and len(doc.text) < 200
     assert time.monotonic() - started < 10
+
+
+def test_pipeline_reads_only_regular_files_inside_and_records_a_budget_error(tmp_path: Path) -> None:
+    import dagster as dg
+    import duckdb
+
+    from mbdg_assets.cli.run import sync_partitions
+    from mbdg_assets.defs.extract import source_documents
+    from mbdg_assets.storage.project import ProjectPaths
+    from resources import ProjectResource, WarehouseResource
+
+    docs, project = tmp_path / "docs", tmp_path / "project"
+    docs.mkdir()
+    write_epub(docs / "book.epub")  # two chapters: over max_pages=1 below
+    (docs / "fine.md").write_text("# Fine\n\nRead in a worker process.")
+    (tmp_path / "secret.md").write_text("# Secret\n\nSECRET TOKEN.")
+    os.symlink(tmp_path / "secret.md", docs / "secret.md")
+    os.mkfifo(docs / "pipe.md")
+    paths = ProjectPaths(project)
+    resource_ = ProjectResource(project_dir=str(project), docs_dir=str(docs), max_pages=1)
+    warehouse = WarehouseResource(path=str(paths.warehouse))
+    with dg.instance_for_test() as instance:
+        assert sync_partitions(instance, docs, paths) == ["book.epub", "fine.md"]
+        source_documents(dg.build_asset_context(partition_key="fine.md", instance=instance), project=resource_, warehouse=warehouse)
+        with pytest.raises(dg.Failure) as failure:
+            source_documents(dg.build_asset_context(partition_key="book.epub", instance=instance), project=resource_,
+                             warehouse=warehouse)
+    assert failure.value.metadata["error_code"].value == "too_many_parts"
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        assert con.execute("SELECT path, code FROM extraction_errors").fetchall() == [("book.epub", "too_many_parts")]
+        assert [row[0] for row in con.execute("SELECT path FROM documents").fetchall()] == ["fine.md"]
