@@ -271,6 +271,8 @@ def test_limits_are_validated_and_set_from_config_and_cli(tmp_path: Path) -> Non
     result = runner.invoke(main, ["extract", str(tmp_path / "a.md"), "--limit", "max_blocks=5"])
     line = json.loads(result.stdout.splitlines()[0])
     assert (line["status"], line["code"]) == ("error", "too_many_parts")
+    slow = runner.invoke(main, ["extract", str(tmp_path / "a.md"), str(tmp_path / "a.md"), "--timeout", "0.000001"])
+    assert [json.loads(x)["code"] for x in slow.stdout.splitlines()] == ["timeout", "timeout"]  # and it went on
     bad = runner.invoke(main, ["extract", str(tmp_path / "a.md"), "--limit", "max_blocks"])
     assert bad.exit_code == 2 and "NAME=VALUE" in bad.output
 
