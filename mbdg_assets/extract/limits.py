@@ -54,13 +54,12 @@ LIMIT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(ExtractionLimits))
 
 
 class Budget:
-    """The limits of one file being read, with its deadline and the bytes inflated so far."""
+    """The limits of one file being read, with its deadline."""
 
     def __init__(self, name: str, limits: ExtractionLimits = DEFAULT_LIMITS) -> None:
         self.name = name
         self.limits = limits
         self.deadline = time.monotonic() + limits.timeout_s
-        self.inflated = 0
 
     def fail(self, code: str, what: str):
         """Raise the per-file error; ``what`` says which budget and by how much."""
