@@ -11,6 +11,11 @@ with the all-MiniLM-L6-v2 tokenizer). PDF rows: ``pdf`` (plain text lines) and `
 (headings, a ruled table and two columns per page) go through the pipeline's reader (pdfium's
 characters and ruling lines, pdfplumber's table finder); ``pdfium-only`` reads ``pdf-struct`` with
 pypdfium2's plain text layer alone, the reader it falls back to, for comparison.
+
+The last table (``--no-worker`` skips it) is the per-file cost of reading in a bounded worker
+process (extract/worker.py: fork, address-space cap, result pickled back) against reading in
+this process, median of ``--worker-repeat`` runs per format: the overhead in milliseconds and the
+ratio worker / in-process.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from format_files import HTML_PAGE, RST_TEXT, pdf_bytes, write_eml, write_epub, 
 from mbdg_assets.enrich.chunking import chunk_document, token_counter  # noqa: E402
 from mbdg_assets.extract.extraction import extract_document  # noqa: E402
 from mbdg_assets.extract.formats import pdf as pdf_format  # noqa: E402
+from mbdg_assets.extract.worker import run_bounded  # noqa: E402
 
 PARAGRAPH = ("The roastery receives green coffee every Tuesday and Friday. Each sack is weighed, sampled and "
              "logged before it goes to the warehouse, where humidity stays below sixty percent. ")
@@ -179,6 +185,29 @@ def measure(path: Path, repeat: int, extract=extract_document) -> tuple[float, f
             [c.text for c in chunks])
 
 
+def _median_seconds(function, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def worker_overhead(files: dict[str, Path], repeat: int) -> None:
+    """Print in-process vs bounded-worker extraction time per format (same files, same process)."""
+    print(f"\n{'worker':<11} {'in-process ms':>13} {'worker ms':>10} {'overhead ms':>12} {'ratio':>6}")
+    for name in ("text", "markdown", "csv", "docx", "xlsx", "pdf"):
+        if name not in files:
+            continue
+        path = files[name]
+        extract_document(path)  # lazy imports outside the timing, as in a long run
+        inside = _median_seconds(lambda: extract_document(path), repeat)
+        worker = _median_seconds(lambda: run_bounded(extract_document, (path,), path.name), repeat)
+        print(f"{name:<11} {inside * 1000:>13.1f} {worker * 1000:>10.1f} {(worker - inside) * 1000:>12.1f} "
+              f"{worker / inside:>6.1f}")
+
+
 def embedding_throughput(texts: list[str]) -> float:
     from mbdg_assets.enrich.embeddings import Embedder
 
@@ -194,6 +223,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-ocr", action="store_true")
     parser.add_argument("--no-embed", action="store_true")
+    parser.add_argument("--no-worker", action="store_true", help="skip the worker-process overhead table")
+    parser.add_argument("--worker-repeat", type=int, default=15)
     parser.add_argument("--only", default="", help="comma-separated rows to run, e.g. pdf,pdf-struct,pdfium-only")
     args = parser.parse_args()
     only = {name for name in args.only.split(",") if name}
@@ -212,6 +243,8 @@ def main() -> None:
                   f"{chunks / max(chunking, 1e-9):>10.1f}")
             chunk_texts += texts if name != "pdfium-only" else []
         print("* no pages in this format: documents/s")
+        if not args.no_worker:
+            worker_overhead({n: p for n, p in files.items() if not only or n in only}, args.worker_repeat)
         if not args.no_embed:
             texts = (chunk_texts * (1 + 512 // max(len(chunk_texts), 1)))[:512]
             print(f"embedding (all-MiniLM-L6-v2, CPU, batch 32): {embedding_throughput(texts):.1f} chunks/s "

@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from mbdg_assets.extract.limits import DEFAULT_LIMITS, LIMIT_NAMES, ExtractionLimits
 from mbdg_assets.storage.project import ProjectPaths, load_settings, project_dir_from_env, resolve_folder
 
 DEFAULT_DOCS_DIR = "inbox"
@@ -20,9 +21,32 @@ class ProjectResource(dg.ConfigurableResource):
                           "configuration's (the last `mbdg run`), else ./inbox")
     out_dir: str = Field(default="", description="Export folder; empty = the project configuration's (the last "
                          "`mbdg run --out`), else <project dir>/exports")
-    max_file_bytes: int = Field(default=50_000_000, description="Larger files are refused with a per-file error")
+    max_file_bytes: int = Field(default=DEFAULT_LIMITS.max_file_bytes, description="Larger files are refused with a per-file error")
+    # Per-file budgets (extract/limits.py, README "Limits and hostile input"): over one, that file
+    # fails with a specific code (too_large, too_many_parts, timeout) and the run goes on.
+    max_decompressed_bytes: int = Field(default=DEFAULT_LIMITS.max_decompressed_bytes,
+                                        description="Bytes all members of one zip-based file (docx, xlsx, epub...) may inflate to")
+    max_compression_ratio: float = Field(default=DEFAULT_LIMITS.max_compression_ratio,
+                                         description="A zip member inflating more than this many times its size is refused")
+    max_archive_entries: int = Field(default=DEFAULT_LIMITS.max_archive_entries, description="Members of one zip container")
+    max_archive_depth: int = Field(default=DEFAULT_LIMITS.max_archive_depth, description="Containers inside containers")
+    max_text_chars: int = Field(default=DEFAULT_LIMITS.max_text_chars, description="Characters of text of one document")
+    max_blocks: int = Field(default=DEFAULT_LIMITS.max_blocks, description="Blocks (paragraphs, tables...) of one document")
+    max_chunks: int = Field(default=DEFAULT_LIMITS.max_chunks, description="Chunks of one document")
+    max_pages: int = Field(default=DEFAULT_LIMITS.max_pages, description="Pages, slides, sheets, chapters or frames of one document")
+    timeout_s: float = Field(default=DEFAULT_LIMITS.timeout_s, description="Seconds to read one file")
+    max_memory_bytes: int = Field(default=DEFAULT_LIMITS.max_memory_bytes,
+                                  description="Address space the worker reading one file may add")
+    isolate_extraction: bool = Field(default=True, description="Read each file in a forked worker process, so the "
+                                     "timeout and memory cap are hard stops (extract/worker.py)")
+    follow_symlinks: bool = Field(default=False, description="Read links that lead out of the docs folder "
+                                  "(default: skipped and reported)")
     parser: str = Field(default="auto", description="Document parser: auto (the measured better one per format), "
                         "native (mbdg's own), docling (docling for the formats it converts offline; needs mbdg[docling])")
+
+    def extraction_limits(self) -> ExtractionLimits:
+        """The per-file budgets set on this resource (one field per ExtractionLimits field)."""
+        return ExtractionLimits(**{name: getattr(self, name) for name in LIMIT_NAMES})
 
     @property
     def paths(self) -> ProjectPaths:

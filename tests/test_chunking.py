@@ -148,19 +148,44 @@ def test_paragraph_without_sentence_ends_is_still_cut(tmp_path: Path) -> None:
     assert len(chunks) == 25  # 1000 words in pieces of 40
 
 
-def test_oversized_table_and_code_stay_whole(tmp_path: Path) -> None:
-    rows = "\n".join(f"| row {i} | value {i * 7} |" for i in range(60))
+def table_and_code(tmp_path: Path, lines: int) -> tuple[ExtractedDocument, str, str, list[Chunk]]:
+    """A Markdown table and a code block of ``lines`` rows / lines, chunked with target 40, max 80."""
+    rows = "\n".join(f"| row {i} | value {i * 7} |" for i in range(lines))
     table = f"| key | value |\n|---|---|\n{rows}"
-    code = "```\n" + "\n".join(f"# line {i}: not a heading" for i in range(60)) + "\n```"
+    code = "```\n" + "\n".join(f"# line {i}: not a heading" for i in range(lines)) + "\n```"
     doc = extract_md(tmp_path, f"# Data\n\nIntro.\n\n{table}\n\n{code}\n\nAfter the code.")
     chunks = words_chunks(doc, 40, 80)
     check_invariants(doc, chunks)
-    assert count_words(table) > 80 and count_words(code) > 80
+    assert covered(doc, chunks)
+    return doc, table, code, chunks
+
+
+def test_oversized_table_and_code_stay_whole(tmp_path: Path) -> None:
+    _doc, table, code, chunks = table_and_code(tmp_path, 20)
+    assert 80 < count_words(table) <= 4 * 80 and 80 < count_words(code) <= 4 * 80
     assert sum(table in c.text for c in chunks) == 1
     assert sum(code in c.text for c in chunks) == 1
     for chunk in chunks:
         if count_words(chunk.text) > 80:
             assert table in chunk.text or code in chunk.text
+
+
+def test_table_and_code_over_four_times_max_are_cut_between_rows_and_lines(tmp_path: Path) -> None:
+    doc, table, code, chunks = table_and_code(tmp_path, 60)
+    assert count_words(table) > 4 * 80 and count_words(code) > 4 * 80
+    assert max(count_words(c.text) for c in chunks) <= 80  # nothing over max_tokens any more
+    lines = set(doc.text.split("\n"))
+    for chunk in chunks:  # cut between rows and lines only: every line of a piece is a whole line
+        assert all(line in lines for line in chunk.text.split("\n"))
+    assert sum("| row 0 |" in c.text for c in chunks) == 1 and sum("# line 59:" in c.text for c in chunks) == 1
+
+
+def test_one_row_longer_than_the_budget_is_cut_at_spaces_or_inside_a_word(tmp_path: Path) -> None:
+    doc = extract_md(tmp_path, "| a | b |\n|---|---|\n| " + " | ".join(["x"] * 2000) + " |\n\n" + "y" * 3000)
+    chunks = chunk_document(doc, 40, 80, count_tokens=lambda text: len(text) // 10 + 1)
+    check_invariants(doc, chunks)
+    assert covered(doc, chunks)
+    assert max(len(c.text) // 10 + 1 for c in chunks) <= 80  # the word of 3000 'y's was cut too
 
 
 def test_tiny_trailing_chunk_merges(tmp_path: Path) -> None:

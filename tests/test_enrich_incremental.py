@@ -72,7 +72,8 @@ def materialize_all(docs: Path, project: Path, instance: dg.DagsterInstance,
     (invoked directly: the same code as a Dagster run, without ~1 s of run bookkeeping each)."""
     paths = ProjectPaths(project)
     present = sync_partitions(instance, docs, paths)
-    project_resource = ProjectResource(project_dir=str(project), docs_dir=str(docs))
+    # parses are counted in this process: no worker process per file here
+    project_resource = ProjectResource(project_dir=str(project), docs_dir=str(docs), isolate_extraction=False)
     warehouse = WarehouseResource(path=str(paths.warehouse))
     vectors = VectorStoreResource(uri=str(paths.lancedb))
     failed = []

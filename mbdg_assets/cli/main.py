@@ -48,10 +48,13 @@ def main() -> None:
               help="JSONL of your own records in the target schema: style anchors, never copied.")
 @click.option("--allow-key-change", is_flag=True,
               help="Sign even if the key differs from the one that signed the project's last manifest (recorded in it).")
+@click.option("--follow-symlinks", is_flag=True,
+              help="Read links that lead out of DOCS_DIR (default: skipped and listed).")
 @PROJECT_OPTION
 def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: str, host: str, k: int,
         max_targets: int, records: int, max_calls: int, max_rounds: int, quotas: tuple[str, ...], kinds: str,
         seed: int, concurrency: int, judge: bool, seed_examples: Path | None, allow_key_change: bool,
+        follow_symlinks: bool,
         project_dir: str | None) -> None:
     """Materialize every phase for every document in DOCS_DIR, in this process."""
     from mbdg_assets.llm.prompts import load_template
@@ -79,7 +82,7 @@ def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: st
                 "seed_examples_path": str(seed_examples.resolve()) if seed_examples else ""}
     goal = _goal(records, max_calls, max_rounds, quotas)
     summary = run_pipeline(docs_dir.resolve(), out_dir.resolve(), project_dir_from_env(project_dir), llm, generate,
-                           click.echo, goal, allow_key_change)
+                           click.echo, goal, allow_key_change, follow_symlinks)
     _print_summary(summary, out_dir)
     if summary.dataset_error:
         _fail(f"dataset phase failed: {summary.dataset_error}")

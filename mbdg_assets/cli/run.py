@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from definitions import build_definitions
 from mbdg_assets.storage import warehouse
-from mbdg_assets.extract.folder_scan import scan_documents
+from mbdg_assets.extract.folder_scan import display_name, is_valid_name, scan_documents, scan_folder
 from mbdg_assets.generate.candidates import calls_per_target
 from mbdg_assets.generate.goal_rounds import Goal, GoalReport, extra_targets, quota_shortfalls, stop_reason
 from mbdg_assets.generate.planning import KINDS, allocate_targets, document_plan, pass_sizes
@@ -59,9 +59,10 @@ def failure_reason(result: dg.ExecuteInProcessResult) -> str:
     return "run failed (see the Dagster run log)"
 
 
-def sync_partitions(instance: dg.DagsterInstance, docs: Path, paths: ProjectPaths) -> list[str]:
+def sync_partitions(instance: dg.DagsterInstance, docs: Path, paths: ProjectPaths,
+                    follow_symlinks: bool = False) -> list[str]:
     """Partitions = files in the docs folder now; a vanished file's partition and state are removed."""
-    present = list(scan_documents(docs))
+    present = list(scan_documents(docs, follow_symlinks))
     known = set(instance.get_dynamic_partitions(documents_partitions.name))
     new = [p for p in present if p not in known]
     if new:
@@ -233,8 +234,20 @@ def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict],
     summary.goal = report
 
 
+def _echo_skipped(docs: Path, follow_symlinks: bool, echo: Callable[[str], None]) -> None:
+    """Folder entries the run does not read (links out of the folder, FIFOs, devices, names
+    that are not UTF-8), each with its reason."""
+    scan = scan_folder(docs, follow_symlinks)
+    skipped = [(s.path, s.reason) for s in scan.skipped]
+    skipped += [(Path(name), "file name is not valid UTF-8: rename it to read it")
+                for name in scan.documents if not is_valid_name(name)]
+    for path, reason in skipped:
+        echo(f"skipped {display_name(path)}: {reason}")
+
+
 def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, generate: dict,
-                 echo: Callable[[str], None] = print, goal: Goal | None = None, allow_key_change: bool = False) -> RunSummary:
+                 echo: Callable[[str], None] = print, goal: Goal | None = None, allow_key_change: bool = False,
+                 follow_symlinks: bool = False) -> RunSummary:
     """Every phase for every document, then the dataset phase; with a `goal`, rounds of that
     until the goal's number of records is approved or its budget is spent."""
     started, summary = time.monotonic(), RunSummary()
@@ -243,7 +256,8 @@ def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, gen
     os.environ["MBDG_PROJECT_DIR"] = str(paths.root)
     config = save_run_settings(paths, docs, out, llm, generate, echo)
     defs = build_definitions(
-        project=ProjectResource(project_dir=str(paths.root), docs_dir=str(docs), out_dir=str(out)), llm=llm,
+        project=ProjectResource(project_dir=str(paths.root), docs_dir=str(docs), out_dir=str(out),
+                                follow_symlinks=follow_symlinks), llm=llm,
         warehouse=WarehouseResource(path=str(paths.warehouse)), vectors=VectorStoreResource(uri=str(paths.lancedb)),
         signer=SignerResource(key_dir=str(paths.keys), allow_key_change=allow_key_change), config=config,
     )
@@ -252,7 +266,8 @@ def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, gen
     add_listener(bar)
     try:
         with dg.DagsterInstance.from_config(str(paths.dagster_home)) as instance:
-            present = sync_partitions(instance, docs, paths)
+            present = sync_partitions(instance, docs, paths, follow_symlinks)
+            _echo_skipped(docs, follow_symlinks, echo)
             summary.documents = len(present)
             if goal is None:
                 _run_documents(defs.resolve_job_def("document_job"), instance, present, lambda _p: document_config,

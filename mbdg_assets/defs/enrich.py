@@ -5,6 +5,7 @@ import dagster as dg
 
 from mbdg_assets.enrich.chunking import DEFAULT_MAX_TOKENS, DEFAULT_TARGET_TOKENS, chunk_document, chunking_key, token_counter
 from mbdg_assets.enrich.annotate import enrichment_rows
+from mbdg_assets.extract.formats.base import ExtractionError
 from mbdg_assets.storage.incremental import chunks_current, ensure_enrichment_columns, ensure_versions_table, mark_chunked
 from mbdg_assets.storage.tables import load_document, replace_chunks
 from mbdg_assets.enrich.topics import load_topics, previous_topics, release_chunks, save_topics
@@ -32,8 +33,11 @@ def enriched_chunks(context: dg.AssetExecutionContext, config: ChunkingConfig, w
         ensure_enrichment_columns(con)
         ensure_versions_table(con)
         doc = load_document(con, path)
-        chunks = chunk_document(doc, config.target_tokens, config.max_tokens, config.overlap_tokens,
-                                token_counter(vectors.embedding_model))
+        try:
+            chunks = chunk_document(doc, config.target_tokens, config.max_tokens, config.overlap_tokens,
+                                    token_counter(vectors.embedding_model))
+        except ExtractionError as error:  # over max_chunks: this document fails, the run goes on
+            raise dg.Failure(description=error.message, metadata={"path": path, "error_code": error.code}) from None
         key = chunking_key(config.target_tokens, config.max_tokens, config.overlap_tokens, vectors.embedding_model)
         if chunks_current(con, path, [c.chunk_id for c in chunks], store.count_chunks(path), key):
             return dg.MaterializeResult(metadata={"chunks": len(chunks), "unchanged": True},

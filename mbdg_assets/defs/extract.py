@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from mbdg_assets.extract.extraction import ExtractionError, extract_document
+from mbdg_assets.extract.extraction import ExtractionError, extract_document, prepare_reader
+from mbdg_assets.extract.worker import run_bounded
 from mbdg_assets.storage.incremental import ensure_versions_table, extractor_version, mark_extracted, unchanged_document
 from mbdg_assets.storage.tables import record_extraction_error, store_document
 from mbdg_assets.enrich.topics import release_chunks
@@ -23,8 +24,13 @@ def source_documents(context: dg.AssetExecutionContext, project: ProjectResource
     if stored is not None:  # same bytes, same extractor as last time: nothing to parse
         return dg.MaterializeResult(metadata=stored | {"pages": stored["pages"] or 0, "unchanged": True},
                                     data_version=dg.DataVersion(stored["doc_id"]))
+    limits = project.extraction_limits()
     try:
-        doc = extract_document(file, project.max_file_bytes, project.parser)
+        if project.isolate_extraction:  # hard timeout and memory cap: a hostile file fails alone
+            prepare_reader(file, project.parser)
+            doc = run_bounded(extract_document, (file, None, project.parser, limits), file.name, limits)
+        else:
+            doc = extract_document(file, parser=project.parser, limits=limits)
     except ExtractionError as error:
         with warehouse.connect() as con:
             release_chunks(con, path)  # its chunks go with its rows: their topics shrink

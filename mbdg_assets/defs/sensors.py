@@ -42,7 +42,7 @@ def docs_folder_sensor(context: dg.SensorEvaluationContext, project: ProjectReso
     docs = project.docs_path()
     if not docs.is_dir():
         return dg.SkipReason(f"docs folder {docs} does not exist (set MBDG_DOCS_DIR or run `mbdg run DOCS_DIR` once)")
-    current = scan_documents(docs)
+    current = scan_documents(docs, project.follow_symlinks)
     previous = json.loads(context.cursor) if context.cursor else {}
     known = set(context.instance.get_dynamic_partitions(documents_partitions.name))
     pending = [p for p, fingerprint in current.items() if previous.get(p) != fingerprint or p not in known]

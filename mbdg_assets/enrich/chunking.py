@@ -9,11 +9,18 @@ of 200 and hard max of 400 keep most chunks inside what the embedder sees). Rule
 * chunks never span two top-level sections (the shallowest heading level in the document,
   level 1 when present);
 * blocks accumulate until the next one would push the chunk past ``target_tokens``;
-* tables and code blocks are never split, even when they exceed ``max_tokens`` (with the heading
-  run in front of them, if any), so no table row or code line is ever cut; nothing else exceeds
-  ``max_tokens``;
 * a paragraph or list longer than ``max_tokens`` is cut at sentence ends / newlines into pieces
-  of about ``target_tokens`` (at spaces when one sentence alone is too long);
+  of about ``target_tokens`` (at spaces when one sentence alone is too long, inside a word when
+  a word alone is);
+* tables and code blocks stay whole up to ``WHOLE_FACTOR`` x ``max_tokens`` (with the heading
+  run in front of them, if any), so an ordinary table or listing is never cut; a longer one is
+  cut like prose but between rows / lines (a row or line alone over ``max_tokens`` at spaces),
+  never inside a row. No block goes to the tokenizer whole: a CSV row of millions of cells or a
+  megabyte of code costs memory in proportion to one piece (issue 16: one such block took
+  hundreds of MB in the tokenizer). A block or line of more than ``COUNT_WHOLE_CHARS``
+  characters is never counted whole, whatever its kind;
+* a document of more than ``max_chunks`` chunks is an ExtractionError('too_many_parts'): each
+  chunk may become several model calls;
 * a tiny chunk (< target/4) merges into the previous chunk of the same section if the result
   stays within ``max_tokens``;
 * ``overlap_tokens`` lets a chunk start up to that many tokens before the previous chunk's
@@ -42,16 +49,19 @@ from pathlib import Path
 
 from mbdg_assets.enrich.embeddings import DEFAULT_EMBEDDING_MODEL, resolve_model_path
 from mbdg_assets.extract.extraction import Block, ExtractedDocument, heading_title
+from mbdg_assets.extract.limits import Budget, current_budget
 
 # Bump when a change to this module can change chunk boundaries, heading paths or pages for the
 # same extracted text: incremental runs compare it (with the settings) before skipping a document.
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "3"  # 3: tables and code blocks over 4 x max_tokens are cut between rows / lines
 DEFAULT_TARGET_TOKENS = 200
 DEFAULT_MAX_TOKENS = 400
 
 CountTokens = Callable[[str], int]
 
 _SPLITTABLE = ("paragraph", "list")
+COUNT_WHOLE_CHARS = 50_000  # a longer block or line is cut before the tokenizer sees it
+WHOLE_FACTOR = 4  # tables and code blocks up to this many times max_tokens stay whole
 # A sentence ends at . ? ! (plus closing quotes/brackets) followed by spaces, or at a newline.
 _SENTENCE_END = re.compile(r"[.?!][\"')\]\u201d\u2019]*[ \t]+|\n")
 
@@ -165,17 +175,33 @@ def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return spans
 
 
+def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Trimmed non-blank line spans of text[start:end]: the rows of a table, the lines of code."""
+    spans, lo = [], start
+    while lo < end:
+        newline = text.find("\n", lo, end)
+        hi = end if newline < 0 else newline
+        piece = _trim(text, lo, hi)
+        if piece[1] > piece[0]:
+            spans.append(piece)
+        lo = hi + 1
+    return spans
+
+
 def _cut_words(text: str, start: int, end: int, budget: int, count: CountTokens) -> list[tuple[int, int, int]]:
     """Cut one over-long sentence at spaces into pieces of at most ``budget`` tokens: a binary
     search over the spaces of a window of 16 characters per token (no word piece is that long),
-    so O(log n) tokenizer calls per piece; a single word over the budget is a piece of its own."""
+    so O(log n) tokenizer calls per piece; a window without spaces (a CSV row of commas, a
+    base64 line) is searched character by character instead."""
     pieces, lo = [], start
     while lo < end:
         window = min(end, lo + 16 * budget)
         if window == end and (whole := count(text[lo:end])) <= budget:
             pieces.append((lo, end, whole))
             break
-        cuts = [lo + m.start() for m in re.finditer(r"\s+", text[lo:window]) if m.start() > 0]
+        cuts: list[int] | range = [lo + m.start() for m in re.finditer(r"\s+", text[lo:window]) if m.start() > 0]
+        if not cuts:
+            cuts = range(lo + 1, window + 1)
         low, high, best = 0, len(cuts) - 1, -1
         while low <= high:
             middle = (low + high) // 2
@@ -190,12 +216,13 @@ def _cut_words(text: str, start: int, end: int, budget: int, count: CountTokens)
 
 
 def _split_long(text: str, start: int, end: int, target: int, max_tokens: int, count: CountTokens,
-                lead: int = 0) -> list[tuple[int, int, int]]:
-    """Cut one over-long paragraph/list into (start, end, tokens) pieces of about ``target``
-    tokens at sentence ends; ``lead`` is the heading run the first piece will be glued to."""
+                lead: int = 0, kind: str = "paragraph") -> list[tuple[int, int, int]]:
+    """Cut one over-long block into (start, end, tokens) pieces of about ``target`` tokens at
+    sentence ends (prose) or line ends (tables, code); ``lead`` is the heading run the first
+    piece will be glued to."""
     sentences: list[tuple[int, int, int]] = []
-    for lo, hi in _sentences(text, start, end):
-        tokens = count(text[lo:hi])
+    for lo, hi in (_sentences if kind in _SPLITTABLE else _lines)(text, start, end):
+        tokens = count(text[lo:hi]) if hi - lo <= COUNT_WHOLE_CHARS else max_tokens + 1
         sentences += _cut_words(text, lo, hi, target, count) if tokens > max_tokens else [(lo, hi, tokens)]
     pieces: list[list[int]] = []
     budget = max(target - lead, target // 4)
@@ -210,14 +237,21 @@ def _split_long(text: str, start: int, end: int, target: int, max_tokens: int, c
 
 
 def _units(doc: ExtractedDocument, target: int, max_tokens: int, count: CountTokens) -> list[_Unit]:
-    """Units in order: whole blocks, or sentence-cut pieces of over-long prose."""
+    """Units in order: whole blocks, or pieces of over-long ones (see the module docstring). A
+    heading too long to count (only a hostile file has one) is cut like prose, and its pieces
+    are prose units, since heading units glue to what follows without a size check."""
     units: list[_Unit] = []
     lead = 0  # tokens of the heading run right before this block, if any
+    budget = current_budget()
     for block, section in zip(doc.blocks, _sections(doc.blocks)):
-        tokens = count(block.text)
-        if block.kind in _SPLITTABLE and tokens + lead > max_tokens:
-            for start, end, piece in _split_long(doc.text, block.start, block.end, target, max_tokens, count, lead):
-                units.append(_Unit(start, end, section, block.kind, piece))
+        budget.check_time()
+        tokens = count(block.text) if len(block.text) <= COUNT_WHOLE_CHARS else None
+        too_long = block.kind in _SPLITTABLE and tokens is not None and tokens + lead > max_tokens
+        if tokens is None or too_long or (block.kind in ("table", "code") and tokens > WHOLE_FACTOR * max_tokens):
+            kind = "paragraph" if block.kind == "heading" else block.kind
+            for start, end, piece in _split_long(doc.text, block.start, block.end, target, max_tokens, count, lead, kind):
+                units.append(_Unit(start, end, section, kind, piece))
+            tokens = max_tokens if tokens is None else tokens
         else:
             units.append(_Unit(block.start, block.end, section, block.kind, tokens))
         lead = lead + tokens if block.kind == "heading" else 0
@@ -349,15 +383,20 @@ def chunk_document(
     max_tokens: int = DEFAULT_MAX_TOKENS,
     overlap_tokens: int = 0,
     count_tokens: CountTokens | None = None,
+    max_chunks: int | None = None,
 ) -> list[Chunk]:
     """Chunks of ``doc`` in reading order (see the module docstring for the rules).
-    ``count_tokens`` defaults to the all-MiniLM-L6-v2 tokenizer (``token_counter()``)."""
+    ``count_tokens`` defaults to the all-MiniLM-L6-v2 tokenizer (``token_counter()``);
+    ``max_chunks`` to the current extraction budget's (``extract/limits.py``)."""
     _check_sizes(target_tokens, max_tokens, overlap_tokens)
     if not doc.blocks:
         return []
     count = count_tokens or token_counter()
     units = _units(doc, target_tokens, max_tokens, count)
     spans = _merge_tiny(_group(units, target_tokens), target_tokens, max_tokens)
+    limits = current_budget().limits
+    limits = limits if max_chunks is None else limits.with_values(max_chunks=max_chunks)
+    Budget(Path(doc.path).name, limits).check_count("chunks", len(spans), "max_chunks")
     points = _snap_points(doc) if overlap_tokens else []
     starts = [b.start for b in doc.blocks]
     chunks = []

@@ -4,11 +4,20 @@ One object shared by every reader (formats, archives, chunking), so each limit i
 Over a budget a reader raises ExtractionError with a specific code (`too_large`,
 `too_many_parts`, `timeout`); the rest of the run goes on. The defaults are generous for real office
 files and small enough that one file stays far under 1 GB of memory on a 2-core, 24 GiB machine.
+
+Readers do not take the limits as an argument (that would thread one more parameter through every
+format function and every library callback): ``extract_document`` opens a ``Budget`` for the file
+being read with ``reading(...)``, and readers ask ``current_budget()`` for it. A context variable
+keeps two files read at once in different threads apart. Outside ``reading`` the defaults apply.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, fields, replace
 
 
 @dataclass(frozen=True)
@@ -23,6 +32,74 @@ class ExtractionLimits:
     max_chunks: int = 20_000                     # chunks of one document (each may become model calls)
     max_pages: int = 5_000                       # pages, slides, sheets, TIFF frames
     timeout_s: float = 300.0                     # wall time to read one file
+    max_memory_bytes: int = 1536 * 2**20         # address space a worker reading one file may add
+
+    def __post_init__(self) -> None:
+        bad = [f.name for f in fields(self) if not getattr(self, f.name) > 0]
+        if bad:
+            raise ValueError(f"extraction limits must be positive: {', '.join(bad)}")
+
+    def with_values(self, **values: object) -> ExtractionLimits:
+        """A copy with some limits changed, each converted to the field's type (CLI and config
+        give strings and ints); an unknown name is an error that lists the known ones."""
+        types = {f.name: f.type for f in fields(self)}
+        unknown = sorted(set(values) - set(types))
+        if unknown:
+            raise ValueError(f"unknown extraction limit(s) {', '.join(unknown)}; known: {', '.join(types)}")
+        return replace(self, **{k: (float if types[k] == "float" else int)(v) for k, v in values.items()})
 
 
 DEFAULT_LIMITS = ExtractionLimits()
+LIMIT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(ExtractionLimits))
+
+
+class Budget:
+    """The limits of one file being read, with its deadline."""
+
+    def __init__(self, name: str, limits: ExtractionLimits = DEFAULT_LIMITS) -> None:
+        self.name = name
+        self.limits = limits
+        self.deadline = time.monotonic() + limits.timeout_s
+
+    def fail(self, code: str, what: str):
+        """Raise the per-file error; ``what`` says which budget and by how much."""
+        from mbdg_assets.extract.formats.base import ExtractionError  # base imports this module
+
+        raise ExtractionError(code, f"{self.name}: {what}")
+
+    def check_time(self) -> None:
+        """Called in the readers' loops (pages, chapters, blocks): a cooperative timeout that also
+        works where no worker process can be used."""
+        if time.monotonic() > self.deadline:
+            self.fail("timeout", f"reading took longer than the limit of {self.limits.timeout_s:g} s (timeout_s)")
+
+    def check_count(self, what: str, count: int, limit_name: str) -> None:
+        """Pages, frames, entries, blocks, chunks: over the limit is ``too_many_parts``."""
+        limit = getattr(self.limits, limit_name)
+        if count > limit:
+            self.fail("too_many_parts", f"{count:,} {what} is over the limit of {limit:,} ({limit_name})")
+
+    def check_size(self, what: str, size: int, limit_name: str) -> None:
+        """Bytes or characters: over the limit is ``too_large``."""
+        limit = getattr(self.limits, limit_name)
+        if size > limit:
+            self.fail("too_large", f"{size:,} {what} is over the limit of {limit:,} ({limit_name})")
+
+
+_CURRENT: ContextVar[Budget | None] = ContextVar("mbdg_extraction_budget", default=None)
+
+
+@contextmanager
+def reading(name: str, limits: ExtractionLimits = DEFAULT_LIMITS) -> Iterator[Budget]:
+    """Open the budget of one file for everything read inside the ``with`` block."""
+    budget = Budget(name, limits)
+    token = _CURRENT.set(budget)
+    try:
+        yield budget
+    finally:
+        _CURRENT.reset(token)
+
+
+def current_budget() -> Budget:
+    """The budget of the file being read; a fresh default one outside ``reading``."""
+    return _CURRENT.get() or Budget("(input)")

@@ -13,13 +13,15 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mbdg_assets.extract.limits import current_budget
+
 
 class ExtractionError(Exception):
     """A per-file failure with a short machine code and a human message.
 
     Callers record ``code`` per file and keep going with the other files, so one bad file
     never stops a run. Codes: empty_file, unsupported_format, wrong_extension, corrupt_file,
-    truncated, encrypted, too_large, no_text, unreadable.
+    truncated, encrypted, too_large, too_many_parts, timeout, no_text, unreadable, internal_error.
     """
 
     def __init__(self, code: str, message: str):
@@ -52,11 +54,23 @@ class Parsed:
 
 
 class Drafts:
-    """Collects drafts and tracks the heading stack, so every format nests headings the same way."""
+    """Collects drafts and tracks the heading stack, so every format nests headings the same way.
+
+    Every draft is counted against the file's budget as it is added (characters, blocks, wall
+    time), so a reader over a budget stops there instead of building the whole document first."""
 
     def __init__(self) -> None:
         self.items: list[Draft] = []
         self._stack: list[tuple[int, str]] = []
+        self._budget = current_budget()
+        self._chars = 0
+
+    def _append(self, draft: Draft) -> None:
+        self._chars += len(draft.text)
+        self._budget.check_size("characters of text", self._chars, "max_text_chars")
+        self._budget.check_count("blocks", len(self.items) + 1, "max_blocks")
+        self._budget.check_time()
+        self.items.append(draft)
 
     @property
     def path(self) -> tuple[str, ...]:
@@ -67,14 +81,14 @@ class Drafts:
         if not title.strip():
             return
         self._stack = [(lvl, t) for lvl, t in self._stack if lvl < level]
-        self.items.append(Draft("heading", text.strip(), self.path, page, level, title.strip()))
+        self._append(Draft("heading", text.strip(), self.path, page, level, title.strip()))
         self._stack.append((level, title.strip()))
 
     def add(self, kind: str, text: str, page: int | None = None) -> None:
         """Add a non-heading block; blank text is dropped (it would be an empty block)."""
         text = text.strip("\n").rstrip() if kind in ("code", "list") else text.strip()
         if text.strip():
-            self.items.append(Draft(kind, text, self.path, page))
+            self._append(Draft(kind, text, self.path, page))
 
     def nest(self, parsed: Parsed, level_offset: int, page: int | None = None) -> None:
         """Replay another document's drafts below the current heading (e-mail attachments, EPUB
@@ -186,7 +200,27 @@ def open_zip(path: Path, data: bytes, label: str) -> zipfile.ZipFile:
         raise ExtractionError("corrupt_file", f"{path.name}: {label} is damaged ({exc})") from exc
     if any(info.flag_bits & 0x1 for info in archive.infolist()):
         raise ExtractionError("encrypted", f"{path.name}: {label} is a password-protected zip")
+    check_zip_budget(archive, label)
     return archive
+
+
+RATIO_FLOOR = 1 << 20  # members inflating to less than this are never a bomb, whatever their ratio
+
+
+def check_zip_budget(archive: zipfile.ZipFile, label: str) -> None:
+    """Entry count, total inflated size and per-member compression ratio from the central
+    directory, before any member is inflated. The declared sizes are a real bound: zipfile stops
+    inflating a member at its declared size (and fails its CRC if there was more), and every
+    library we hand the bytes to (python-docx, python-pptx, openpyxl, docling) reads through it."""
+    budget = current_budget()
+    infos = archive.infolist()
+    budget.check_count(f"entries in the {label}", len(infos), "max_archive_entries")
+    budget.check_size(f"bytes inflated from the {label}", sum(i.file_size for i in infos), "max_decompressed_bytes")
+    ratio = budget.limits.max_compression_ratio
+    for info in infos:
+        if info.file_size > RATIO_FLOOR and info.file_size > ratio * max(info.compress_size, 1):
+            budget.fail("too_large", f"{label} member {info.filename!r} inflates {info.compress_size:,} bytes to "
+                        f"{info.file_size:,} (over {ratio:g}x, max_compression_ratio): a zip bomb?")
 
 
 def require_member(path: Path, archive: zipfile.ZipFile, member: str, label: str) -> bytes:

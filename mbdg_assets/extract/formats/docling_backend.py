@@ -95,6 +95,14 @@ def _converter() -> Any:
     return DocumentConverter(allowed_formats=formats, format_options=options)
 
 
+def warm_up(fmt: str) -> None:
+    """Import docling and build the converter and the format's pipeline in this process, so a
+    forked reader (extract/worker.py) inherits them: otherwise each file pays the ~12 s import."""
+    from docling.datamodel.base_models import InputFormat
+
+    _converter().initialize_pipeline(InputFormat(DOCLING_FORMATS[fmt][0]))
+
+
 def convert(path: Path, data: bytes, fmt: str) -> Any:
     """bytes -> DoclingDocument; every docling failure becomes one ExtractionError for the file."""
     from docling.datamodel.base_models import ConversionStatus, DocumentStream

@@ -15,10 +15,12 @@ import threading
 from functools import cache
 from pathlib import Path
 
+from mbdg_assets.extract.limits import current_budget
+
 from .base import Drafts, ExtractionError, Parsed, clean
 
 MAX_SIDE = 2400  # larger scans are scaled down: OCR time grows with pixels, accuracy does not
-MAX_PAGES = 200
+BLANK_RANGE = 24  # a frame whose grey levels span less than this is blank: no OCR (7-10 s each, measured)
 _lock = threading.Lock()
 
 
@@ -65,11 +67,19 @@ def _open(path: Path, data: bytes):
         image = Image.open(io.BytesIO(data))
         image.load()
         return image
+    except Image.DecompressionBombError as exc:
+        raise ExtractionError("too_large", f"{path.name}: {exc}") from exc
     except UnidentifiedImageError as exc:
         raise ExtractionError("corrupt_file", f"{path.name}: not a readable image ({exc})") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         code = "truncated" if "truncated" in str(exc).lower() else "corrupt_file"
         raise ExtractionError(code, f"{path.name}: image is {'cut off' if code == 'truncated' else 'damaged'} ({exc})") from exc
+
+
+def _is_blank(frame) -> bool:
+    """Nearly one grey level all over (an empty scanned page, a padding frame)."""
+    low, high = frame.convert("L").getextrema()
+    return high - low < BLANK_RANGE
 
 
 def _ocr_page(image) -> list[str]:
@@ -78,18 +88,31 @@ def _ocr_page(image) -> list[str]:
     frame = image.convert("RGB")
     if max(frame.size) > MAX_SIDE:
         frame.thumbnail((MAX_SIDE, MAX_SIDE))
+    if _is_blank(frame):
+        return []
     with _lock:  # the onnxruntime session is shared; one page at a time keeps memory flat
         result, _ = _engine()(np.asarray(frame)[:, :, ::-1])
     return _paragraphs(_lines(result or []))
 
 
 def extract_image(path: Path, data: bytes) -> Parsed:
-    """OCR every frame (a multi-page TIFF is one page per frame); paragraphs carry their page."""
+    """OCR every frame (a multi-page TIFF is one page per frame); paragraphs carry their page.
+    Frames count against ``max_pages`` up front and each against Pillow's decompression-bomb
+    pixel limit (only the first frame is checked on open); blank frames are not OCRed, the
+    budget's deadline is checked before each frame."""
+    from PIL import Image
+
     image = _open(path, data)
-    frames = min(getattr(image, "n_frames", 1), MAX_PAGES)
+    frames = getattr(image, "n_frames", 1)
+    budget = current_budget()
+    budget.check_count("frames", frames, "max_pages")
     drafts = Drafts()
     for index in range(frames):
+        budget.check_time()
         image.seek(index)
+        if Image.MAX_IMAGE_PIXELS and image.width * image.height > Image.MAX_IMAGE_PIXELS:
+            budget.fail("too_large", f"frame {index + 1} has {image.width * image.height:,} pixels, over Pillow's "
+                        f"limit of {Image.MAX_IMAGE_PIXELS:,} (a decompression bomb?)")
         for paragraph in _ocr_page(image):
             drafts.add("paragraph", paragraph, page=index + 1)
     return Parsed(drafts.items, frames)

@@ -14,9 +14,12 @@ import email.policy
 from email.message import EmailMessage
 from pathlib import Path
 
+from mbdg_assets.extract.limits import current_budget
+
 from .base import OLE_MAGIC, Drafts, ExtractionError, Parsed, clean, decode
 
-MAX_DEPTH = 3  # mail inside mail inside mail: deeper nesting is almost always a loop or a bomb
+# mail inside mail inside mail: deeper than the budget's max_archive_depth (3 by default) is
+# almost always a loop or a bomb
 
 
 def _attachment(drafts: Drafts, name: str, data: bytes, depth: int) -> None:
@@ -26,8 +29,9 @@ def _attachment(drafts: Drafts, name: str, data: bytes, depth: int) -> None:
 
     title = f"Attachment: {name}"
     drafts.heading(f"## {title}", title, 2)
-    if depth >= MAX_DEPTH:
-        drafts.add("paragraph", f"(not read: attachments nested deeper than {MAX_DEPTH} levels)")
+    max_depth = current_budget().limits.max_archive_depth
+    if depth >= max_depth:
+        drafts.add("paragraph", f"(not read: attachments nested deeper than {max_depth} levels, max_archive_depth)")
         return
     try:
         parsed = parse_bytes(Path(name), data, depth + 1)

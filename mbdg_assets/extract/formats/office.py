@@ -8,9 +8,12 @@ second and keep what we need (slides as pages, sheets as tables), while docling 
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 from lxml import etree
+
+from mbdg_assets.extract.limits import current_budget
 
 from .base import OLE_MAGIC, Drafts, ExtractionError, Parsed, clean, markdown_tables, open_zip, require_member, squash
 
@@ -80,6 +83,54 @@ def _sheet_blocks(drafts: Drafts, name: str, rows: list[list[object]], page: int
             drafts.add("table", table, page)
 
 
+def _xlsx_rows(sheet) -> list[list[object]]:
+    """The rows that hold something, without the padding to the sheet's declared dimension: a
+    1.6 KB workbook declaring A1:XFD1048576 would otherwise be padded to 17 billion cells. Cells
+    of the rows kept (a row is still padded to its own last cell) are counted against what
+    ``max_text_chars`` allows (each cell renders as at least ' | ')."""
+    sheet.reset_dimensions()  # read-only sheets pad every row to the declared dimension
+    budget = current_budget()
+    allowed, cells, rows = budget.limits.max_text_chars // 3, 0, []
+    for number, row in enumerate(sheet.iter_rows(values_only=True)):
+        if number % 4096 == 0:
+            budget.check_time()
+        if any(value is not None for value in row):
+            cells += len(row)
+            if cells > allowed:
+                budget.fail("too_large", f"sheet {sheet.title!r} has over {allowed:,} cells (row and column padding "
+                            "included), more text than max_text_chars allows")
+            rows.append(list(row))
+    return rows
+
+
+_DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([A-Z]{1,3})(\d{1,7})(?::([A-Z]{1,3})(\d{1,7}))?"')
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
+def declares_huge_sheet(path: Path, data: bytes) -> bool:
+    """Whether a sheet declares a range of more cells than ``max_text_chars`` allows (read from
+    the first 64 KB of each sheet). Readers that pad to the declared range (docling) must not get
+    such a workbook; ``_xlsx_rows`` reads only the cells that exist."""
+    allowed = current_budget().limits.max_text_chars // 3
+    archive = open_zip(path, data, "Excel workbook")
+    for name in archive.namelist():
+        if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+            with archive.open(name) as sheet:
+                found = _DIMENSION.search(sheet.read(65_536))
+            if found and found.group(3):
+                width = _column_number(found.group(3)) - _column_number(found.group(1)) + 1
+                height = int(found.group(4)) - int(found.group(2)) + 1
+                if width * height > allowed:
+                    return True
+    return False
+
+
 def extract_xlsx(path: Path, data: bytes) -> Parsed:
     """Sheets in workbook order (page = sheet number); cached formula values, not formulas."""
     import openpyxl
@@ -91,8 +142,9 @@ def extract_xlsx(path: Path, data: bytes) -> Parsed:
         raise ExtractionError("corrupt_file", f"{path.name}: not a readable Excel workbook ({type(exc).__name__}: {exc})") from exc
     drafts = Drafts()
     try:
+        current_budget().check_count("sheets", len(book.worksheets), "max_pages")
         for number, sheet in enumerate(book.worksheets, start=1):
-            _sheet_blocks(drafts, sheet.title, [list(r) for r in sheet.iter_rows(values_only=True)], number)
+            _sheet_blocks(drafts, sheet.title, _xlsx_rows(sheet), number)
         return Parsed(drafts.items, len(book.worksheets))
     finally:
         book.close()

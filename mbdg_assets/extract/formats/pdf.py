@@ -38,6 +38,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mbdg_assets.extract.limits import current_budget
+
 from .base import Drafts, ExtractionError, Parsed, clean, markdown_tables
 
 HEADING_RATIO = 1.15  # a line this much larger than the body text is a heading
@@ -511,7 +513,12 @@ def _emit_page(drafts: Drafts, items: list[_Item], styles: _Styles, page: int) -
 def _structured_pages(pdf) -> list[list[_Item]]:
     """Reading-ordered items of every page: text from pdfium's chars, tables from pdfplumber's
     table finder on pdfium's ruling lines."""
-    return [_page_items(pdf, index) for index in range(len(pdf))]
+    budget = current_budget()
+    pages = []
+    for index in range(len(pdf)):
+        budget.check_time()
+        pages.append(_page_items(pdf, index))
+    return pages
 
 
 def extract_pdf(path: Path, data: bytes) -> Parsed:
@@ -521,8 +528,11 @@ def extract_pdf(path: Path, data: bytes) -> Parsed:
     pdf = open_pdf(path, data)
     try:
         count = len(pdf)
+        current_budget().check_count("pages", count, "max_pages")
         try:
             pages = _structured_pages(pdf)
+        except ExtractionError:  # over a budget (time): no fallback
+            raise
         except Exception:  # the layout reader failed on a file pdfium opened: pdfium's text, no structure
             pages = None
         styles = _styles(pages) if pages else None

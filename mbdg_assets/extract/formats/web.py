@@ -13,6 +13,8 @@ from pathlib import Path
 
 from lxml import etree, html
 
+from mbdg_assets.extract.limits import current_budget
+
 from .base import Drafts, ExtractionError, Parsed, clean, decode, markdown_tables, open_zip, require_member, squash
 
 DROPPED = {"script", "style", "nav", "footer", "aside", "noscript", "template", "svg", "form", "iframe",
@@ -206,11 +208,14 @@ def _spine(path: Path, archive) -> list[str]:
 
 
 def extract_epub(path: Path, data: bytes) -> Parsed:
-    """Chapters in spine order through the HTML walker; page = chapter number (EPUB has no pages)."""
+    """Chapters in spine order through the HTML walker; page = chapter number (EPUB has no pages).
+    A chapter listed more than once in the spine (directly or through several manifest ids) is
+    read once: a 1.5 KB EPUB repeating one chapter 2,000 times made 30,769 chunks (issue 16)."""
     archive = open_zip(path, data, "EPUB")
     if "META-INF/encryption.xml" in archive.namelist():
         raise ExtractionError("encrypted", f"{path.name}: EPUB is DRM-protected or encrypted (META-INF/encryption.xml)")
-    chapters = _spine(path, archive)
+    chapters = list(dict.fromkeys(_spine(path, archive)))
+    current_budget().check_count("chapters", len(chapters), "max_pages")
     drafts = Drafts()
     for number, member in enumerate(chapters, start=1):
         chapter = Drafts()

@@ -1,0 +1,120 @@
+"""Read one file in a bounded worker process: a hard wall-time stop and a memory cap per file.
+
+The readers check their budget as they go (``limits.py``), but some work cannot be interrupted
+from Python: a C parser inside lxml or pdfium, a Rust tokenizer that aborts the whole process when
+an allocation fails. A thread cannot be stopped either. So the file is read in a forked child:
+the parent waits ``timeout_s`` (plus a little, so the cooperative timeout can answer first) and
+kills it after that; the child lowers its own address-space limit to what it has plus
+``max_memory_bytes``, so a memory bomb fails there (MemoryError or an abort) and not in the run.
+
+Fork, not spawn: the child starts with the parent's imports (docling, openpyxl, the tokenizer) for
+a few milliseconds instead of re-importing them for seconds (measured in bench/bench_extraction.py).
+Where fork does not exist (Windows) the function runs in-process with the cooperative checks only.
+The later "parallel documents" work can run several of these at once: nothing here is global.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from mbdg_assets.extract.formats.base import ExtractionError
+from mbdg_assets.extract.limits import DEFAULT_LIMITS, ExtractionLimits
+
+T = TypeVar("T")
+GRACE_S = 2.0  # the cooperative timeout (raised inside the reader) gets this long to answer first
+_MEMORY_SIGNALS = {signal.SIGABRT, signal.SIGKILL, signal.SIGSEGV, signal.SIGBUS}
+
+
+def can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _address_space() -> int:
+    """Bytes of virtual memory this process maps now (Linux; 0 where unknown)."""
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _cap_memory(extra_bytes: int) -> None:
+    """Let this process map at most ``extra_bytes`` more than it maps now."""
+    try:
+        import resource
+    except ImportError:  # not on this platform: the wall-time stop still holds
+        return
+    current = _address_space()
+    if current:
+        limit = current + extra_bytes
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+
+
+def _child(sender, function: Callable[..., Any], args: tuple, memory_bytes: int) -> None:
+    """Run the function and send back ('ok', result) or ('error', code, message); never raises.
+    The inherited objects are frozen first: a garbage collection in the child would otherwise
+    walk (and so copy, page by page) the whole heap it shares with the parent."""
+    gc.freeze()
+    try:
+        _cap_memory(memory_bytes)
+        answer: tuple = ("ok", function(*args))
+    except ExtractionError as error:
+        answer = ("error", error.code, error.message)
+    except MemoryError:
+        answer = ("error", "too_large", f"needed more than its memory budget of {memory_bytes:,} bytes (max_memory_bytes)")
+    except BaseException as error:  # a parser bug is reported like in-process, never lost
+        answer = ("error", "internal_error", f"{type(error).__name__}: {error}")
+    try:
+        sender.send(answer)
+    except MemoryError:
+        sender.send(("error", "too_large", "the result is larger than the memory budget (max_memory_bytes)"))
+    finally:
+        sender.close()
+
+
+def _died(name: str, exitcode: int | None, memory_bytes: int) -> ExtractionError:
+    """The child ended without an answer: a signal from an abort (a failed allocation in native
+    code) or a kill is a memory bomb to us; anything else a reader bug."""
+    if exitcode is not None and exitcode < 0 and -exitcode in _MEMORY_SIGNALS:
+        what = signal.Signals(-exitcode).name
+        return ExtractionError("too_large", f"{name}: the reader stopped with {what}, most likely out of its "
+                               f"memory budget of {memory_bytes:,} bytes (max_memory_bytes)")
+    return ExtractionError("internal_error", f"{name}: the reader exited without an answer (exit code {exitcode})")
+
+
+def run_bounded(function: Callable[..., T], args: tuple, name: str,
+                limits: ExtractionLimits = DEFAULT_LIMITS) -> T:
+    """``function(*args)`` in a forked worker bounded by ``limits.timeout_s`` and
+    ``limits.max_memory_bytes``; its ExtractionError comes back as itself, anything else as
+    ExtractionError('internal_error'). ``name`` is the file name for messages."""
+    if not can_fork():
+        return function(*args)
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(sender, function, args, limits.max_memory_bytes), daemon=True)
+    process.start()
+    sender.close()
+    try:
+        if not receiver.poll(limits.timeout_s + GRACE_S):
+            raise ExtractionError("timeout", f"{name}: reading took longer than the limit of "
+                                  f"{limits.timeout_s:g} s (timeout_s); stopped")
+        try:
+            answer = receiver.recv()
+        except EOFError:
+            process.join(5)
+            raise _died(name, process.exitcode, limits.max_memory_bytes) from None
+    finally:
+        if process.is_alive():
+            process.kill()
+        process.join()
+        receiver.close()
+    if answer[0] == "ok":
+        return answer[1]
+    code, message = answer[1], answer[2]
+    raise ExtractionError(code, message if message.startswith(name) else f"{name}: {message}")
