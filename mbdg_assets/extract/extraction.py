@@ -22,7 +22,7 @@ from pathlib import Path
 from mbdg_assets.extract.formats import data as data_formats
 from mbdg_assets.extract.formats import docling_backend, images, mail, markup, office, web
 from mbdg_assets.extract.formats import pdf as pdf_format
-from mbdg_assets.extract.formats.base import OLE_MAGIC, Draft, Drafts, ExtractionError, Parsed, check_zip, clean, decode, open_zip
+from mbdg_assets.extract.formats.base import OLE_MAGIC, Draft, Drafts, ExtractionError, Parsed, check_zip, clean, decode, open_zip, text_encoding
 
 __all__ = ["Block", "EXTRACTOR_VERSION", "ExtractedDocument", "ExtractionError", "SUPPORTED_FORMATS", "detect_format",
            "extract_document", "heading_title", "parse_bytes"]
@@ -392,7 +392,7 @@ def _check_text_magic(path: Path, head: bytes) -> None:
 def _wrong_extension(path: Path, head: bytes, error: ExtractionError) -> ExtractionError:
     """Turn a failed magic check into wrong_extension when the bytes are another known format."""
     sniffed = _sniff(head)
-    if sniffed is None and head and b"\x00" not in head[:8192]:
+    if sniffed is None and head and (b"\x00" not in head[:8192] or text_encoding(head)):
         sniffed = ("plain text", ".txt")
     if sniffed is None or path.suffix.lower() in sniffed[1].split("/"):
         return error

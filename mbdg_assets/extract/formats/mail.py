@@ -14,7 +14,7 @@ import email.policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from .base import OLE_MAGIC, Drafts, ExtractionError, Parsed, clean, decode
+from .base import OLE_MAGIC, Drafts, ExtractionError, Parsed, as_utf8, clean, decode
 
 MAX_DEPTH = 3  # mail inside mail inside mail: deeper nesting is almost always a loop or a bomb
 
@@ -68,7 +68,7 @@ def _add_body(drafts: Drafts, kind: str, text: str, path: Path) -> None:
 
 
 def eml_drafts(path: Path, data: bytes, depth: int = 0) -> Drafts:
-    message = email.message_from_bytes(data, policy=email.policy.default)
+    message = email.message_from_bytes(as_utf8(data), policy=email.policy.default)  # UTF-16 saved mail too
     if not any(message.get(h) for h in ("From", "To", "Subject", "Date", "Message-ID", "Content-Type")):
         raise ExtractionError("corrupt_file", f"{path.name}: no e-mail headers (From, To, Subject, Date) found")
     subject = " ".join(str(message.get("Subject", "") or "").split()) or "(no subject)"
