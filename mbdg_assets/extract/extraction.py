@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mbdg_assets.extract.formats import data as data_formats
-from mbdg_assets.extract.formats import docling_backend, images, mail, markup, office, web
+from mbdg_assets.extract.formats import archive, docling_backend, images, mail, markup, office, web
 from mbdg_assets.extract.formats import pdf as pdf_format
 from mbdg_assets.extract.formats.base import OLE_MAGIC, Draft, Drafts, ExtractionError, Parsed, check_zip, clean, decode, open_zip, text_encoding
 
@@ -402,6 +402,18 @@ def _wrong_extension(path: Path, head: bytes, error: ExtractionError) -> Extract
     )
 
 
+# --------------------------------------------------------------------------- archives
+
+
+def _extract_zip(path: Path, data: bytes, depth: int = 0) -> _Parsed:
+    """Members through ``parse_bytes``, handed to the archive reader (which imports no dispatcher)."""
+    return archive.extract_zip(path, data, depth, parse_bytes)
+
+
+def _extract_tar(path: Path, data: bytes, depth: int = 0) -> _Parsed:
+    return archive.extract_tar(path, data, depth, parse_bytes)
+
+
 # --------------------------------------------------------------------------- dispatch
 
 
@@ -435,6 +447,8 @@ _FORMATS: tuple[_Format, ...] = (
     _Format("rst", (".rst", ".rest"), markup.extract_rst, _check_text_magic),
     _Format("rtf", (".rtf",), markup.extract_rtf, markup.check_rtf_magic),
     _Format("image", (".png", ".jpg", ".jpeg", ".tif", ".tiff"), images.extract_image, images.check_image_magic),
+    _Format("zip", (".zip",), _extract_zip, archive.check_zip_magic, nested=True),
+    _Format("tar", (".tar", ".gz", ".tgz", ".bz2", ".tbz2", ".xz", ".txz"), _extract_tar, archive.check_tar_magic, nested=True),
 )
 _BY_SUFFIX: dict[str, _Format] = {s: f for f in _FORMATS for s in f.suffixes}
 SUPPORTED_FORMATS: dict[str, str] = {s: f.name for s, f in _BY_SUFFIX.items()}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .base import Drafts, ExtractionError, Parsed, clean
 
-MAX_SIDE = 2400  # larger scans are scaled down: OCR time grows with pixels, accuracy does not
+OCR_SIDE = 2400  # larger scans are scaled down: OCR time grows with pixels, accuracy does not
 MAX_PAGES = 200
 _lock = threading.Lock()
 
@@ -72,12 +72,14 @@ def _open(path: Path, data: bytes):
         raise ExtractionError(code, f"{path.name}: image is {'cut off' if code == 'truncated' else 'damaged'} ({exc})") from exc
 
 
-def _ocr_page(image) -> list[str]:
+def ocr_paragraphs(image) -> list[str]:
+    """OCR one page image (PIL) into paragraphs; images larger than the working size are scaled
+    down to it first (OCR time grows with pixels)."""
     import numpy as np
 
     frame = image.convert("RGB")
-    if max(frame.size) > MAX_SIDE:
-        frame.thumbnail((MAX_SIDE, MAX_SIDE))
+    if max(frame.size) > OCR_SIDE:
+        frame.thumbnail((OCR_SIDE, OCR_SIDE))
     with _lock:  # the onnxruntime session is shared; one page at a time keeps memory flat
         result, _ = _engine()(np.asarray(frame)[:, :, ::-1])
     return _paragraphs(_lines(result or []))
@@ -90,7 +92,7 @@ def extract_image(path: Path, data: bytes) -> Parsed:
     drafts = Drafts()
     for index in range(frames):
         image.seek(index)
-        for paragraph in _ocr_page(image):
+        for paragraph in ocr_paragraphs(image):
             drafts.add("paragraph", paragraph, page=index + 1)
     return Parsed(drafts.items, frames)
 
