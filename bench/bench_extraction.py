@@ -96,6 +96,53 @@ def _pdfium_only(path: Path):
     return _assemble(path, "pdf", data, Parsed(drafts.items, pages))
 
 
+def _scan_lines() -> list[str]:
+    words, lines, line = (PARAGRAPH * 12).split(), [], ""
+    for word in words:
+        if len(line) + len(word) > 70:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return lines[:40]
+
+
+def _scan(folder: Path) -> Path:
+    """A full A4 page of 11pt text scanned at 300 dpi (2480 x 3508 JPEG), as offices' scanners make them."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("RGB", (2480, 3508), "white")
+    draw = ImageDraw.Draw(image)
+    try:
+        font = ImageFont.truetype("DejaVuSans.ttf", 46)
+    except OSError:
+        font = ImageFont.load_default(size=46)
+    for number, line in enumerate(_scan_lines()):
+        draw.text((200, 250 + 75 * number), line, fill="black", font=font)
+    path = folder / "scan.jpg"
+    image.save(str(path), quality=85)
+    return path
+
+
+def _ocr_before(path: Path):
+    """The scan read with the OCR settings before issue 15 (2400 px working size, angle classifier on)."""
+    from mbdg_assets.extract.formats import images
+
+    saved = images.OCR_SIDE, images.USE_ANGLE_CLASSIFIER
+    images.OCR_SIDE, images.USE_ANGLE_CLASSIFIER = 2400, True
+    try:
+        return extract_document(path)
+    finally:
+        images.OCR_SIDE, images.USE_ANGLE_CLASSIFIER = saved
+
+
+def ocr_accuracy(text: str) -> float:
+    """Similarity (0-1, difflib) of OCR text to the scan's known lines, spaces ignored."""
+    import difflib
+
+    return difflib.SequenceMatcher(None, "".join(text.split()), "".join("".join(_scan_lines()).split())).ratio()
+
+
 def _docx(folder: Path) -> Path:
     import docx
 
@@ -158,6 +205,7 @@ def build(folder: Path, ocr: bool) -> dict[str, Path]:
               "eml": write_eml(folder / "bench.eml", folder)}
     if ocr:
         files["image"] = write_text_image(folder / "bench.png", [PARAGRAPH[i:i + 38] for i in range(0, 190, 38)])
+        files["scan-before"] = files["scan"] = _scan(folder)
     return files
 
 
@@ -205,12 +253,15 @@ def main() -> None:
         for name, path in files.items():
             if only and name not in only:
                 continue
-            extract = _pdfium_only if name == "pdfium-only" else extract_document
-            seconds, chunking, pages, chunks, chars, texts = measure(path, 1 if name == "image" else args.repeat, extract)
+            extract = {"pdfium-only": _pdfium_only, "scan-before": _ocr_before}.get(name, extract_document)
+            ocr = name in ("image", "scan", "scan-before")
+            seconds, chunking, pages, chunks, chars, texts = measure(path, 1 if ocr else args.repeat, extract)
             rate = f"{pages / seconds:9.1f}" if pages else f"{1 / seconds:8.1f}*"
             print(f"{name:<11} {pages:>6} {chunks:>7} {chars:>9} {seconds:>8.3f} {rate} {chunks / seconds:>9.1f} "
                   f"{chunks / max(chunking, 1e-9):>10.1f}")
-            chunk_texts += texts if name != "pdfium-only" else []
+            if name.startswith("scan"):
+                print(f"{'':<11} OCR accuracy against the known text: {ocr_accuracy(' '.join(texts)):.3f}")
+            chunk_texts += texts if name not in ("pdfium-only", "scan-before") else []
         print("* no pages in this format: documents/s")
         if not args.no_embed:
             texts = (chunk_texts * (1 + 512 // max(len(chunk_texts), 1)))[:512]

@@ -16,11 +16,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mbdg_assets.extract.formats import data as data_formats
-from mbdg_assets.extract.formats import archive, docling_backend, images, mail, markup, office, web
+from mbdg_assets.extract.formats import archive, code, docling_backend, images, legacy_office, mail, markup, office, web
 from mbdg_assets.extract.formats import pdf as pdf_format
 from mbdg_assets.extract.formats.base import OLE_MAGIC, Draft, Drafts, ExtractionError, Parsed, check_zip, clean, decode, open_zip, text_encoding
 
@@ -64,6 +64,7 @@ class ExtractedDocument:
     blocks: tuple[Block, ...]
     pages: int | None
     title: str
+    parser: str = "native"  # which parser read it: native, docling, libreoffice+native, "docling (after native failed)"
 
 
 # --------------------------------------------------------------------------- markdown
@@ -360,7 +361,7 @@ _BINARY_SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
     (b"MM\x00*", "a TIFF image", ".tif"),
     (b"GIF8", "a GIF image", ".gif"),
     (b"{\\rtf", "an RTF document", ".rtf"),
-    (OLE_MAGIC, "a legacy Office / Outlook (OLE) file", ".doc/.xls/.msg"),
+    (OLE_MAGIC, "a legacy Office / Outlook (OLE) file", ".doc/.xls/.ppt/.msg"),
 )
 _ZIP_KINDS: tuple[tuple[bytes, str, str], ...] = (
     (b"word/", "a Word document", ".docx"),
@@ -414,6 +415,15 @@ def _extract_tar(path: Path, data: bytes, depth: int = 0) -> _Parsed:
     return archive.extract_tar(path, data, depth, parse_bytes)
 
 
+def _extract_doc(path: Path, data: bytes) -> _Parsed:
+    """Legacy Word: LibreOffice converts to .docx, our DOCX reader reads it."""
+    return legacy_office.extract_via(path, data, "docx", _extract_docx)
+
+
+def _extract_ppt(path: Path, data: bytes) -> _Parsed:
+    return legacy_office.extract_via(path, data, "pptx", office.extract_pptx)
+
+
 # --------------------------------------------------------------------------- dispatch
 
 
@@ -446,7 +456,16 @@ _FORMATS: tuple[_Format, ...] = (
     _Format("msg", (".msg",), mail.extract_msg, None, nested=True),
     _Format("rst", (".rst", ".rest"), markup.extract_rst, _check_text_magic),
     _Format("rtf", (".rtf",), markup.extract_rtf, markup.check_rtf_magic),
-    _Format("image", (".png", ".jpg", ".jpeg", ".tif", ".tiff"), images.extract_image, images.check_image_magic),
+    _Format("image", (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".heic", ".heif"), images.extract_image,
+            images.check_image_magic),
+    _Format("yaml", (".yaml", ".yml"), data_formats.extract_yaml, _check_text_magic),
+    _Format("xml", (".xml",), data_formats.extract_xml, _check_text_magic),
+    _Format("org", (".org",), markup.extract_org, _check_text_magic),
+    _Format("python", (".py", ".pyw"), code.extract_python, _check_text_magic),
+    _Format("code", tuple(s for s in code.LANGUAGES if s not in (".py",)), code.extract_code, _check_text_magic),
+    _Format("smime", (".p7s", ".p7m"), mail.extract_smime, None, nested=True),
+    _Format("doc", (".doc",), _extract_doc, legacy_office.check_ole_magic),
+    _Format("ppt", (".ppt",), _extract_ppt, legacy_office.check_ole_magic),
     _Format("zip", (".zip",), _extract_zip, archive.check_zip_magic, nested=True),
     _Format("tar", (".tar", ".gz", ".tgz", ".bz2", ".tbz2", ".xz", ".txz"), _extract_tar, archive.check_tar_magic, nested=True),
 )
@@ -478,6 +497,8 @@ def _format_for(path: Path, head: bytes) -> _Format:
 def _check_zip_kind(path: Path, head: bytes) -> None:
     """Zip-based formats all pass the zip check; their first entries tell them apart."""
     sniffed = _sniff(head) if head.startswith(b"PK\x03\x04") else None
+    if sniffed and sniffed[1] == ".zip":  # every OOXML file is a zip; one whose first entries do not say which is not renamed
+        return
     if sniffed and sniffed[1] in _BY_SUFFIX and _BY_SUFFIX[sniffed[1]] is not _BY_SUFFIX.get(path.suffix.lower()):
         raise ExtractionError(
             "wrong_extension", f"{path.name}: named {path.suffix} but the content is {sniffed[0]}: rename it to {sniffed[1]}"
@@ -551,23 +572,76 @@ def _no_text_message(path: Path, parsed: _Parsed) -> str:
     return f"{path.name}: no extractable text (only whitespace or markup)"
 
 
+_FALLBACK_CODES = ("corrupt_file", "no_text", "internal_error")  # not passwords, cut-offs or size limits
+
+
+def _parsers(path: Path, data: bytes, fmt: _Format, parser: str) -> list[tuple[str, Callable[[], _Parsed]]]:
+    """The parsers to try, in order: the chosen one first; under "auto", the other one after it
+    where docling reads the format offline and is installed (native <-> docling)."""
+    native = ("native", lambda: fmt.extract(path, data, 0) if fmt.nested else fmt.extract(path, data))
+    chosen = docling_backend.extractor_for(fmt.name, parser)
+    if chosen is not None:
+        chain = [("docling", lambda: chosen(path, data))]
+        return chain + [native] if parser == "auto" else chain
+    second = docling_backend.extractor_for(fmt.name, "docling") if parser == "auto" else None
+    if second is None or not docling_backend.docling_installed():
+        return [native]
+    return [native, ("docling", lambda: second(path, data))]
+
+
+def _attempt(path: Path, run: Callable[[], _Parsed], more: bool) -> _Parsed:
+    """Run one parser; no blocks is ``no_text``. With another parser to try (``more``), a crash
+    inside this one is an ``internal_error`` to fall back from instead of the end of the file."""
+    try:
+        parsed = run()
+    except ExtractionError:
+        raise
+    except Exception as exc:
+        if not more:
+            raise
+        raise ExtractionError("internal_error", f"{path.name}: {type(exc).__name__}: {exc}") from exc
+    if not parsed.drafts:
+        raise ExtractionError("no_text", _no_text_message(path, parsed))
+    return parsed
+
+
+def _parse_with_fallback(path: Path, data: bytes, fmt: _Format, parser: str) -> tuple[_Parsed, str]:
+    """(parsed, which parser read it). A parser that cannot make sense of the bytes (corrupt_file,
+    no text, a crash inside it) hands the file to the next; if every one fails, the first
+    parser's error is raised with what the others said appended."""
+    failures: list[tuple[str, ExtractionError]] = []
+    chain = _parsers(path, data, fmt, parser)
+    for position, (name, run) in enumerate(chain):
+        try:
+            parsed = _attempt(path, run, more=position < len(chain) - 1)
+        except ExtractionError as error:
+            failures.append((name, error))
+            if error.code not in _FALLBACK_CODES:
+                break
+            continue
+        if not failures:
+            return parsed, name
+        return parsed, f"{name} (after {', '.join(n for n, _ in failures)} failed: {failures[0][1].code})"
+    (first_name, first), others = failures[0], failures[1:]
+    if not others:
+        raise first
+    said = "; ".join(f"{name} also failed: {error.message}" for name, error in others)
+    raise ExtractionError(first.code, f"{first.message} [{first_name}]; {said}")
+
+
 def extract_document(path: Path, max_bytes: int = 50_000_000, parser: str = "auto") -> ExtractedDocument:
     """Extract one file into text and blocks; raises only ExtractionError for bad input.
 
-    ``parser``: "native", "docling" or "auto" (see ``formats.docling_backend``)."""
+    ``parser``: "native", "docling" or "auto" (see ``formats.docling_backend``). Under "auto" a
+    file the first parser cannot read goes to the other (native <-> docling) before it fails; the
+    document's ``parser`` says which one read it."""
     path = Path(path)
     docling_backend.check_parser(parser)
     fmt = _format_for(path, b"")
     data = _read_checked(path, max_bytes)
     fmt = _format_for(path, data[:_MAGIC_READ])
-    alternative = docling_backend.extractor_for(fmt.name, parser)
-    if alternative is not None:
-        parsed = alternative(path, data)
-    else:
-        parsed = fmt.extract(path, data, 0) if fmt.nested else fmt.extract(path, data)
-    if not parsed.drafts:
-        raise ExtractionError("no_text", _no_text_message(path, parsed))
-    return _assemble(path, fmt.name, data, parsed)
+    parsed, used = _parse_with_fallback(path, data, fmt, parser)
+    return replace(_assemble(path, fmt.name, data, parsed), parser=parsed.parser or used)
 
 
 def heading_title(block: Block) -> str:

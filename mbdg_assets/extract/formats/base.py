@@ -49,6 +49,7 @@ class Parsed:
 
     drafts: list[Draft]
     pages: int | None = None
+    parser: str = ""  # set by a reader that is not the plain native one (e.g. "libreoffice+native")
 
 
 class Drafts:

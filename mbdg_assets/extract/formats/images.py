@@ -1,8 +1,11 @@
-"""Images (PNG, JPEG, TIFF incl. multi-page) through OCR: RapidOCR on onnxruntime.
+"""Images (PNG, JPEG, TIFF incl. multi-page, BMP, HEIC) through OCR: RapidOCR on onnxruntime.
 
 RapidOCR's wheel ships its PP-OCR detection and recognition models (about 16 MB), so it works
 offline from a plain pip install; tesseract would need a system package, docling's OCR pipeline
-needs model-hub weights. Cost: ~1 s to load once per process, then 1-4 s per page on 2 cores.
+needs model-hub weights. Cost: ~1 s to load once per process, then 1-4 s per page on 2 cores for
+short pages; a full A4 page of text costs ~15 s of CPU, nearly all in the recognition model (its
+cost follows the amount of text, not the pixels), see ``bench/bench_extraction.py --only scan``.
+Pages are not OCRed in parallel: onnxruntime already uses every core for one page.
 Known limits: no headings or tables (text lines grouped into paragraphs only), and the shipped
 recognition model is trained mostly on Chinese + English, so spaces between words are sometimes
 lost.
@@ -17,7 +20,9 @@ from pathlib import Path
 
 from .base import Drafts, ExtractionError, Parsed, clean
 
-OCR_SIDE = 2400  # larger scans are scaled down: OCR time grows with pixels, accuracy does not
+OCR_SIDE = 2000  # RapidOCR's own working size (its max_side_len): larger scans are scaled down once, here
+USE_ANGLE_CLASSIFIER = False  # document pages are upright; the 0/180 degree classifier flipped whole lines into
+# garbage (2 of 40 lines of an A4 scan, then dropped by the score filter), and costs time per line
 MAX_PAGES = 200
 _lock = threading.Lock()
 
@@ -58,9 +63,24 @@ def _paragraphs(lines: list[tuple[float, float, str]]) -> list[str]:
     return ["\n".join(p) for p in paragraphs]
 
 
+def _heif_opener() -> None:
+    """HEIC / HEIF (iPhone photos) through pi-heif: its wheels bundle libheif and libde265 (LGPL)
+    only; pillow-heif's also bundle the GPL x265 encoder, which an Apache-2.0 tool should not ship."""
+    try:
+        import pi_heif
+    except ImportError as exc:
+        raise ExtractionError("parser_unavailable", "HEIC images need pi-heif: pip install pi-heif") from exc
+    pi_heif.register_heif_opener()
+
+
 def _open(path: Path, data: bytes):
     from PIL import Image, UnidentifiedImageError
 
+    if path.suffix.lower() in (".heic", ".heif"):
+        try:
+            _heif_opener()
+        except ExtractionError as error:
+            raise ExtractionError(error.code, f"{path.name}: {error.message}") from None
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
@@ -81,7 +101,7 @@ def ocr_paragraphs(image) -> list[str]:
     if max(frame.size) > OCR_SIDE:
         frame.thumbnail((OCR_SIDE, OCR_SIDE))
     with _lock:  # the onnxruntime session is shared; one page at a time keeps memory flat
-        result, _ = _engine()(np.asarray(frame)[:, :, ::-1])
+        result, _ = _engine()(np.asarray(frame)[:, :, ::-1], use_cls=USE_ANGLE_CLASSIFIER)
     return _paragraphs(_lines(result or []))
 
 
@@ -101,11 +121,16 @@ _SIGNATURES = {
     "png": (b"\x89PNG\r\n\x1a\n",),
     "jpeg": (b"\xff\xd8\xff",),
     "tiff": (b"II*\x00", b"MM\x00*"),
+    "bmp": (b"BM",),
 }
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif")
 
 
 def check_image_magic(path: Path, head: bytes) -> None:
     suffix = path.suffix.lower().lstrip(".")
-    kind = {"jpg": "jpeg", "tif": "tiff"}.get(suffix, suffix)
-    if not head.startswith(_SIGNATURES.get(kind, ())):
+    kind = {"jpg": "jpeg", "tif": "tiff", "heif": "heic"}.get(suffix, suffix)
+    if kind == "heic":
+        if head[4:8] != b"ftyp" or head[8:12] not in _HEIF_BRANDS:
+            raise ExtractionError("corrupt_file", f"{path.name}: named .{suffix} but is not a HEIF image")
+    elif not head.startswith(_SIGNATURES.get(kind, ())):
         raise ExtractionError("corrupt_file", f"{path.name}: named .{suffix} but is not a {kind.upper()} image")

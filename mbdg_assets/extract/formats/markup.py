@@ -1,4 +1,4 @@
-"""reStructuredText through docutils' own parser, RTF through striprtf.
+"""reStructuredText through docutils' own parser, RTF through striprtf, Org-mode by its line syntax.
 
 docutils is the reference RST parser (public domain / BSD), so sections, lists, literal blocks
 and tables come out as the author meant them. striprtf (BSD) only strips RTF control words: RTF
@@ -8,6 +8,7 @@ recovers reliably.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .base import Drafts, ExtractionError, Parsed, clean, decode, markdown_tables, squash
@@ -100,4 +101,89 @@ def extract_rtf(path: Path, data: bytes) -> Parsed:
     drafts = Drafts()
     for paragraph in text.split("\n"):
         drafts.add("paragraph", " ".join(paragraph.split()))
+    return Parsed(drafts.items)
+
+
+# --------------------------------------------------------------------------- Org-mode
+
+_ORG_HEADING = re.compile(r"^(\*+)\s+(?:(?:TODO|DONE|NEXT|WAITING|CANCELLED)\s+)?(?:\[#[A-Z]\]\s+)?(.*?)(?:\s+:[\w@#%:]+:)?\s*$")
+_ORG_KEYWORD = re.compile(r"^#\+(\w+):\s*(.*)$")
+_ORG_BLOCK = re.compile(r"^\s*#\+begin_(\w+)", re.IGNORECASE)
+_ORG_LIST = re.compile(r"^\s*(?:[-+]|\d+[.)])\s+\S")
+_ORG_LINK = re.compile(r"\[\[(?:[^\]]*)\]\[([^\]]*)\]\]|\[\[([^\]]*)\]\]")
+
+
+def _org_inline(text: str) -> str:
+    """Links show their description (or target); emphasis markers stay (they are readable)."""
+    return _ORG_LINK.sub(lambda m: m.group(1) or m.group(2), text)
+
+
+def _org_table(lines: list[str]) -> list[str]:
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines if not re.match(r"^\s*\|[-+]", line)]
+    return markdown_tables(rows)
+
+
+def _org_block(lines: list[str], i: int) -> tuple[str, str, int]:
+    """#+begin_src / example / quote ... #+end_X: code for src and example, else a paragraph."""
+    kind = _ORG_BLOCK.match(lines[i]).group(1).lower()
+    language = lines[i].split()[1] if kind == "src" and len(lines[i].split()) > 1 else ""
+    j = i + 1
+    while j < len(lines) and not re.match(rf"^\s*#\+end_{kind}\b", lines[j], re.IGNORECASE):
+        j += 1
+    body = "\n".join(lines[i + 1 : j])
+    if kind in ("src", "example"):
+        return "code", f"```{language}\n{body}\n```", j + 1
+    return "paragraph", body, j + 1
+
+
+def extract_org(path: Path, data: bytes) -> Parsed:
+    """Org-mode: '*' headings nest by their stars (TODO keywords, priorities and tags dropped from
+    the title), #+TITLE is the document title, lists, '|' tables and src/example blocks are kept;
+    property drawers and comments are skipped."""
+    lines = decode(path, data).split("\n")
+    drafts, i, paragraph = Drafts(), 0, []
+
+    def flush() -> None:
+        drafts.add("paragraph", _org_inline("\n".join(paragraph)))
+        paragraph.clear()
+
+    while i < len(lines):
+        line = lines[i]
+        heading, keyword = _ORG_HEADING.match(line), _ORG_KEYWORD.match(line)
+        if heading or keyword or _ORG_BLOCK.match(line) or not line.strip() or line.lstrip().startswith(("|", "# ", ":")):
+            flush()
+        if heading:
+            title = _org_inline(heading.group(2))
+            drafts.heading(line, title, len(heading.group(1)))
+            i += 1
+        elif keyword:
+            if keyword.group(1).lower() == "title":
+                drafts.heading(line, keyword.group(2), 1)
+            i += 1
+        elif _ORG_BLOCK.match(line):
+            kind, text, i = _org_block(lines, i)
+            drafts.add(kind, text)
+        elif line.strip().startswith(":") and line.strip().endswith(":"):  # a drawer: skip to :END:
+            j = i + 1
+            while j < len(lines) and lines[j].strip().lower() != ":end:":
+                j += 1
+            i = j + 1 if line.strip().lower() != ":end:" else i + 1
+        elif line.lstrip().startswith("|"):
+            j = i
+            while j < len(lines) and lines[j].lstrip().startswith("|"):
+                j += 1
+            for table in _org_table(lines[i:j]):
+                drafts.add("table", table)
+            i = j
+        elif _ORG_LIST.match(line) and not paragraph:
+            j = i + 1
+            while j < len(lines) and lines[j].strip() and (_ORG_LIST.match(lines[j]) or lines[j].startswith((" ", "\t"))):
+                j += 1
+            drafts.add("list", _org_inline("\n".join(lines[i:j])))
+            i = j
+        else:
+            if line.strip() and not line.lstrip().startswith("# "):
+                paragraph.append(line)
+            i += 1
+    flush()
     return Parsed(drafts.items)

@@ -1,0 +1,160 @@
+"""Source code as code documents: module / class / function as headings, docstrings and comments
+as text, each definition's code as a code block below its heading.
+
+Python is read with its own ``ast`` (exact: docstrings, nesting, decorators). Other languages (Go,
+JavaScript, TypeScript, Java, C#, Kotlin, C / C++, Rust, Ruby, PHP, shell) by their declaration
+lines: a line that opens a class / interface / type / function at the file's top level or one
+indent in starts a section; the comment block right above it (//, /* */, /** */, #) is its
+text. That is a heuristic, not a parser: an unusual layout gives fewer headings, never lost text
+(every line of the file is in some code block).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from .base import Drafts, ExtractionError, Parsed, decode
+
+LANGUAGES = {".py": "python", ".go": "go", ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript",
+             ".jsx": "javascript", ".ts": "typescript", ".tsx": "typescript", ".java": "java", ".cs": "csharp",
+             ".kt": "kotlin", ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".hpp": "cpp", ".rs": "rust",
+             ".rb": "ruby", ".php": "php", ".sh": "bash"}
+
+# --------------------------------------------------------------------------- Python
+
+
+def _comments_above(lines: list[str], first: int) -> str:
+    """The '#' comment lines directly above line index ``first`` (decorators skipped)."""
+    j = first - 1
+    block: list[str] = []
+    while j >= 0 and lines[j].strip().startswith("#"):
+        block.insert(0, lines[j].strip().lstrip("#").strip())
+        j -= 1
+    return "\n".join(line for line in block if not line.startswith("!"))
+
+
+def _py_definition(drafts: Drafts, node: ast.AST, lines: list[str], level: int) -> None:
+    """A class or function: heading, comments above it, docstring, then its code; a class's
+    methods are definitions of their own one level below."""
+    kind = "class" if isinstance(node, ast.ClassDef) else "def"
+    title = f"{kind} {node.name}"
+    first = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+    drafts.heading("#" * min(level, 6) + " " + title, title, min(level, 6))
+    drafts.add("paragraph", _comments_above(lines, first))
+    drafts.add("paragraph", ast.get_docstring(node) or "")
+    nested = [n for n in node.body if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))]
+    if isinstance(node, ast.ClassDef) and nested:
+        _code(drafts, lines, first, nested[0].lineno - 1 - len(nested[0].decorator_list), "python")
+        for child in nested:
+            _py_definition(drafts, child, lines, level + 1)
+    else:
+        _code(drafts, lines, first, node.end_lineno, "python")
+
+
+def _code(drafts: Drafts, lines: list[str], start: int, end: int, language: str) -> None:
+    body = "\n".join(lines[start:end]).strip("\n")
+    if body.strip():
+        drafts.add("code", f"```{language}\n{body}\n```")
+
+
+def extract_python(path: Path, data: bytes) -> Parsed:
+    """Module docstring under the module's heading, then top-level code, classes and functions."""
+    source = decode(path, data)
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError) as exc:  # Python 2 files, templates: still text, read by declarations
+        return extract_code(path, data, reason=f"not valid Python 3 ({exc})")
+    lines = source.split("\n")
+    drafts = Drafts()
+    drafts.heading(f"# module {path.stem}", f"module {path.stem}", 1)
+    drafts.add("paragraph", ast.get_docstring(tree) or "")
+    pending_start = 0
+    body = tree.body[1:] if ast.get_docstring(tree) else tree.body
+    if body and body is not tree.body:
+        pending_start = tree.body[0].end_lineno
+    for node in body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+            _code(drafts, lines, pending_start, first - _count_comments(lines, first), "python")
+            _py_definition(drafts, node, lines, 2)
+            pending_start = node.end_lineno
+    _code(drafts, lines, pending_start, len(lines), "python")
+    return Parsed(drafts.items)
+
+
+def _count_comments(lines: list[str], first: int) -> int:
+    j = first - 1
+    while j >= 0 and lines[j].strip().startswith("#"):
+        j -= 1
+    return first - 1 - j
+
+
+# --------------------------------------------------------------------------- other languages
+
+_DECLARATION = re.compile(
+    r"^(?P<indent>[ \t]{0,4})(?:export\s+)?(?:default\s+)?(?:(?:public|private|protected|internal|static|final|abstract|"
+    r"async|sealed|open|data|pub(?:\([a-z]+\))?|unsafe|extern|inline|virtual|override|partial)\s+)*"
+    r"(?P<kind>class|interface|struct|enum|trait|impl|type|func|fn|function|def|module|object|record|namespace)\s+"
+    r"(?:\([^)]*\)\s*)?(?P<name>[A-Za-z_$][\w$]*)"
+)
+_C_FUNCTION = re.compile(r"^(?P<indent>[ \t]{0,4})(?:[A-Za-z_][\w:<>\[\],*&\s]*?[\s*&])(?P<name>[A-Za-z_]\w*)\s*\([^;=]*$")
+_NOT_A_NAME = {"if", "for", "while", "switch", "catch", "return", "new", "throw", "else", "do", "sizeof", "defined"}
+_COMMENT_LINE = re.compile(r"^\s*(?://+|#(?!include|define|if|endif|pragma|!)|/\*+|\*+/?|--)\s?(.*?)\s*(?:\*/)?$")
+
+
+def _declaration(line: str, language: str) -> tuple[str, str, int] | None:
+    """(kind, name, indent) when the line opens a definition."""
+    match = _DECLARATION.match(line)
+    if match and (not line.rstrip().endswith(";") or match.group("kind") == "type"):
+        return match.group("kind"), match.group("name"), len(match.group("indent").expandtabs(4))
+    if language in ("c", "cpp", "java", "csharp", "kotlin"):
+        c_match = _C_FUNCTION.match(line)
+        words = set(re.findall(r"[A-Za-z_]\w*", line.split("(", 1)[0]))
+        if c_match and c_match.group("name") not in _NOT_A_NAME and not words & _NOT_A_NAME:
+            return "function", c_match.group("name"), len(c_match.group("indent").expandtabs(4))
+    return None
+
+
+def _comment_text(lines: list[str]) -> str:
+    return "\n".join(m.group(1) for m in map(_COMMENT_LINE.match, lines) if m and m.group(1)).strip()
+
+
+def _comment_start(lines: list[str], index: int) -> int:
+    """Index of the first line of the comment block ending right above ``index``."""
+    j = index
+    while j > 0 and _COMMENT_LINE.match(lines[j - 1]) and lines[j - 1].strip():
+        j -= 1
+    return j
+
+
+def extract_code(path: Path, data: bytes, reason: str = "") -> Parsed:
+    """Declarations as headings (top level 2, one indent in 3, under the file's level-1 heading),
+    the comment block above each as its text, and the code up to the next declaration."""
+    language = LANGUAGES.get(path.suffix.lower(), "")
+    lines = decode(path, data).split("\n")
+    starts = []
+    for index, line in enumerate(lines):
+        found = _declaration(line, language)
+        if found:
+            starts.append((_comment_start(lines, index), index, found))
+    drafts = Drafts()
+    drafts.heading(f"# file {path.name}", f"file {path.name}", 1)
+    if reason:
+        drafts.add("paragraph", f"(read by its declarations: {reason})")
+    first = starts[0][0] if starts else len(lines)
+    header = lines[:first]
+    comment_end = next((i for i, line in enumerate(header) if line.strip() and not _COMMENT_LINE.match(line)), len(header))
+    drafts.add("paragraph", _comment_text(header[:comment_end]))
+    _code(drafts, lines, comment_end, first, language)
+    for position, (comment_from, index, (kind, name, indent)) in enumerate(starts):
+        end = starts[position + 1][0] if position + 1 < len(starts) else len(lines)
+        title = f"{kind} {name}"
+        level = 2 if indent == 0 else 3
+        drafts.heading("#" * level + " " + title, title, level)
+        drafts.add("paragraph", _comment_text(lines[comment_from:index]))
+        _code(drafts, lines, index, end, language)
+    if not any(d.kind != "heading" for d in drafts.items):
+        raise ExtractionError("no_text", f"{path.name}: source file without code or comments")
+    return Parsed(drafts.items)
