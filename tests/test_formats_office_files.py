@@ -184,3 +184,266 @@ def test_archive_limits_are_the_shared_extraction_limits(tmp_path: Path) -> None
         nested = _zip(tmp_path / f"z{level}.zip", {nested.name: nested.read_bytes(), "readme.txt": b"Level %d" % level})
     doc = extract_document(nested)
     assert f"nested deeper than {DEFAULT_LIMITS.max_archive_depth} levels" in doc.text and "deep text" not in doc.text
+
+
+# --------------------------------------------------------------------------- YAML, XML, Org, code
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_yaml_reads_like_json(tmp_path: Path) -> None:
+    path = _write(tmp_path, "roastery.yaml", """
+site: Zürich roastery
+opened: 2019-04-01
+defaults: &defaults {unit: kg}
+beans:
+  - {name: Arabica, origin: Brazil, kg: 120}
+  - {name: Robusta, origin: Vietnam, kg: 80}
+shipping:
+  <<: *defaults
+  carrier: Rhenus
+---
+second: document
+""")
+    doc = extract_document(path)
+    assert doc.format == "yaml"
+    assert [title for _, _, title in headings(doc)] == ["# document 1", "## defaults", "## beans", "## shipping", "# document 2"]
+    assert "site: Zürich roastery\nopened: 2019-04-01" in doc.text
+    assert "| Arabica | Brazil | 120 |" in kinds(doc, "table")[0]
+    assert any(b.heading_path == ("document 1", "shipping") and "carrier: Rhenus" in b.text and "unit: kg" in b.text
+               for b in doc.blocks)
+
+
+def test_yaml_alias_bomb_is_bounded_and_bad_yaml_is_corrupt(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"] + [
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 8)]
+    with pytest.raises(ExtractionError) as error:
+        extract_document(_write(tmp_path, "bomb.yml", "\n".join(lines)))
+    assert error.value.code == "too_large"
+    with pytest.raises(ExtractionError) as error:
+        extract_document(_write(tmp_path, "bad.yaml", "key: [unclosed\n  - : :"))
+    assert error.value.code == "corrupt_file"
+
+
+def test_xml_element_paths_become_headings(tmp_path: Path) -> None:
+    path = _write(tmp_path, "catalog.xml", """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE catalog [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
+<catalog xmlns="urn:example:books">
+  <!-- a comment that is not text -->
+  <book id="bk101" lang="en">
+    <author>Gambardella, Matthew</author>
+    <title>XML Developer's Guide</title>
+    <description>An in-depth look at creating applications with XML, from the first element to the
+      last schema, with <em>many</em> examples that run as they are printed.</description>
+    <leak>&secret;</leak>
+  </book>
+  <book id="bk102"><author>Ralls, Kim</author><title>Midnight Rain</title></book>
+</catalog>""")
+    doc = extract_document(path)
+    assert doc.format == "xml" and doc.title == "catalog"
+    assert [(level, title) for level, _, title in headings(doc)] == [(1, "# catalog"), (2, "## book (id=bk101)"), (2, "## book (id=bk102)")]
+    first = [b for b in doc.blocks if b.heading_path == ("catalog", "book (id=bk101)")]
+    assert "@lang: en\nauthor: Gambardella, Matthew\ntitle: XML Developer's Guide" in first[0].text
+    assert any(b.text.startswith("An in-depth look") and "with many examples" in b.text for b in first)
+    assert "root:" not in doc.text and "comment" not in doc.text  # no external entity, no comments
+    with pytest.raises(ExtractionError) as error:
+        extract_document(_write(tmp_path, "cut.xml", "<a><b>text</b><c>more"))
+    assert error.value.code in ("truncated", "corrupt_file")
+
+
+def test_org_mode(tmp_path: Path) -> None:
+    path = _write(tmp_path, "plan.org", """#+TITLE: Roastery plan
+* TODO Buy beans                                           :shopping:
+  :PROPERTIES:
+  :ID: 1234
+  :END:
+Order from [[https://example.org][the cooperative]] every month.
+** Suppliers
+- Brazil: Cooxupé
+- Vietnam: Simexco
+| bean    | kg  |
+|---------+-----|
+| Arabica | 120 |
+#+begin_src python
+print("roast")
+#+end_src
+# a comment line
+* Done items
+""")
+    doc = extract_document(path)
+    assert [(level, title) for level, _, title in headings(doc)][:3] == [
+        (1, "#+TITLE: Roastery plan"), (1, "* TODO Buy beans                                           :shopping:"), (2, "** Suppliers")]
+    assert [b.heading_path for b in doc.blocks if b.kind == "heading"][2] == ("Buy beans",)
+    assert "Order from the cooperative every month." in kinds(doc, "paragraph")
+    assert kinds(doc, "list") == ["- Brazil: Cooxupé\n- Vietnam: Simexco"]
+    assert kinds(doc, "table") == ["| bean | kg |\n|---|---|\n| Arabica | 120 |"]
+    assert kinds(doc, "code") == ['```python\nprint("roast")\n```']
+    assert "ID: 1234" not in doc.text and "a comment line" not in doc.text
+
+
+PYTHON = '''"""Roast planning: which beans go into which batch."""
+
+import math
+
+# The hottest a drum may run.
+MAX_TEMP = 230
+
+
+class Roaster:
+    """One drum roaster and its schedule."""
+
+    size_kg = 15
+
+    def batches(self, kg: float) -> int:
+        """How many batches ``kg`` of green beans need."""
+        return math.ceil(kg / self.size_kg)
+
+
+# Cooling takes as long as the last third of the roast.
+def cooling_minutes(roast_minutes: float) -> float:
+    return roast_minutes / 3
+'''
+
+
+def test_python_source_as_a_code_document(tmp_path: Path) -> None:
+    doc = extract_document(_write(tmp_path, "roasting.py", PYTHON))
+    assert doc.format == "python"
+    assert [(level, title) for level, _, title in headings(doc)] == [
+        (1, "# module roasting"), (2, "## class Roaster"), (3, "### def batches"), (2, "## def cooling_minutes")]
+    text_of = {b.heading_path[-1]: b.text for b in doc.blocks if b.kind == "paragraph"}
+    assert text_of["module roasting"] == "Roast planning: which beans go into which batch."
+    assert text_of["class Roaster"] == "One drum roaster and its schedule."
+    assert text_of["def batches"] == "How many batches ``kg`` of green beans need."
+    assert text_of["def cooling_minutes"] == "Cooling takes as long as the last third of the roast."
+    code = "\n".join(kinds(doc, "code"))
+    for line in PYTHON.split("\n"):  # every line of code is in some code block
+        if line.strip() and not line.strip().startswith(("#", '"""')):
+            assert line in code, line
+
+
+SOURCES = {
+    "server.go": ("package main\n\n// Server answers roast orders.\ntype Server struct {\n\tport int\n}\n\n"
+                  "// Start listens on the port.\nfunc (s *Server) Start() error {\n\treturn nil\n}\n",
+                  ["type Server", "func Start"], {"type Server": "Server answers roast orders.", "func Start": "Start listens on the port."}),
+    "cart.ts": ("/** A shopping cart. */\nexport class Cart {\n  items: string[] = [];\n}\n\n"
+                "/**\n * Total price in cents.\n */\nexport function total(cart: Cart): number {\n  return 0;\n}\n",
+                ["class Cart", "function total"], {"class Cart": "A shopping cart.", "function total": "Total price in cents."}),
+    "app.js": ("// Greets the user.\nfunction greet(name) {\n  return `hi ${name}`;\n}\n",
+               ["function greet"], {"function greet": "Greets the user."}),
+    "Order.java": ("package shop;\n\n/** One order. */\npublic class Order {\n    /** The order's total. */\n"
+                   "    public int total(int items) {\n        return items * 3;\n    }\n}\n",
+                   ["class Order", "function total"], {"class Order": "One order.", "function total": "The order's total."}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_other_languages_by_their_declarations(tmp_path: Path, name: str) -> None:
+    source, titles, comments = SOURCES[name]
+    doc = extract_document(_write(tmp_path, name, source))
+    assert doc.format == "code"
+    assert [title for _, _, title in headings(doc)][1:] == [f"{'#' * (2 if i == 0 or name != 'Order.java' else 3)} {t}"
+                                                          for i, t in enumerate(titles)]
+    text_of = {b.heading_path[-1]: b.text for b in doc.blocks if b.kind == "paragraph"}
+    assert {t: text_of.get(t) for t in comments} == comments
+    code = "\n".join(kinds(doc, "code"))
+    assert all(line in code for line in source.split("\n") if line.strip() and not line.strip().startswith(("/", "*")))
+
+
+# --------------------------------------------------------------------------- BMP, HEIC
+
+
+def test_bmp_goes_through_ocr(tmp_path: Path) -> None:
+    path = write_text_image(tmp_path / "scan.bmp", ["Invoice 4711"])
+    assert path.read_bytes()[:2] == b"BM"
+    doc = extract_document(path)
+    assert doc.format == "image" and "Invoice4711" in doc.text.replace(" ", "")
+
+
+HEIC_SAMPLE = Path(__file__).parent / "data" / "invoice.heic"  # 'Invoice 4711', encoded once with heif-enc (x265)
+
+
+def test_heic_goes_through_ocr() -> None:
+    if not HEIC_SAMPLE.exists():
+        pytest.skip("no HEIC sample shipped")
+    doc = extract_document(HEIC_SAMPLE)
+    assert doc.format == "image" and "Invoice4711" in doc.text.replace(" ", "")
+
+
+def test_heic_magic_and_missing_decoder(tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    fake = tmp_path / "photo.heic"
+    fake.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64)
+    monkeypatch.setitem(sys.modules, "pi_heif", None)  # as if pi-heif were not installed
+    with pytest.raises(ExtractionError) as error:
+        extract_document(fake)
+    assert error.value.code == "parser_unavailable" and "pip install pi-heif" in error.value.message
+    not_heic = tmp_path / "other.heic"
+    not_heic.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    with pytest.raises(ExtractionError) as error:
+        extract_document(not_heic)
+    assert error.value.code == "wrong_extension" and ".png" in error.value.message
+
+
+# --------------------------------------------------------------------------- S/MIME
+
+
+def _signer():
+    import datetime
+
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ana@example.com")])
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+            .sign(key, hashes.SHA256()))
+    return cert, key
+
+
+def _sign(content: bytes, encoding: str, detached: bool) -> bytes:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    cert, key = _signer()
+    options = [pkcs7.PKCS7Options.DetachedSignature] if detached else []
+    return (pkcs7.PKCS7SignatureBuilder().set_data(content).add_signer(cert, key, hashes.SHA256())
+            .sign(getattr(serialization.Encoding, encoding), options))
+
+
+SIGNED_BODY = (b"From: Ana Silva <ana@example.com>\r\nTo: team@example.com\r\nSubject: Signed price list\r\n"
+               b"Content-Type: text/plain; charset=utf-8\r\n\r\nArabica costs 7 EUR per kg from January.\r\n")
+
+
+def test_opaque_signed_p7m_is_read_as_the_mail_inside(tmp_path: Path) -> None:
+    for encoding, name in (("DER", "signed.p7m"), ("PEM", "signed-pem.p7m")):
+        path = tmp_path / name
+        path.write_bytes(_sign(SIGNED_BODY, encoding, detached=False))
+        doc = extract_document(path)
+        assert doc.format == "smime" and doc.title == "Signed price list"
+        assert "Arabica costs 7 EUR per kg" in doc.text
+
+
+def test_multipart_signed_mail_reads_the_message_not_the_signature(tmp_path: Path) -> None:
+    path = tmp_path / "signed.eml"
+    path.write_bytes(SIGNED_BODY.split(b"Content-Type")[0] + _sign(b"Content-Type: text/plain\r\n\r\nThe signed body text.\r\n",
+                                                                   "SMIME", detached=True))
+    doc = extract_document(path)
+    assert doc.title == "Signed price list" and "The signed body text." in doc.text
+    assert "Attachment" not in doc.text and "not read" not in doc.text  # smime.p7s skipped, not a failed attachment
+
+
+def test_detached_signature_alone_says_it_holds_no_message(tmp_path: Path) -> None:
+    path = tmp_path / "smime.p7s"
+    path.write_bytes(_sign(SIGNED_BODY, "DER", detached=True))
+    with pytest.raises(ExtractionError) as error:
+        extract_document(path)
+    assert error.value.code == "no_text" and "detached S/MIME signature" in error.value.message
