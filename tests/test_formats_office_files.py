@@ -447,3 +447,128 @@ def test_detached_signature_alone_says_it_holds_no_message(tmp_path: Path) -> No
     with pytest.raises(ExtractionError) as error:
         extract_document(path)
     assert error.value.code == "no_text" and "detached S/MIME signature" in error.value.message
+
+
+# --------------------------------------------------------------------------- legacy .doc / .ppt
+
+
+def _legacy(tmp_path: Path, source: Path, target: str) -> Path:
+    """A legacy binary file made by LibreOffice itself from a file we built."""
+    from mbdg_assets.extract.formats import legacy_office
+
+    out = tmp_path / f"legacy.{target}"
+    out.write_bytes(legacy_office.convert(source, source.read_bytes(), target))
+    return out
+
+
+needs_soffice = pytest.mark.skipif(
+    not __import__("shutil").which("soffice"), reason="LibreOffice is not installed (apt-get install libreoffice-writer-nogui)")
+
+
+@needs_soffice
+def test_legacy_doc_through_libreoffice(tmp_path: Path) -> None:
+    from format_files import write_docx
+
+    modern = extract_document(write_docx(tmp_path / "modern.docx"))
+    path = _legacy(tmp_path, tmp_path / "modern.docx", "doc")
+    assert path.read_bytes()[:4] == b"\xd0\xcf\x11\xe0"
+    doc = extract_document(path)
+    assert doc.format == "doc" and doc.parser == "libreoffice+native"
+    assert [t for _, _, t in headings(doc)] == [t for _, _, t in headings(modern)]
+    assert kinds(doc, "table") == kinds(modern, "table")
+
+
+@needs_soffice
+def test_legacy_ppt_through_libreoffice(tmp_path: Path) -> None:
+    from format_files import write_pptx
+
+    modern = extract_document(write_pptx(tmp_path / "modern.pptx"))
+    doc = extract_document(_legacy(tmp_path, tmp_path / "modern.pptx", "ppt"))
+    assert doc.format == "ppt" and doc.pages == modern.pages
+    assert [t for _, _, t in headings(doc)] == [t for _, _, t in headings(modern)]
+
+
+def test_legacy_office_without_libreoffice_names_what_to_install(tmp_path: Path, monkeypatch) -> None:
+    from mbdg_assets.extract.formats import legacy_office
+
+    monkeypatch.setattr(legacy_office, "soffice", lambda: None)
+    path = tmp_path / "old.doc"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600)
+    with pytest.raises(ExtractionError) as error:
+        extract_document(path)
+    assert error.value.code == "parser_unavailable" and "libreoffice-writer-nogui" in error.value.message
+
+
+# --------------------------------------------------------------------------- native <-> docling fallback
+
+
+def _broken_docx(tmp_path: Path) -> Path:
+    """A .docx whose document part is not XML: python-docx cannot read it."""
+    import zipfile
+
+    path = tmp_path / "odd.docx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "this is not xml")
+    return path
+
+
+@pytest.fixture
+def fake_docling(monkeypatch):
+    """Stands in for docling's conversion (not installed here) to exercise the chain itself: which
+    parser runs when, and what the document and the error say. No claim about docling's output."""
+    from mbdg_assets.extract.formats import docling_backend
+    from mbdg_assets.extract.formats.base import Draft, Parsed
+
+    calls: list[str] = []
+    outcome: dict[str, object] = {"error": None}
+
+    def extract(path: Path, data: bytes, fmt: str) -> Parsed:
+        calls.append(fmt)
+        if outcome["error"]:
+            raise outcome["error"]
+        return Parsed([Draft("paragraph", "read by the second parser")])
+
+    monkeypatch.setattr(docling_backend, "docling_installed", lambda: True)
+    monkeypatch.setattr(docling_backend, "extract", extract)
+    return calls, outcome
+
+
+def test_native_failure_falls_back_to_docling_and_says_so(tmp_path: Path, fake_docling) -> None:
+    calls, _ = fake_docling
+    doc = extract_document(_broken_docx(tmp_path))
+    assert calls == ["docx"] and doc.text == "read by the second parser"
+    assert doc.parser == "docling (after native failed: corrupt_file)"
+    from format_files import write_docx
+
+    assert extract_document(write_docx(tmp_path / "fine.docx")).parser == "native" and calls == ["docx"]
+
+
+def test_no_fallback_when_a_parser_is_chosen_or_the_file_is_cut_off(tmp_path: Path, fake_docling) -> None:
+    calls, _ = fake_docling
+    with pytest.raises(ExtractionError) as error:
+        extract_document(_broken_docx(tmp_path), parser="native")
+    assert error.value.code == "corrupt_file" and calls == []
+    cut = tmp_path / "cut.docx"
+    cut.write_bytes(_broken_docx(tmp_path).read_bytes()[:40])
+    with pytest.raises(ExtractionError) as error:
+        extract_document(cut)
+    assert error.value.code == "truncated" and calls == []
+
+
+def test_when_both_parsers_fail_the_error_names_both(tmp_path: Path, fake_docling) -> None:
+    calls, outcome = fake_docling
+    outcome["error"] = ExtractionError("corrupt_file", "odd.docx: docling could not read it (bad part)")
+    with pytest.raises(ExtractionError) as error:
+        extract_document(_broken_docx(tmp_path))
+    assert error.value.code == "corrupt_file" and calls == ["docx"]
+    assert "not a readable Word document" in error.value.message and "[native]; docling also failed" in error.value.message
+
+
+def test_auto_docling_formats_fall_back_to_native(tmp_path: Path, fake_docling) -> None:
+    from format_files import write_xlsx
+
+    calls, outcome = fake_docling
+    outcome["error"] = ExtractionError("corrupt_file", "book.xlsx: docling could not read it")
+    doc = extract_document(write_xlsx(tmp_path / "book.xlsx"))  # "auto" reads XLSX with docling first
+    assert calls == ["xlsx"] and doc.parser == "native (after docling failed: corrupt_file)"

@@ -36,11 +36,12 @@ def extract_report(path: Path, max_bytes: int, target_tokens: int = DEFAULT_TARG
     """One report line for one file; every failure is caught and described, never raised."""
     started = time.perf_counter()
     line = {"path": str(path), "format": SUPPORTED_FORMATS.get(path.suffix.lower()), "status": "ok", "code": None,
-            "reason": None, "pages": None, "chunks": 0, "characters": 0, "seconds": 0.0}
+            "reason": None, "parser": None, "pages": None, "chunks": 0, "characters": 0, "seconds": 0.0}
     try:
         doc = extract_document(path, max_bytes, parser)
         chunks = chunk_document(doc, target_tokens, max_tokens, overlap_tokens, count_tokens)
-        line |= {"format": doc.format, "pages": doc.pages, "chunks": len(chunks), "characters": len(doc.text)}
+        line |= {"format": doc.format, "parser": doc.parser, "pages": doc.pages, "chunks": len(chunks),
+                 "characters": len(doc.text)}
     except ExtractionError as error:
         line |= {"status": "error", "code": error.code, "reason": error.message}
     except Exception as error:  # a parser bug must not stop the other files; it is reported as such
@@ -77,7 +78,7 @@ def extract(paths: tuple[Path, ...], report_path: Path | None, max_bytes: int, t
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
             out.flush()
             if report_path:
-                detail = f"{line['chunks']} chunks" if line["status"] == "ok" else f"{line['code']}: {line['reason']}"
+                detail = f"{line['chunks']} chunks, {line['parser']}" if line["status"] == "ok" else f"{line['code']}: {line['reason']}"
                 click.echo(f"{path}: {line['status']} ({detail})", err=True)
     finally:
         if report_path:
