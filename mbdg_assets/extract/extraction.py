@@ -573,7 +573,7 @@ def _no_text_message(path: Path, parsed: _Parsed) -> str:
     return f"{path.name}: no extractable text (only whitespace or markup)"
 
 
-_FALLBACK_CODES = ("corrupt_file", "no_text", "internal_error")  # not passwords, cut-offs or size limits
+_FALLBACK_CODES = ("corrupt_file", "internal_error")  # not passwords, cut-offs, size limits or empty files
 
 
 def _parsers(path: Path, data: bytes, fmt: _Format, parser: str) -> list[tuple[str, Callable[[], _Parsed]]]:
@@ -608,7 +608,7 @@ def _attempt(path: Path, run: Callable[[], _Parsed], more: bool) -> _Parsed:
 
 def _parse_with_fallback(path: Path, data: bytes, fmt: _Format, parser: str) -> tuple[_Parsed, str]:
     """(parsed, which parser read it). A parser that cannot make sense of the bytes (corrupt_file,
-    no text, a crash inside it) hands the file to the next; if every one fails, the first
+    a crash inside it) hands the file to the next; if every one fails, the first
     parser's error is raised with what the others said appended."""
     failures: list[tuple[str, ExtractionError]] = []
     chain = _parsers(path, data, fmt, parser)
