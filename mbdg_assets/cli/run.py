@@ -118,8 +118,8 @@ def _read_by(result: dg.ExecuteInProcessResult) -> str:
     """' (docx, native)': the format and the parser that read the document, when it was extracted
     in this run (an unchanged document was not read again)."""
     for event in result.get_asset_materialization_events():
-        metadata = event.asset_materialization.metadata if event.asset_materialization else {}
-        if "parser" in metadata:
+        metadata = event.materialization.metadata
+        if "parser" in metadata and "format" in metadata:
             return f" ({metadata['format'].value}, {metadata['parser'].value})"
     return ""
 
