@@ -567,7 +567,7 @@ def _no_text_message(path: Path, parsed: _Parsed) -> str:
     if path.suffix.lower() in images_suffixes():
         return f"{path.name}: OCR found no text in {parsed.pages or 1} page(s)"
     if parsed.pages and path.suffix.lower() == ".pdf":
-        return f"{path.name}: {parsed.pages} page(s) but no text layer (scanned? OCR the pages, or save them as images)"
+        return f"{path.name}: {parsed.pages} page(s) but no text layer, and OCR found no text on their images"
     if parsed.pages:
         return f"{path.name}: {parsed.pages} page(s) but no text"
     return f"{path.name}: no extractable text (only whitespace or markup)"
