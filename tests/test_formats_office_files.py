@@ -572,3 +572,64 @@ def test_auto_docling_formats_fall_back_to_native(tmp_path: Path, fake_docling) 
     outcome["error"] = ExtractionError("corrupt_file", "book.xlsx: docling could not read it")
     doc = extract_document(write_xlsx(tmp_path / "book.xlsx"))  # "auto" reads XLSX with docling first
     assert calls == ["xlsx"] and doc.parser == "native (after docling failed: corrupt_file)"
+
+
+def test_doc_that_is_rtf_or_plain_text_is_read_as_what_it_is(tmp_path: Path) -> None:
+    rtf = tmp_path / "letter.doc"
+    rtf.write_bytes(b"{\\rtf1\\ansi Dear team,\\par The roastery opens at nine.\\par}")
+    assert "The roastery opens at nine." in extract_document(rtf).text
+    text = tmp_path / "README.doc"
+    text.write_text("USAGE\n\nRun the roaster for twelve minutes.", encoding="utf-8")
+    assert extract_document(text).text == "USAGE\n\nRun the roaster for twelve minutes."
+    pdf = tmp_path / "misnamed.doc"
+    pdf.write_bytes(pdf_bytes(["A PDF"]))
+    with pytest.raises(ExtractionError) as error:
+        extract_document(pdf)
+    assert error.value.code == "wrong_extension" and ".pdf" in error.value.message
+
+
+# --------------------------------------------------------------------------- man pages, YAML tags
+
+MAN_PAGE = r""".\" Comment: not text
+.TH ROAST 1 "2026-01-01" "roast 1.0" "User Commands"
+.SH NAME
+roast \- roast a batch of green coffee
+.SH SYNOPSIS
+.B roast
+[\fB\-t\fR \fIminutes\fR]
+.SH DESCRIPTION
+.PP
+\fBroast\fP heats the drum and logs the batch.
+.IP "\-t minutes" 4
+Roast for
+.I minutes
+(default 12).
+.SS Cooling
+The beans cool for a third of the roast time.
+"""
+
+
+def test_man_pages_plain_and_gzipped(tmp_path: Path) -> None:
+    import gzip
+
+    page = tmp_path / "roast.1"
+    page.write_text(MAN_PAGE, encoding="utf-8")
+    doc = extract_document(page)
+    assert doc.format == "man" and doc.title == "ROAST(1)"
+    assert [(level, title) for level, _, title in headings(doc)] == [
+        (1, "# ROAST(1)"), (2, "## NAME"), (2, "## SYNOPSIS"), (2, "## DESCRIPTION"), (3, "### Cooling")]
+    assert "roast - roast a batch of green coffee" in doc.text
+    assert "roast heats the drum and logs the batch." in doc.text
+    assert "-t minutes Roast for minutes (default 12)." in doc.text
+    assert "Comment" not in doc.text and "\\f" not in doc.text
+    packed = tmp_path / "roast.1ssl.gz"
+    packed.write_bytes(gzip.compress(MAN_PAGE.encode()))
+    assert "roast heats the drum" in extract_document(packed).text
+
+
+def test_yaml_application_tags_are_read_as_text_never_constructed(tmp_path: Path) -> None:
+    path = _write(tmp_path, "stack.yaml", "Name: !Sub '${Stack}-logs'\nRef: !REF googlecloudsdk.x:y\n"
+                                          "Danger: !!python/object/apply:os.system ['echo owned']\n")
+    doc = extract_document(path)
+    assert "Name: !Sub ${Stack}-logs" in doc.text and "Ref: !REF googlecloudsdk.x:y" in doc.text
+    assert "echo owned" in doc.text and "owned\n" not in doc.text  # the tag is text; nothing ran

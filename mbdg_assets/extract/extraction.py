@@ -417,8 +417,22 @@ def _extract_tar(path: Path, data: bytes, depth: int = 0) -> _Parsed:
 
 
 def _extract_doc(path: Path, data: bytes) -> _Parsed:
-    """Legacy Word: LibreOffice converts to .docx, our DOCX reader reads it."""
+    """Legacy Word: LibreOffice converts the binary (OLE) format to .docx, our DOCX reader reads it.
+    Word also saves RTF under .doc, and old plain-text manuals carry .doc: read as what they are."""
+    if data.lstrip()[:5] == b"{\\rtf":
+        return markup.extract_rtf(path, data)
+    if not data.startswith(OLE_MAGIC):
+        return _extract_text(path, data)
     return legacy_office.extract_via(path, data, "docx", _extract_docx)
+
+
+def _check_doc_magic(path: Path, head: bytes) -> None:
+    """A .doc is a binary Word file (OLE), RTF, or plain text; anything else is misnamed."""
+    if head.startswith(OLE_MAGIC) or head.lstrip()[:5] == b"{\\rtf":
+        return
+    if _sniff(head) is None and (b"\x00" not in head[:8192] or text_encoding(head)):
+        return
+    raise ExtractionError("corrupt_file", f"{path.name}: named .doc but is neither a Word file, RTF nor text")
 
 
 def _extract_ppt(path: Path, data: bytes) -> _Parsed:
@@ -426,6 +440,9 @@ def _extract_ppt(path: Path, data: bytes) -> _Parsed:
 
 
 # --------------------------------------------------------------------------- dispatch
+
+
+_MAN_SECTION = re.compile(r"^(\.[1-9])[a-z]+$")  # man page sections with a suffix: .1ssl, .3pm, .3perl
 
 
 @dataclass(frozen=True)
@@ -462,10 +479,11 @@ _FORMATS: tuple[_Format, ...] = (
     _Format("yaml", (".yaml", ".yml"), data_formats.extract_yaml, _check_text_magic),
     _Format("xml", (".xml",), data_formats.extract_xml, _check_text_magic),
     _Format("org", (".org",), markup.extract_org, _check_text_magic),
+    _Format("man", (".man",) + tuple(f".{n}" for n in range(1, 10)), markup.extract_man, _check_text_magic),
     _Format("python", (".py", ".pyw"), code.extract_python, _check_text_magic),
     _Format("code", tuple(s for s in code.LANGUAGES if s not in (".py",)), code.extract_code, _check_text_magic),
     _Format("smime", (".p7s", ".p7m"), mail.extract_smime, None, nested=True),
-    _Format("doc", (".doc",), _extract_doc, legacy_office.check_ole_magic),
+    _Format("doc", (".doc",), _extract_doc, _check_doc_magic),
     _Format("ppt", (".ppt",), _extract_ppt, legacy_office.check_ole_magic),
     _Format("zip", (".zip",), _extract_zip, archive.check_zip_magic, nested=True),
     _Format("tar", (".tar", ".gz", ".tgz", ".bz2", ".tbz2", ".xz", ".txz"), _extract_tar, archive.check_tar_magic, nested=True),
@@ -477,7 +495,7 @@ SUPPORTED_FORMATS: dict[str, str] = {s: f.name for s, f in _BY_SUFFIX.items()}
 def _format_for(path: Path, head: bytes) -> _Format:
     """Pick the format by suffix, then confirm it by the first bytes: a file whose bytes are
     another known format is a wrong_extension error that names the right suffix."""
-    fmt = _BY_SUFFIX.get(path.suffix.lower())
+    fmt = _BY_SUFFIX.get(path.suffix.lower()) or _BY_SUFFIX.get(_MAN_SECTION.sub(r"\1", path.suffix.lower()))
     if fmt is None:
         supported = ", ".join(sorted(SUPPORTED_FORMATS))
         raise ExtractionError(

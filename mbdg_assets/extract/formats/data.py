@@ -139,14 +139,35 @@ def _plain(path: Path, value: object, budget: list[int]) -> object:
     return value if isinstance(value, _SCALARS) else str(value)
 
 
+def _tagged_loader():
+    """PyYAML's SafeLoader that also reads application tags (CloudFormation's ``!Ref``, gcloud's
+    ``!REF``, Ansible's ``!vault``) as the plain value they tag, shown as ``!Tag value``; nothing
+    is ever constructed from a tag."""
+    import yaml
+
+    class TaggedLoader(yaml.SafeLoader):
+        pass
+
+    def plain(loader, suffix: str, node):
+        if isinstance(node, yaml.MappingNode):
+            return loader.construct_mapping(node)
+        if isinstance(node, yaml.SequenceNode):
+            return loader.construct_sequence(node)
+        return f"{node.tag} {loader.construct_scalar(node)}".strip()
+
+    TaggedLoader.add_multi_constructor("!", plain)
+    TaggedLoader.add_multi_constructor("tag:", plain)  # other YAML tags than the standard ones
+    return TaggedLoader
+
+
 def extract_yaml(path: Path, data: bytes) -> Parsed:
     """YAML read like JSON: mappings' keys become headings by depth, lists of flat mappings become
     tables; a file of several documents ('---') gets a 'document N' section per document.
-    ``safe_load`` only: no Python objects are ever constructed from tags."""
+    SafeLoader only (application tags read as text): no Python objects are constructed from tags."""
     import yaml
 
     try:
-        documents = [d for d in yaml.safe_load_all(decode(path, data)) if d is not None]
+        documents = [d for d in yaml.load_all(decode(path, data), Loader=_tagged_loader()) if d is not None]
     except yaml.YAMLError as exc:
         raise ExtractionError("corrupt_file", f"{path.name}: not valid YAML ({' '.join(str(exc).split())})") from exc
     except RecursionError as exc:

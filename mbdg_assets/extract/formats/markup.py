@@ -1,4 +1,4 @@
-"""reStructuredText through docutils' own parser, RTF through striprtf, Org-mode by its line syntax.
+"""reStructuredText through docutils' own parser, RTF through striprtf, Org-mode and man pages by their line syntax.
 
 docutils is the reference RST parser (public domain / BSD), so sections, lists, literal blocks
 and tables come out as the author meant them. striprtf (BSD) only strips RTF control words: RTF
@@ -185,5 +185,67 @@ def extract_org(path: Path, data: bytes) -> Parsed:
             if line.strip() and not line.lstrip().startswith("# "):
                 paragraph.append(line)
             i += 1
+    flush()
+    return Parsed(drafts.items)
+
+
+# --------------------------------------------------------------------------- man pages (troff)
+
+_TROFF_ESCAPES = [(re.compile(r"\\f(?:\[[^\]]*\]|\(..|.)"), ""), (re.compile(r"\\\((em|en)"), "-"),
+                  (re.compile(r"\\\(bu"), "*"), (re.compile(r"\\\((lq|rq|dq)"), '"'), (re.compile(r"\\\((oq|cq|aq)"), "'"),
+                  (re.compile(r"\\\(co"), "(c)"), (re.compile(r"\\\(..|\\\[[^\]]*\]"), ""), (re.compile(r"\\[-e]"), lambda m: "-" if m.group(0) == "\\-" else "\\"),
+                  (re.compile(r"\\s[+-]?\d"), ""), (re.compile(r"\\[&|^%c:]"), ""), (re.compile(r"\\ "), " "),
+                  (re.compile(r"\\\*(?:\(..|\[[^\]]*\]|.)"), ""), (re.compile(r"\\n(?:\(..|\[[^\]]*\]|.)"), "")]
+_TROFF_TEXT_MACROS = {"B", "I", "BI", "BR", "IB", "IR", "RB", "RI", "SM", "SB"}
+_TROFF_BREAKS = {"PP", "LP", "P", "IP", "TP", "HP", "sp", "br", "RS", "RE", "TQ", "nf", "fi", "EX", "EE"}
+
+
+def _troff_text(text: str) -> str:
+    for pattern, replacement in _TROFF_ESCAPES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _macro_args(rest: str) -> list[str]:
+    """A macro's arguments, quoted ones unquoted."""
+    return [a or b for a, b in re.findall(r'"([^"]*)"|(\S+)', rest)]
+
+
+def extract_man(path: Path, data: bytes) -> Parsed:
+    """A man page (troff with the man macros): .TH names the page, .SH / .SS are headings, text
+    macros (.B, .I, .BR, ...) keep their words, paragraph macros (.PP, .IP, .TP) break paragraphs,
+    font and character escapes are resolved; other requests and comments are dropped."""
+    drafts, paragraph = Drafts(), []
+
+    def flush() -> None:
+        drafts.add("paragraph", " ".join(paragraph))
+        paragraph.clear()
+
+    for line in decode(path, data).split("\n"):
+        if line.startswith((".\\\"", "'\\\"", '.\\"')) or line.strip() in (".", "'"):
+            continue
+        if line.startswith((".", "'")):
+            macro, _, rest = line[1:].strip().partition(" ")
+            if macro == "TH":
+                flush()
+                args = _macro_args(rest) or [path.stem]
+                title = f"{args[0]}({args[1]})" if len(args) > 1 else args[0]
+                drafts.heading(f"# {title}", title, 1)
+            elif macro in ("SH", "SS"):
+                flush()
+                title = _troff_text(" ".join(_macro_args(rest))).strip()
+                level = 2 if macro == "SH" else 3
+                drafts.heading("#" * level + " " + title, title, level)
+            elif macro in _TROFF_TEXT_MACROS:
+                glue = " " if macro in ("B", "I", "SM", "SB") else ""  # .BR and friends alternate fonts, no spaces
+                paragraph.append(_troff_text(glue.join(_macro_args(rest))))
+            elif macro in _TROFF_BREAKS:
+                flush()
+                if macro == "IP" and rest.strip():  # .IP tag indent: the tag is text, the indent is not
+                    paragraph.append(_troff_text(_macro_args(rest)[0]))
+            continue
+        text = _troff_text(line).strip()
+        if text and text.strip("\\{}"):  # bare conditional braces are troff syntax, not text
+            paragraph.append(text)
     flush()
     return Parsed(drafts.items)
