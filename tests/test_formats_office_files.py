@@ -302,6 +302,13 @@ class Roaster:
         """How many batches ``kg`` of green beans need."""
         return math.ceil(kg / self.size_kg)
 
+    colour = "brown"  # a class attribute after a method is code too
+
+
+@dataclass
+class Batch:
+    kg: float
+
 
 # Cooling takes as long as the last third of the roast.
 def cooling_minutes(roast_minutes: float) -> float:
@@ -313,7 +320,8 @@ def test_python_source_as_a_code_document(tmp_path: Path) -> None:
     doc = extract_document(_write(tmp_path, "roasting.py", PYTHON))
     assert doc.format == "python"
     assert [(level, title) for level, _, title in headings(doc)] == [
-        (1, "# module roasting"), (2, "## class Roaster"), (3, "### def batches"), (2, "## def cooling_minutes")]
+        (1, "# module roasting"), (2, "## class Roaster"), (3, "### def batches"), (2, "## class Batch"),
+        (2, "## def cooling_minutes")]
     text_of = {b.heading_path[-1]: b.text for b in doc.blocks if b.kind == "paragraph"}
     assert text_of["module roasting"] == "Roast planning: which beans go into which batch."
     assert text_of["class Roaster"] == "One drum roaster and its schedule."

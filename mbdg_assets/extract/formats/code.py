@@ -25,30 +25,46 @@ LANGUAGES = {".py": "python", ".go": "go", ".js": "javascript", ".mjs": "javascr
 # --------------------------------------------------------------------------- Python
 
 
-def _comments_above(lines: list[str], first: int) -> str:
-    """The '#' comment lines directly above line index ``first`` (decorators skipped)."""
-    j = first - 1
-    block: list[str] = []
-    while j >= 0 and lines[j].strip().startswith("#"):
-        block.insert(0, lines[j].strip().lstrip("#").strip())
-        j -= 1
-    return "\n".join(line for line in block if not line.startswith("!"))
+_DEFINITIONS = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 
 
-def _py_definition(drafts: Drafts, node: ast.AST, lines: list[str], level: int) -> None:
-    """A class or function: heading, comments above it, docstring, then its code; a class's
-    methods are definitions of their own one level below."""
-    kind = "class" if isinstance(node, ast.ClassDef) else "def"
-    title = f"{kind} {node.name}"
+def _starts(lines: list[str], node: ast.stmt) -> tuple[int, int]:
+    """(index of the first '#' comment line right above the definition, index of its first line
+    including decorators): the comments are the definition's text, not code."""
     first = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+    comment = first
+    while comment > 0 and lines[comment - 1].strip().startswith("#"):
+        comment -= 1
+    return comment, first
+
+
+def _comment_lines(lines: list[str]) -> str:
+    """Comment text without the '#' marks (shebangs and editor modelines dropped)."""
+    text = [line.strip().lstrip("#").strip() for line in lines]
+    return "\n".join(line for line in text if not line.startswith(("!", "-*-")))
+
+
+def _py_body(drafts: Drafts, lines: list[str], body: list[ast.stmt], start: int, end: int, level: int) -> None:
+    """Code between definitions as code blocks, each definition as its own section; together
+    they cover lines ``start`` to ``end`` (0-based, end exclusive)."""
+    cursor = start
+    for node in (n for n in body if isinstance(n, _DEFINITIONS)):
+        comment, first = _starts(lines, node)
+        _code(drafts, lines, cursor, comment, "python")
+        _py_definition(drafts, node, lines, level, comment, first)
+        cursor = node.end_lineno
+    _code(drafts, lines, cursor, end, "python")
+
+
+def _py_definition(drafts: Drafts, node: ast.stmt, lines: list[str], level: int, comment: int, first: int) -> None:
+    """A class or function: heading, the comments above it and its docstring as text, then its
+    code; methods and nested classes of a class are sections one level below."""
+    title = f"{'class' if isinstance(node, ast.ClassDef) else 'def'} {node.name}"
     drafts.heading("#" * min(level, 6) + " " + title, title, min(level, 6))
-    drafts.add("paragraph", _comments_above(lines, first))
+    drafts.add("paragraph", _comment_lines(lines[comment:first]))
     drafts.add("paragraph", ast.get_docstring(node) or "")
-    nested = [n for n in node.body if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))]
-    if isinstance(node, ast.ClassDef) and nested:
-        _code(drafts, lines, first, nested[0].lineno - 1 - len(nested[0].decorator_list), "python")
-        for child in nested:
-            _py_definition(drafts, child, lines, level + 1)
+    if isinstance(node, ast.ClassDef) and any(isinstance(n, _DEFINITIONS) for n in node.body):
+        _py_body(drafts, lines, node.body, first, node.end_lineno, level + 1)
     else:
         _code(drafts, lines, first, node.end_lineno, "python")
 
@@ -60,7 +76,8 @@ def _code(drafts: Drafts, lines: list[str], start: int, end: int, language: str)
 
 
 def extract_python(path: Path, data: bytes) -> Parsed:
-    """Module docstring under the module's heading, then top-level code, classes and functions."""
+    """The module docstring under a 'module NAME' heading, then top-level code, classes (methods
+    below them) and functions in file order; every line is in a code block or a section's text."""
     source = decode(path, data)
     try:
         tree = ast.parse(source)
@@ -69,26 +86,11 @@ def extract_python(path: Path, data: bytes) -> Parsed:
     lines = source.split("\n")
     drafts = Drafts()
     drafts.heading(f"# module {path.stem}", f"module {path.stem}", 1)
-    drafts.add("paragraph", ast.get_docstring(tree) or "")
-    pending_start = 0
-    body = tree.body[1:] if ast.get_docstring(tree) else tree.body
-    if body and body is not tree.body:
-        pending_start = tree.body[0].end_lineno
-    for node in body:
-        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            first = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
-            _code(drafts, lines, pending_start, first - _count_comments(lines, first), "python")
-            _py_definition(drafts, node, lines, 2)
-            pending_start = node.end_lineno
-    _code(drafts, lines, pending_start, len(lines), "python")
+    docstring = ast.get_docstring(tree)
+    drafts.add("paragraph", docstring or "")
+    start = tree.body[0].end_lineno if docstring else 0
+    _py_body(drafts, lines, tree.body[1:] if docstring else tree.body, start, len(lines), 2)
     return Parsed(drafts.items)
-
-
-def _count_comments(lines: list[str], first: int) -> int:
-    j = first - 1
-    while j >= 0 and lines[j].strip().startswith("#"):
-        j -= 1
-    return first - 1 - j
 
 
 # --------------------------------------------------------------------------- other languages
