@@ -6,7 +6,7 @@ JavaScript, TypeScript, Java, C#, Kotlin, C / C++, Rust, Ruby, PHP, shell) by th
 lines: a line that opens a class / interface / type / function at the file's top level or one
 indent in starts a section; the comment block right above it (//, /* */, /** */, #) is its
 text. That is a heuristic, not a parser: an unusual layout gives fewer headings, never lost text
-(every line of the file is in some code block).
+(every line of the file is in a code block or in a section's comment text).
 """
 
 from __future__ import annotations
