@@ -537,6 +537,15 @@ def needs_ocr(pdf, index: int) -> bool:
         page.close()
 
 
+def _maybe_scanned(items: list[_Item] | None) -> bool:
+    """Whether a page's structured reading found too little text to rule out a scan (pages with
+    text are not looked at again)."""
+    if items is None:
+        return True
+    visible = sum(len("".join(i.text.split())) + sum(len(t) for t in i.table) for i in items)
+    return visible < _OCR_MAX_CHARS
+
+
 def ocr_page(pdf, index: int) -> list[str]:
     """Render one page straight at the OCR engine's working size (longest side ``OCR_SIDE``
     pixels) and read it; paragraphs in reading order."""
@@ -566,7 +575,7 @@ def extract_pdf(path: Path, data: bytes) -> Parsed:
         drafts = Drafts()
         for index in range(count):
             items = pages[index] if pages is not None else None
-            if needs_ocr(pdf, index):
+            if _maybe_scanned(items) and needs_ocr(pdf, index):
                 for paragraph in ocr_page(pdf, index):
                     drafts.add("paragraph", paragraph, page=index + 1)
             elif items is None:
