@@ -13,7 +13,7 @@ characters and ruling lines, pdfplumber's table finder); ``pdfium-only`` reads `
 pypdfium2's plain text layer alone, the reader it falls back to, for comparison.
 OCR rows (issue 15): ``scan`` is a full A4 page of text scanned at 300 dpi, read with the current
 OCR settings; ``scan-before`` the same page with the settings before (2400 px, angle classifier
-on); both print CPU seconds and the similarity of the OCR text to the known text. ``pdf-scan`` is a
+on, recognition batches of 6); both print CPU seconds and the similarity of the OCR text to the known text. ``pdf-scan`` is a
 two-page PDF, one scanned page (OCRed) and one typed page (not rendered). Rows for the formats of
 issue 15: ``text-utf16``, ``yaml``, ``xml``, ``org``, ``python``, ``code`` (Go), ``zip`` and
 ``tar.gz`` (five of the files above inside), ``doc`` (when LibreOffice is installed).
@@ -132,15 +132,16 @@ def _scan(folder: Path) -> Path:
 
 
 def _ocr_before(path: Path):
-    """The scan read with the OCR settings before issue 15 (2400 px working size, angle classifier on)."""
+    """The scan read with the OCR settings before issue 15 (2400 px working size, angle classifier
+    on, RapidOCR's default recognition batch of 6 lines)."""
     from mbdg_assets.extract.formats import images
 
-    saved = images.OCR_SIDE, images.USE_ANGLE_CLASSIFIER
-    images.OCR_SIDE, images.USE_ANGLE_CLASSIFIER = 2400, True
+    saved = images.OCR_SIDE, images.USE_ANGLE_CLASSIFIER, images.REC_BATCH
+    images.OCR_SIDE, images.USE_ANGLE_CLASSIFIER, images.REC_BATCH = 2400, True, 6
     try:
         return extract_document(path)
     finally:
-        images.OCR_SIDE, images.USE_ANGLE_CLASSIFIER = saved
+        images.OCR_SIDE, images.USE_ANGLE_CLASSIFIER, images.REC_BATCH = saved
 
 
 def ocr_accuracy(text: str) -> float:
