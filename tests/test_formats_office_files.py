@@ -247,8 +247,11 @@ def test_xml_element_paths_become_headings(tmp_path: Path) -> None:
     assert doc.format == "xml" and doc.title == "catalog"
     assert [(level, title) for level, _, title in headings(doc)] == [(1, "# catalog"), (2, "## book (id=bk101)"), (2, "## book (id=bk102)")]
     first = [b for b in doc.blocks if b.heading_path == ("catalog", "book (id=bk101)")]
-    assert "@lang: en\nauthor: Gambardella, Matthew\ntitle: XML Developer's Guide" in first[0].text
+    assert "@lang: en\nauthor: Gambardella, Matthew\ntitle: XML Developer's Guide\ndescription" == first[0].text
     assert any(b.text.startswith("An in-depth look") and "with many examples" in b.text for b in first)
+    menu = extract_document(_write(tmp_path, "menu.xml", '<m:menu xmlns:m="urn:m"><m:item m:id="cut"/>'
+                                                         '<m:item m:id="copy" m:key="C"/></m:menu>'))
+    assert "item [id=cut]\nitem [id=copy key=C]" in menu.text  # empty elements keep their attributes
     assert "root:" not in doc.text and "comment" not in doc.text  # no external entity, no comments
     with pytest.raises(ExtractionError) as error:
         extract_document(_write(tmp_path, "cut.xml", "<a><b>text</b><c>more"))

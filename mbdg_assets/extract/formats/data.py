@@ -188,12 +188,25 @@ _KEY_ATTRIBUTES = ("id", "name", "title", "key", "label", "type")
 _LINE_CHARS = 80  # leaf text up to this long is a 'tag: text' line; longer text is a paragraph of its own
 
 
-def _xml_name(element) -> str:
-    """An element's heading: its local name, plus the attribute that tells siblings apart."""
+def _xml_attributes(element) -> dict[str, str]:
+    """Attributes by local name (namespaces dropped: ``menu:id`` is ``id``)."""
     from lxml import etree
 
+    return {etree.QName(k).localname: v for k, v in element.attrib.items()}
+
+
+def _xml_key(element) -> str:
+    """The attribute that tells siblings apart (id, name, ...), as 'id=bk101', or ''."""
+    attributes = _xml_attributes(element)
+    return next((f"{a}={attributes[a]}" for a in _KEY_ATTRIBUTES if attributes.get(a)), "")
+
+
+def _xml_name(element) -> str:
+    """An element's heading: its local name, plus its key attribute when it has one."""
+    from lxml import etree
+
+    key = _xml_key(element)
     name = etree.QName(element).localname
-    key = next((f"{a}={element.get(a)}" for a in _KEY_ATTRIBUTES if element.get(a)), "")
     return f"{name} ({key})" if key else name
 
 
@@ -203,32 +216,37 @@ def _xml_leaf(element) -> bool:
     return not children or bool((element.text or "").strip()) or any((c.tail or "").strip() for c in children)
 
 
-def _xml_element(drafts: Drafts, element, level: int) -> None:
-    """Element paths become headings by depth; leaf children become 'tag: text' lines (attributes
-    as 'tag@attr: value'), long text a paragraph of its own."""
+def _xml_line(element, text: str) -> str:
+    """A leaf element as one line: 'tag [attr=value ...]: text'."""
     from lxml import etree
 
-    lines = [f"@{etree.QName(k).localname}: {v}" for k, v in element.attrib.items() if k not in _KEY_ATTRIBUTES]
+    attributes = " ".join(f"{k}={v}" for k, v in _xml_attributes(element).items())
+    return etree.QName(element).localname + (f" [{attributes}]" if attributes else "") + (f": {text}" if text else "")
+
+
+def _xml_element(drafts: Drafts, element, level: int) -> None:
+    """Elements with element children become headings by depth (the heading path is the element
+    path); leaf children become 'tag [attributes]: text' lines, long text a paragraph of its own."""
+    key = _xml_key(element).split("=", 1)[0]
+    lines = [f"@{k}: {v}" for k, v in _xml_attributes(element).items() if k != key]
     for child in element:
         if not isinstance(child.tag, str):  # comments, processing instructions
             continue
         if not _xml_leaf(child):
-            if lines:
-                drafts.add("paragraph", "\n".join(lines))
-                lines = []
+            drafts.add("paragraph", "\n".join(lines))
+            lines = []
             title = _xml_name(child)
             drafts.heading("#" * min(level, 6) + " " + title, title, min(level, 6))
             _xml_element(drafts, child, level + 1)
             continue
         text = squash(" ".join(child.itertext()))
-        name = _xml_name(child)
-        attributes = [f"{name}@{etree.QName(k).localname}: {v}" for k, v in child.attrib.items() if k not in _KEY_ATTRIBUTES]
         if len(text) > _LINE_CHARS:
-            drafts.add("paragraph", "\n".join(lines + attributes))
-            lines = []
+            lines.append(_xml_line(child, ""))
+            drafts.add("paragraph", "\n".join(lines))
             drafts.add("paragraph", text)
-        else:
-            lines += attributes + ([f"{name}: {text}"] if text else [])
+            lines = []
+        elif text or child.attrib:
+            lines.append(_xml_line(child, text))
     drafts.add("paragraph", "\n".join(lines))
 
 
