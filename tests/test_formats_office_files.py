@@ -644,3 +644,13 @@ def test_yaml_application_tags_are_read_as_text_never_constructed(tmp_path: Path
     doc = extract_document(path)
     assert "Name: !Sub ${Stack}-logs" in doc.text and "Ref: !REF googlecloudsdk.x:y" in doc.text
     assert "echo owned" in doc.text and "owned\n" not in doc.text  # the tag is text; nothing ran
+
+
+def test_arrow_functions_gnu_style_c_and_comment_prose(tmp_path: Path) -> None:
+    js = extract_document(_write(tmp_path, "mkdir.js", "// Makes the folder.\nconst mkdir = (dir, cb) => {\n  cb(dir);\n};\n"
+                                                        "export const rm = async function (dir) {\n  return dir;\n};\n"))
+    assert [t for _, _, t in headings(js)][1:] == ["## function mkdir", "## function rm"]
+    c = extract_document(_write(tmp_path, "tool.c", "/* Prints usage and\n   exits directly (with status)\n*/\n"
+                                                    "static void\nusage (int status)\n{\n  exit (status);\n}\n"))
+    assert [t for _, _, t in headings(c)][1:] == ["## function usage"]
+    assert "Prints usage and\nexits directly (with status)" in c.text

@@ -102,6 +102,9 @@ _DECLARATION = re.compile(
     r"(?:\([^)]*\)\s*)?(?P<name>[A-Za-z_$][\w$]*)"
 )
 _C_FUNCTION = re.compile(r"^(?P<indent>[ \t]{0,4})(?:[A-Za-z_][\w:<>\[\],*&\s]*?[\s*&])(?P<name>[A-Za-z_]\w*)\s*\([^;=]*$")
+_JS_FUNCTION = re.compile(r"^(?P<indent>[ \t]{0,4})(?:export\s+)?(?:const|let|var)\s+(?P<name>[A-Za-z_$][\w$]*)\s*"
+                          r"(?::[^=]+)?=\s*(?:async\s+)?(?:function\b|\([^)]*\)\s*(?::[^=]+)?=>|[A-Za-z_$][\w$]*\s*=>)")
+_GNU_FUNCTION = re.compile(r"^(?P<indent>)(?P<name>[A-Za-z_]\w*)\s*\([^;]*$")  # C with the return type on the line above
 _NOT_A_NAME = {"if", "for", "while", "switch", "catch", "return", "new", "throw", "else", "do", "sizeof", "defined"}
 _COMMENT_LINE = re.compile(r"^\s*(?://+|#(?!include|define|if|endif|pragma|!)|/\*+|\*+/?|--)\s?(.*?)\s*(?:\*/)?$")
 
@@ -111,6 +114,12 @@ def _declaration(line: str, language: str) -> tuple[str, str, int] | None:
     match = _DECLARATION.match(line)
     if match and (not line.rstrip().endswith(";") or match.group("kind") == "type"):
         return match.group("kind"), match.group("name"), len(match.group("indent").expandtabs(4))
+    js_match = _JS_FUNCTION.match(line) if language in ("javascript", "typescript") else None
+    if js_match:
+        return "function", js_match.group("name"), len(js_match.group("indent").expandtabs(4))
+    gnu = _GNU_FUNCTION.match(line) if language in ("c", "cpp") else None
+    if gnu and gnu.group("name") not in _NOT_A_NAME:
+        return "function", gnu.group("name"), 0
     if language in ("c", "cpp", "java", "csharp", "kotlin"):
         c_match = _C_FUNCTION.match(line)
         words = set(re.findall(r"[A-Za-z_]\w*", line.split("(", 1)[0]))
@@ -120,15 +129,30 @@ def _declaration(line: str, language: str) -> tuple[str, str, int] | None:
 
 
 def _comment_text(lines: list[str]) -> str:
-    return "\n".join(m.group(1) for m in map(_COMMENT_LINE.match, lines) if m and m.group(1)).strip()
+    """Comment lines without their markers (a block comment's bare continuation lines included)."""
+    text = []
+    for line in lines:
+        match = _COMMENT_LINE.match(line)
+        text.append((match.group(1) if match else line.strip()).removesuffix("*/").rstrip())
+    return "\n".join(t for t in text if t).strip()
 
 
-def _comment_start(lines: list[str], index: int) -> int:
-    """Index of the first line of the comment block ending right above ``index``."""
-    j = index
-    while j > 0 and _COMMENT_LINE.match(lines[j - 1]) and lines[j - 1].strip():
-        j -= 1
-    return j
+def _comment_flags(lines: list[str], language: str) -> list[bool]:
+    """Per line: is it comment (a '//' or '#' line, or inside / opening / closing a block comment)?"""
+    flags, inside = [], False
+    for line in lines:
+        stripped = line.strip()
+        opened, closed = line.rfind("/*"), line.rfind("*/")
+        starts_block = stripped.startswith("/*") and language not in ("python", "ruby", "bash")
+        flags.append(bool(stripped) and (inside or starts_block or bool(_COMMENT_LINE.match(line))))
+        if language not in ("python", "ruby", "bash") and (opened >= 0 or closed >= 0):
+            inside = opened > closed
+    return flags
+
+
+def _type_line(line: str) -> bool:
+    """A line that is only a return type ('static int'), which GNU-style C puts above the name."""
+    return bool(re.match(r"^[A-Za-z_][\w\s\*]*$", line)) and line.split()[0] not in _NOT_A_NAME
 
 
 def extract_code(path: Path, data: bytes, reason: str = "") -> Parsed:
@@ -136,27 +160,31 @@ def extract_code(path: Path, data: bytes, reason: str = "") -> Parsed:
     the comment block above each as its text, and the code up to the next declaration."""
     language = LANGUAGES.get(path.suffix.lower(), "")
     lines = decode(path, data).split("\n")
-    starts = []
+    comment = _comment_flags(lines, language)
+    starts = []  # (first comment line, first code line, (kind, name, indent))
     for index, line in enumerate(lines):
-        found = _declaration(line, language)
+        found = None if comment[index] else _declaration(line, language)
         if found:
-            starts.append((_comment_start(lines, index), index, found))
+            code_from = index - 1 if index and language in ("c", "cpp") and _type_line(lines[index - 1]) else index
+            comment_from = code_from
+            while comment_from > 0 and comment[comment_from - 1]:
+                comment_from -= 1
+            starts.append((comment_from, code_from, found))
     drafts = Drafts()
     drafts.heading(f"# file {path.name}", f"file {path.name}", 1)
     if reason:
         drafts.add("paragraph", f"(read by its declarations: {reason})")
     first = starts[0][0] if starts else len(lines)
-    header = lines[:first]
-    comment_end = next((i for i, line in enumerate(header) if line.strip() and not _COMMENT_LINE.match(line)), len(header))
-    drafts.add("paragraph", _comment_text(header[:comment_end]))
-    _code(drafts, lines, comment_end, first, language)
-    for position, (comment_from, index, (kind, name, indent)) in enumerate(starts):
+    header_end = next((i for i in range(first) if lines[i].strip() and not comment[i]), first)
+    drafts.add("paragraph", _comment_text(lines[:header_end]))
+    _code(drafts, lines, header_end, first, language)
+    for position, (comment_from, code_from, (kind, name, indent)) in enumerate(starts):
         end = starts[position + 1][0] if position + 1 < len(starts) else len(lines)
         title = f"{kind} {name}"
         level = 2 if indent == 0 else 3
         drafts.heading("#" * level + " " + title, title, level)
-        drafts.add("paragraph", _comment_text(lines[comment_from:index]))
-        _code(drafts, lines, index, end, language)
+        drafts.add("paragraph", _comment_text(lines[comment_from:code_from]))
+        _code(drafts, lines, code_from, end, language)
     if not any(d.kind != "heading" for d in drafts.items):
         raise ExtractionError("no_text", f"{path.name}: source file without code or comments")
     return Parsed(drafts.items)
