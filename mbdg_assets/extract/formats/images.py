@@ -3,7 +3,7 @@
 RapidOCR's wheel ships its PP-OCR detection and recognition models (about 16 MB), so it works
 offline from a plain pip install; tesseract would need a system package, docling's OCR pipeline
 needs model-hub weights. Cost: ~1 s to load once per process, then 1-4 s per page on 2 cores for
-short pages; a full A4 page of text costs ~15 s of CPU, nearly all in the recognition model (its
+short pages; a full A4 page of text costs ~17 s of CPU, nearly all in the recognition model (its
 cost follows the amount of text, not the pixels), see ``bench/bench_extraction.py --only scan``.
 Pages are not OCRed in parallel: onnxruntime already uses every core for one page.
 Known limits: no headings or tables (text lines grouped into paragraphs only), and the shipped
