@@ -11,6 +11,12 @@ with the all-MiniLM-L6-v2 tokenizer). PDF rows: ``pdf`` (plain text lines) and `
 (headings, a ruled table and two columns per page) go through the pipeline's reader (pdfium's
 characters and ruling lines, pdfplumber's table finder); ``pdfium-only`` reads ``pdf-struct`` with
 pypdfium2's plain text layer alone, the reader it falls back to, for comparison.
+OCR rows (issue 15): ``scan`` is a full A4 page of text scanned at 300 dpi, read with the current
+OCR settings; ``scan-before`` the same page with the settings before (2400 px, angle classifier
+on, recognition batches of 6); both print CPU seconds and the similarity of the OCR text to the known text. ``pdf-scan`` is a
+two-page PDF, one scanned page (OCRed) and one typed page (not rendered). Rows for the formats of
+issue 15: ``text-utf16``, ``yaml``, ``xml``, ``org``, ``python``, ``code`` (Go), ``zip`` and
+``tar.gz`` (five of the files above inside), ``doc`` (when LibreOffice is installed).
 
 The last table (``--no-worker`` skips it) is the per-file cost of reading in a bounded worker
 process (extract/worker.py: fork, address-space cap, result pickled back) against reading in
@@ -21,6 +27,7 @@ ratio worker / in-process.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -102,6 +109,93 @@ def _pdfium_only(path: Path):
     return _assemble(path, "pdf", data, Parsed(drafts.items, pages))
 
 
+def _scan_lines() -> list[str]:
+    words, lines, line = (PARAGRAPH * 12).split(), [], ""
+    for word in words:
+        if len(line) + len(word) > 70:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return lines[:40]
+
+
+def _scan(folder: Path) -> Path:
+    """A full A4 page of 11pt text scanned at 300 dpi (2480 x 3508 JPEG), as offices' scanners make them."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("RGB", (2480, 3508), "white")
+    draw = ImageDraw.Draw(image)
+    try:
+        font = ImageFont.truetype("DejaVuSans.ttf", 46)
+    except OSError:
+        font = ImageFont.load_default(size=46)
+    for number, line in enumerate(_scan_lines()):
+        draw.text((200, 250 + 75 * number), line, fill="black", font=font)
+    path = folder / "scan.jpg"
+    image.save(str(path), quality=85)
+    return path
+
+
+def _ocr_before(path: Path):
+    """The scan read with the OCR settings before issue 15 (2400 px working size, angle classifier
+    on, RapidOCR's default recognition batch of 6 lines)."""
+    from mbdg_assets.extract.formats import images
+
+    saved = images.OCR_SIDE, images.USE_ANGLE_CLASSIFIER, images.REC_BATCH
+    images.OCR_SIDE, images.USE_ANGLE_CLASSIFIER, images.REC_BATCH = 2400, True, 6
+    try:
+        return extract_document(path)
+    finally:
+        images.OCR_SIDE, images.USE_ANGLE_CLASSIFIER, images.REC_BATCH = saved
+
+
+def ocr_accuracy(text: str) -> float:
+    """Similarity (0-1, difflib) of OCR text to the scan's known lines, spaces ignored."""
+    import difflib
+
+    return difflib.SequenceMatcher(None, "".join(text.split()), "".join("".join(_scan_lines()).split())).ratio()
+
+
+def _scanned_pdf(folder: Path, scan: Path) -> Path:
+    """Two pages: the scan (no text layer, OCRed) and a typed page (not rendered)."""
+    import pypdfium2 as pdfium
+    from PIL import Image
+
+    image_pdf = folder / "scan-only.pdf"
+    Image.open(scan).save(str(image_pdf), "PDF", resolution=300)
+    merged = pdfium.PdfDocument.new()
+    merged.import_pages(pdfium.PdfDocument(str(image_pdf)))
+    merged.import_pages(pdfium.PdfDocument(pdf_bytes([PARAGRAPH[:90]] * 20)))
+    path = folder / "bench-scan.pdf"
+    merged.save(str(path))
+    return path
+
+
+def _archives(folder: Path, files: dict[str, Path]) -> dict[str, Path]:
+    """A .zip and a .tar.gz holding the Markdown, text, CSV, DOCX and PDF files above."""
+    import tarfile
+    import zipfile
+
+    members = [files[name] for name in ("markdown", "text", "csv", "docx", "pdf")]
+    with zipfile.ZipFile(folder / "bench.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        for member in members:
+            archive.write(member, f"inner/{member.name}")
+    with tarfile.open(folder / "bench.tar.gz", "w:gz") as archive:
+        for member in members:
+            archive.add(member, f"inner/{member.name}")
+    return {"zip": folder / "bench.zip", "tar.gz": folder / "bench.tar.gz"}
+
+
+def _legacy_doc(folder: Path, docx: Path) -> Path:
+    """The DOCX above saved as a legacy .doc by LibreOffice (read back through LibreOffice)."""
+    from mbdg_assets.extract.formats import legacy_office
+
+    path = folder / "bench.doc"
+    path.write_bytes(legacy_office.convert(docx, docx.read_bytes(), "doc"))
+    return path
+
+
 def _docx(folder: Path) -> Path:
     import docx
 
@@ -153,36 +247,53 @@ def build(folder: Path, ocr: bool) -> dict[str, Path]:
         "html": ("bench.html", HTML_PAGE.replace("<main>", "<main>" + f"<h2>More</h2><p>{PARAGRAPH}</p>" * 200)),
         "rst": ("bench.rst", RST_TEXT + "".join(f"\nPart {i}\n--------\n\n{PARAGRAPH}\n" for i in range(100))),
         "rtf": ("bench.rtf", "{\\rtf1\\ansi " + "".join(f"{PARAGRAPH}\\par\n" for _ in range(300)) + "}"),
+        "yaml": ("bench.yaml", "".join(f"batch{i}:\n  bean: Arabica\n  kg: {i % 90}\n  note: {PARAGRAPH[:80]}\n" for i in range(2000))),
+        "xml": ("bench.xml", "<batches>" + "".join(f'<batch id="b{i}"><bean>Arabica</bean><kg>{i % 90}</kg><note>{PARAGRAPH}</note></batch>'
+                                                   for i in range(2000)) + "</batches>"),
+        "org": ("bench.org", "".join(f"* Part {i}\n{PARAGRAPH * 3}\n- one\n- two\n| a | b |\n| 1 | 2 |\n" for i in range(50))),
+        "python": ("bench.py", "".join(f'# Batch {i} helper.\ndef batch_{i}(kg):\n    """{PARAGRAPH}"""\n    return kg * {i}\n\n\n'
+                                      for i in range(300))),
+        "code": ("bench.go", "package main\n\n" + "".join(f"// Batch{i} weighs {PARAGRAPH[:60]}\nfunc Batch{i}(kg int) int {{\n\treturn kg * {i}\n}}\n\n"
+                                                        for i in range(300))),
     }
     files = {}
     for name, (filename, content) in text_files.items():
         files[name] = folder / filename
         files[name].write_text(content, encoding="utf-8")
+    files["text-utf16"] = folder / "bench-utf16.txt"
+    files["text-utf16"].write_text(text_files["text"][1], encoding="utf-16")  # as Windows Notepad saves it
     files |= {"pdf": _pdf(folder), "pdf-struct": _pdf_structured(folder), "pdfium-only": folder / "bench-struct.pdf",
               "docx": _docx(folder), "pptx": _pptx(folder), "xlsx": _xlsx(folder),
               "odt": write_odt(folder / "bench.odt"), "epub": write_epub(folder / "bench.epub"),
               "eml": write_eml(folder / "bench.eml", folder)}
+    files |= _archives(folder, files)
+    if shutil.which("soffice"):
+        files["doc"] = _legacy_doc(folder, files["docx"])
     if ocr:
         files["image"] = write_text_image(folder / "bench.png", [PARAGRAPH[i:i + 38] for i in range(0, 190, 38)])
+        files["scan-before"] = files["scan"] = _scan(folder)
+        files["pdf-scan"] = _scanned_pdf(folder, files["scan"])
     return files
 
 
-def measure(path: Path, repeat: int, extract=extract_document) -> tuple[float, float, int, int, int, list[str]]:
+def measure(path: Path, repeat: int, extract=extract_document) -> tuple[float, float, int, int, int, list[str], float]:
     """(median seconds for extract + chunk, median seconds for chunking alone, pages, chunks,
-    characters, chunk texts) for one file."""
+    characters, chunk texts, median CPU seconds of all threads) for one file."""
     count = token_counter()
     count("warm up")  # load the tokenizer outside the timing
-    times, chunk_times = [], []
+    times, chunk_times, cpu = [], [], []
     for _ in range(repeat):
+        cpu_started = time.process_time()
         started = time.perf_counter()
         doc = extract(path)
         middle = time.perf_counter()
         chunks = chunk_document(doc, count_tokens=count)
         ended = time.perf_counter()
         times.append(ended - started)
+        cpu.append(time.process_time() - cpu_started)
         chunk_times.append(ended - middle)
     return (statistics.median(times), statistics.median(chunk_times), doc.pages or 0, len(chunks), len(doc.text),
-            [c.text for c in chunks])
+            [c.text for c in chunks], statistics.median(cpu))
 
 
 def _median_seconds(function, repeat: int) -> float:
@@ -236,12 +347,17 @@ def main() -> None:
         for name, path in files.items():
             if only and name not in only:
                 continue
-            extract = _pdfium_only if name == "pdfium-only" else extract_document
-            seconds, chunking, pages, chunks, chars, texts = measure(path, 1 if name == "image" else args.repeat, extract)
-            rate = f"{pages / seconds:9.1f}" if pages else f"{1 / seconds:8.1f}*"
+            extract = {"pdfium-only": _pdfium_only, "scan-before": _ocr_before}.get(name, extract_document)
+            ocr = name in ("image", "scan", "scan-before", "pdf-scan")
+            seconds, chunking, pages, chunks, chars, texts, cpu = measure(path, 1 if ocr else args.repeat, extract)
+            rate = f"{pages / seconds:9.3f}" if ocr else f"{pages / seconds:9.1f}" if pages else f"{1 / seconds:8.1f}*"
             print(f"{name:<11} {pages:>6} {chunks:>7} {chars:>9} {seconds:>8.3f} {rate} {chunks / seconds:>9.1f} "
                   f"{chunks / max(chunking, 1e-9):>10.1f}")
-            chunk_texts += texts if name != "pdfium-only" else []
+            if ocr:
+                print(f"{'':<11} CPU seconds (all threads; steadier than wall time on a shared machine): {cpu:.1f}")
+            if name.startswith("scan"):
+                print(f"{'':<11} OCR accuracy against the known text: {ocr_accuracy(' '.join(texts)):.3f}")
+            chunk_texts += texts if name not in ("pdfium-only", "scan-before") else []
         print("* no pages in this format: documents/s")
         if not args.no_worker:
             worker_overhead({n: p for n, p in files.items() if not only or n in only}, args.worker_repeat)

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from mbdg_assets.cli.main import main
 
-KEYS = {"path", "format", "status", "code", "reason", "pages", "chunks", "characters", "seconds"}
+KEYS = {"path", "format", "status", "code", "reason", "parser", "pages", "chunks", "characters", "seconds"}
 
 
 def test_extract_reports_every_file_and_goes_on_after_bad_ones(tmp_path: Path) -> None:
@@ -30,7 +30,8 @@ def test_extract_reports_every_file_and_goes_on_after_bad_ones(tmp_path: Path) -
     assert set(lines) == {"a.md", "b.csv", "broken.pptx", "empty.txt", "odd.xyz", "single.json"}
     assert all(set(line) == KEYS for line in lines.values())
     assert lines["a.md"] | {"seconds": 0} == {"path": str(docs / "a.md"), "format": "markdown", "status": "ok", "code": None,
-                                              "reason": None, "pages": None, "chunks": 1, "characters": 16, "seconds": 0}
+                                              "reason": None, "parser": "native", "pages": None, "chunks": 1, "characters": 16,
+                                              "seconds": 0}
     assert lines["b.csv"]["format"] == "csv" and lines["single.json"]["status"] == "ok"
     assert {n: lines[n]["code"] for n in ("broken.pptx", "empty.txt", "odd.xyz")} == {
         "broken.pptx": "truncated", "empty.txt": "empty_file", "odd.xyz": "unsupported_format"}

@@ -27,10 +27,11 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory):
     (docs / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage without xref")
     (docs / "empty.txt").write_bytes(b"")
     (docs / "slides.xyz").write_text("not a format mbdg reads")
+    echoed: list[str] = []
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MBDG_SIGNING_KEY", raising=False)
-        summary = run_pipeline(docs, root / "out", root / "project", LLMResource(), GENERATE, echo=lambda _: None)
-    return root, summary
+        summary = run_pipeline(docs, root / "out", root / "project", LLMResource(), GENERATE, echo=echoed.append)
+    return root, summary, echoed
 
 
 def _records(out: Path, name: str) -> list[dict]:
@@ -38,7 +39,7 @@ def _records(out: Path, name: str) -> list[dict]:
 
 
 def test_good_documents_produce_records_and_bad_files_are_reported(finished_run):
-    root, summary = finished_run
+    root, summary, _ = finished_run
     assert summary.dataset_error is None
     assert summary.documents == 5
     assert set(summary.failures) == {"broken.pdf", "empty.txt", "slides.xyz"}
@@ -52,10 +53,11 @@ def test_good_documents_produce_records_and_bad_files_are_reported(finished_run)
         winners = con.execute("SELECT count(*) FROM candidates WHERE is_winner").fetchone()[0]
     assert errors == {"broken.pdf": "corrupt_file", "empty.txt": "empty_file", "slides.xyz": "unsupported_format"}
     assert winners == 4
+    assert any("incident-policy.md: ok (markdown, native)" in line for line in finished_run[2])  # which parser read it
 
 
 def test_every_record_is_traceable_to_its_source(finished_run):
-    root, _ = finished_run
+    root, _, _ = finished_run
     out = root / "out"
     everything = _records(out, "dataset.jsonl") + _records(out, "review.jsonl") + _records(out, "rejected.jsonl")
     assert len(everything) == 4
@@ -73,7 +75,7 @@ def test_every_record_is_traceable_to_its_source(finished_run):
 
 
 def test_manifest_verifies_and_catches_one_changed_byte(finished_run):
-    root, _ = finished_run
+    root, _, _ = finished_run
     out, project = root / "out", root / "project"
     manifest = json.loads((out / "manifest.json").read_text())
     assert {s["path"] for s in manifest["sources"]} == {"incident-policy.md", "roastery-handbook.md"}
@@ -104,7 +106,7 @@ def test_manifest_verifies_and_catches_one_changed_byte(finished_run):
 
 
 def test_rerun_replays_llm_calls_from_the_cache(finished_run):
-    root, first = finished_run
+    root, first, _ = finished_run
     warehouse = ProjectPaths(root / "project").warehouse
     with duckdb.connect(str(warehouse), read_only=True) as con:
         calls_before = con.execute("SELECT count(*) FROM llm_calls").fetchone()[0]

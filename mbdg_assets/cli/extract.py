@@ -44,7 +44,7 @@ def _summary(path: Path, limits: ExtractionLimits, parser: str, target_tokens: i
     with reading(path.name, limits):
         doc = extract_document(path, parser=parser, limits=limits)
         chunks = chunk_document(doc, target_tokens, max_tokens, overlap_tokens, count_tokens)
-    return {"format": doc.format, "pages": doc.pages, "chunks": len(chunks), "characters": len(doc.text)}
+    return {"format": doc.format, "parser": doc.parser, "pages": doc.pages, "chunks": len(chunks), "characters": len(doc.text)}
 
 
 def extract_report(path: Path | Skipped, limits: ExtractionLimits = DEFAULT_LIMITS,
@@ -56,7 +56,7 @@ def extract_report(path: Path | Skipped, limits: ExtractionLimits = DEFAULT_LIMI
     started = time.perf_counter()
     real = path.path if isinstance(path, Skipped) else path
     line = {"path": display_name(real), "format": SUPPORTED_FORMATS.get(real.suffix.lower()), "status": "ok",
-            "code": None, "reason": None, "pages": None, "chunks": 0, "characters": 0, "seconds": 0.0}
+            "code": None, "reason": None, "parser": None, "pages": None, "chunks": 0, "characters": 0, "seconds": 0.0}
     if isinstance(path, Skipped):
         return line | {"status": "skipped", "code": path.code, "reason": display_name(f"{real.name}: {path.reason}")}
     args = (path, limits, parser, target_tokens, max_tokens, overlap_tokens, count_tokens)
@@ -126,7 +126,7 @@ def extract(paths: tuple[Path, ...], report_path: Path | None, max_bytes: int, t
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
             out.flush()
             if report_path:
-                detail = f"{line['chunks']} chunks" if line["status"] == "ok" else f"{line['code']}: {line['reason']}"
+                detail = f"{line['chunks']} chunks, {line['parser']}" if line["status"] == "ok" else f"{line['code']}: {line['reason']}"
                 click.echo(f"{line['path']}: {line['status']} ({detail})", err=True)
     finally:
         if report_path:

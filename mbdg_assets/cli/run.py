@@ -129,6 +129,16 @@ class ProgressBar:
             self.bar = None
 
 
+def _read_by(result: dg.ExecuteInProcessResult) -> str:
+    """' (docx, native)': the format and the parser that read the document, when it was extracted
+    in this run (an unchanged document was not read again)."""
+    for event in result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        if "parser" in metadata and "format" in metadata:
+            return f" ({metadata['format'].value}, {metadata['parser'].value})"
+    return ""
+
+
 def _run_documents(job, instance, present: list[str], run_config: Callable[[str], dict], summary: RunSummary,
                    bar: ProgressBar, echo: Callable[[str], None], asset_selection: list[dg.AssetKey] | None = None) -> None:
     for i, path in enumerate(present, start=1):
@@ -140,7 +150,7 @@ def _run_documents(job, instance, present: list[str], run_config: Callable[[str]
             summary.failures[path] = failure_reason(result)
         else:
             summary.failures.pop(path, None)
-        status = "ok" if result.success else f"ERROR {summary.failures[path]}"
+        status = f"ok{_read_by(result)}" if result.success else f"ERROR {summary.failures[path]}"
         echo(f"[{i}/{len(present)}] {path}: {status} ({time.monotonic() - t0:.1f}s)")
 
 

@@ -41,7 +41,7 @@ def source_documents(context: dg.AssetExecutionContext, project: ProjectResource
         mark_extracted(con, path, version)
     kinds = sorted({b.kind for b in doc.blocks})
     return dg.MaterializeResult(
-        metadata={"doc_id": doc.doc_id, "format": doc.format, "title": doc.title, "pages": doc.pages or 0,
+        metadata={"doc_id": doc.doc_id, "format": doc.format, "parser": doc.parser, "title": doc.title, "pages": doc.pages or 0,
                   "characters": len(doc.text), "blocks": len(doc.blocks), "block_kinds": ", ".join(kinds),
                   "unchanged": False},
         data_version=dg.DataVersion(doc.doc_id),

@@ -19,15 +19,15 @@ import os
 import re
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mbdg_assets.extract.formats import data as data_formats
-from mbdg_assets.extract.formats import docling_backend, images, mail, markup, office, web
+from mbdg_assets.extract.formats import archive, code, docling_backend, images, legacy_office, mail, markup, office, web
 from mbdg_assets.extract.formats import pdf as pdf_format
 from mbdg_assets.extract.folder_scan import special_kind
 from mbdg_assets.extract.limits import DEFAULT_LIMITS, ExtractionLimits, current_budget, reading
-from mbdg_assets.extract.formats.base import OLE_MAGIC, Draft, Drafts, ExtractionError, Parsed, check_zip, clean, decode, open_zip
+from mbdg_assets.extract.formats.base import OLE_MAGIC, Draft, Drafts, ExtractionError, Parsed, check_zip, clean, decode, open_zip, text_encoding
 
 __all__ = ["Block", "EXTRACTOR_VERSION", "ExtractedDocument", "ExtractionError", "SUPPORTED_FORMATS", "detect_format",
            "extract_document", "heading_title", "parse_bytes"]
@@ -38,7 +38,8 @@ _MAGIC_READ = 1 << 20  # detect_format reads at most this much of a file
 # Bump when any extractor's output for the same bytes can change: incremental runs re-extract
 # documents stored by another version (core/incremental.py). 2: PDF headings and tables.
 # 3: PDF text read from pdfium's characters (pdfminer's word spacing and paragraph gaps differed).
-EXTRACTOR_VERSION = "3"
+# 4: scanned PDF pages OCRed, UTF-16/32 text read, OCR without the angle classifier, new formats.
+EXTRACTOR_VERSION = "4"
 
 
 _Draft, _Parsed, _Drafts = Draft, Parsed, Drafts  # the names the extractors below were written with
@@ -69,6 +70,7 @@ class ExtractedDocument:
     blocks: tuple[Block, ...]
     pages: int | None
     title: str
+    parser: str = "native"  # which parser read it: native, docling, libreoffice+native, "docling (after native failed)"
 
 
 # --------------------------------------------------------------------------- markdown
@@ -367,7 +369,7 @@ _BINARY_SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
     (b"MM\x00*", "a TIFF image", ".tif"),
     (b"GIF8", "a GIF image", ".gif"),
     (b"{\\rtf", "an RTF document", ".rtf"),
-    (OLE_MAGIC, "a legacy Office / Outlook (OLE) file", ".doc/.xls/.msg"),
+    (OLE_MAGIC, "a legacy Office / Outlook (OLE) file", ".doc/.xls/.ppt/.msg"),
 )
 _ZIP_KINDS: tuple[tuple[bytes, str, str], ...] = (
     (b"word/", "a Word document", ".docx"),
@@ -399,7 +401,7 @@ def _check_text_magic(path: Path, head: bytes) -> None:
 def _wrong_extension(path: Path, head: bytes, error: ExtractionError) -> ExtractionError:
     """Turn a failed magic check into wrong_extension when the bytes are another known format."""
     sniffed = _sniff(head)
-    if sniffed is None and head and b"\x00" not in head[:8192]:
+    if sniffed is None and head and (b"\x00" not in head[:8192] or text_encoding(head)):
         sniffed = ("plain text", ".txt")
     if sniffed is None or path.suffix.lower() in sniffed[1].split("/"):
         return error
@@ -409,7 +411,45 @@ def _wrong_extension(path: Path, head: bytes, error: ExtractionError) -> Extract
     )
 
 
+# --------------------------------------------------------------------------- archives
+
+
+def _extract_zip(path: Path, data: bytes, depth: int = 0) -> _Parsed:
+    """Members through ``parse_bytes``, handed to the archive reader (which imports no dispatcher)."""
+    return archive.extract_zip(path, data, depth, parse_bytes, current_budget().limits)
+
+
+def _extract_tar(path: Path, data: bytes, depth: int = 0) -> _Parsed:
+    return archive.extract_tar(path, data, depth, parse_bytes, current_budget().limits)
+
+
+def _extract_doc(path: Path, data: bytes) -> _Parsed:
+    """Legacy Word: LibreOffice converts the binary (OLE) format to .docx, our DOCX reader reads it.
+    Word also saves RTF under .doc, and old plain-text manuals carry .doc: read as what they are."""
+    if data.lstrip()[:5] == b"{\\rtf":
+        return markup.extract_rtf(path, data)
+    if not data.startswith(OLE_MAGIC):
+        return _extract_text(path, data)
+    return legacy_office.extract_via(path, data, "docx", _extract_docx)
+
+
+def _check_doc_magic(path: Path, head: bytes) -> None:
+    """A .doc is a binary Word file (OLE), RTF, or plain text; anything else is misnamed."""
+    if head.startswith(OLE_MAGIC) or head.lstrip()[:5] == b"{\\rtf":
+        return
+    if _sniff(head) is None and (b"\x00" not in head[:8192] or text_encoding(head)):
+        return
+    raise ExtractionError("corrupt_file", f"{path.name}: named .doc but is neither a Word file, RTF nor text")
+
+
+def _extract_ppt(path: Path, data: bytes) -> _Parsed:
+    return legacy_office.extract_via(path, data, "pptx", office.extract_pptx)
+
+
 # --------------------------------------------------------------------------- dispatch
+
+
+_MAN_SECTION = re.compile(r"^(\.[1-9])[a-z]+$")  # man page sections with a suffix: .1ssl, .3pm, .3perl
 
 
 @dataclass(frozen=True)
@@ -441,7 +481,19 @@ _FORMATS: tuple[_Format, ...] = (
     _Format("msg", (".msg",), mail.extract_msg, None, nested=True),
     _Format("rst", (".rst", ".rest"), markup.extract_rst, _check_text_magic),
     _Format("rtf", (".rtf",), markup.extract_rtf, markup.check_rtf_magic),
-    _Format("image", (".png", ".jpg", ".jpeg", ".tif", ".tiff"), images.extract_image, images.check_image_magic),
+    _Format("image", (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".heic", ".heif"), images.extract_image,
+            images.check_image_magic),
+    _Format("yaml", (".yaml", ".yml"), data_formats.extract_yaml, _check_text_magic),
+    _Format("xml", (".xml",), data_formats.extract_xml, _check_text_magic),
+    _Format("org", (".org",), markup.extract_org, _check_text_magic),
+    _Format("man", (".man",) + tuple(f".{n}" for n in range(1, 10)), markup.extract_man, _check_text_magic),
+    _Format("python", (".py", ".pyw"), code.extract_python, _check_text_magic),
+    _Format("code", tuple(s for s in code.LANGUAGES if s not in (".py",)), code.extract_code, _check_text_magic),
+    _Format("smime", (".p7s", ".p7m"), mail.extract_smime, None, nested=True),
+    _Format("doc", (".doc",), _extract_doc, _check_doc_magic),
+    _Format("ppt", (".ppt",), _extract_ppt, legacy_office.check_ole_magic),
+    _Format("zip", (".zip",), _extract_zip, archive.check_zip_magic, nested=True),
+    _Format("tar", (".tar", ".gz", ".tgz", ".bz2", ".tbz2", ".xz", ".txz"), _extract_tar, archive.check_tar_magic, nested=True),
 )
 _BY_SUFFIX: dict[str, _Format] = {s: f for f in _FORMATS for s in f.suffixes}
 SUPPORTED_FORMATS: dict[str, str] = {s: f.name for s, f in _BY_SUFFIX.items()}
@@ -450,7 +502,7 @@ SUPPORTED_FORMATS: dict[str, str] = {s: f.name for s, f in _BY_SUFFIX.items()}
 def _format_for(path: Path, head: bytes) -> _Format:
     """Pick the format by suffix, then confirm it by the first bytes: a file whose bytes are
     another known format is a wrong_extension error that names the right suffix."""
-    fmt = _BY_SUFFIX.get(path.suffix.lower())
+    fmt = _BY_SUFFIX.get(path.suffix.lower()) or _BY_SUFFIX.get(_MAN_SECTION.sub(r"\1", path.suffix.lower()))
     if fmt is None:
         supported = ", ".join(sorted(SUPPORTED_FORMATS))
         raise ExtractionError(
@@ -471,6 +523,8 @@ def _format_for(path: Path, head: bytes) -> _Format:
 def _check_zip_kind(path: Path, head: bytes) -> None:
     """Zip-based formats all pass the zip check; their first entries tell them apart."""
     sniffed = _sniff(head) if head.startswith(b"PK\x03\x04") else None
+    if sniffed and sniffed[1] == ".zip":  # every OOXML file is a zip; one whose first entries do not say which is not renamed
+        return
     if sniffed and sniffed[1] in _BY_SUFFIX and _BY_SUFFIX[sniffed[1]] is not _BY_SUFFIX.get(path.suffix.lower()):
         raise ExtractionError(
             "wrong_extension", f"{path.name}: named {path.suffix} but the content is {sniffed[0]}: rename it to {sniffed[1]}"
@@ -544,10 +598,67 @@ def _no_text_message(path: Path, parsed: _Parsed) -> str:
     if path.suffix.lower() in images_suffixes():
         return f"{path.name}: OCR found no text in {parsed.pages or 1} page(s)"
     if parsed.pages and path.suffix.lower() == ".pdf":
-        return f"{path.name}: {parsed.pages} page(s) but no text layer (scanned? OCR the pages, or save them as images)"
+        return f"{path.name}: {parsed.pages} page(s) but no text layer, and OCR found no text on their images"
     if parsed.pages:
         return f"{path.name}: {parsed.pages} page(s) but no text"
     return f"{path.name}: no extractable text (only whitespace or markup)"
+
+
+_FALLBACK_CODES = ("corrupt_file", "internal_error")  # not passwords, cut-offs, size limits or empty files
+
+
+def _parsers(path: Path, data: bytes, fmt: _Format, parser: str) -> list[tuple[str, Callable[[], _Parsed]]]:
+    """The parsers to try, in order: the chosen one first; under "auto", the other one after it
+    where docling reads the format offline and is installed (native <-> docling)."""
+    native = ("native", lambda: fmt.extract(path, data, 0) if fmt.nested else fmt.extract(path, data))
+    chosen = docling_backend.extractor_for(fmt.name, parser)
+    if chosen is not None:
+        chain = [("docling", lambda: chosen(path, data))]
+        return chain + [native] if parser == "auto" else chain
+    second = docling_backend.extractor_for(fmt.name, "docling") if parser == "auto" else None
+    if second is None or not docling_backend.docling_installed():
+        return [native]
+    return [native, ("docling", lambda: second(path, data))]
+
+
+def _attempt(path: Path, run: Callable[[], _Parsed], more: bool) -> _Parsed:
+    """Run one parser; no blocks is ``no_text``. With another parser to try (``more``), a crash
+    inside this one is an ``internal_error`` to fall back from instead of the end of the file."""
+    try:
+        parsed = run()
+    except ExtractionError:
+        raise
+    except Exception as exc:
+        if not more:
+            raise
+        raise ExtractionError("internal_error", f"{path.name}: {type(exc).__name__}: {exc}") from exc
+    if not parsed.drafts:
+        raise ExtractionError("no_text", _no_text_message(path, parsed))
+    return parsed
+
+
+def _parse_with_fallback(path: Path, data: bytes, fmt: _Format, parser: str) -> tuple[_Parsed, str]:
+    """(parsed, which parser read it). A parser that cannot make sense of the bytes (corrupt_file,
+    a crash inside it) hands the file to the next; if every one fails, the first
+    parser's error is raised with what the others said appended."""
+    failures: list[tuple[str, ExtractionError]] = []
+    chain = _parsers(path, data, fmt, parser)
+    for position, (name, run) in enumerate(chain):
+        try:
+            parsed = _attempt(path, run, more=position < len(chain) - 1)
+        except ExtractionError as error:
+            failures.append((name, error))
+            if error.code not in _FALLBACK_CODES:
+                break
+            continue
+        if not failures:
+            return parsed, name
+        return parsed, f"{name} (after {', '.join(n for n, _ in failures)} failed: {failures[0][1].code})"
+    (first_name, first), others = failures[0], failures[1:]
+    if not others:
+        raise first
+    said = "; ".join(f"{name} also failed: {error.message}" for name, error in others)
+    raise ExtractionError(first.code, f"{first.message} [{first_name}]; {said}")
 
 
 def extract_document(path: Path, max_bytes: int | None = None, parser: str = "auto",
@@ -556,7 +667,9 @@ def extract_document(path: Path, max_bytes: int | None = None, parser: str = "au
 
     ``parser``: "native", "docling" or "auto" (see ``formats.docling_backend``). ``limits``: the
     per-file budgets (``max_bytes`` overrides its ``max_file_bytes``), enforced while reading;
-    wall time is checked cooperatively here, ``extract/worker.py`` adds a hard stop."""
+    wall time is checked cooperatively here, ``extract/worker.py`` adds a hard stop. Under "auto" a
+    file the first parser cannot read goes to the other (native <-> docling) before it fails; the
+    document's ``parser`` says which one read it."""
     path = Path(path)
     limits = limits or DEFAULT_LIMITS
     if max_bytes is not None:
@@ -566,17 +679,11 @@ def extract_document(path: Path, max_bytes: int | None = None, parser: str = "au
     with reading(path.name, limits) as budget:
         data = _read_checked(path, limits.max_file_bytes)
         fmt = _format_for(path, data[:_MAGIC_READ])
-        alternative = docling_backend.extractor_for(fmt.name, parser)
-        if alternative is not None and parser == "auto" and fmt.name == "xlsx" and office.declares_huge_sheet(path, data):
-            alternative = None  # docling pads every row to the declared range (issue 16); ours does not
-        if alternative is not None:
-            parsed = alternative(path, data)
-        else:
-            parsed = fmt.extract(path, data, 0) if fmt.nested else fmt.extract(path, data)
+        if parser == "auto" and fmt.name == "xlsx" and office.declares_huge_sheet(path, data):
+            parser = "native"  # docling pads every row to the declared range (issue 16); ours does not
+        parsed, used = _parse_with_fallback(path, data, fmt, parser)
         budget.check_count("pages", parsed.pages or 0, "max_pages")
-        if not parsed.drafts:
-            raise ExtractionError("no_text", _no_text_message(path, parsed))
-        doc = _assemble(path, fmt.name, data, parsed)
+        doc = replace(_assemble(path, fmt.name, data, parsed), parser=parsed.parser or used)
         budget.check_size("characters of text", len(doc.text), "max_text_chars")
         budget.check_count("blocks", len(doc.blocks), "max_blocks")
         return doc

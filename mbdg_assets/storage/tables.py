@@ -51,7 +51,8 @@ def record_extraction_error(con: duckdb.DuckDBPyConnection, path: str, code: str
 
 def store_document(con: duckdb.DuckDBPyConnection, path: str, doc: ExtractedDocument) -> None:
     con.execute("DELETE FROM documents WHERE path = ?", [path])
-    payload = json.dumps({"text": doc.text, "blocks": [asdict(b) for b in doc.blocks]}, ensure_ascii=False)
+    payload = json.dumps({"text": doc.text, "blocks": [asdict(b) for b in doc.blocks], "parser": doc.parser},
+                         ensure_ascii=False)
     con.execute(
         "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [path, doc.doc_id, doc.format, doc.title, doc.pages, len(doc.text), payload, _now()],
@@ -67,7 +68,7 @@ def load_document(con: duckdb.DuckDBPyConnection, path: str) -> ExtractedDocumen
     doc_id, fmt, title, pages, payload = row
     stored = json.loads(payload)
     blocks = tuple(Block(**(b | {"heading_path": tuple(b["heading_path"])})) for b in stored["blocks"])
-    return ExtractedDocument(doc_id, path, fmt, stored["text"], blocks, pages, title)
+    return ExtractedDocument(doc_id, path, fmt, stored["text"], blocks, pages, title, stored.get("parser", "native"))
 
 
 CHUNK_COLUMNS = ("chunk_id", "doc_id", "path", "format", "position", "text", "heading_path", "pages",

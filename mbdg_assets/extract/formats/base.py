@@ -51,6 +51,7 @@ class Parsed:
 
     drafts: list[Draft]
     pages: int | None = None
+    parser: str = ""  # set by a reader that is not the plain native one (e.g. "libreoffice+native")
 
 
 class Drafts:
@@ -111,20 +112,78 @@ def clean(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xef\xbb\xbf", "utf-8-sig"),
+         (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))  # UTF-32-LE's BOM starts like UTF-16-LE's
+
+
+def _zero_share(sample: bytes, width: int, offset: int) -> float:
+    """Share of NUL bytes at byte ``offset`` of each ``width``-byte code unit."""
+    column = sample[offset::width]
+    return column.count(0) / max(len(column), 1)
+
+
+def _unit_layout(sample: bytes) -> str | None:
+    """UTF-16 / UTF-32 without a BOM, from where the NUL bytes sit: text in Latin scripts puts a
+    NUL in the high byte of (nearly) every UTF-16 unit and in three of four UTF-32 bytes, while
+    the other bytes are almost never NUL. A candidate is kept only if the sample then decodes."""
+    sample = sample[: len(sample) // 4 * 4]
+    if len(sample) < 8:
+        return None
+    zeros = [_zero_share(sample, 4, i) for i in range(4)]
+    candidates = []
+    if min(zeros[1:]) > 0.9 and zeros[0] < 0.1:
+        candidates.append("utf-32-le")
+    if min(zeros[:3]) > 0.9 and zeros[3] < 0.1:
+        candidates.append("utf-32-be")
+    even, odd = _zero_share(sample, 2, 0), _zero_share(sample, 2, 1)
+    if odd > 0.3 and even < 0.05:
+        candidates.append("utf-16-le")
+    if even > 0.3 and odd < 0.05:
+        candidates.append("utf-16-be")
+    for encoding in candidates:
+        try:
+            sample.decode(encoding)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def text_encoding(data: bytes) -> str | None:
+    """The Unicode encoding a byte-order mark names, or UTF-16 / UTF-32 recognised without one
+    (Windows tools save text and mail as UTF-16); None for byte-oriented text (UTF-8, cp1252)."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return encoding
+    return _unit_layout(data[:8192]) if b"\x00" in data[:8192] else None
+
+
 def decode(path: Path, data: bytes) -> str:
-    """Decode text files without ever crashing: BOMs first, then utf-8, cp1252, latin-1."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return clean(data.decode("utf-16", errors="replace"))
+    """Decode text files without ever crashing: BOMs and UTF-16/32 first, then utf-8, cp1252,
+    latin-1. NUL bytes in anything else mean a binary file, not text."""
+    encoding = text_encoding(data)
+    if encoding is not None:
+        bom = next((b for b, e in _BOMS if e == encoding and data.startswith(b)), b"")
+        return clean(data[len(bom):].decode(encoding.removesuffix("-sig"), errors="replace"))
     if b"\x00" in data[:8192]:
         raise ExtractionError(
             "unreadable", f"{path.name}: contains NUL bytes - looks like a binary file, not text"
         )
-    for encoding in ("utf-8-sig", "cp1252"):
+    for encoding in ("utf-8", "cp1252"):
         try:
             return clean(data.decode(encoding))
         except UnicodeDecodeError:
             continue
     return clean(data.decode("latin-1"))
+
+
+def as_utf8(data: bytes) -> bytes:
+    """UTF-16 / UTF-32 bytes re-encoded as UTF-8 (BOM dropped), for byte-level parsers (e-mail,
+    XML declarations) that cannot read wide encodings; other bytes unchanged."""
+    encoding = text_encoding(data)
+    if encoding is None or encoding == "utf-8-sig":
+        return data
+    return decode(Path("-"), data).encode("utf-8")
 
 
 def squash(text: str) -> str:

@@ -1,7 +1,8 @@
-"""Tabular and structured text: CSV / TSV as Markdown tables, JSON / JSONL as sections.
+"""Tabular and structured text: CSV / TSV as Markdown tables, JSON / JSONL / YAML / XML as sections.
 
-Standard library only (csv, json): nothing to install, and the layout choices (records as tables,
-nested objects as headed sections) are ours to keep readable for question generation.
+csv and json from the standard library, PyYAML (MIT; safe_load only) and lxml (BSD; no DTDs, no
+entities, no network). The layout choices (records as tables, nested objects and XML elements as
+headed sections) are ours, to keep the text readable for question generation.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import csv
 import json
 from pathlib import Path
 
-from .base import Drafts, ExtractionError, Parsed, decode, markdown_tables
+from .base import Drafts, ExtractionError, Parsed, as_utf8, decode, markdown_tables, squash
 
 # --------------------------------------------------------------------------- CSV / TSV
 
@@ -115,4 +116,159 @@ def extract_jsonl(path: Path, data: bytes) -> Parsed:
     else:
         for number, record in enumerate(records, start=1):
             _json_section(drafts, f"record {number}", record, 1)
+    return Parsed(drafts.items)
+
+
+# --------------------------------------------------------------------------- YAML
+
+MAX_NODES = 200_000  # values walked in one YAML file: anchors re-used exponentially ("billion laughs") stop here
+
+
+def _plain(path: Path, value: object, budget: list[int]) -> object:
+    """YAML values as JSON-like values (dates and other tagged scalars as text), counting every
+    node walked, because aliases let a small file describe an exponentially large tree."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ExtractionError("too_large", f"{path.name}: YAML expands to more than {MAX_NODES:,} values (aliases?)")
+    if isinstance(value, dict):
+        return {str(k): _plain(path, v, budget) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_plain(path, v, budget) for v in value]
+    if isinstance(value, bytes):
+        return f"({len(value)} bytes of binary data)"
+    return value if isinstance(value, _SCALARS) else str(value)
+
+
+def _tagged_loader():
+    """PyYAML's SafeLoader that also reads application tags (CloudFormation's ``!Ref``, gcloud's
+    ``!REF``, Ansible's ``!vault``) as the plain value they tag, shown as ``!Tag value``; nothing
+    is ever constructed from a tag."""
+    import yaml
+
+    class TaggedLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parser when built with it: ~5x faster
+        pass
+
+    def plain(loader, suffix: str, node):
+        if isinstance(node, yaml.MappingNode):
+            return loader.construct_mapping(node)
+        if isinstance(node, yaml.SequenceNode):
+            return loader.construct_sequence(node)
+        return f"{node.tag} {loader.construct_scalar(node)}".strip()
+
+    TaggedLoader.add_multi_constructor("!", plain)
+    TaggedLoader.add_multi_constructor("tag:", plain)  # other YAML tags than the standard ones
+    return TaggedLoader
+
+
+def extract_yaml(path: Path, data: bytes) -> Parsed:
+    """YAML read like JSON: mappings' keys become headings by depth, lists of flat mappings become
+    tables; a file of several documents ('---') gets a 'document N' section per document.
+    SafeLoader only (application tags read as text): no Python objects are constructed from tags."""
+    import yaml
+
+    try:
+        documents = [d for d in yaml.load_all(decode(path, data), Loader=_tagged_loader()) if d is not None]
+    except yaml.YAMLError as exc:
+        raise ExtractionError("corrupt_file", f"{path.name}: not valid YAML ({' '.join(str(exc).split())})") from exc
+    except RecursionError as exc:
+        raise ExtractionError("too_large", f"{path.name}: YAML nested too deeply") from exc
+    budget = [MAX_NODES]
+    values = [_plain(path, d, budget) for d in documents]
+    drafts = Drafts()
+    if len(values) == 1:
+        _json_value(drafts, values[0], 1)
+    for number, value in enumerate(values if len(values) > 1 else [], start=1):
+        _json_section(drafts, f"document {number}", value, 1)
+    return Parsed(drafts.items)
+
+
+# --------------------------------------------------------------------------- XML
+
+_KEY_ATTRIBUTES = ("id", "name", "title", "key", "label", "type")
+_LINE_CHARS = 80  # leaf text up to this long is a 'tag: text' line; longer text is a paragraph of its own
+
+
+def _xml_attributes(element) -> dict[str, str]:
+    """Attributes by local name (namespaces dropped: ``menu:id`` is ``id``)."""
+    from lxml import etree
+
+    return {etree.QName(k).localname: v for k, v in element.attrib.items()}
+
+
+def _xml_key(element) -> str:
+    """The attribute that tells siblings apart (id, name, ...), as 'id=bk101', or ''."""
+    attributes = _xml_attributes(element)
+    return next((f"{a}={attributes[a]}" for a in _KEY_ATTRIBUTES if attributes.get(a)), "")
+
+
+def _xml_name(element) -> str:
+    """An element's heading: its local name, plus its key attribute when it has one."""
+    from lxml import etree
+
+    key = _xml_key(element)
+    name = etree.QName(element).localname
+    return f"{name} ({key})" if key else name
+
+
+def _xml_leaf(element) -> bool:
+    """No child elements, or mixed content (text between children: prose with inline markup)."""
+    children = [c for c in element if isinstance(c.tag, str)]
+    return not children or bool((element.text or "").strip()) or any((c.tail or "").strip() for c in children)
+
+
+def _xml_line(element, text: str) -> str:
+    """A leaf element as one line: 'tag [attr=value ...]: text'."""
+    from lxml import etree
+
+    attributes = " ".join(f"{k}={v}" for k, v in _xml_attributes(element).items())
+    return etree.QName(element).localname + (f" [{attributes}]" if attributes else "") + (f": {text}" if text else "")
+
+
+def _xml_element(drafts: Drafts, element, level: int) -> None:
+    """Elements with element children become headings by depth (the heading path is the element
+    path); leaf children become 'tag [attributes]: text' lines, long text a paragraph of its own."""
+    key = _xml_key(element).split("=", 1)[0]
+    lines = [f"@{k}: {v}" for k, v in _xml_attributes(element).items() if k != key]
+    for child in element:
+        if not isinstance(child.tag, str):  # comments, processing instructions
+            continue
+        if not _xml_leaf(child):
+            drafts.add("paragraph", "\n".join(lines))
+            lines = []
+            title = _xml_name(child)
+            drafts.heading("#" * min(level, 6) + " " + title, title, min(level, 6))
+            _xml_element(drafts, child, level + 1)
+            continue
+        text = squash(" ".join(child.itertext()))
+        if len(text) > _LINE_CHARS:
+            lines.append(_xml_line(child, ""))
+            drafts.add("paragraph", "\n".join(lines))
+            drafts.add("paragraph", text)
+            lines = []
+        elif text or child.attrib:
+            lines.append(_xml_line(child, text))
+    drafts.add("paragraph", "\n".join(lines))
+
+
+def extract_xml(path: Path, data: bytes) -> Parsed:
+    """Generic XML: the root is the level-1 heading, elements with element children are headings
+    below it (their path is the heading path), text nodes are the text. No DTDs, no entities,
+    no network: external entities and entity bombs are never expanded."""
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                             remove_comments=True, remove_pis=True)
+    try:
+        root = etree.fromstring(as_utf8(data), parser)
+    except etree.XMLSyntaxError as exc:
+        cut = "end of data" in str(exc).lower() or "premature end" in str(exc).lower()
+        raise ExtractionError("truncated" if cut else "corrupt_file",
+                              f"{path.name}: {'XML is cut off' if cut else 'not well-formed XML'} ({exc})") from exc
+    drafts = Drafts()
+    title = _xml_name(root)
+    drafts.heading(f"# {title}", title, 1)
+    if _xml_leaf(root):
+        drafts.add("paragraph", squash(" ".join(root.itertext())))
+    else:
+        _xml_element(drafts, root, 2)
     return Parsed(drafts.items)

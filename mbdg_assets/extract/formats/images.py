@@ -1,8 +1,11 @@
-"""Images (PNG, JPEG, TIFF incl. multi-page) through OCR: RapidOCR on onnxruntime.
+"""Images (PNG, JPEG, TIFF incl. multi-page, BMP, HEIC) through OCR: RapidOCR on onnxruntime.
 
 RapidOCR's wheel ships its PP-OCR detection and recognition models (about 16 MB), so it works
 offline from a plain pip install; tesseract would need a system package, docling's OCR pipeline
-needs model-hub weights. Cost: ~1 s to load once per process, then 1-4 s per page on 2 cores.
+needs model-hub weights. Cost: ~1 s to load once per process, then 1-4 s per page on 2 cores for
+short pages; a full A4 page of text costs ~17 s of CPU, nearly all in the recognition model (its
+cost follows the amount of text, not the pixels), see ``bench/bench_extraction.py --only scan``.
+Pages are not OCRed in parallel: onnxruntime already uses every core for one page.
 Known limits: no headings or tables (text lines grouped into paragraphs only), and the shipped
 recognition model is trained mostly on Chinese + English, so spaces between words are sometimes
 lost.
@@ -19,16 +22,20 @@ from mbdg_assets.extract.limits import current_budget
 
 from .base import Drafts, ExtractionError, Parsed, clean
 
-MAX_SIDE = 2400  # larger scans are scaled down: OCR time grows with pixels, accuracy does not
+OCR_SIDE = 2000  # RapidOCR's own working size (its max_side_len): larger scans are scaled down once, here
+USE_ANGLE_CLASSIFIER = False  # document pages are upright; the 0/180 degree classifier flipped whole lines into
+# garbage (2 of 31 lines of an A4 scan, then dropped by the score filter), and costs time per line
+REC_BATCH = 1  # text lines recognised one at a time: a batch pads every line to its widest one; measured on
+# a full A4 scan, CPU seconds 14.4 at 1, 18.4 at RapidOCR's default 6, 24.3 at 16
 BLANK_RANGE = 24  # a frame whose grey levels span less than this is blank: no OCR (7-10 s each, measured)
 _lock = threading.Lock()
 
 
 @cache
-def _engine():
+def _engine(rec_batch: int):
     from rapidocr_onnxruntime import RapidOCR
 
-    return RapidOCR()
+    return RapidOCR(rec_batch_num=rec_batch)
 
 
 def _lines(boxes: list) -> list[tuple[float, float, str]]:
@@ -60,9 +67,24 @@ def _paragraphs(lines: list[tuple[float, float, str]]) -> list[str]:
     return ["\n".join(p) for p in paragraphs]
 
 
+def _heif_opener() -> None:
+    """HEIC / HEIF (iPhone photos) through pi-heif: its wheels bundle libheif and libde265 (LGPL)
+    only; pillow-heif's also bundle the GPL x265 encoder, which an Apache-2.0 tool should not ship."""
+    try:
+        import pi_heif
+    except ImportError as exc:
+        raise ExtractionError("parser_unavailable", "HEIC images need pi-heif: pip install pi-heif") from exc
+    pi_heif.register_heif_opener()
+
+
 def _open(path: Path, data: bytes):
     from PIL import Image, UnidentifiedImageError
 
+    if path.suffix.lower() in (".heic", ".heif"):
+        try:
+            _heif_opener()
+        except ExtractionError as error:
+            raise ExtractionError(error.code, f"{path.name}: {error.message}") from None
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
@@ -82,16 +104,18 @@ def _is_blank(frame) -> bool:
     return high - low < BLANK_RANGE
 
 
-def _ocr_page(image) -> list[str]:
+def ocr_paragraphs(image) -> list[str]:
+    """OCR one page image (PIL) into paragraphs; images larger than the working size are scaled
+    down to it first (OCR time grows with pixels); a blank page is not OCRed at all."""
     import numpy as np
 
     frame = image.convert("RGB")
-    if max(frame.size) > MAX_SIDE:
-        frame.thumbnail((MAX_SIDE, MAX_SIDE))
+    if max(frame.size) > OCR_SIDE:
+        frame.thumbnail((OCR_SIDE, OCR_SIDE))
     if _is_blank(frame):
         return []
     with _lock:  # the onnxruntime session is shared; one page at a time keeps memory flat
-        result, _ = _engine()(np.asarray(frame)[:, :, ::-1])
+        result, _ = _engine(REC_BATCH)(np.asarray(frame)[:, :, ::-1], use_cls=USE_ANGLE_CLASSIFIER)
     return _paragraphs(_lines(result or []))
 
 
@@ -113,7 +137,7 @@ def extract_image(path: Path, data: bytes) -> Parsed:
         if Image.MAX_IMAGE_PIXELS and image.width * image.height > Image.MAX_IMAGE_PIXELS:
             budget.fail("too_large", f"frame {index + 1} has {image.width * image.height:,} pixels, over Pillow's "
                         f"limit of {Image.MAX_IMAGE_PIXELS:,} (a decompression bomb?)")
-        for paragraph in _ocr_page(image):
+        for paragraph in ocr_paragraphs(image):
             drafts.add("paragraph", paragraph, page=index + 1)
     return Parsed(drafts.items, frames)
 
@@ -122,11 +146,16 @@ _SIGNATURES = {
     "png": (b"\x89PNG\r\n\x1a\n",),
     "jpeg": (b"\xff\xd8\xff",),
     "tiff": (b"II*\x00", b"MM\x00*"),
+    "bmp": (b"BM",),
 }
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif")
 
 
 def check_image_magic(path: Path, head: bytes) -> None:
     suffix = path.suffix.lower().lstrip(".")
-    kind = {"jpg": "jpeg", "tif": "tiff"}.get(suffix, suffix)
-    if not head.startswith(_SIGNATURES.get(kind, ())):
+    kind = {"jpg": "jpeg", "tif": "tiff", "heif": "heic"}.get(suffix, suffix)
+    if kind == "heic":
+        if head[4:8] != b"ftyp" or head[8:12] not in _HEIF_BRANDS:
+            raise ExtractionError("corrupt_file", f"{path.name}: named .{suffix} but is not a HEIF image")
+    elif not head.startswith(_SIGNATURES.get(kind, ())):
         raise ExtractionError("corrupt_file", f"{path.name}: named .{suffix} but is not a {kind.upper()} image")

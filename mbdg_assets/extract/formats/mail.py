@@ -16,8 +16,9 @@ from pathlib import Path
 
 from mbdg_assets.extract.limits import current_budget
 
-from .base import OLE_MAGIC, Drafts, ExtractionError, Parsed, clean, decode
+from .base import OLE_MAGIC, Drafts, ExtractionError, Parsed, as_utf8, clean, decode
 
+_SIGNATURES = ("application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature")
 # mail inside mail inside mail: deeper than the budget's max_archive_depth (3 by default) is
 # almost always a loop or a bomb
 
@@ -72,17 +73,24 @@ def _add_body(drafts: Drafts, kind: str, text: str, path: Path) -> None:
 
 
 def eml_drafts(path: Path, data: bytes, depth: int = 0) -> Drafts:
-    message = email.message_from_bytes(data, policy=email.policy.default)
+    message = email.message_from_bytes(as_utf8(data), policy=email.policy.default)  # UTF-16 saved mail too
     if not any(message.get(h) for h in ("From", "To", "Subject", "Date", "Message-ID", "Content-Type")):
         raise ExtractionError("corrupt_file", f"{path.name}: no e-mail headers (From, To, Subject, Date) found")
     subject = " ".join(str(message.get("Subject", "") or "").split()) or "(no subject)"
     drafts = Drafts()
     drafts.heading(f"# {subject}", subject, 1)
     drafts.add("paragraph", _header_block([(h, str(message.get(h, "") or "")) for h in ("From", "To", "Cc", "Date")]))
-    body = message.get_body(preferencelist=("plain", "html"))
-    if body is not None:
+    content = message
+    if content.get_content_type() == "multipart/signed" and content.get_payload():  # S/MIME or PGP signed:
+        content = content.get_payload(0)  # the first part is the message, the second only the signature
+    if content.get_content_type() in ("application/pkcs7-mime", "application/x-pkcs7-mime"):  # opaque-signed
+        _attachment(drafts, content.get_filename() or "smime.p7m", content.get_payload(decode=True) or b"", depth)
+    body = content.get_body(preferencelist=("plain", "html")) if content.is_multipart() else content
+    if body is not None and body.get_content_maintype() == "text":
         _add_body(drafts, *_body_text(body, path), path)
-    for part in message.iter_attachments():
+    for part in content.iter_attachments() if content.is_multipart() else ():
+        if part.get_content_type() in _SIGNATURES:
+            continue
         name = part.get_filename() or ("message.eml" if part.get_content_type() == "message/rfc822" else "attachment.bin")
         if part.get_content_type() == "message/rfc822":
             inner = part.get_payload()
@@ -168,3 +176,109 @@ def extract_msg(path: Path, data: bytes, depth: int = 0) -> Parsed:
         raise ExtractionError(error.code, error.message if path.name in error.message else f"{path.name}: {error.message}") from None
     finally:
         ole.close()
+
+
+# --------------------------------------------------------------------------- S/MIME (.p7m / .p7s)
+
+_SIGNED_DATA = bytes.fromhex("2a864886f70d010702")  # OID 1.2.840.113549.1.7.2 (CMS signedData)
+_ENVELOPED_DATA = bytes.fromhex("2a864886f70d010703")
+
+
+def _ber(data: bytes, at: int) -> tuple[int, bool, int, int]:
+    """(tag, constructed, start of content, end of content) of the BER element at ``at``;
+    end is -1 for an indefinite length (Outlook writes those)."""
+    if at + 2 > len(data):
+        raise ValueError("cut off")
+    tag, constructed = data[at], bool(data[at] & 0x20)
+    at += 1
+    if tag & 0x1F == 0x1F:  # long tag number
+        while data[at] & 0x80:
+            at += 1
+        at += 1
+    length = data[at]
+    at += 1
+    if length == 0x80:
+        return tag, constructed, at, -1
+    if length & 0x80:
+        size = length & 0x7F
+        length = int.from_bytes(data[at:at + size], "big")
+        at += size
+    if at + length > len(data):
+        raise ValueError("cut off")
+    return tag, constructed, at, at + length
+
+
+def _end(data: bytes, element: tuple[int, bool, int, int]) -> int:
+    """Where an element ends; an indefinite-length one after its end-of-contents mark."""
+    if element[3] != -1:
+        return element[3]
+    at = element[2]
+    while data[at:at + 2] != b"\x00\x00":
+        if at >= len(data):
+            raise ValueError("cut off")
+        at = _end(data, _ber(data, at))
+    return at + 2
+
+
+def _children(data: bytes, start: int, end: int) -> list[tuple[int, bool, int, int]]:
+    """The elements inside a constructed element (``end`` -1: up to the end-of-contents mark)."""
+    found, at = [], start
+    while (end == -1 and data[at:at + 2] != b"\x00\x00") or (end != -1 and at < end):
+        element = _ber(data, at)
+        found.append(element)
+        at = _end(data, element)
+    return found
+
+
+def _octets(data: bytes, element: tuple[int, bool, int, int]) -> bytes:
+    """An OCTET STRING's bytes, joining the pieces of a constructed (chunked) one."""
+    tag, constructed, start, end = element
+    if not constructed:
+        return data[start:end]
+    return b"".join(_octets(data, child) for child in _children(data, start, end))
+
+
+def signed_content(data: bytes) -> bytes | None:
+    """The message inside a CMS signedData blob (ContentInfo -> SignedData -> encapContentInfo ->
+    eContent); None for a detached signature, which carries no content."""
+    content_info = _children(data, *_ber(data, 0)[2:])
+    if len(content_info) < 2 or data[content_info[0][2]:content_info[0][3]] != _SIGNED_DATA:
+        oid = data[content_info[0][2]:content_info[0][3]] if content_info else b""
+        raise ValueError("encrypted (envelopedData)" if oid == _ENVELOPED_DATA else "not a CMS signedData structure")
+    explicit = content_info[1]
+    signed_data = _children(data, explicit[2], explicit[3])[0]
+    fields = _children(data, signed_data[2], signed_data[3])
+    encap = _children(data, fields[2][2], fields[2][3])  # version, digestAlgorithms, encapContentInfo
+    if len(encap) < 2:
+        return None
+    wrapper = _children(data, encap[1][2], encap[1][3])  # [0] EXPLICIT OCTET STRING
+    return _octets(data, wrapper[0]) if wrapper else None
+
+
+def extract_smime(path: Path, data: bytes, depth: int = 0) -> Parsed:
+    """S/MIME: a .p7m (or .p7s) holding signed content is read as the mail inside it (DER, BER or
+    base64); a MIME message with a signed body is read as mail. A detached signature holds no
+    message (the signed mail is the .eml it came with), and encrypted mail cannot be read without
+    the recipient's key: both are reported as such."""
+    import base64
+    import binascii
+
+    raw = data
+    if not raw.startswith(b"0"):
+        text = as_utf8(raw)
+        if b":" in text.split(b"\n", 1)[0] and not text.startswith(b"-----"):  # MIME headers: a signed message
+            return Parsed(eml_drafts(path, text, depth).items)
+        body = b"".join(line for line in text.split(b"\n") if line.strip() and not line.startswith(b"-----"))
+        try:
+            raw = base64.b64decode(body, validate=False)
+        except (binascii.Error, ValueError) as exc:
+            raise ExtractionError("corrupt_file", f"{path.name}: neither DER, base64 nor MIME S/MIME data") from exc
+    try:
+        content = signed_content(raw)
+    except (ValueError, IndexError) as exc:
+        code = "encrypted" if "encrypted" in str(exc) else ("truncated" if "cut off" in str(exc) else "corrupt_file")
+        raise ExtractionError(code, f"{path.name}: S/MIME data could not be read ({exc})") from exc
+    if content is None:
+        raise ExtractionError("no_text", f"{path.name}: a detached S/MIME signature: it holds no message "
+                              "(the signed mail is the .eml it was attached to)")
+    return Parsed(eml_drafts(path, content, depth).items)

@@ -25,8 +25,11 @@ text lines (each over a fifth of the page wide) sit beside each other across, th
 two full-width lines (headings, figures) is read left column first, then right. Pages without
 such a gutter read top to bottom.
 
-Not handled: scanned pages (no text layer: ``no_text``; OCR the pages as images), tables drawn
-without ruling lines (read as paragraphs), lists (read as paragraphs), running headers/footers.
+Scanned pages (fewer than 16 characters of text layer, and an image on the page) are rendered by
+pdfium at the OCR engine's working size and read by RapidOCR (``images.ocr_paragraphs``); in a
+mixed PDF only those pages are rendered, and their paragraphs keep their page numbers.
+
+Not handled: tables drawn without ruling lines (read as paragraphs), lists (read as paragraphs), running headers/footers.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from pathlib import Path
 from mbdg_assets.extract.limits import current_budget
 
 from .base import Drafts, ExtractionError, Parsed, clean, markdown_tables
+from .images import OCR_SIDE, ocr_paragraphs
 
 HEADING_RATIO = 1.15  # a line this much larger than the body text is a heading
 _COLUMN_GAP = 1.5  # a gap of this many font sizes inside a line separates two columns
@@ -521,8 +525,50 @@ def _structured_pages(pdf) -> list[list[_Item]]:
     return pages
 
 
+_OCR_MAX_CHARS = 16  # a page with fewer visible characters than this but an image on it is a scan
+
+
+def needs_ocr(pdf, index: int) -> bool:
+    """A page without a text layer (a scanner's stamp of a few characters at most) that shows an
+    image: OCR it. Pages with text, and blank pages, are not rendered at all."""
+    import pypdfium2.raw as pdfium_c
+
+    page = pdf[index]
+    textpage = page.get_textpage()
+    try:
+        if len("".join(textpage.get_text_range().split())) >= _OCR_MAX_CHARS:
+            return False
+        return any(True for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2))
+    finally:
+        textpage.close()
+        page.close()
+
+
+def _maybe_scanned(items: list[_Item] | None) -> bool:
+    """Whether a page's structured reading found too little text to rule out a scan (pages with
+    text are not looked at again)."""
+    if items is None:
+        return True
+    visible = sum(len("".join(i.text.split())) + sum(len(t) for t in i.table) for i in items)
+    return visible < _OCR_MAX_CHARS
+
+
+def ocr_page(pdf, index: int) -> list[str]:
+    """Render one page straight at the OCR engine's working size (longest side ``OCR_SIDE``
+    pixels) and read it; paragraphs in reading order."""
+    page = pdf[index]
+    try:
+        width, height = page.get_size()
+        bitmap = page.render(scale=OCR_SIDE / max(width, height, 1.0), may_draw_forms=True)
+        image = bitmap.to_pil()
+    finally:
+        page.close()
+    return ocr_paragraphs(image)
+
+
 def extract_pdf(path: Path, data: bytes) -> Parsed:
-    """Headings, tables and paragraphs per page (1-based page numbers); see the module docstring."""
+    """Headings, tables and paragraphs per page (1-based page numbers); pages without a text
+    layer through OCR; see the module docstring."""
     import pypdfium2 as pdfium
 
     pdf = open_pdf(path, data)
@@ -539,7 +585,10 @@ def extract_pdf(path: Path, data: bytes) -> Parsed:
         drafts = Drafts()
         for index in range(count):
             items = pages[index] if pages is not None else None
-            if items is None:
+            if _maybe_scanned(items) and needs_ocr(pdf, index):
+                for paragraph in ocr_page(pdf, index):
+                    drafts.add("paragraph", paragraph, page=index + 1)
+            elif items is None:
                 for paragraph in pdfium_paragraphs(pdf, index):
                     drafts.add("paragraph", paragraph, page=index + 1)
             else:
