@@ -14,6 +14,7 @@ from mbdg_assets.export.training_formats import DEFAULT_MIN_GAP
 from mbdg_assets.manifest.signed_manifest import MANIFEST_NAME, atomic_write_text, write_signed_manifest
 from mbdg_assets.export.run_facts import collect_facts, manifest_body, sources
 from mbdg_assets.defs.lineage import collect_lineage
+from mbdg_assets.shared.markdown import markdown_table
 from mbdg_assets.defs.partitions import documents_partitions
 from mbdg_assets.defs.validate import ValidateConfig, validated_records
 from resources import ProjectResource, SignerResource, WarehouseResource
@@ -56,11 +57,9 @@ def validation_settings(instance: dg.DagsterInstance) -> dict:
 
 
 def _preview(records: list[dict], limit: int = 10) -> str:
-    lines = ["| split | score | instruction | output |", "|---|---|---|---|"]
-    for r in records[:limit]:
-        cells = [str(r.get(k, "")).replace("|", "\\|").replace("\n", " ")[:80] for k in ("instruction", "output")]
-        lines.append(f"| {r.get('split', '')} | {r.get('score', 0):.2f} | {cells[0]} | {cells[1]} |")
-    return "\n".join(lines)
+    rows = [[r.get("split", ""), f"{r.get('score', 0):.2f}", str(r.get("instruction", ""))[:80], str(r.get("output", ""))[:80]]
+            for r in records[:limit]]
+    return "\n".join(markdown_table(["split", "score", "instruction", "output"], rows))
 
 
 @dg.asset(deps=[validated_records], group_name="export", kinds={"python", "duckdb", "parquet"})

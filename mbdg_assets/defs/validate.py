@@ -6,10 +6,12 @@ from pydantic import Field
 from mbdg_assets.validate.accepted_records import add_accepted, load_prior
 from mbdg_assets.validate.contamination import EvalIndex
 from mbdg_assets.validate.decisions import AUTO_APPROVE, AUTO_REJECT, Thresholds
-from mbdg_assets.validate.distribution import (DistributionBounds, allowed_share, distributions_markdown, load_seed_examples,
-                                           markdown_shares, record_rows, run_suite)
+from mbdg_assets.validate.distribution import (DistributionBounds, allowed_share, distributions_markdown,
+                                           markdown_shares, record_rows, run_suite, seed_rows)
 from mbdg_assets.validate.entailment import EntailmentJudge, judge_enabled
 from mbdg_assets.validate.eval_sets import load_eval_texts
+from mbdg_assets.shared.markdown import markdown_table
+from mbdg_assets.shared.seed_examples import load_seed_examples
 from mbdg_assets.llm.cache import CachedLLM
 from mbdg_assets.llm.prompts import load_template
 from mbdg_assets.storage.tables import decision_counts, load_winners, purge_removed_documents, replace_records
@@ -43,11 +45,9 @@ class ValidateConfig(dg.Config):
 
 
 def _preview(records, limit: int = 10) -> str:
-    lines = ["| decision | score | instruction | reasons |", "|---|---|---|---|"]
-    for r in records[:limit]:
-        instruction = str(r.fields.get("instruction", "")).replace("|", "\\|").replace("\n", " ")[:80]
-        lines.append(f"| {r.decision} | {r.score:.2f} | {instruction} | {'; '.join(r.reasons)[:120]} |")
-    return "\n".join(lines)
+    rows = [[r.decision, f"{r.score:.2f}", str(r.fields.get("instruction", ""))[:80], "; ".join(r.reasons)[:120]]
+            for r in records[:limit]]
+    return "\n".join(markdown_table(["decision", "score", "instruction", "reasons"], rows))
 
 
 def _entailment_judge(mode: str, llm: LLMResource, con) -> EntailmentJudge | None:
@@ -143,7 +143,7 @@ def distribution_within_bounds(config: DistributionCheckConfig, warehouse: Wareh
                            "WHERE decision != 'AUTO_REJECT'").fetchall()
     df = record_rows([{"fields": json.loads(f), "paths": list(p), "topic": t, "schema_name": s, "generation": json.loads(g or "{}")}
                       for f, p, t, s, g in rows])
-    seed = load_seed_examples(config.seed_examples) if config.seed_examples else None
+    seed = seed_rows(load_seed_examples(config.seed_examples)) if config.seed_examples else None
     bounds = DistributionBounds(config.fair_share_multiple, config.min_chars, config.max_chars, max_kl=config.max_kl)
     passed, failures, tables = run_suite(df, bounds, seed)
     return dg.AssetCheckResult(passed=passed, severity=dg.AssetCheckSeverity.WARN,

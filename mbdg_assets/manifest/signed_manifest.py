@@ -3,23 +3,15 @@ it changed afterwards. `verify_out_dir` lists every problem it finds, most funda
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
+from mbdg_assets.shared.files import file_sha256
 from mbdg_assets.manifest.signing import ALGORITHM, SigningKey, sign, signature_matches
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def count_lines(path: Path) -> int:

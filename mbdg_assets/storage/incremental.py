@@ -12,24 +12,21 @@ The check lives in the assets (not in the runner) so it holds however a partitio
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import duckdb
 
 from mbdg_assets.extract.extraction import EXTRACTOR_VERSION
+from mbdg_assets.shared.files import file_sha256
 
 
-def file_sha256(path: Path, block: int = 1 << 20) -> str | None:
-    """sha256 of a file's bytes (the document id), or None when it cannot be read."""
-    digest = hashlib.sha256()
+def _readable_sha256(path: Path) -> str | None:
+    """The document id of the file on disk, or None when it cannot be read (then it is parsed
+    again, and the extraction records the error)."""
     try:
-        with Path(path).open("rb") as handle:
-            while chunk := handle.read(block):
-                digest.update(chunk)
+        return file_sha256(path)
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 VERSIONS_TABLE = """CREATE TABLE IF NOT EXISTS document_versions (
@@ -73,7 +70,7 @@ def unchanged_document(con: duckdb.DuckDBPyConnection, path: str, file: Path, ma
         return None
     row = con.execute("SELECT doc_id, format, title, pages, chars FROM documents WHERE path = ?", [path]).fetchone()
     wanted = extractor_version or EXTRACTOR_VERSION
-    if row is None or _stored_version(con, path, "extractor_version") != wanted or file_sha256(file) != row[0]:
+    if row is None or _stored_version(con, path, "extractor_version") != wanted or _readable_sha256(file) != row[0]:
         return None
     return dict(zip(("doc_id", "format", "title", "pages", "characters"), row))
 

@@ -118,17 +118,15 @@ def load_winners(con: duckdb.DuckDBPyConnection, paths: list[str]) -> list[dict]
            ORDER BY c.candidate_id""",
         [paths],
     )
-    chunk_columns = ("chunk_id", "doc_id", "path", "format", "position", "text", "heading_path", "pages",
-                     "start_char", "end_char", "content_hash", "topic")
     winners = [
         {"candidate_id": r["candidate_id"], "schema_name": r["schema_name"], "fields": json.loads(r["fields_json"]),
          "reward": r["reward"], "generation": json.loads(r["generation_json"]),
-         "chunk": {k: r[k] for k in chunk_columns}}
+         "chunk": {k: r[k] for k in CHUNK_COLUMNS}}
         for r in rows
     ]
     partner_ids = sorted({w["generation"]["partner_chunk_id"] for w in winners if w["generation"].get("partner_chunk_id")})
     if partner_ids:
-        partners = {r["chunk_id"]: {k: r[k] for k in chunk_columns} for r in fetch_dicts(
+        partners = {r["chunk_id"]: {k: r[k] for k in CHUNK_COLUMNS} for r in fetch_dicts(
             con, "SELECT * FROM chunks WHERE chunk_id IN (SELECT unnest(?::VARCHAR[]))", [partner_ids])}
         for winner in winners:
             partner = partners.get(winner["generation"].get("partner_chunk_id"))

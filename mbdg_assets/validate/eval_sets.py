@@ -7,15 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
-def _strings(value) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
+from mbdg_assets.shared.text import string_values
 
 
 def load_eval_texts(paths: list[str]) -> list[str]:
@@ -25,7 +17,7 @@ def load_eval_texts(paths: list[str]) -> list[str]:
             if not line.strip():
                 continue
             if path.endswith((".jsonl", ".ndjson")):
-                texts.append(" ".join(_strings(json.loads(line))))
+                texts.append(" ".join(string_values(json.loads(line))))
             else:
                 texts.append(line.strip())
     return texts

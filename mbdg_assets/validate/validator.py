@@ -27,7 +27,7 @@ from mbdg_assets.validate.novelty import coverage_gain, nearest_jaccard, nearest
 from mbdg_assets.generate.planning import MULTIHOP_JOIN
 from mbdg_assets.llm.prompts import PromptTemplate, template_for
 from mbdg_assets.generate.rewards import asks_a_task, task_form
-from mbdg_assets.shared.text import content_stems, content_words, normalized_hash, stable_id
+from mbdg_assets.shared.text import content_stems, content_words, normalized_hash, stable_id, string_values
 
 STAGES = ("schema", "distribution", "dedup", "grounding", "novelty")
 
@@ -78,19 +78,9 @@ class ValidatedRecord:
     signature: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
-def _strings(value) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for k in sorted(value) for s in _strings(value[k])]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
-
-
 def record_text(fields: dict) -> str:
     """Every string in the record, in key order: what 'the same record' compares."""
-    return "\n".join(s for s in _strings(fields) if s)
+    return "\n".join(s for s in string_values(fields) if s)
 
 
 def _schema_stage(fields: dict, template: PromptTemplate, heading_path) -> tuple[float, list[str]]:
