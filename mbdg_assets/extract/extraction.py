@@ -413,7 +413,11 @@ class _Format:
     suffixes: tuple[str, ...]
     extract: Callable[..., _Parsed]
     check_magic: Callable[[Path, bytes], None] | None = field(default=None)
-    nested: bool = False  # containers (e-mail) take a depth argument for their attachments
+    nested: bool = False  # containers (e-mail) get the depth and parse_bytes for what they hold
+
+    def read(self, path: Path, data: bytes, depth: int = 0) -> _Parsed:
+        """Run the extractor; a container is handed ``parse_bytes`` for its attachments."""
+        return self.extract(path, data, depth, parse_bytes) if self.nested else self.extract(path, data)
 
 
 _FORMATS: tuple[_Format, ...] = (
@@ -487,7 +491,7 @@ def parse_bytes(path: Path, data: bytes, depth: int = 0) -> _Parsed:
     if not data:
         raise ExtractionError("empty_file", f"{path.name}: file is empty (0 bytes)")
     fmt = _format_for(path, data[:_MAGIC_READ])
-    return fmt.extract(path, data, depth) if fmt.nested else fmt.extract(path, data)
+    return fmt.read(path, data, depth)
 
 
 def _read_checked(path: Path, max_bytes: int) -> bytes:
@@ -550,7 +554,7 @@ def extract_document(path: Path, max_bytes: int = 50_000_000, parser: str = "aut
     if alternative is not None:
         parsed = alternative(path, data)
     else:
-        parsed = fmt.extract(path, data, 0) if fmt.nested else fmt.extract(path, data)
+        parsed = fmt.read(path, data)
     if not parsed.drafts:
         raise ExtractionError("no_text", _no_text_message(path, parsed))
     return _assemble(path, fmt.name, data, parsed)

@@ -11,6 +11,7 @@ import io
 import re
 import zipfile
 from dataclasses import dataclass
+from typing import Protocol
 from pathlib import Path
 
 
@@ -49,6 +50,14 @@ class Parsed:
 
     drafts: list[Draft]
     pages: int | None = None
+
+
+class ParseBytes(Protocol):
+    """The dispatcher a container format (e-mail today, archives next) is handed to read what it
+    holds: ``extraction.parse_bytes``, passed in so no format module imports the dispatch table
+    that imports it. ``depth`` is the nesting level of the bytes, for the container's depth limit."""
+
+    def __call__(self, path: Path, data: bytes, depth: int = 0) -> Parsed: ...
 
 
 class Drafts:

@@ -14,23 +14,21 @@ import email.policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from .base import OLE_MAGIC, Drafts, ExtractionError, Parsed, clean, decode
+from .base import OLE_MAGIC, Drafts, ExtractionError, Parsed, ParseBytes, clean, decode
 
 MAX_DEPTH = 3  # mail inside mail inside mail: deeper nesting is almost always a loop or a bomb
 
 
-def _attachment(drafts: Drafts, name: str, data: bytes, depth: int) -> None:
-    """Extract one attachment below an 'Attachment: name' heading; a failure becomes a note,
-    never an error for the whole message."""
-    from mbdg_assets.extract.extraction import parse_bytes  # runtime import: extraction imports this module
-
+def _attachment(drafts: Drafts, name: str, data: bytes, depth: int, parse: ParseBytes) -> None:
+    """Extract one attachment below an 'Attachment: name' heading with the dispatcher passed in;
+    a failure becomes a note, never an error for the whole message."""
     title = f"Attachment: {name}"
     drafts.heading(f"## {title}", title, 2)
     if depth >= MAX_DEPTH:
         drafts.add("paragraph", f"(not read: attachments nested deeper than {MAX_DEPTH} levels)")
         return
     try:
-        parsed = parse_bytes(Path(name), data, depth + 1)
+        parsed = parse(Path(name), data, depth + 1)
     except ExtractionError as error:
         drafts.add("paragraph", f"(not read: {error.code}: {error.message})")
         return
@@ -67,7 +65,7 @@ def _add_body(drafts: Drafts, kind: str, text: str, path: Path) -> None:
             drafts.add("paragraph", paragraph)
 
 
-def eml_drafts(path: Path, data: bytes, depth: int = 0) -> Drafts:
+def eml_drafts(path: Path, data: bytes, depth: int, parse: ParseBytes) -> Drafts:
     message = email.message_from_bytes(data, policy=email.policy.default)
     if not any(message.get(h) for h in ("From", "To", "Subject", "Date", "Message-ID", "Content-Type")):
         raise ExtractionError("corrupt_file", f"{path.name}: no e-mail headers (From, To, Subject, Date) found")
@@ -85,14 +83,14 @@ def eml_drafts(path: Path, data: bytes, depth: int = 0) -> Drafts:
             payload = inner[0].as_bytes() if isinstance(inner, list) and inner else part.get_payload(decode=True) or b""
         else:
             payload = part.get_payload(decode=True) or b""
-        _attachment(drafts, name, payload, depth)
+        _attachment(drafts, name, payload, depth, parse)
     return drafts
 
 
-def extract_eml(path: Path, data: bytes, depth: int = 0) -> Parsed:
+def extract_eml(path: Path, data: bytes, depth: int, parse: ParseBytes) -> Parsed:
     """Subject as the top heading, From/To/Cc/Date, the plain-text body (HTML body when there is
     no plain one), then every attachment extracted recursively."""
-    return Parsed(eml_drafts(path, data, depth).items)
+    return Parsed(eml_drafts(path, data, depth, parse).items)
 
 
 # --------------------------------------------------------------------------- MSG
@@ -130,7 +128,7 @@ def _msg_attachments(ole) -> list[tuple[str, bytes]]:
     return found
 
 
-def extract_msg(path: Path, data: bytes, depth: int = 0) -> Parsed:
+def extract_msg(path: Path, data: bytes, depth: int, parse: ParseBytes) -> Parsed:
     """Outlook .msg: subject, sender, recipients, plain body (or HTML body), attachments."""
     import olefile
 
@@ -158,7 +156,7 @@ def extract_msg(path: Path, data: bytes, depth: int = 0) -> Parsed:
         elif ole.exists("__substg1.0_10130102"):
             _add_body(drafts, "html", decode(path, _read(ole, "__substg1.0_10130102")), path)
         for name, payload in _msg_attachments(ole):
-            _attachment(drafts, name, payload, depth)
+            _attachment(drafts, name, payload, depth, parse)
         return Parsed(drafts.items)
     except ExtractionError as error:
         raise ExtractionError(error.code, error.message if path.name in error.message else f"{path.name}: {error.message}") from None
