@@ -80,6 +80,14 @@ CREATE TABLE IF NOT EXISTS records (
     duplicate_of         VARCHAR,
     validated_at         TIMESTAMP
 );
+CREATE TABLE IF NOT EXISTS validation_stages (  -- per stage, what the latest validation kept and flagged
+    stage              VARCHAR PRIMARY KEY,
+    kept               INTEGER,           -- records the stage raised no reason for
+    flagged            INTEGER,           -- records it raised a reason for
+    failed             INTEGER,           -- of those, records it rejects whatever their score
+    kinds_json         VARCHAR,           -- {why flagged: records}
+    validated_at       TIMESTAMP
+);
 CREATE TABLE IF NOT EXISTS llm_calls (
     cache_key          VARCHAR PRIMARY KEY,
     backend            VARCHAR,

@@ -5,10 +5,13 @@ a mix of decisions. No model, no Dagster: it takes milliseconds."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
 from mbdg_assets.storage import warehouse
+from mbdg_assets.storage.tables import replace_stage_counts
+from mbdg_assets.validate.stages import STAGES, StageCounts
 
 STAGE_OK = {"schema": 1.0, "distribution": 1.0, "dedup": 1.0, "grounding": 0.95, "novelty": 0.9}
 DECISIONS = ["AUTO_APPROVE"] * 6 + ["REQUIRE_REVIEW", "AUTO_REJECT"]
@@ -79,6 +82,10 @@ def build_warehouse(path: Path, tag: str = "run") -> list[str]:
                              json.dumps(_generation(0, 0, {"candidate_rank": 0, "reward": 0.9})), datetime.now(timezone.utc)])
                 record_ids.append(record_id)
                 start += len(text) + 2
+        # what validation counts alongside the records it writes: grounding flagged the two non-approved ones
+        counts = {stage: StageCounts(kept=len(DECISIONS)) for stage in STAGES}
+        counts["grounding"] = StageCounts(kept=6, flagged=2, failed=1, kinds=Counter(unsupported_claim=2))
+        replace_stage_counts(con, counts)
     return record_ids
 
 

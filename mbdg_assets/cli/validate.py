@@ -107,6 +107,7 @@ def validate_file(records_path: Path, sources: Path, schema: str | None, embed: 
     """The report lines for `records_path` (plain function: the CLI and tests call it). `judge`:
     optional entailment judge for the grounding stage (core.entailment.EntailmentJudge)."""
     from mbdg_assets.llm.prompts import load_template
+    from mbdg_assets.validate.stages import stage_summary
     from mbdg_assets.validate.validator import ValidationParams, validate_candidates
 
     lines, items = [], []
@@ -141,6 +142,7 @@ def validate_file(records_path: Path, sources: Path, schema: str | None, embed: 
     eval_index = EvalIndex.build(load_eval_texts(eval_sets)) if eval_sets else None
     records = validate_candidates(candidates, template.schema_name, template.json_schema, params, embedder=embedder,
                                   eval_index=eval_index, judge=judge)
+    echo(stage_summary(records.stages))
     by_candidate = {r.candidate_id: r for r in records}
     ids = {r.record_id: r for r in records}
     results = iter(items)

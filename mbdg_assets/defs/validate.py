@@ -14,7 +14,7 @@ from mbdg_assets.shared.markdown import markdown_table
 from mbdg_assets.shared.seed_examples import load_seed_examples
 from mbdg_assets.llm.cache import CachedLLM
 from mbdg_assets.llm.prompts import load_template
-from mbdg_assets.storage.tables import decision_counts, load_winners, purge_removed_documents, replace_records
+from mbdg_assets.storage.tables import decision_counts, load_winners, purge_removed_documents, replace_records, replace_stage_counts
 from mbdg_assets.validate.records_table_checks import overrepresented_sources, records_table_failures, schema_failures
 from mbdg_assets.validate.validator import ValidationParams, record_text, validate_candidates
 from mbdg_assets.defs.generate import candidates
@@ -83,6 +83,7 @@ def validated_records(context: dg.AssetExecutionContext, config: ValidateConfig,
                                       embedder=vectors.embedder(), prior=load_prior(store_uri), eval_index=eval_index,
                                       judge=judge)
         replace_records(con, records)
+        replace_stage_counts(con, records.stages)
         counts = decision_counts(con)
         counts |= review_counts(con)  # issue 7: reviews_pending, reviewed
     remembered = _remember_accepted(store_uri, records)
@@ -91,7 +92,8 @@ def validated_records(context: dg.AssetExecutionContext, config: ValidateConfig,
                "entailment_cache_hits": judge.llm.hits, **judge.stats()} if judge else {"entailment_judge": "off"})
     return dg.MaterializeResult(
         metadata={"records": len(records), **counts, "documents": len(paths), "duplicates": duplicates, **judged,
-                  "accepted_stored": remembered, "documents_purged": len(purged), "preview": dg.MetadataValue.md(_preview(records))}
+                  "accepted_stored": remembered, "documents_purged": len(purged), "preview": dg.MetadataValue.md(_preview(records)),
+                  "stages": dg.MetadataValue.json({name: c.as_dict() for name, c in records.stages.items()})}
     )
 
 

@@ -18,7 +18,7 @@ import duckdb
 from mbdg_assets.manifest.signed_manifest import describe_files
 from mbdg_assets.export.review_decisions import review_of
 from mbdg_assets.storage.sql_files import sql_text
-from mbdg_assets.validate.validator import STAGES
+from mbdg_assets.storage.tables import load_stage_counts
 from mbdg_assets.storage.warehouse import fetch_dicts
 
 SELECTION_RULE = "highest hybrid reward among parsed candidates; ties go to the lower rank (earlier seed)"
@@ -79,15 +79,15 @@ def selection_rationale(siblings: list[dict]) -> dict:
                                 for s in siblings]}
 
 
-def stage_pass_counts(rows: list[dict]) -> dict[str, dict]:
-    """Per validator stage: records it let through without a reason, of all records."""
-    total = len(rows)
-    flagged = Counter()
-    for row in rows:
-        stages_with_reason = {reason.split(":", 1)[0] for reason in row["reasons"]}
-        flagged.update(stage for stage in STAGES if stage in stages_with_reason)
-    return {stage: {"passed": total - flagged[stage], "of": total,
-                    "rate": round((total - flagged[stage]) / total, 4) if total else None} for stage in STAGES}
+def stage_pass_counts(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+    """Per validator stage: records it let through without a reason, of all records, and why it
+    flagged the others, as the latest validation counted them (the validation_stages table)."""
+    counts = {}
+    for stage, c in load_stage_counts(con).items():
+        total = c["kept"] + c["flagged"]
+        counts[stage] = {"passed": c["kept"], "of": total, "rate": round(c["kept"] / total, 4) if total else None,
+                         "failed": c["failed"], "flagged": c["kinds"]}
+    return counts
 
 
 def funnel(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> dict:
@@ -114,7 +114,7 @@ def collect_facts(con: duckdb.DuckDBPyConnection, result, source_rows: list[dict
     return {
         "created_at": created_at, "mbdg_version": mbdg_version, "sources": source_rows,
         "generation": generation_parameters(con), "validation": validation, "export": export,
-        "funnel": funnel(con, result.rows), "stages": stage_pass_counts(result.rows),
+        "funnel": funnel(con, result.rows), "stages": stage_pass_counts(con),
         "distribution": distribution(result.rows), "splits": result.split_sizes,
         "pairs": {"kept": result.pairs, "dropped": result.pairs_dropped},
         "files": [f.name for f in result.files],

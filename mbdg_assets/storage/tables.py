@@ -14,6 +14,7 @@ from mbdg_assets.extract.extraction import Block, ExtractedDocument
 from mbdg_assets.generate.candidates import Candidate
 from mbdg_assets.storage.sql_files import sql_text
 from mbdg_assets.enrich.topics import release_chunks
+from mbdg_assets.validate.stages import STAGES, StageCounts
 from mbdg_assets.validate.validator import ValidatedRecord
 from mbdg_assets.storage.warehouse import fetch_dicts
 
@@ -146,6 +147,22 @@ def replace_records(con: duckdb.DuckDBPyConnection, records: list[ValidatedRecor
     ]
     if rows:
         con.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def replace_stage_counts(con: duckdb.DuckDBPyConnection, counts: dict[str, StageCounts]) -> None:
+    """What each validation stage kept and flagged in the latest validation (read by the data card
+    and the manifest)."""
+    con.execute("DELETE FROM validation_stages")
+    rows = [[name, c.kept, c.flagged, c.failed, json.dumps(c.as_dict()["kinds"]), _now()] for name, c in counts.items()]
+    if rows:
+        con.executemany("INSERT INTO validation_stages VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+def load_stage_counts(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+    """Per stage, in stage order: kept, flagged, failed and the flagged kinds."""
+    rows = {r["stage"]: r for r in fetch_dicts(con, "SELECT * FROM validation_stages")}
+    return {stage: {"kept": r["kept"], "flagged": r["flagged"], "failed": r["failed"], "kinds": json.loads(r["kinds_json"])}
+            for stage in STAGES if (r := rows.get(stage))}
 
 
 def decision_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
