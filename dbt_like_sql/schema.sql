@@ -88,6 +88,11 @@ CREATE TABLE IF NOT EXISTS validation_stages (  -- per stage, what the latest va
     kinds_json         VARCHAR,           -- {why flagged: records}
     validated_at       TIMESTAMP
 );
+CREATE TABLE IF NOT EXISTS run_facts (  -- what a phase's latest run was told and did, written once by its asset
+    phase              VARCHAR PRIMARY KEY,  -- validate: the settings records were judged by; export: the export's facts
+    facts_json         VARCHAR,
+    recorded_at        TIMESTAMP
+);
 CREATE TABLE IF NOT EXISTS llm_calls (
     cache_key          VARCHAR PRIMARY KEY,
     backend            VARCHAR,

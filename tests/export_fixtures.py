@@ -111,7 +111,7 @@ def export_and_sign(root: Path, tag: str = "run", options=None, reviews=None):
                                "dpo_min_gap": options.dpo_min_gap}, "2026-11-23T00:00:00+00:00", "0.1.0")
         atomic_write_text(out / DATA_CARD_NAME, render_data_card(facts))
         facts["files"].append(DATA_CARD_NAME)
-        body = manifest_body(con, facts, out, {"run_id": f"{tag}-dagster-run"}, "2026-11-23T00:00:01+00:00")
+    body = manifest_body(facts, out, {"run_id": f"{tag}-dagster-run"}, "2026-11-23T00:00:01+00:00")
     key = load_or_create_key(root.parent / "keys")
     write_signed_manifest(out, body, key)
     return out, key, ids

@@ -14,13 +14,17 @@ from mbdg_assets.shared.markdown import markdown_table
 from mbdg_assets.shared.seed_examples import load_seed_examples
 from mbdg_assets.llm.cache import CachedLLM
 from mbdg_assets.llm.prompts import load_template
-from mbdg_assets.storage.tables import decision_counts, load_winners, purge_removed_documents, replace_records, replace_stage_counts
+from mbdg_assets.storage.tables import (decision_counts, load_winners, purge_removed_documents, record_run_facts, replace_records,
+                                        replace_stage_counts)
 from mbdg_assets.validate.records_table_checks import overrepresented_sources, records_table_failures, schema_failures
 from mbdg_assets.validate.validator import ValidationParams, record_text, validate_candidates
 from mbdg_assets.defs.generate import candidates
 from mbdg_assets.defs.partitions import documents_partitions
 from mbdg_assets.review.queue import review_counts
 from resources import LLMResource, VectorStoreResource, WarehouseResource
+
+
+VALIDATE_FACTS = "validate"  # run_facts row: the settings the latest validation ran with
 
 
 class ValidateConfig(dg.Config):
@@ -84,6 +88,7 @@ def validated_records(context: dg.AssetExecutionContext, config: ValidateConfig,
                                       judge=judge)
         replace_records(con, records)
         replace_stage_counts(con, records.stages)
+        record_run_facts(con, VALIDATE_FACTS, config.model_dump())  # the settings the export's data card names
         counts = decision_counts(con)
         counts |= review_counts(con)  # issue 7: reviews_pending, reviewed
     remembered = _remember_accepted(store_uri, records)

@@ -56,17 +56,23 @@ def _record_count(path: Path) -> int | None:
     return count_lines(path) if path.suffix == ".jsonl" else None
 
 
-def describe_file(path: Path) -> dict:
-    """SHA-256 and size of one file, plus its record count and record ids when it is a data file."""
-    entry = {"sha256": file_sha256(path), "bytes": path.stat().st_size, "records": _record_count(path)}
-    ids = read_record_ids(path)
+def describe_file(path: Path, written: dict | None = None) -> dict:
+    """SHA-256 and size of one file, plus its record count and record ids when it is a data file.
+    `written`: what the writer says the file holds ({records, record_ids}); without it the file is
+    parsed again to find out."""
+    entry = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
+    if written is None:
+        entry["records"], ids = _record_count(path), read_record_ids(path)
+    else:
+        entry["records"], ids = written.get("records"), written.get("record_ids")
     if ids:
         entry["record_ids"] = ids
     return entry
 
 
-def describe_files(out_dir: Path, names: list[str]) -> dict[str, dict]:
-    return {name: describe_file(out_dir / name) for name in names}
+def describe_files(out_dir: Path, names: list[str], written: dict[str, dict] | None = None) -> dict[str, dict]:
+    """Every named file described; `written` (name -> {records, record_ids}) spares parsing them again."""
+    return {name: describe_file(out_dir / name, None if written is None else written.get(name, {})) for name in names}
 
 
 def write_signed_manifest(out_dir: Path, body: dict, key: SigningKey) -> dict:

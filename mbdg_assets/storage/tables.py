@@ -165,5 +165,16 @@ def load_stage_counts(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
             for stage in STAGES if (r := rows.get(stage))}
 
 
+def record_run_facts(con: duckdb.DuckDBPyConnection, phase: str, facts: dict) -> None:
+    """A phase's facts for later phases to read (the validation settings, the export's result):
+    written once here instead of travelling through Dagster metadata and run config."""
+    con.execute("INSERT OR REPLACE INTO run_facts VALUES (?, ?, ?)", [phase, json.dumps(facts, ensure_ascii=False, default=str), _now()])
+
+
+def load_run_facts(con: duckdb.DuckDBPyConnection, phase: str) -> dict | None:
+    row = con.execute("SELECT facts_json FROM run_facts WHERE phase = ?", [phase]).fetchone()
+    return json.loads(row[0]) if row else None
+
+
 def decision_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {d: n for d, n in con.execute(sql_text("decision_counts")).fetchall()}
