@@ -17,7 +17,7 @@ from mbdg_assets.llm.prompts import load_template
 from mbdg_assets.storage.tables import (decision_counts, load_winners, purge_removed_documents, record_run_facts, replace_records,
                                         replace_stage_counts)
 from mbdg_assets.validate.records_table_checks import overrepresented_sources, records_table_failures, schema_failures
-from mbdg_assets.validate.validator import ValidationParams, record_text, validate_candidates
+from mbdg_assets.validate.validator import ValidationParams, record_text, validate_candidates, vector_key
 from mbdg_assets.defs.generate import candidates
 from mbdg_assets.defs.partitions import documents_partitions
 from mbdg_assets.review.queue import review_counts
@@ -78,26 +78,32 @@ def validated_records(context: dg.AssetExecutionContext, config: ValidateConfig,
     """Each winning candidate scored by schema, distribution, dedup, grounding and novelty, with a decision."""
     paths = context.instance.get_dynamic_partitions(documents_partitions.name)
     template = load_template(config.schema_name)
-    store_uri = vectors.store().uri
     eval_index = EvalIndex.build(load_eval_texts(config.eval_sets)) if config.eval_sets else None
+    store, embedder = vectors.store(), vectors.embedder()
+    store_uri = store.uri
+    remembered = store.record_vectors()  # winners embedded by earlier runs are not embedded again
+    earlier = set(remembered)
     with warehouse.connect() as con:
-        purged = purge_removed_documents(con, vectors.store(), paths)
+        purged = purge_removed_documents(con, store, paths)
         judge = _entailment_judge(config.entailment_judge, llm, con)
         records = validate_candidates(load_winners(con, paths), template.schema_name, template.json_schema, config.params(),
-                                      embedder=vectors.embedder(), prior=load_prior(store_uri), eval_index=eval_index,
-                                      judge=judge)
+                                      embedder=embedder, prior=load_prior(store_uri), eval_index=eval_index,
+                                      judge=judge, remembered=remembered)
         replace_records(con, records)
         replace_stage_counts(con, records.stages)
         record_run_facts(con, VALIDATE_FACTS, config.model_dump())  # the settings the export's data card names
         counts = decision_counts(con)
         counts |= review_counts(con)  # issue 7: reviews_pending, reviewed
-    remembered = _remember_accepted(store_uri, records)
+    current = {vector_key(embedder, record_text(r.fields)): r.vector for r in records if r.vector is not None}
+    store.replace_record_vectors(current)
+    remembered_count = _remember_accepted(store_uri, records)
     duplicates = sum(1 for r in records if r.duplicate_of)
     judged = ({"entailment_judge": f"{llm.backend} {judge.llm.model}", "entailment_calls": judge.llm.misses,
                "entailment_cache_hits": judge.llm.hits, **judge.stats()} if judge else {"entailment_judge": "off"})
     return dg.MaterializeResult(
         metadata={"records": len(records), **counts, "documents": len(paths), "duplicates": duplicates, **judged,
-                  "accepted_stored": remembered, "documents_purged": len(purged), "preview": dg.MetadataValue.md(_preview(records)),
+                  "accepted_stored": remembered_count, "winners_embedded": len(set(current) - earlier),
+                  "documents_purged": len(purged), "preview": dg.MetadataValue.md(_preview(records)),
                   "stages": dg.MetadataValue.json({name: c.as_dict() for name, c in records.stages.items()})}
     )
 

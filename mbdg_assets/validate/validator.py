@@ -125,21 +125,43 @@ def _batch_stages(records: list[ValidatedRecord], texts: list[str], dups, neares
     ])
 
 
+def vector_key(embedder, text: str) -> str:
+    """What a remembered record vector is filed under: the embedding model and the record's text."""
+    return stable_id(getattr(embedder, "model", ""), text)
+
+
+def embed_records(embedder, texts: list[str], remembered: dict[str, np.ndarray] | None = None) -> np.ndarray | None:
+    """The records' vectors, each distinct text embedded once: `remembered` (key -> vector, keys
+    from the model and the text) holds what earlier runs embedded and gains what this one adds,
+    so a dataset run embeds only the winners that are new or changed."""
+    if embedder is None or not texts:
+        return None
+    if remembered is None:
+        return embedder.embed(texts)
+    keys = [vector_key(embedder, text) for text in texts]
+    missing = list(dict.fromkeys(k for k in keys if k not in remembered))
+    if missing:
+        text_of = dict(zip(keys, texts))
+        remembered.update(zip(missing, embedder.embed([text_of[k] for k in missing])))
+    return np.stack([remembered[k] for k in keys])
+
+
 def validate_candidates(candidates: list[dict], schema_name: str, json_schema: dict,
                         params: ValidationParams = ValidationParams(), embedder=None,
                         prior: PriorRecords | None = None, eval_index: EvalIndex | None = None,
-                        judge=None) -> Validation:
+                        judge=None, remembered: dict[str, np.ndarray] | None = None) -> Validation:
     """`candidates`: winners, each {candidate_id, fields, reward, generation, chunk: chunks-table row}.
     `embedder` (enrich.embeddings.Embedder, optional) adds semantic dedup, embedding grounding evidence
     and embedding novelty; `prior`: records accepted in earlier runs; `eval_index`: the user's
     evaluation items for the contamination check; `judge`: optional entailment hook for claims
-    that are not near-verbatim (see validate.grounding.claim_grounding, validate.entailment)."""
+    that are not near-verbatim (see validate.grounding.claim_grounding, validate.entailment);
+    `remembered`: record vectors from earlier runs (see embed_records)."""
     template = template_for(schema_name, json_schema)
     ordered = sorted(candidates, key=lambda c: (-c["reward"], c["candidate_id"]))
     records = [_new_record(c, schema_name) for c in ordered]
     prior = (prior or PriorRecords()).without({r.record_id for r in records}, {r.paths[0] for r in records})
     texts = [record_text(r.fields) for r in records]
-    vectors = embedder.embed(texts) if embedder is not None and texts else None
+    vectors = embed_records(embedder, texts, remembered)
     signatures = minhash_signatures([shingles(t) for t in texts])
     dups = find_duplicates([r.record_id for r in records], texts, vectors, prior.keys, prior.texts, prior.vectors,
                            params.near_jaccard, params.semantic_cosine, signatures, prior.signatures)
