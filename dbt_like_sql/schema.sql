@@ -6,8 +6,19 @@ CREATE TABLE IF NOT EXISTS documents (
     title         VARCHAR,
     pages         INTEGER,
     chars         INTEGER,
-    blocks_json   VARCHAR,               -- extracted structure, read back by enrichment
     extracted_at  TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS blocks (      -- a document's structure, one row per block; its text is the
+    path          VARCHAR,               -- blocks joined by a blank line (extraction.BLOCK_SEPARATOR)
+    position      INTEGER,
+    kind          VARCHAR,               -- heading | paragraph | table | code | list
+    text          VARCHAR,
+    heading_path  VARCHAR[],
+    page          INTEGER,
+    start_char    INTEGER,               -- offsets in the document's text
+    end_char      INTEGER,
+    level         INTEGER,               -- headings: 1..6
+    PRIMARY KEY (path, position)
 );
 CREATE TABLE IF NOT EXISTS extraction_errors (
     path        VARCHAR,

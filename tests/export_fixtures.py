@@ -27,8 +27,8 @@ def _generation(seed: int, rank: int, extra: dict | None = None) -> dict:
 
 
 def _insert_document(con, path: str, doc_id: str, texts: list[str]) -> None:
-    con.execute("INSERT INTO documents (path, doc_id, format, title, pages, chars, blocks_json, extracted_at) "
-                "VALUES (?, ?, 'markdown', ?, 1, ?, '{}', ?)",
+    con.execute("INSERT INTO documents (path, doc_id, format, title, pages, chars, extracted_at) "
+                "VALUES (?, ?, 'markdown', ?, 1, ?, ?)",
                 [path, doc_id, path, sum(len(t) + 2 for t in texts), datetime.now(timezone.utc)])
 
 

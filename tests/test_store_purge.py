@@ -56,3 +56,22 @@ def test_the_old_chunk_table_with_text_is_dropped_so_its_documents_are_embedded_
     lancedb.connect(str(tmp_path / "lancedb")).create_table("chunks", [{"chunk_id": "c", "text": "t", "vector": [0.0, 1.0]}])
     store = VectorStore(tmp_path / "lancedb")
     assert "chunks" not in store.db.list_tables().tables and store.count_chunks("a.md") == 0
+
+
+def test_a_document_is_stored_as_block_rows_and_read_back_identical(tmp_path: Path):
+    from mbdg_assets.storage.incremental import ensure_versions_table, mark_extracted, unchanged_document
+    from mbdg_assets.storage.tables import load_document
+
+    path = tmp_path / "guide.md"
+    path.write_text("# Guide\n\nFirst paragraph.\n\n## Part\n\n- one\n- two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    doc = extract_document(path)
+    with warehouse.connect(tmp_path / "w.duckdb") as con:
+        ensure_versions_table(con)
+        store_document(con, "guide.md", doc)
+        mark_extracted(con, "guide.md")
+        assert con.execute("SELECT count(*) FROM blocks WHERE path = 'guide.md'").fetchone()[0] == len(doc.blocks) > 3
+        back = load_document(con, "guide.md")
+        assert back.text == doc.text and back.blocks == doc.blocks and back.title == doc.title
+        assert unchanged_document(con, "guide.md", path, 10**6) is not None
+        con.execute("DELETE FROM blocks")  # as in a warehouse from before blocks were rows: extract again
+        assert unchanged_document(con, "guide.md", path, 10**6) is None

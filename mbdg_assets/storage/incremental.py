@@ -61,14 +61,17 @@ def extractor_version(parser: str) -> str:
 
 def unchanged_document(con: duckdb.DuckDBPyConnection, path: str, file: Path, max_bytes: int,
                        extractor_version: str | None = None) -> dict | None:
-    """The stored documents row when the file on disk still has the stored doc_id and the row
-    was made by this extractor version, else None (call ensure_versions_table first)."""
+    """The stored documents row when the file on disk still has the stored doc_id, the row was
+    made by this extractor version and its blocks are stored as rows, else None (call
+    ensure_versions_table first). (A warehouse from before blocks were rows kept them in a JSON
+    column: such a document has no block rows and is extracted again, once.)"""
     try:
         if file.stat().st_size > max_bytes:
             return None
     except OSError:
         return None
-    row = con.execute("SELECT doc_id, format, title, pages, chars FROM documents WHERE path = ?", [path]).fetchone()
+    row = con.execute("SELECT doc_id, format, title, pages, chars FROM documents WHERE path = ? "
+                      "AND EXISTS (SELECT 1 FROM blocks b WHERE b.path = documents.path)", [path]).fetchone()
     wanted = extractor_version or EXTRACTOR_VERSION
     if row is None or _stored_version(con, path, "extractor_version") != wanted or _readable_sha256(file) != row[0]:
         return None

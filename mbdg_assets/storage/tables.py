@@ -4,13 +4,12 @@ document's old rows, so re-running a partition replaces its state instead of add
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from datetime import datetime, timezone
 
 import duckdb
 
 from mbdg_assets.enrich.chunking import Chunk
-from mbdg_assets.extract.extraction import Block, ExtractedDocument
+from mbdg_assets.extract.extraction import BLOCK_SEPARATOR, Block, ExtractedDocument
 from mbdg_assets.generate.candidates import Candidate
 from mbdg_assets.storage.sql_files import sql_text
 from mbdg_assets.enrich.topics import release_chunks
@@ -18,7 +17,7 @@ from mbdg_assets.validate.stages import STAGES, StageCounts
 from mbdg_assets.validate.validator import ValidatedRecord
 from mbdg_assets.storage.warehouse import fetch_dicts
 
-PER_DOCUMENT_TABLES = ("documents", "chunks", "candidates")
+PER_DOCUMENT_TABLES = ("documents", "blocks", "chunks", "candidates")
 
 
 def _now() -> datetime:
@@ -51,24 +50,26 @@ def record_extraction_error(con: duckdb.DuckDBPyConnection, path: str, code: str
 
 
 def store_document(con: duckdb.DuckDBPyConnection, path: str, doc: ExtractedDocument) -> None:
-    con.execute("DELETE FROM documents WHERE path = ?", [path])
-    payload = json.dumps({"text": doc.text, "blocks": [asdict(b) for b in doc.blocks]}, ensure_ascii=False)
-    con.execute(
-        "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [path, doc.doc_id, doc.format, doc.title, doc.pages, len(doc.text), payload, _now()],
-    )
+    """The document's header row and one row per block (its text is not stored again: the blocks
+    joined by BLOCK_SEPARATOR are the text)."""
+    for table in ("documents", "blocks"):
+        con.execute(f"DELETE FROM {table} WHERE path = ?", [path])
+    con.execute("INSERT INTO documents (path, doc_id, format, title, pages, chars, extracted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [path, doc.doc_id, doc.format, doc.title, doc.pages, len(doc.text), _now()])
+    rows = [[path, i, b.kind, b.text, list(b.heading_path), b.page, b.start, b.end, b.level] for i, b in enumerate(doc.blocks)]
+    if rows:
+        con.executemany("INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 def load_document(con: duckdb.DuckDBPyConnection, path: str) -> ExtractedDocument:
-    row = con.execute(
-        "SELECT doc_id, format, title, pages, blocks_json FROM documents WHERE path = ?", [path]
-    ).fetchone()
+    row = con.execute("SELECT doc_id, format, title, pages FROM documents WHERE path = ?", [path]).fetchone()
     if row is None:
         raise LookupError(f"{path}: not extracted yet (materialize source_documents for it first)")
-    doc_id, fmt, title, pages, payload = row
-    stored = json.loads(payload)
-    blocks = tuple(Block(**(b | {"heading_path": tuple(b["heading_path"])})) for b in stored["blocks"])
-    return ExtractedDocument(doc_id, path, fmt, stored["text"], blocks, pages, title)
+    doc_id, fmt, title, pages = row
+    blocks = tuple(Block(kind, text, tuple(heading_path), page, start, end, level) for kind, text, heading_path, page, start, end, level
+                   in con.execute("SELECT kind, text, heading_path, page, start_char, end_char, level FROM blocks "
+                                  "WHERE path = ? ORDER BY position", [path]).fetchall())
+    return ExtractedDocument(doc_id, path, fmt, BLOCK_SEPARATOR.join(b.text for b in blocks), blocks, pages, title)
 
 
 CHUNK_COLUMNS = ("chunk_id", "doc_id", "path", "format", "position", "text", "heading_path", "pages",
