@@ -111,7 +111,7 @@ class Validation(list):
         self.stages = stages
 
 
-def _batch_stages(records: list[ValidatedRecord], texts: list[str], dups, nearest: list[float], prior: PriorRecords,
+def _batch_stages(records: list[ValidatedRecord], dups, nearest: list[float], prior: PriorRecords,
                   template: PromptTemplate, params: ValidationParams, embed, judge) -> StageCounter:
     """The five stages, each told what it needs about the whole batch."""
     per_source = Counter(r.paths[0] for r in records)
@@ -170,7 +170,7 @@ def validate_candidates(candidates: list[dict], schema_name: str, json_schema: d
         record.vector = None if vectors is None else vectors[i]
         record.signature = signatures[i]
     contaminated = contamination(texts, eval_index)
-    stages = _batch_stages(records, texts, dups, _nearest(records, texts, vectors, prior), prior, template, params,
+    stages = _batch_stages(records, dups, _nearest(records, texts, vectors, prior), prior, template, params,
                            embedder.embed if embedder is not None else None, judge)
     for i, (record, candidate) in enumerate(zip(records, ordered)):
         item = StageItem(i, record.fields, candidate, texts[i], template.answer_of(record.fields), record.duplicate_of)
