@@ -6,8 +6,20 @@ CREATE TABLE IF NOT EXISTS documents (
     title         VARCHAR,
     pages         INTEGER,
     chars         INTEGER,
-    blocks_json   VARCHAR,               -- extracted structure, read back by enrichment
-    extracted_at  TIMESTAMP
+    extracted_at  TIMESTAMP,
+    parser        VARCHAR                -- which parser read it (native, docling, or a fallback note)
+);
+CREATE TABLE IF NOT EXISTS blocks (      -- a document's structure, one row per block; its text is the
+    path          VARCHAR,               -- blocks joined by a blank line (extraction.BLOCK_SEPARATOR)
+    position      INTEGER,
+    kind          VARCHAR,               -- heading | paragraph | table | code | list
+    text          VARCHAR,
+    heading_path  VARCHAR[],
+    page          INTEGER,
+    start_char    INTEGER,               -- offsets in the document's text
+    end_char      INTEGER,
+    level         INTEGER,               -- headings: 1..6
+    PRIMARY KEY (path, position)
 );
 CREATE TABLE IF NOT EXISTS extraction_errors (
     path        VARCHAR,
@@ -79,6 +91,19 @@ CREATE TABLE IF NOT EXISTS records (
     generation_json      VARCHAR,
     duplicate_of         VARCHAR,
     validated_at         TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS validation_stages (  -- per stage, what the latest validation kept and flagged
+    stage              VARCHAR PRIMARY KEY,
+    kept               INTEGER,           -- records the stage raised no reason for
+    flagged            INTEGER,           -- records it raised a reason for
+    failed             INTEGER,           -- of those, records it rejects whatever their score
+    kinds_json         VARCHAR,           -- {why flagged: records}
+    validated_at       TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS run_facts (  -- what a phase's latest run was told and did, written once by its asset
+    phase              VARCHAR PRIMARY KEY,  -- validate: the settings records were judged by; export: the export's facts
+    facts_json         VARCHAR,
+    recorded_at        TIMESTAMP
 );
 CREATE TABLE IF NOT EXISTS llm_calls (
     cache_key          VARCHAR PRIMARY KEY,

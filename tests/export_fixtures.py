@@ -5,10 +5,13 @@ a mix of decisions. No model, no Dagster: it takes milliseconds."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
 from mbdg_assets.storage import warehouse
+from mbdg_assets.storage.tables import replace_stage_counts
+from mbdg_assets.validate.stages import STAGES, StageCounts
 
 STAGE_OK = {"schema": 1.0, "distribution": 1.0, "dedup": 1.0, "grounding": 0.95, "novelty": 0.9}
 DECISIONS = ["AUTO_APPROVE"] * 6 + ["REQUIRE_REVIEW", "AUTO_REJECT"]
@@ -24,8 +27,8 @@ def _generation(seed: int, rank: int, extra: dict | None = None) -> dict:
 
 
 def _insert_document(con, path: str, doc_id: str, texts: list[str]) -> None:
-    con.execute("INSERT INTO documents (path, doc_id, format, title, pages, chars, blocks_json, extracted_at) "
-                "VALUES (?, ?, 'markdown', ?, 1, ?, '{}', ?)",
+    con.execute("INSERT INTO documents (path, doc_id, format, title, pages, chars, extracted_at) "
+                "VALUES (?, ?, 'markdown', ?, 1, ?, ?)",
                 [path, doc_id, path, sum(len(t) + 2 for t in texts), datetime.now(timezone.utc)])
 
 
@@ -79,6 +82,10 @@ def build_warehouse(path: Path, tag: str = "run") -> list[str]:
                              json.dumps(_generation(0, 0, {"candidate_rank": 0, "reward": 0.9})), datetime.now(timezone.utc)])
                 record_ids.append(record_id)
                 start += len(text) + 2
+        # what validation counts alongside the records it writes: grounding flagged the two non-approved ones
+        counts = {stage: StageCounts(kept=len(DECISIONS)) for stage in STAGES}
+        counts["grounding"] = StageCounts(kept=6, flagged=2, failed=1, kinds=Counter(unsupported_claim=2))
+        replace_stage_counts(con, counts)
     return record_ids
 
 
@@ -104,7 +111,7 @@ def export_and_sign(root: Path, tag: str = "run", options=None, reviews=None):
                                "dpo_min_gap": options.dpo_min_gap}, "2026-11-23T00:00:00+00:00", "0.1.0")
         atomic_write_text(out / DATA_CARD_NAME, render_data_card(facts))
         facts["files"].append(DATA_CARD_NAME)
-        body = manifest_body(con, facts, out, {"run_id": f"{tag}-dagster-run"}, "2026-11-23T00:00:01+00:00")
+    body = manifest_body(facts, out, {"run_id": f"{tag}-dagster-run"}, "2026-11-23T00:00:01+00:00")
     key = load_or_create_key(root.parent / "keys")
     write_signed_manifest(out, body, key)
     return out, key, ids

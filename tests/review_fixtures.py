@@ -57,7 +57,7 @@ def build_review_warehouse(path: Path) -> Path:
     now = datetime.now(timezone.utc)
     with warehouse.connect(path) as con:
         for doc in ("a.md", "b.md"):
-            con.execute("INSERT INTO documents VALUES (?, ?, 'markdown', ?, 2, 100, '{}', ?)", [doc, doc * 8, doc, now])
+            con.execute("INSERT INTO documents VALUES (?, ?, 'markdown', ?, 2, 100, ?, 'native')", [doc, doc * 8, doc, now])
         for n, (record_id, (doc, score, decision, stages, topic, reasons)) in enumerate(RECORDS.items()):
             chunk_id, text = f"chunk-{record_id}", _text(record_id)
             con.execute("INSERT INTO chunks (chunk_id, doc_id, path, format, position, text, heading_path, pages, start_char, "

@@ -80,4 +80,6 @@ def test_sensor_explains_a_missing_folder(tmp_path: Path):
 
 def test_cli_can_bind_its_own_resources(tmp_path: Path):
     custom = build_definitions(project=ProjectResource(out_dir=str(tmp_path)))
-    assert custom.resolve_job_def("dataset_job") is not None
+    job = custom.resolve_job_def("dataset_job")
+    assert job.name == "dataset_job" and {"project", "warehouse", "vectors", "llm", "signer"} <= set(job.resource_defs)
+    assert custom.resources["project"].out_dir == str(tmp_path) != defs.resources["project"].out_dir

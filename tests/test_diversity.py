@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 
 from fake_llm_servers import Scripted, fake_llm_server, instruction_pair_responder  # noqa: F401
-from mbdg_assets.generate.personas import DEFAULT_PERSONAS, load_seed_examples, variant_for
+from mbdg_assets.generate.personas import DEFAULT_PERSONAS, variant_for
+from mbdg_assets.shared.seed_examples import load_seed_examples
 from mbdg_assets.generate.candidates import GenerationParams, generate_for_chunks
 from mbdg_assets.llm.backends import OpenAICompatibleLLM
 from mbdg_assets.llm.prompts import load_template

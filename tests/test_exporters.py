@@ -11,6 +11,7 @@ import pytest
 from export_fixtures import export_and_sign
 from mbdg_assets.export.record_files import ExportOptions
 from mbdg_assets.export.review_decisions import add_review_decision
+from mbdg_assets.manifest.signed_manifest import verify_out_dir
 
 datasets.disable_progress_bars()
 
@@ -120,3 +121,19 @@ def test_data_card_names_model_licence_thresholds_rates_and_limits(exported: Pat
                      "## Distribution per source and topic", "| b.md | Cleaning | 2 | 0 |", "## Known limitations",
                      "Contamination"):
         assert expected in card, expected
+
+
+def test_manifest_labels_surplus_records_as_the_export_did_under_max_records(tmp_path: Path):
+    """--records N: the records beyond N go to surplus.jsonl; the signed manifest must say so too
+    (it once re-ran the export query, which labelled them 'dataset' again)."""
+    out, key, _ = export_and_sign(tmp_path / "a", options=ExportOptions(eval_fraction=0.25, max_records=3))
+    manifest = json.loads((out / "manifest.json").read_text())
+    surplus_ids = {line["record_id"] for line in _lines(out / "surplus.jsonl")}
+    dataset_ids = {line["record_id"] for line in _lines(out / "dataset.jsonl")}
+    assert len(dataset_ids) == 3 and len(surplus_ids) == 3
+    sets = {entry["record_id"]: entry["export_set"] for entry in manifest["records"]}
+    assert {i for i, s in sets.items() if s == "surplus"} == surplus_ids
+    assert {i for i, s in sets.items() if s == "dataset"} == dataset_ids
+    assert manifest["summary"]["funnel"]["export_sets"] == {"dataset": 3, "rejected": 1, "review": 1, "surplus": 3}
+    assert all(sets[i] == "dataset" for i in dataset_ids) and verify_out_dir(out, key) == []
+    assert "| in the training set | 3 | 38% |" in (out / "README.md").read_text()  # the card counts the same 3

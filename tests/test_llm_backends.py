@@ -61,8 +61,19 @@ def test_generation_ok_flag():
 
 
 def test_backends_satisfy_protocol(fake_llm_server):
-    for factory in BACKEND_FACTORIES.values():
-        assert isinstance(factory(fake_llm_server), LLM)
+    """Every backend's generate takes exactly the protocol's parameters (names, kinds, defaults) and
+    names its backend and model: isinstance on a runtime-checkable protocol checks only that the
+    attributes exist, so it cannot catch a renamed keyword or a changed default."""
+    import inspect
+
+    wanted = inspect.signature(LLM.generate).parameters
+    for name, factory in BACKEND_FACTORIES.items():
+        backend = factory(fake_llm_server)
+        found = inspect.signature(type(backend).generate).parameters
+        assert [(p.name, p.kind, p.default) for p in found.values()] == [(p.name, p.kind, p.default) for p in wanted.values()]
+        assert backend.backend == name and isinstance(backend.model, str) and backend.model
+    embedded = inspect.signature(EmbeddedLLM.generate).parameters
+    assert [(p.name, p.kind, p.default) for p in embedded.values()] == [(p.name, p.kind, p.default) for p in wanted.values()]
 
 
 def test_malformed_messages_are_programmer_errors(fake_llm_server):

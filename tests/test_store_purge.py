@@ -19,7 +19,7 @@ def _add(con, store: VectorStore, folder: Path, name: str, text: str) -> None:
     chunks = chunk_document(doc)
     store_document(con, name, doc)
     replace_chunks(con, name, chunks, ["t"] * len(chunks))
-    rows = [{"chunk_id": c.chunk_id, "doc_id": c.doc_id, "path": name, "text": c.text} for c in chunks]
+    rows = [{"chunk_id": c.chunk_id, "doc_id": c.doc_id, "path": name} for c in chunks]
     store.replace_document_chunks(name, rows, np.ones((len(rows), 384), dtype=np.float32))
 
 
@@ -48,3 +48,30 @@ def test_purge_shrinks_topics_and_drops_emptied_ones(tmp_path: Path):
             con.execute("INSERT INTO topics VALUES (?, ?, ?, ?, now())", [topic_id, f"t{topic_id}", [1.0, 0.0], size])
         purge_removed_documents(con, store, ["kept.md"])
         assert con.execute("SELECT topic_id, size FROM topics ORDER BY topic_id").fetchall() == [(1, 2)]
+
+
+def test_the_old_chunk_table_with_text_is_dropped_so_its_documents_are_embedded_again(tmp_path: Path):
+    import lancedb
+
+    lancedb.connect(str(tmp_path / "lancedb")).create_table("chunks", [{"chunk_id": "c", "text": "t", "vector": [0.0, 1.0]}])
+    store = VectorStore(tmp_path / "lancedb")
+    assert "chunks" not in store.db.list_tables().tables and store.count_chunks("a.md") == 0
+
+
+def test_a_document_is_stored_as_block_rows_and_read_back_identical(tmp_path: Path):
+    from mbdg_assets.storage.incremental import ensure_versions_table, mark_extracted, unchanged_document
+    from mbdg_assets.storage.tables import load_document
+
+    path = tmp_path / "guide.md"
+    path.write_text("# Guide\n\nFirst paragraph.\n\n## Part\n\n- one\n- two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    doc = extract_document(path)
+    with warehouse.connect(tmp_path / "w.duckdb") as con:
+        ensure_versions_table(con)
+        store_document(con, "guide.md", doc)
+        mark_extracted(con, "guide.md")
+        assert con.execute("SELECT count(*) FROM blocks WHERE path = 'guide.md'").fetchone()[0] == len(doc.blocks) > 3
+        back = load_document(con, "guide.md")
+        assert back.text == doc.text and back.blocks == doc.blocks and back.title == doc.title
+        assert unchanged_document(con, "guide.md", path, 10**6) is not None
+        con.execute("DELETE FROM blocks")  # as in a warehouse from before blocks were rows: extract again
+        assert unchanged_document(con, "guide.md", path, 10**6) is None

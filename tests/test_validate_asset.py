@@ -6,6 +6,8 @@ import pytest
 
 from mbdg_assets.storage import warehouse
 from mbdg_assets.validate.accepted_records import load_prior
+from mbdg_assets.validate.decisions import STAGES
+from mbdg_assets.storage.tables import load_stage_counts
 from mbdg_assets.generate.candidates import Candidate
 from mbdg_assets.storage.tables import replace_candidates
 from mbdg_assets.defs.partitions import documents_partitions
@@ -43,6 +45,9 @@ def test_validated_records_materializes_with_checks_and_remembers_accepted_recor
     with warehouse.connect(wh) as con:
         rows = dict(con.execute("SELECT candidate_id, decision FROM records").fetchall())
         duplicate = con.execute("SELECT duplicate_of FROM records WHERE candidate_id = 'cand1'").fetchone()[0]
+        stages = load_stage_counts(con)
+    assert list(stages) == list(STAGES) and all(c["kept"] + c["flagged"] == 4 for c in stages.values())
+    assert stages["dedup"]["flagged"] == stages["dedup"]["failed"] == 1 and sum(stages["dedup"]["kinds"].values()) == 1
     assert rows == {"cand0": "AUTO_APPROVE", "cand1": "AUTO_REJECT", "cand2": "AUTO_REJECT", "cand3": "AUTO_APPROVE"}
     assert duplicate is not None
     assert len(load_prior(lance).keys) == 2
@@ -50,3 +55,6 @@ def test_validated_records_materializes_with_checks_and_remembers_accepted_recor
     with warehouse.connect(wh) as con:
         assert dict(con.execute("SELECT candidate_id, decision FROM records").fetchall()) == rows
     assert again.success
+    embedded = [r.asset_materialization.metadata["winners_embedded"].value
+                for r in instance.fetch_materializations(validated_records.key, limit=2).records]
+    assert embedded == [0, len(ANSWERS)]  # newest first: the rerun embeds no winner again

@@ -13,7 +13,8 @@ from mbdg_assets.validate.decisions import AUTO_APPROVE, AUTO_REJECT
 from mbdg_assets.validate.distribution import distributions_markdown, markdown_shares, record_rows, run_suite, share_bar
 from mbdg_assets.validate.novelty import coverage_gain, novelty
 from mbdg_assets.llm.prompts import load_template
-from mbdg_assets.validate.validator import record_text, validate_candidates
+from mbdg_assets.validate.stages import StageCounter, StageItem, StageResult, stage_summary
+from mbdg_assets.validate.validator import embed_records, record_text, validate_candidates
 
 SCHEMA = load_template("instruction_pair").json_schema
 CHUNK = {"chunk_id": "c-1", "doc_id": "d-1", "path": "policy.md", "topic": "Response times",
@@ -183,3 +184,54 @@ def test_distribution_check_reads_difficulty_from_the_records_table(tmp_path):
     assert not result.passed and "difficulty" in result.metadata["failures"].text and "'hard'" in result.metadata["failures"].text
     picture = result.metadata["distributions"].value  # 2 groups: each may hold 75%
     assert "| hard | `████████████████▋` 83% **over 75%** |" in picture and "| easy | `███▍` 17% |" in picture
+
+
+def test_stage_counts_come_from_the_stage_results_not_from_reason_strings():
+    good = _candidate("1", "How fast is a severity 1 page acknowledged?", "Within 5 minutes, by the on-call engineer.")
+    copy = _candidate("2", "How fast is a severity 1 page acknowledged?", "Within 5 minutes, by the on-call engineer.", 0.5)
+    broken = _candidate("3", "When is the incident channel opened?", "") | {"fields": {"instruction": "When?"}}
+    records = validate_candidates([good, copy, broken], "instruction_pair", SCHEMA)
+    stages = records.stages
+    assert all(c.kept + c.flagged == 3 for c in stages.values())
+    assert (stages["dedup"].flagged, stages["dedup"].failed, dict(stages["dedup"].kinds)) == (1, 1, {"exact_duplicate": 1})
+    assert stages["schema"].failed >= 1 and stages["schema"].kinds["invalid"] == 1
+    for name, counts in stages.items():  # each stage's tally matches the reasons it gave the records
+        assert counts.flagged == sum(any(r.startswith(f"{name}:") for r in rec.reasons) for rec in records)
+    assert "dedup 2/3 (exact_duplicate 1)" in stage_summary(stages)
+
+
+def test_a_stage_counter_counts_kept_flagged_and_failed_per_kind():
+    class Odd:
+        name = "odd"
+
+        def check(self, item):
+            if item.index % 2:
+                return StageResult(0.0, ("odd: odd position",), "odd", hard_fail=item.index == 1)
+            return StageResult(1.0)
+
+    counter = StageCounter([Odd()])
+    results = [counter.check(StageItem(i, {}, {"chunk": CHUNK}, "", "")) for i in range(5)]
+    assert [r["odd"].kept for r in results] == [True, False, True, False, True]
+    counts = counter.counts["odd"]
+    assert (counts.kept, counts.flagged, counts.failed, dict(counts.kinds)) == (3, 2, 1, {"odd": 2})
+
+
+class _CountingEmbedder:
+    model = "fake"
+
+    def __init__(self):
+        self.embedded: list[str] = []
+
+    def embed(self, texts):
+        self.embedded += texts
+        return np.stack([np.full(4, float(len(t)), dtype=np.float32) for t in texts])
+
+
+def test_winners_are_embedded_once_across_runs():
+    embedder, remembered = _CountingEmbedder(), {}
+    first = embed_records(embedder, ["alpha", "beta", "alpha"], remembered)
+    assert embedder.embedded == ["alpha", "beta"] and first.shape == (3, 4) and (first[0] == first[2]).all()
+    again = embed_records(embedder, ["beta", "alpha", "gamma"], remembered)
+    assert embedder.embedded == ["alpha", "beta", "gamma"]  # only the new text
+    assert (again[0] == first[1]).all() and (again[1] == first[0]).all()
+    assert embed_records(embedder, ["delta"]).shape == (1, 4) and embed_records(None, ["x"], remembered) is None

@@ -70,7 +70,7 @@ def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: st
     except ValueError as error:
         _fail(str(error))
     if seed_examples:
-        from mbdg_assets.generate.personas import load_seed_examples
+        from mbdg_assets.shared.seed_examples import load_seed_examples
 
         try:
             load_seed_examples(seed_examples)

@@ -241,6 +241,7 @@ def validate_file(records_path: Path, sources: Path, schema: str | None, embed: 
 def _validate_readable(lines: list, readable: list[tuple[int, dict, dict]], template, sources: Path, embed: bool,
                        eval_sets: list[str], reject_contaminated: bool, echo, judge) -> None:
     """Fills `lines` (indexed by line number - 1) with the validator's verdict on each readable record."""
+    from mbdg_assets.validate.stages import stage_summary
     from mbdg_assets.validate.validator import ValidationParams, validate_candidates
 
     chunks = load_source_chunks(sources, echo)
@@ -262,6 +263,7 @@ def _validate_readable(lines: list, readable: list[tuple[int, dict, dict]], temp
         raise click.ClickException(str(error)) from None
     records = validate_candidates(candidates, template.schema_name, template.json_schema, params, embedder=embedder,
                                   eval_index=eval_index, judge=judge)
+    echo(stage_summary(records.stages))
     by_candidate = {r.candidate_id: r for r in records}
     ids = {r.record_id: r for r in records}
     for number, item, _ in readable:

@@ -1,5 +1,5 @@
 """Phase 2: enrich. Chunks with full attribution, key phrases, entities, a topic cluster and the
-document type, and vectors in LanceDB (with a full-text index beside them)."""
+document type, and vectors in LanceDB (the text itself only in the warehouse)."""
 
 import dagster as dg
 
@@ -45,7 +45,7 @@ def enriched_chunks(context: dg.AssetExecutionContext, config: ChunkingConfig, w
     topics = [c.heading_path[0] if c.heading_path else doc.title for c in chunks]
     embedder = vectors.embedder()
     embeddings = embedder.embed([c.text for c in chunks])
-    rows = [{"chunk_id": c.chunk_id, "doc_id": c.doc_id, "path": path, "text": c.text} for c in chunks]
+    rows = [{"chunk_id": c.chunk_id, "doc_id": c.doc_id, "path": path} for c in chunks]
     store.replace_document_chunks(path, rows, embeddings)
     with warehouse.connect() as con:
         con.execute("BEGIN TRANSACTION")  # topic sizes and chunk rows change together or not at all

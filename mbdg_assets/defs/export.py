@@ -16,11 +16,13 @@ from mbdg_assets.manifest.signing import KeyChangeError
 from mbdg_assets.storage.project import config_for_manifest, load_settings, save_settings
 from mbdg_assets.export.run_facts import collect_facts, manifest_body, sources
 from mbdg_assets.defs.lineage import collect_lineage
+from mbdg_assets.shared.markdown import markdown_table
 from mbdg_assets.defs.partitions import documents_partitions
-from mbdg_assets.defs.validate import ValidateConfig, validated_records
+from mbdg_assets.defs.validate import VALIDATE_FACTS, ValidateConfig, validated_records
+from mbdg_assets.storage.tables import load_run_facts, record_run_facts
 from resources import ProjectResource, SignerResource, WarehouseResource
 
-FACTS_KEY = "facts"
+EXPORT_FACTS = "export"
 
 
 class ExportConfig(dg.Config):
@@ -43,26 +45,17 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _latest(instance: dg.DagsterInstance, asset: str) -> dg.EventLogRecord | None:
-    records = instance.fetch_materializations(dg.AssetKey(asset), limit=1).records
-    return records[0] if records else None
-
-
-def validation_settings(instance: dg.DagsterInstance) -> dict:
-    """The thresholds the records were judged by: the config of the run that last validated them."""
-    latest = _latest(instance, "validated_records")
-    run = instance.get_run_by_id(latest.run_id) if latest else None
-    config = ((run.run_config if run else {}) or {}).get("ops", {}).get("validated_records", {}).get("config", {})
+def validation_settings(con) -> dict:
+    """The thresholds the records were judged by, as validated_records recorded them."""
+    config = load_run_facts(con, VALIDATE_FACTS) or {}
     known = {k: v for k, v in config.items() if k in ValidateConfig.model_fields}  # a renamed field must not break export
     return ValidateConfig(**known).model_dump()
 
 
 def _preview(records: list[dict], limit: int = 10) -> str:
-    lines = ["| split | score | instruction | output |", "|---|---|---|---|"]
-    for r in records[:limit]:
-        cells = [str(r.get(k, "")).replace("|", "\\|").replace("\n", " ")[:80] for k in ("instruction", "output")]
-        lines.append(f"| {r.get('split', '')} | {r.get('score', 0):.2f} | {cells[0]} | {cells[1]} |")
-    return "\n".join(lines)
+    rows = [[r.get("split", ""), f"{r.get('score', 0):.2f}", str(r.get("instruction", ""))[:80], str(r.get("output", ""))[:80]]
+            for r in records[:limit]]
+    return "\n".join(markdown_table(["split", "score", "instruction", "output"], rows))
 
 
 @dg.asset(deps=[validated_records], group_name="export", kinds={"python", "duckdb", "parquet"})
@@ -73,26 +66,18 @@ def training_dataset(context: dg.AssetExecutionContext, config: ExportConfig, pr
     partitions = context.instance.get_dynamic_partitions(documents_partitions.name)
     with warehouse.connect() as con:
         result = export_dataset(con, out, config.options())
-        facts = collect_facts(con, result, sources(con, partitions), validation_settings(context.instance),
+        facts = collect_facts(con, result, sources(con, partitions), validation_settings(con),
                               config.model_dump(), _now(), package_metadata.version("mbdg"))
-    atomic_write_text(out / DATA_CARD_NAME, render_data_card(facts))
-    facts["files"].append(DATA_CARD_NAME)
+        atomic_write_text(out / DATA_CARD_NAME, render_data_card(facts))
+        facts["files"].append(DATA_CARD_NAME)
+        record_run_facts(con, EXPORT_FACTS, facts)  # run_manifest signs exactly this export
     return dg.MaterializeResult(metadata={
         "out_dir": dg.MetadataValue.path(str(out)), **result.counts,
         "train": result.split_sizes["train"], "eval": result.split_sizes["eval"], "preference_pairs": result.pairs,
         "data_card": dg.MetadataValue.path(str(out / DATA_CARD_NAME)),
         "files": dg.MetadataValue.md("\n".join(f"- [{name}]({(out / name).as_uri()})" for name in facts["files"])),
         "preview": dg.MetadataValue.md(_preview(result.dataset)),
-        FACTS_KEY: dg.MetadataValue.json(facts),
     })
-
-
-def _export_facts(instance: dg.DagsterInstance) -> dict:
-    latest = _latest(instance, "training_dataset")
-    entry = latest.asset_materialization.metadata.get(FACTS_KEY) if latest and latest.asset_materialization else None
-    if entry is None:
-        raise dg.Failure("training_dataset has no export facts yet: materialize it before run_manifest")
-    return entry.value
 
 
 @dg.asset(deps=[training_dataset], group_name="export", kinds={"python"})
@@ -107,7 +92,10 @@ def run_manifest(context: dg.AssetExecutionContext, project: ProjectResource, wa
     except KeyChangeError as error:
         raise dg.Failure(description=str(error)) from None
     with warehouse.connect() as con:
-        body = manifest_body(con, _export_facts(context.instance), out, collect_lineage(context, partitions), _now())
+        facts = load_run_facts(con, EXPORT_FACTS)
+    if facts is None:
+        raise dg.Failure("training_dataset has no export facts yet: materialize it before run_manifest")
+    body = manifest_body(facts, out, collect_lineage(context, partitions), _now())
     body["project"] = config_for_manifest(project.paths)  # the configuration and every recorded change of it
     if last_key_id and last_key_id != key.key_id:
         body["signing_key_change"] = {"from": last_key_id, "to": key.key_id, "allowed_by": "allow_key_change"}

@@ -5,7 +5,7 @@ from collections import Counter
 import dagster as dg
 from pydantic import Field
 
-from mbdg_assets.generate.personas import load_seed_examples
+from mbdg_assets.shared.seed_examples import load_seed_examples
 from mbdg_assets.generate.candidates import GenerationParams, calls_per_target, generate_planned
 from mbdg_assets.generate.planning import KINDS, plan_targets
 from mbdg_assets.llm.backends import Generation

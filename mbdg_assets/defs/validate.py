@@ -6,19 +6,25 @@ from pydantic import Field
 from mbdg_assets.validate.accepted_records import add_accepted, load_prior
 from mbdg_assets.validate.contamination import EvalIndex
 from mbdg_assets.validate.decisions import AUTO_APPROVE, AUTO_REJECT, Thresholds
-from mbdg_assets.validate.distribution import (DistributionBounds, allowed_share, distributions_markdown, load_seed_examples,
-                                           markdown_shares, record_rows, run_suite)
+from mbdg_assets.validate.distribution import (DistributionBounds, allowed_share, distributions_markdown,
+                                           markdown_shares, record_rows, run_suite, seed_rows)
 from mbdg_assets.validate.entailment import EntailmentJudge, judge_enabled
 from mbdg_assets.validate.eval_sets import load_eval_texts
+from mbdg_assets.shared.markdown import markdown_table
+from mbdg_assets.shared.seed_examples import load_seed_examples
 from mbdg_assets.llm.cache import CachedLLM
 from mbdg_assets.llm.prompts import load_template
-from mbdg_assets.storage.tables import decision_counts, load_winners, purge_removed_documents, replace_records
+from mbdg_assets.storage.tables import (decision_counts, load_winners, purge_removed_documents, record_run_facts, replace_records,
+                                        replace_stage_counts)
 from mbdg_assets.validate.records_table_checks import overrepresented_sources, records_table_failures, schema_failures
-from mbdg_assets.validate.validator import ValidationParams, record_text, validate_candidates
+from mbdg_assets.validate.validator import ValidationParams, record_text, validate_candidates, vector_key
 from mbdg_assets.defs.generate import candidates
 from mbdg_assets.defs.partitions import documents_partitions
 from mbdg_assets.review.queue import review_counts
 from resources import LLMResource, VectorStoreResource, WarehouseResource
+
+
+VALIDATE_FACTS = "validate"  # run_facts row: the settings the latest validation ran with
 
 
 class ValidateConfig(dg.Config):
@@ -43,11 +49,9 @@ class ValidateConfig(dg.Config):
 
 
 def _preview(records, limit: int = 10) -> str:
-    lines = ["| decision | score | instruction | reasons |", "|---|---|---|---|"]
-    for r in records[:limit]:
-        instruction = str(r.fields.get("instruction", "")).replace("|", "\\|").replace("\n", " ")[:80]
-        lines.append(f"| {r.decision} | {r.score:.2f} | {instruction} | {'; '.join(r.reasons)[:120]} |")
-    return "\n".join(lines)
+    rows = [[r.decision, f"{r.score:.2f}", str(r.fields.get("instruction", ""))[:80], "; ".join(r.reasons)[:120]]
+            for r in records[:limit]]
+    return "\n".join(markdown_table(["decision", "score", "instruction", "reasons"], rows))
 
 
 def _entailment_judge(mode: str, llm: LLMResource, con) -> EntailmentJudge | None:
@@ -74,24 +78,33 @@ def validated_records(context: dg.AssetExecutionContext, config: ValidateConfig,
     """Each winning candidate scored by schema, distribution, dedup, grounding and novelty, with a decision."""
     paths = context.instance.get_dynamic_partitions(documents_partitions.name)
     template = load_template(config.schema_name)
-    store_uri = vectors.store().uri
     eval_index = EvalIndex.build(load_eval_texts(config.eval_sets)) if config.eval_sets else None
+    store, embedder = vectors.store(), vectors.embedder()
+    store_uri = store.uri
+    remembered = store.record_vectors()  # winners embedded by earlier runs are not embedded again
+    earlier = set(remembered)
     with warehouse.connect() as con:
-        purged = purge_removed_documents(con, vectors.store(), paths)
+        purged = purge_removed_documents(con, store, paths)
         judge = _entailment_judge(config.entailment_judge, llm, con)
         records = validate_candidates(load_winners(con, paths), template.schema_name, template.json_schema, config.params(),
-                                      embedder=vectors.embedder(), prior=load_prior(store_uri), eval_index=eval_index,
-                                      judge=judge)
+                                      embedder=embedder, prior=load_prior(store_uri), eval_index=eval_index,
+                                      judge=judge, remembered=remembered)
         replace_records(con, records)
+        replace_stage_counts(con, records.stages)
+        record_run_facts(con, VALIDATE_FACTS, config.model_dump())  # the settings the export's data card names
         counts = decision_counts(con)
         counts |= review_counts(con)  # issue 7: reviews_pending, reviewed
-    remembered = _remember_accepted(store_uri, records)
+    current = {vector_key(embedder, record_text(r.fields)): r.vector for r in records if r.vector is not None}
+    store.replace_record_vectors(current)
+    remembered_count = _remember_accepted(store_uri, records)
     duplicates = sum(1 for r in records if r.duplicate_of)
     judged = ({"entailment_judge": f"{llm.backend} {judge.llm.model}", "entailment_calls": judge.llm.misses,
                "entailment_cache_hits": judge.llm.hits, **judge.stats()} if judge else {"entailment_judge": "off"})
     return dg.MaterializeResult(
         metadata={"records": len(records), **counts, "documents": len(paths), "duplicates": duplicates, **judged,
-                  "accepted_stored": remembered, "documents_purged": len(purged), "preview": dg.MetadataValue.md(_preview(records))}
+                  "accepted_stored": remembered_count, "winners_embedded": len(set(current) - earlier),
+                  "documents_purged": len(purged), "preview": dg.MetadataValue.md(_preview(records)),
+                  "stages": dg.MetadataValue.json({name: c.as_dict() for name, c in records.stages.items()})}
     )
 
 
@@ -143,7 +156,7 @@ def distribution_within_bounds(config: DistributionCheckConfig, warehouse: Wareh
                            "WHERE decision != 'AUTO_REJECT'").fetchall()
     df = record_rows([{"fields": json.loads(f), "paths": list(p), "topic": t, "schema_name": s, "generation": json.loads(g or "{}")}
                       for f, p, t, s, g in rows])
-    seed = load_seed_examples(config.seed_examples) if config.seed_examples else None
+    seed = seed_rows(load_seed_examples(config.seed_examples)) if config.seed_examples else None
     bounds = DistributionBounds(config.fair_share_multiple, config.min_chars, config.max_chars, max_kl=config.max_kl)
     passed, failures, tables = run_suite(df, bounds, seed)
     return dg.AssetCheckResult(passed=passed, severity=dg.AssetCheckSeverity.WARN,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from mbdg_assets.export.training_formats import FORMATS
 from mbdg_assets.export.splits import EVAL, TRAIN
+from mbdg_assets.shared.markdown import markdown_table
 
 DATA_CARD_NAME = "README.md"
 
@@ -48,13 +49,8 @@ def _yaml_header(files: list[str]) -> str:
     return "\n".join(lines + ["---", ""]) if len(lines) > 2 else ""
 
 
-def _cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
 def _table(headers: list[str], rows: list[list[object]]) -> list[str]:
-    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    return out + ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows] + [""]
+    return markdown_table(headers, rows) + [""]
 
 
 def _generation_section(facts: dict) -> list[str]:

@@ -44,6 +44,7 @@ class ExportResult:
     pairs_dropped: int = 0
     counts: dict[str, int] = field(default_factory=dict)  # records per decision file
     dataset: list[dict] = field(default_factory=list)     # the training set's record lines
+    siblings: dict[str, list[dict]] = field(default_factory=dict)  # winner candidate_id -> its target's candidates
 
 
 def record_line(row: dict) -> dict:
@@ -96,11 +97,12 @@ def export_dataset(con: duckdb.DuckDBPyConnection, out_dir: Path, options: Expor
         files.append(ExportedFile(SURPLUS_FILE, len(surplus), [line["record_id"] for line in surplus]))
     else:
         (out_dir / SURPLUS_FILE).unlink(missing_ok=True)  # a stale one from a run that asked for fewer
-    pairs, dropped = preference_pairs(lines["dataset"], siblings_by_winner(con), options.dpo_min_gap)
+    siblings = siblings_by_winner(con)
+    pairs, dropped = preference_pairs(lines["dataset"], siblings, options.dpo_min_gap)
     files += write_training_formats(out_dir, lines["dataset"], split_of, pairs)
     sizes = {split: sum(1 for s in split_of.values() if s == split) for split in (TRAIN, EVAL)}
     counts = {EXPORT_SETS[name]: len(lines[name]) for name in EXPORT_SETS} | ({SURPLUS_FILE: len(surplus)} if surplus else {})
-    return ExportResult(rows, files, sizes, len(pairs), dropped, counts=counts, dataset=lines["dataset"])
+    return ExportResult(rows, files, sizes, len(pairs), dropped, counts=counts, dataset=lines["dataset"], siblings=siblings)
 
 
 def _trim(rows: list[dict], lines: dict[str, list[dict]], max_records: int, quotas: tuple[Quota, ...]) -> list[dict]:

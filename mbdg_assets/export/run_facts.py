@@ -18,7 +18,7 @@ import duckdb
 from mbdg_assets.manifest.signed_manifest import describe_files
 from mbdg_assets.export.review_decisions import review_of
 from mbdg_assets.storage.sql_files import sql_text
-from mbdg_assets.validate.validator import STAGES
+from mbdg_assets.storage.tables import load_stage_counts
 from mbdg_assets.storage.warehouse import fetch_dicts
 
 SELECTION_RULE = "highest hybrid reward among parsed candidates; ties go to the lower rank (earlier seed)"
@@ -79,15 +79,15 @@ def selection_rationale(siblings: list[dict]) -> dict:
                                 for s in siblings]}
 
 
-def stage_pass_counts(rows: list[dict]) -> dict[str, dict]:
-    """Per validator stage: records it let through without a reason, of all records."""
-    total = len(rows)
-    flagged = Counter()
-    for row in rows:
-        stages_with_reason = {reason.split(":", 1)[0] for reason in row["reasons"]}
-        flagged.update(stage for stage in STAGES if stage in stages_with_reason)
-    return {stage: {"passed": total - flagged[stage], "of": total,
-                    "rate": round((total - flagged[stage]) / total, 4) if total else None} for stage in STAGES}
+def stage_pass_counts(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+    """Per validator stage: records it let through without a reason, of all records, and why it
+    flagged the others, as the latest validation counted them (the validation_stages table)."""
+    counts = {}
+    for stage, c in load_stage_counts(con).items():
+        total = c["kept"] + c["flagged"]
+        counts[stage] = {"passed": c["kept"], "of": total, "rate": round(c["kept"] / total, 4) if total else None,
+                         "failed": c["failed"], "flagged": c["kinds"]}
+    return counts
 
 
 def funnel(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> dict:
@@ -110,14 +110,21 @@ def distribution(rows: list[dict]) -> list[dict]:
 
 def collect_facts(con: duckdb.DuckDBPyConnection, result, source_rows: list[dict], validation: dict, export: dict,
                   created_at: str, mbdg_version: str) -> dict:
-    """Everything the data card shows and the manifest signs about one export (`result`: ExportResult)."""
+    """Everything the data card shows and the manifest signs about one export (`result`: ExportResult),
+    taken from the export's own result: each record's export set as the export labelled it (a
+    surplus record under --records N stays surplus), its split, and what each file holds."""
+    split_of = {line["record_id"]: line["split"] for line in result.dataset}
+    validated_at = con.execute("SELECT max(validated_at) FROM records").fetchone()[0]
     return {
         "created_at": created_at, "mbdg_version": mbdg_version, "sources": source_rows,
         "generation": generation_parameters(con), "validation": validation, "export": export,
-        "funnel": funnel(con, result.rows), "stages": stage_pass_counts(result.rows),
+        "funnel": funnel(con, result.rows), "stages": stage_pass_counts(con),
         "distribution": distribution(result.rows), "splits": result.split_sizes,
         "pairs": {"kept": result.pairs, "dropped": result.pairs_dropped},
         "files": [f.name for f in result.files],
+        "written": {f.name: {"records": f.records, "record_ids": f.record_ids} for f in result.files},
+        "records": record_entries(result.rows, result.siblings, split_of),
+        "validated_at": validated_at.isoformat() if validated_at else None,
     }
 
 
@@ -131,17 +138,10 @@ def record_entries(rows: list[dict], siblings: dict[str, list[dict]], split_of: 
             for r in sorted(rows, key=lambda row: row["record_id"])]
 
 
-def _split_of(files: dict[str, dict]) -> dict[str, str]:
-    """record_id -> split, read from the record-contract files as written."""
-    return {record_id: split for split in ("train", "eval")
-            for record_id in files.get(f"records/{split}.jsonl", {}).get("record_ids", [])}
-
-
-def manifest_body(con: duckdb.DuckDBPyConnection, facts: dict, out_dir: Path, lineage: dict, created_at: str) -> dict:
-    """The unsigned manifest: inputs, parameters, per-record rationale, lineage, machine, file hashes."""
-    files = describe_files(out_dir, facts["files"])
-    rows = load_export_rows(con)
-    validated_at = con.execute("SELECT max(validated_at) FROM records").fetchone()[0]
+def manifest_body(facts: dict, out_dir: Path, lineage: dict, created_at: str) -> dict:
+    """The unsigned manifest: inputs, parameters, per-record rationale, lineage, machine, file hashes.
+    Built from the export's facts (collect_facts); the files are hashed, not parsed again."""
+    files = describe_files(out_dir, facts["files"], facts["written"])
     return {
         "created_at": created_at,
         "mbdg_version": facts["mbdg_version"],
@@ -149,10 +149,10 @@ def manifest_body(con: duckdb.DuckDBPyConnection, facts: dict, out_dir: Path, li
         "parameters": {"generation": facts["generation"], "validation": facts["validation"], "export": facts["export"]},
         "summary": {"funnel": facts["funnel"], "stages": facts["stages"], "split_sizes": facts["splits"],
                     "preference_pairs": facts["pairs"], "distribution": facts["distribution"]},
-        "records": record_entries(rows, siblings_by_winner(con), _split_of(files)),
+        "records": facts["records"],
         "lineage": lineage,
         "machine": machine_fingerprint(),
-        "timestamps": {"records_validated_at": validated_at.isoformat() if validated_at else None,
+        "timestamps": {"records_validated_at": facts["validated_at"],
                        "dataset_exported_at": facts["created_at"], "manifest_signed_at": created_at},
         "files": files,
     }

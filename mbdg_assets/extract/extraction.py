@@ -414,13 +414,6 @@ def _wrong_extension(path: Path, head: bytes, error: ExtractionError) -> Extract
 # --------------------------------------------------------------------------- archives
 
 
-def _extract_zip(path: Path, data: bytes, depth: int = 0) -> _Parsed:
-    """Members through ``parse_bytes``, handed to the archive reader (which imports no dispatcher)."""
-    return archive.extract_zip(path, data, depth, parse_bytes, current_budget().limits)
-
-
-def _extract_tar(path: Path, data: bytes, depth: int = 0) -> _Parsed:
-    return archive.extract_tar(path, data, depth, parse_bytes, current_budget().limits)
 
 
 def _extract_doc(path: Path, data: bytes) -> _Parsed:
@@ -460,7 +453,11 @@ class _Format:
     suffixes: tuple[str, ...]
     extract: Callable[..., _Parsed]
     check_magic: Callable[[Path, bytes], None] | None = field(default=None)
-    nested: bool = False  # containers (e-mail) take a depth argument for their attachments
+    nested: bool = False  # containers (e-mail) get the depth and parse_bytes for what they hold
+
+    def read(self, path: Path, data: bytes, depth: int = 0) -> _Parsed:
+        """Run the extractor; a container is handed ``parse_bytes`` for its attachments."""
+        return self.extract(path, data, depth, parse_bytes) if self.nested else self.extract(path, data)
 
 
 _FORMATS: tuple[_Format, ...] = (
@@ -492,8 +489,8 @@ _FORMATS: tuple[_Format, ...] = (
     _Format("smime", (".p7s", ".p7m"), mail.extract_smime, None, nested=True),
     _Format("doc", (".doc",), _extract_doc, _check_doc_magic),
     _Format("ppt", (".ppt",), _extract_ppt, legacy_office.check_ole_magic),
-    _Format("zip", (".zip",), _extract_zip, archive.check_zip_magic, nested=True),
-    _Format("tar", (".tar", ".gz", ".tgz", ".bz2", ".tbz2", ".xz", ".txz"), _extract_tar, archive.check_tar_magic, nested=True),
+    _Format("zip", (".zip",), archive.extract_zip, archive.check_zip_magic, nested=True),
+    _Format("tar", (".tar", ".gz", ".tgz", ".bz2", ".tbz2", ".xz", ".txz"), archive.extract_tar, archive.check_tar_magic, nested=True),
 )
 _BY_SUFFIX: dict[str, _Format] = {s: f for f in _FORMATS for s in f.suffixes}
 SUPPORTED_FORMATS: dict[str, str] = {s: f.name for s, f in _BY_SUFFIX.items()}
@@ -548,7 +545,7 @@ def parse_bytes(path: Path, data: bytes, depth: int = 0) -> _Parsed:
     if not data:
         raise ExtractionError("empty_file", f"{path.name}: file is empty (0 bytes)")
     fmt = _format_for(path, data[:_MAGIC_READ])
-    return fmt.extract(path, data, depth) if fmt.nested else fmt.extract(path, data)
+    return fmt.read(path, data, depth)
 
 
 def _read_checked(path: Path, max_bytes: int) -> bytes:
@@ -610,7 +607,7 @@ _FALLBACK_CODES = ("corrupt_file", "internal_error")  # not passwords, cut-offs,
 def _parsers(path: Path, data: bytes, fmt: _Format, parser: str) -> list[tuple[str, Callable[[], _Parsed]]]:
     """The parsers to try, in order: the chosen one first; under "auto", the other one after it
     where docling reads the format offline and is installed (native <-> docling)."""
-    native = ("native", lambda: fmt.extract(path, data, 0) if fmt.nested else fmt.extract(path, data))
+    native = ("native", lambda: fmt.read(path, data))
     chosen = docling_backend.extractor_for(fmt.name, parser)
     if chosen is not None:
         chain = [("docling", lambda: chosen(path, data))]

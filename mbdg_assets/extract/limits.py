@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, fields, replace
 
+from mbdg_assets.extract.errors import ExtractionError
+
 
 @dataclass(frozen=True)
 class ExtractionLimits:
@@ -63,8 +65,6 @@ class Budget:
 
     def fail(self, code: str, what: str):
         """Raise the per-file error; ``what`` says which budget and by how much."""
-        from mbdg_assets.extract.formats.base import ExtractionError  # base imports this module
-
         raise ExtractionError(code, f"{self.name}: {what}")
 
     def check_time(self) -> None:

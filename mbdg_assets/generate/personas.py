@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from mbdg_assets.shared.text import content_words, jaccard
 
@@ -58,22 +57,6 @@ def guidance(variant: Variant | None, examples: list[dict]) -> str:
         lines.append("Examples of the style wanted (match their style and length; never copy them):")
         lines += [json.dumps(e, ensure_ascii=False) for e in examples]
     return "\n".join(lines)
-
-
-def load_seed_examples(path: str | Path) -> tuple[dict, ...]:
-    """JSON Lines of the user's real records; a bad line is an error naming the line."""
-    examples = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-        if not isinstance(value, dict):
-            raise ValueError(f"{path}:{number}: expected a JSON object per line")
-        examples.append(value)
-    return tuple(examples)
 
 
 def _words_of(record: dict) -> set[str]:

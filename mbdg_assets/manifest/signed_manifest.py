@@ -108,24 +108,30 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def describe_file(path: Path) -> dict:
-    """SHA-256 and size of one file, plus its record count and record ids when it is a data file."""
+def describe_file(path: Path, written: dict | None = None) -> dict:
+    """SHA-256 and size of one file, plus its record count and record ids when it is a data file.
+    `written`: what the writer says the file holds ({records, record_ids}); without it the file is
+    read again (streamed) to find out."""
     with open(path, "rb") as handle:
-        entry = {"sha256": _sha256_of(handle), "bytes": os.fstat(handle.fileno()).st_size,
-                 "records": _record_count(handle, path.suffix)}
-        handle.seek(0)
-        found = _record_ids(handle, path.suffix)
-        try:
-            ids = list(found) if found is not None else []
-        except Exception:  # noqa: BLE001  an unreadable Parquet page: the file is described by its hash
-            ids = []
+        entry = {"sha256": _sha256_of(handle), "bytes": os.fstat(handle.fileno()).st_size}
+        if written is not None:
+            entry["records"], ids = written.get("records"), written.get("record_ids") or []
+        else:
+            entry["records"] = _record_count(handle, path.suffix)
+            handle.seek(0)
+            found = _record_ids(handle, path.suffix)
+            try:
+                ids = list(found) if found is not None else []
+            except Exception:  # noqa: BLE001  an unreadable Parquet page: the file is described by its hash
+                ids = []
     if ids and all(isinstance(i, str) for i in ids):
         entry["record_ids"] = ids
     return entry
 
 
-def describe_files(out_dir: Path, names: list[str]) -> dict[str, dict]:
-    return {name: describe_file(out_dir / name) for name in names}
+def describe_files(out_dir: Path, names: list[str], written: dict[str, dict] | None = None) -> dict[str, dict]:
+    """Every named file described; `written` (name -> {records, record_ids}) spares parsing them again."""
+    return {name: describe_file(out_dir / name, None if written is None else written.get(name, {})) for name in names}
 
 
 def write_signed_manifest(out_dir: Path, body: dict, key: SigningKey) -> dict:
@@ -204,8 +210,12 @@ def _load_manifest(root: Path, max_bytes: int) -> dict:
 
 def signing_key_id(out_dir: Path) -> str | None:
     """The key id that signed the manifest in `out_dir`, if there is a readable one."""
-    manifest, _problem = _load_manifest(out_dir)
-    return manifest["signature"].get("key_id") if manifest else None
+    try:
+        manifest = _load_manifest(Path(out_dir), MAX_MANIFEST_BYTES)
+    except (ManifestError, OSError):
+        return None
+    key_id = manifest["signature"].get("key_id")
+    return key_id if isinstance(key_id, str) else None
 
 
 def _signature_problems(manifest: dict, key: SigningKey) -> list[str]:

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from mbdg_assets.validate.decisions import Thresholds
+from mbdg_assets.validate.decisions import STAGES, Thresholds
 from mbdg_assets.storage.sql_files import sql_text
 from mbdg_assets.storage.warehouse import fetch_dicts
 
-from .queue import STAGES
 
 ACCEPTING = ("approve", "edit")
 MIN_DECISIONS = 10   # below this a suggestion would mostly reflect chance

@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from mbdg_assets.validate.decisions import Thresholds
+from mbdg_assets.validate.decisions import STAGES, Thresholds
 from mbdg_assets.storage.sql_files import sql_text
 from mbdg_assets.storage.warehouse import fetch_dicts
 
-STAGES = ("schema", "distribution", "dedup", "grounding", "novelty")
 FILTERS = ("source", "topic", "schema", "reason")
 QUESTION_FIELDS = ("instruction", "question", "prompt", "query")
 # Half the width of the default review band: a score this far from both thresholds counts as sure.

@@ -78,3 +78,15 @@ def stable_id(*parts: object, length: int = 32) -> str:
     """A content-derived id: the same inputs give the same id in every run."""
     joined = "\x1f".join(str(p) for p in parts)
     return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:length]
+
+
+def string_values(value) -> list[str]:
+    """Every string inside a JSON value, dict keys in sorted order: a record's or an evaluation
+    item's text, whatever its field names and nesting."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k in sorted(value) for s in string_values(value[k])]
+    if isinstance(value, list):
+        return [s for v in value for s in string_values(v)]
+    return []

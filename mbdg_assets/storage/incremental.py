@@ -12,24 +12,21 @@ The check lives in the assets (not in the runner) so it holds however a partitio
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import duckdb
 
 from mbdg_assets.extract.extraction import EXTRACTOR_VERSION
+from mbdg_assets.shared.files import file_sha256
 
 
-def file_sha256(path: Path, block: int = 1 << 20) -> str | None:
-    """sha256 of a file's bytes (the document id), or None when it cannot be read."""
-    digest = hashlib.sha256()
+def _readable_sha256(path: Path) -> str | None:
+    """The document id of the file on disk, or None when it cannot be read (then it is parsed
+    again, and the extraction records the error)."""
     try:
-        with Path(path).open("rb") as handle:
-            while chunk := handle.read(block):
-                digest.update(chunk)
+        return file_sha256(path)
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 VERSIONS_TABLE = """CREATE TABLE IF NOT EXISTS document_versions (
@@ -64,16 +61,19 @@ def extractor_version(parser: str) -> str:
 
 def unchanged_document(con: duckdb.DuckDBPyConnection, path: str, file: Path, max_bytes: int,
                        extractor_version: str | None = None) -> dict | None:
-    """The stored documents row when the file on disk still has the stored doc_id and the row
-    was made by this extractor version, else None (call ensure_versions_table first)."""
+    """The stored documents row when the file on disk still has the stored doc_id, the row was
+    made by this extractor version and its blocks are stored as rows, else None (call
+    ensure_versions_table first). (A warehouse from before blocks were rows kept them in a JSON
+    column: such a document has no block rows and is extracted again, once.)"""
     try:
         if file.stat().st_size > max_bytes:
             return None
     except OSError:
         return None
-    row = con.execute("SELECT doc_id, format, title, pages, chars FROM documents WHERE path = ?", [path]).fetchone()
+    row = con.execute("SELECT doc_id, format, title, pages, chars FROM documents WHERE path = ? "
+                      "AND EXISTS (SELECT 1 FROM blocks b WHERE b.path = documents.path)", [path]).fetchone()
     wanted = extractor_version or EXTRACTOR_VERSION
-    if row is None or _stored_version(con, path, "extractor_version") != wanted or file_sha256(file) != row[0]:
+    if row is None or _stored_version(con, path, "extractor_version") != wanted or _readable_sha256(file) != row[0]:
         return None
     return dict(zip(("doc_id", "format", "title", "pages", "characters"), row))
 
@@ -107,10 +107,11 @@ def ensure_enrichment_columns(con: duckdb.DuckDBPyConnection) -> None:
     """Add the enrichment columns to a chunks table made before them. Done here, by the one
     writer of those columns, rather than as ALTERs in schema.sql, which runs at every connection
     (measured: the six ALTERs made each connection about half again as slow)."""
-    _ensure_columns(con, "chunks", ENRICHMENT_COLUMN_TYPES)
+    ensure_columns(con, "chunks", ENRICHMENT_COLUMN_TYPES)
 
 
-def _ensure_columns(con: duckdb.DuckDBPyConnection, table: str, types: dict[str, str]) -> None:
+def ensure_columns(con: duckdb.DuckDBPyConnection, table: str, types: dict[str, str]) -> None:
+    """Add columns a table made by an older mbdg lacks (CREATE TABLE IF NOT EXISTS keeps old tables)."""
     present = {column[0] for column in con.execute(f"SELECT * FROM {table} LIMIT 0").description}  # 100x cheaper than information_schema
     for column, kind in types.items():
         if column not in present:

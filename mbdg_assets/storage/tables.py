@@ -4,20 +4,21 @@ document's old rows, so re-running a partition replaces its state instead of add
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from datetime import datetime, timezone
 
 import duckdb
 
 from mbdg_assets.enrich.chunking import Chunk
-from mbdg_assets.extract.extraction import Block, ExtractedDocument
+from mbdg_assets.extract.extraction import BLOCK_SEPARATOR, Block, ExtractedDocument
 from mbdg_assets.generate.candidates import Candidate
+from mbdg_assets.storage.incremental import ensure_columns
 from mbdg_assets.storage.sql_files import sql_text
 from mbdg_assets.enrich.topics import release_chunks
+from mbdg_assets.validate.stages import STAGES, StageCounts
 from mbdg_assets.validate.validator import ValidatedRecord
 from mbdg_assets.storage.warehouse import fetch_dicts
 
-PER_DOCUMENT_TABLES = ("documents", "chunks", "candidates")
+PER_DOCUMENT_TABLES = ("documents", "blocks", "chunks", "candidates")
 
 
 def _now() -> datetime:
@@ -50,25 +51,29 @@ def record_extraction_error(con: duckdb.DuckDBPyConnection, path: str, code: str
 
 
 def store_document(con: duckdb.DuckDBPyConnection, path: str, doc: ExtractedDocument) -> None:
-    con.execute("DELETE FROM documents WHERE path = ?", [path])
-    payload = json.dumps({"text": doc.text, "blocks": [asdict(b) for b in doc.blocks], "parser": doc.parser},
-                         ensure_ascii=False)
-    con.execute(
-        "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [path, doc.doc_id, doc.format, doc.title, doc.pages, len(doc.text), payload, _now()],
-    )
+    """The document's header row and one row per block (its text is not stored again: the blocks
+    joined by BLOCK_SEPARATOR are the text)."""
+    ensure_columns(con, "documents", {"parser": "VARCHAR"})  # warehouses made before the fallback chain
+    for table in ("documents", "blocks"):
+        con.execute(f"DELETE FROM {table} WHERE path = ?", [path])
+    con.execute("INSERT INTO documents (path, doc_id, format, title, pages, chars, parser, extracted_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [path, doc.doc_id, doc.format, doc.title, doc.pages, len(doc.text), doc.parser, _now()])
+    rows = [[path, i, b.kind, b.text, list(b.heading_path), b.page, b.start, b.end, b.level] for i, b in enumerate(doc.blocks)]
+    if rows:
+        con.executemany("INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 def load_document(con: duckdb.DuckDBPyConnection, path: str) -> ExtractedDocument:
-    row = con.execute(
-        "SELECT doc_id, format, title, pages, blocks_json FROM documents WHERE path = ?", [path]
-    ).fetchone()
+    row = con.execute("SELECT doc_id, format, title, pages, parser FROM documents WHERE path = ?", [path]).fetchone()
     if row is None:
         raise LookupError(f"{path}: not extracted yet (materialize source_documents for it first)")
-    doc_id, fmt, title, pages, payload = row
-    stored = json.loads(payload)
-    blocks = tuple(Block(**(b | {"heading_path": tuple(b["heading_path"])})) for b in stored["blocks"])
-    return ExtractedDocument(doc_id, path, fmt, stored["text"], blocks, pages, title, stored.get("parser", "native"))
+    doc_id, fmt, title, pages, parser = row
+    blocks = tuple(Block(kind, text, tuple(heading_path), page, start, end, level) for kind, text, heading_path, page, start, end, level
+                   in con.execute("SELECT kind, text, heading_path, page, start_char, end_char, level FROM blocks "
+                                  "WHERE path = ? ORDER BY position", [path]).fetchall())
+    return ExtractedDocument(doc_id, path, fmt, BLOCK_SEPARATOR.join(b.text for b in blocks), blocks, pages, title,
+                            parser or "native")
 
 
 CHUNK_COLUMNS = ("chunk_id", "doc_id", "path", "format", "position", "text", "heading_path", "pages",
@@ -119,17 +124,15 @@ def load_winners(con: duckdb.DuckDBPyConnection, paths: list[str]) -> list[dict]
            ORDER BY c.candidate_id""",
         [paths],
     )
-    chunk_columns = ("chunk_id", "doc_id", "path", "format", "position", "text", "heading_path", "pages",
-                     "start_char", "end_char", "content_hash", "topic")
     winners = [
         {"candidate_id": r["candidate_id"], "schema_name": r["schema_name"], "fields": json.loads(r["fields_json"]),
          "reward": r["reward"], "generation": json.loads(r["generation_json"]),
-         "chunk": {k: r[k] for k in chunk_columns}}
+         "chunk": {k: r[k] for k in CHUNK_COLUMNS}}
         for r in rows
     ]
     partner_ids = sorted({w["generation"]["partner_chunk_id"] for w in winners if w["generation"].get("partner_chunk_id")})
     if partner_ids:
-        partners = {r["chunk_id"]: {k: r[k] for k in chunk_columns} for r in fetch_dicts(
+        partners = {r["chunk_id"]: {k: r[k] for k in CHUNK_COLUMNS} for r in fetch_dicts(
             con, "SELECT * FROM chunks WHERE chunk_id IN (SELECT unnest(?::VARCHAR[]))", [partner_ids])}
         for winner in winners:
             partner = partners.get(winner["generation"].get("partner_chunk_id"))
@@ -149,6 +152,33 @@ def replace_records(con: duckdb.DuckDBPyConnection, records: list[ValidatedRecor
     ]
     if rows:
         con.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def replace_stage_counts(con: duckdb.DuckDBPyConnection, counts: dict[str, StageCounts]) -> None:
+    """What each validation stage kept and flagged in the latest validation (read by the data card
+    and the manifest)."""
+    con.execute("DELETE FROM validation_stages")
+    rows = [[name, c.kept, c.flagged, c.failed, json.dumps(c.as_dict()["kinds"]), _now()] for name, c in counts.items()]
+    if rows:
+        con.executemany("INSERT INTO validation_stages VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+def load_stage_counts(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+    """Per stage, in stage order: kept, flagged, failed and the flagged kinds."""
+    rows = {r["stage"]: r for r in fetch_dicts(con, "SELECT * FROM validation_stages")}
+    return {stage: {"kept": r["kept"], "flagged": r["flagged"], "failed": r["failed"], "kinds": json.loads(r["kinds_json"])}
+            for stage in STAGES if (r := rows.get(stage))}
+
+
+def record_run_facts(con: duckdb.DuckDBPyConnection, phase: str, facts: dict) -> None:
+    """A phase's facts for later phases to read (the validation settings, the export's result):
+    written once here instead of travelling through Dagster metadata and run config."""
+    con.execute("INSERT OR REPLACE INTO run_facts VALUES (?, ?, ?)", [phase, json.dumps(facts, ensure_ascii=False, default=str), _now()])
+
+
+def load_run_facts(con: duckdb.DuckDBPyConnection, phase: str) -> dict | None:
+    row = con.execute("SELECT facts_json FROM run_facts WHERE phase = ?", [phase]).fetchone()
+    return json.loads(row[0]) if row else None
 
 
 def decision_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

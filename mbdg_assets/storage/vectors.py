@@ -1,8 +1,12 @@
-"""LanceDB tables beside the warehouse: chunk vectors (for retrieval and multi-hop pairing later)
-and accepted-record vectors (for novelty and cross-run dedup later).
+"""LanceDB tables beside the warehouse: chunk vectors (multi-hop pairing), the vectors of the
+records last validated (so a winner is embedded once, not in every dataset run) and, in
+validate/accepted_records.py, accepted-record vectors (novelty and cross-run dedup).
 
-Writes are per document: a re-extracted or deleted document replaces or removes exactly its own
-rows, so adding one document never rewrites the others.
+Chunk text lives once, in the warehouse's `chunks` table: LanceDB holds the chunk's id, document
+and vector only. (It once held the text again with a full-text index that no production code
+queried; keyword retrieval, when a feature needs it, belongs beside the text in DuckDB.)
+Chunk writes are per document: a re-extracted or deleted document replaces or removes exactly its
+own rows, so adding one document never rewrites the others.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-CHUNKS_TABLE = "chunks"
+CHUNKS_TABLE = "chunk_vectors"
+LEGACY_CHUNKS_TABLE = "chunks"  # the earlier table with text and a full-text index: dropped on sight
+RECORD_VECTORS_TABLE = "record_vectors"
 
 
 def _quote(value: str) -> str:
@@ -25,10 +31,13 @@ def _chunk_schema(dimension: int) -> pa.Schema:
             pa.field("chunk_id", pa.string()),
             pa.field("doc_id", pa.string()),
             pa.field("path", pa.string()),
-            pa.field("text", pa.string()),
             pa.field("vector", pa.list_(pa.float32(), dimension)),
         ]
     )
+
+
+def _key_vector_schema(dimension: int) -> pa.Schema:
+    return pa.schema([pa.field("key", pa.string()), pa.field("vector", pa.list_(pa.float32(), dimension))])
 
 
 class VectorStore:
@@ -40,6 +49,8 @@ class VectorStore:
         import lancedb  # here, not at module level: importing it costs seconds that `mbdg ui` and every run worker paid
 
         self.db = lancedb.connect(self.uri)
+        if LEGACY_CHUNKS_TABLE in self.db.list_tables().tables:
+            self.db.drop_table(LEGACY_CHUNKS_TABLE)  # its documents are re-embedded: chunks_current finds no vectors
 
     def _table(self, name: str, schema: pa.Schema):
         if name in self.db.list_tables().tables:
@@ -51,33 +62,8 @@ class VectorStore:
         table = self._table(CHUNKS_TABLE, _chunk_schema(vectors.shape[1] if len(rows) else 384))
         table.delete(f"path = {_quote(path)}")
         if rows:
-            data = [row | {"vector": vector.tolist()} for row, vector in zip(rows, vectors)]
-            table.add(data)
-            self._ensure_text_index(table)
+            table.add([row | {"vector": vector.tolist()} for row, vector in zip(rows, vectors)])
         return len(rows)
-
-    def _ensure_text_index(self, table, fold_after: int = 2000) -> None:
-        """Full-text index on `text` for hybrid search. Built once; rows added later are still
-        found (LanceDB searches unindexed rows flat) and are folded into the index in batches,
-        so adding one document never rebuilds the index over the whole corpus."""
-        indices = [i for i in table.list_indices() if i.index_type == "FTS"]
-        if not indices:
-            table.create_fts_index("text")
-        elif (table.index_stats(indices[0].name).num_unindexed_rows or 0) > fold_after:
-            table.optimize()
-
-    def search_text(self, query: str, limit: int = 5) -> list[dict]:
-        """Keyword (BM25) search over chunk text."""
-        if CHUNKS_TABLE not in self.db.list_tables().tables:
-            return []
-        return self.db.open_table(CHUNKS_TABLE).search(query, query_type="fts").limit(limit).to_list()
-
-    def hybrid_search(self, query: str, vector: np.ndarray, limit: int = 5) -> list[dict]:
-        """Vector and keyword results fused by reciprocal rank (LanceDB's default reranker)."""
-        if CHUNKS_TABLE not in self.db.list_tables().tables:
-            return []
-        table = self.db.open_table(CHUNKS_TABLE)
-        return table.search(query_type="hybrid").vector(vector.tolist()).text(query).limit(limit).to_list()
 
     def delete_document(self, path: str) -> None:
         if CHUNKS_TABLE in self.db.list_tables().tables:
@@ -98,6 +84,16 @@ class VectorStore:
         ids, vectors = rows.column("chunk_id").to_pylist(), rows.column("vector").to_numpy(zero_copy_only=False)
         return {chunk_id: np.asarray(vector, dtype=np.float32) for chunk_id, vector in zip(ids, vectors)}
 
-    def nearest_chunks(self, vector: np.ndarray, limit: int = 5) -> list[dict]:
-        table = self.db.open_table(CHUNKS_TABLE)
-        return table.search(vector.tolist()).limit(limit).to_list()
+    def record_vectors(self) -> dict[str, np.ndarray]:
+        """key -> vector of the records the latest validation embedded (see validator.embed_records)."""
+        if RECORD_VECTORS_TABLE not in self.db.list_tables().tables:
+            return {}
+        rows = self.db.open_table(RECORD_VECTORS_TABLE).to_arrow()
+        keys, vectors = rows.column("key").to_pylist(), rows.column("vector").to_numpy(zero_copy_only=False)
+        return {key: np.asarray(vector, dtype=np.float32) for key, vector in zip(keys, vectors)}
+
+    def replace_record_vectors(self, vectors: dict[str, np.ndarray]) -> None:
+        """Keep exactly the current records' vectors: records that left the dataset leave the table."""
+        dimension = len(next(iter(vectors.values()))) if vectors else 384
+        data = pa.Table.from_pylist([{"key": k, "vector": v.tolist()} for k, v in vectors.items()], schema=_key_vector_schema(dimension))
+        self.db.create_table(RECORD_VECTORS_TABLE, data, mode="overwrite")

@@ -9,6 +9,7 @@ AUTO_APPROVE = "AUTO_APPROVE"
 REQUIRE_REVIEW = "REQUIRE_REVIEW"
 AUTO_REJECT = "AUTO_REJECT"
 DECISIONS = (AUTO_APPROVE, REQUIRE_REVIEW, AUTO_REJECT)
+STAGES = ("schema", "distribution", "dedup", "grounding", "novelty")  # the scored stages, in the order they run
 
 
 @dataclass(frozen=True)

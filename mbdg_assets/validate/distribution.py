@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
+
+from mbdg_assets.shared.markdown import table_cell
 
 DIMENSIONS = ("source", "topic", "difficulty", "schema", "answer_option")
 
@@ -81,14 +81,13 @@ def kl_divergence(p: dict[str, float], q: dict[str, float], epsilon: float = 1e-
     return round(sum((ps[k] / zp) * math.log((ps[k] / zp) / (qs[k] / zq)) for k in keys), 4)
 
 
-def load_seed_examples(path: str | Path) -> pd.DataFrame:
-    """Seed examples JSONL: each line a record (with `fields` or flat fields) and optional topic."""
+def seed_rows(examples: tuple[dict, ...]) -> pd.DataFrame:
+    """The seed examples (see shared.seed_examples) as distribution rows: each a record with
+    `fields` or flat string fields, and an optional topic."""
     records = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            item = json.loads(line)
-            fields = item.get("fields") or {k: v for k, v in item.items() if isinstance(v, str) and k not in ("topic", "id")}
-            records.append({"fields": fields, "topic": item.get("topic", ""), "source_path": item.get("source_path", "")})
+    for item in examples:
+        fields = item.get("fields") or {k: v for k, v in item.items() if isinstance(v, str) and k not in ("topic", "id")}
+        records.append({"fields": fields, "topic": item.get("topic", ""), "source_path": item.get("source_path", "")})
     return record_rows(records)
 
 
@@ -175,7 +174,7 @@ def share_bar(share: float, width: int = BAR_WIDTH) -> str:
 
 
 def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ") or "(none)"
+    return table_cell(text) or "(none)"
 
 
 def _bar_cell(share: float) -> str:

@@ -7,15 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
-def _strings(value) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
+from mbdg_assets.shared.text import string_values
 
 
 class EvalSetError(ValueError):
@@ -25,7 +17,7 @@ class EvalSetError(ValueError):
 def _eval_item(path: str, number: int, raw: bytes) -> str:
     try:
         line = raw.decode("utf-8").strip()
-        return " ".join(_strings(json.loads(line))) if path.endswith((".jsonl", ".ndjson")) else line
+        return " ".join(string_values(json.loads(line))) if path.endswith((".jsonl", ".ndjson")) else line
     except UnicodeDecodeError as error:
         raise EvalSetError(f"{path}:{number}: not valid UTF-8 (byte offset {error.start})") from None
     except (ValueError, RecursionError) as error:

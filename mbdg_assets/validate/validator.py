@@ -1,13 +1,15 @@
 """The validator: five stages, each a score in [0, 1] with reasons, combined into one decision.
 
-Stages: schema (JSON Schema), distribution (no source over-represented; the dataset-wide Great
-Expectations suite is in core/distribution.py), dedup (exact, MinHash-LSH near and embedding
-semantic duplicates, inside the run and against earlier accepted records; core/dedup.py),
-grounding (every essential claim of the answer linked to a supporting span, with numbers, names,
-dates and negation checked; a hard gate; core/grounding.py), novelty (distance to the nearest
-accepted record and coverage gain; core/novelty.py). Contamination against user evaluation sets
-and verbatim copying are reported as reasons (core/contamination.py).
-Records are visited best reward first, so of two duplicates the better-scored one is kept.
+The stages are objects with one interface (validate/stages.py): schema (JSON Schema and a real
+task), distribution (no source over-represented; the dataset-wide Great Expectations suite is in
+validate/distribution.py), dedup (exact, MinHash-LSH near and embedding semantic duplicates,
+inside the run and against earlier accepted records; validate/dedup.py), grounding (every
+essential claim of the answer linked to a supporting span, with numbers, names, dates and
+negation checked; a hard gate; validate/grounding.py), novelty (distance to the nearest accepted
+record and coverage gain; validate/novelty.py). Each run counts what every stage kept and
+flagged. Contamination against user evaluation sets and verbatim copying are reported as reasons
+(validate/contamination.py). Records are visited best reward first, so of two duplicates the
+better-scored one is kept.
 """
 
 from __future__ import annotations
@@ -15,22 +17,17 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-import jsonschema
 import numpy as np
 
 from mbdg_assets.validate.accepted_records import PriorRecords
 from mbdg_assets.validate.contamination import VERBATIM_WORDS, EvalIndex, contamination, verbatim_reason
 from mbdg_assets.validate.decisions import Thresholds, decide
 from mbdg_assets.validate.dedup import NEAR_JACCARD, SEMANTIC_COSINE, find_duplicates, minhash_signatures, shingles
-from mbdg_assets.validate.grounding import claim_grounding
-from mbdg_assets.validate.novelty import coverage_gain, nearest_jaccard, nearest_similarities, novelty
-from mbdg_assets.generate.planning import MULTIHOP_JOIN
+from mbdg_assets.validate.novelty import nearest_jaccard, nearest_similarities
+from mbdg_assets.validate.stages import (STAGES, DedupStage, DistributionStage, GroundingStage, NoveltyStage, SchemaStage,
+                                         StageCounter, StageCounts, StageItem, record_chunks)
 from mbdg_assets.llm.prompts import PromptTemplate, template_for
-from mbdg_assets.generate.rewards import asks_a_task, task_form
-from mbdg_assets.shared.text import content_stems, content_words, normalized_hash, stable_id
-
-STAGES = ("schema", "distribution", "dedup", "grounding", "novelty")
-
+from mbdg_assets.shared.text import content_stems, content_words, normalized_hash, stable_id, string_values
 
 @dataclass(frozen=True)
 class StageWeights:
@@ -78,72 +75,13 @@ class ValidatedRecord:
     signature: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
-def _strings(value) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for k in sorted(value) for s in _strings(value[k])]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
-
-
 def record_text(fields: dict) -> str:
     """Every string in the record, in key order: what 'the same record' compares."""
-    return "\n".join(s for s in _strings(fields) if s)
-
-
-def _schema_stage(fields: dict, template: PromptTemplate, heading_path) -> tuple[float, list[str]]:
-    """JSON Schema, then the question must ask something (the generation reward's task_form):
-    a bare heading passes any schema but is no training example."""
-    errors = sorted(jsonschema.Draft202012Validator(template.json_schema).iter_errors(fields), key=str)
-    if errors:
-        return 0.0, [f"schema: {e.message}" for e in errors[:3]]
-    if asks_a_task(template):
-        score, why = task_form(template.question_of(fields), tuple(heading_path or ()))
-        if why:
-            return score, [f"schema: {why}"]
-    return 1.0, []
-
-
-def _distribution_stage(share: float, n_sources: int, multiple: float) -> tuple[float, list[str]]:
-    allowed = multiple / n_sources
-    if share <= allowed:
-        return 1.0, []
-    return round(allowed / share, 4), [f"distribution: source holds {share:.0%} of records, allowed {allowed:.0%}"]
-
-
-def _sources(candidate: dict) -> list[dict]:
-    """The chunk rows a record is grounded in: its chunk, and a multi-hop record's partner chunk."""
-    return [candidate["chunk"]] + ([candidate["partner"]] if candidate.get("partner") else [])
-
-
-def _source_text(chunks: list[dict]) -> str:
-    return MULTIHOP_JOIN.join(c["text"] for c in chunks)  # the text generation grounded its reward in
-
-
-def _chunk_span(chunks: list[dict], start: int, end: int) -> dict:
-    """A span of the joined source text as offsets inside the chunk it falls in."""
-    offset = 0
-    for chunk in chunks:
-        length = len(chunk["text"])
-        if start < offset + length or chunk is chunks[-1]:
-            return {"chunk_id": chunk["chunk_id"], "start": max(start - offset, 0), "end": min(end - offset, length)}
-        offset += length + len(MULTIHOP_JOIN)
-    raise ValueError("no chunks")
-
-
-def _grounding_stage(answer: str, chunks: list[dict], gate: float, embed, judge=None) -> tuple[float, list[str], list[dict]]:
-    result = claim_grounding(answer, _source_text(chunks), embed, judge)
-    spans = [_chunk_span(chunks, s, e) for s, e in result.spans]
-    reasons = result.reasons(gate)
-    if not result.claims:
-        reasons.append("grounding: the answer states nothing to check against the source")
-    return result.score, reasons, spans
+    return "\n".join(s for s in string_values(fields) if s)
 
 
 def _new_record(candidate: dict, schema_name: str) -> ValidatedRecord:
-    fields, chunks = candidate["fields"], _sources(candidate)
+    fields, chunks = candidate["fields"], record_chunks(candidate)
     content = normalized_hash(*(str(fields.get(k, "")) for k in sorted(fields)))
     return ValidatedRecord(
         record_id=stable_id(candidate["candidate_id"], content), candidate_id=candidate["candidate_id"],
@@ -164,21 +102,66 @@ def _nearest(records: list[ValidatedRecord], texts: list[str], vectors: np.ndarr
     return [nearest_jaccard(word_sets[i], prior_sets + [word_sets[j] for j in range(i) if kept[j]]) for i in range(len(records))]
 
 
+class Validation(list):
+    """The validated records (a list, best reward first) with each stage's counts (`stages`:
+    stage name -> StageCounts) from the same run."""
+
+    def __init__(self, records: list[ValidatedRecord], stages: dict[str, StageCounts]) -> None:
+        super().__init__(records)
+        self.stages = stages
+
+
+def _batch_stages(records: list[ValidatedRecord], dups, nearest: list[float], prior: PriorRecords,
+                  template: PromptTemplate, params: ValidationParams, embed, judge) -> StageCounter:
+    """The five stages, each told what it needs about the whole batch."""
+    per_source = Counter(r.paths[0] for r in records)
+    seen_terms = {s for t in prior.texts for s in content_stems(t)}
+    return StageCounter([
+        SchemaStage(template),
+        DistributionStage(per_source, len(records), params.fair_share_multiple),
+        DedupStage(dups),
+        GroundingStage(params.grounding_gate, embed, judge),
+        NoveltyStage(nearest, set(prior.chunk_ids), set(prior.topics), seen_terms),
+    ])
+
+
+def vector_key(embedder, text: str) -> str:
+    """What a remembered record vector is filed under: the embedding model and the record's text."""
+    return stable_id(getattr(embedder, "model", ""), text)
+
+
+def embed_records(embedder, texts: list[str], remembered: dict[str, np.ndarray] | None = None) -> np.ndarray | None:
+    """The records' vectors, each distinct text embedded once: `remembered` (key -> vector, keys
+    from the model and the text) holds what earlier runs embedded and gains what this one adds,
+    so a dataset run embeds only the winners that are new or changed."""
+    if embedder is None or not texts:
+        return None
+    if remembered is None:
+        return embedder.embed(texts)
+    keys = [vector_key(embedder, text) for text in texts]
+    missing = list(dict.fromkeys(k for k in keys if k not in remembered))
+    if missing:
+        text_of = dict(zip(keys, texts))
+        remembered.update(zip(missing, embedder.embed([text_of[k] for k in missing])))
+    return np.stack([remembered[k] for k in keys])
+
+
 def validate_candidates(candidates: list[dict], schema_name: str, json_schema: dict,
                         params: ValidationParams = ValidationParams(), embedder=None,
                         prior: PriorRecords | None = None, eval_index: EvalIndex | None = None,
-                        judge=None) -> list[ValidatedRecord]:
+                        judge=None, remembered: dict[str, np.ndarray] | None = None) -> Validation:
     """`candidates`: winners, each {candidate_id, fields, reward, generation, chunk: chunks-table row}.
-    `embedder` (core.embeddings.Embedder, optional) adds semantic dedup, embedding grounding evidence
+    `embedder` (enrich.embeddings.Embedder, optional) adds semantic dedup, embedding grounding evidence
     and embedding novelty; `prior`: records accepted in earlier runs; `eval_index`: the user's
     evaluation items for the contamination check; `judge`: optional entailment hook for claims
-    that are not near-verbatim (see core.grounding.claim_grounding, core.entailment)."""
+    that are not near-verbatim (see validate.grounding.claim_grounding, validate.entailment);
+    `remembered`: record vectors from earlier runs (see embed_records)."""
     template = template_for(schema_name, json_schema)
     ordered = sorted(candidates, key=lambda c: (-c["reward"], c["candidate_id"]))
     records = [_new_record(c, schema_name) for c in ordered]
     prior = (prior or PriorRecords()).without({r.record_id for r in records}, {r.paths[0] for r in records})
     texts = [record_text(r.fields) for r in records]
-    vectors = embedder.embed(texts) if embedder is not None and texts else None
+    vectors = embed_records(embedder, texts, remembered)
     signatures = minhash_signatures([shingles(t) for t in texts])
     dups = find_duplicates([r.record_id for r in records], texts, vectors, prior.keys, prior.texts, prior.vectors,
                            params.near_jaccard, params.semantic_cosine, signatures, prior.signatures)
@@ -186,36 +169,17 @@ def validate_candidates(candidates: list[dict], schema_name: str, json_schema: d
         record.duplicate_of = dups.duplicate_of[i]
         record.vector = None if vectors is None else vectors[i]
         record.signature = signatures[i]
-    nearest = _nearest(records, texts, vectors, prior)
     contaminated = contamination(texts, eval_index)
-    per_source = Counter(r.paths[0] for r in records)
-    seen_chunks, seen_topics = set(prior.chunk_ids), set(prior.topics)
-    seen_terms = {s for t in prior.texts for s in content_stems(t)}
-    embed = embedder.embed if embedder is not None else None
+    stages = _batch_stages(records, dups, _nearest(records, texts, vectors, prior), prior, template, params,
+                           embedder.embed if embedder is not None else None, judge)
     for i, (record, candidate) in enumerate(zip(records, ordered)):
-        fields, scores, reasons = record.fields, {}, []
-        scores["schema"], why = _schema_stage(fields, template, candidate["chunk"].get("heading_path"))
-        reasons += why
-        share = per_source[record.paths[0]] / len(records)
-        scores["distribution"], why = _distribution_stage(share, len(per_source), params.fair_share_multiple)
-        reasons += why
-        scores["dedup"] = 0.0 if record.duplicate_of else 1.0
-        if record.duplicate_of:
-            reasons.append(f"dedup: {dups.kind[i]} duplicate of record {record.duplicate_of} (similarity {dups.similarity[i]:.2f})")
-        answer = template.answer_of(fields)
-        scores["grounding"], why, record.supporting_spans = _grounding_stage(answer, _sources(candidate), params.grounding_gate, embed, judge)
-        reasons += why
-        terms = set(content_stems(texts[i]))
-        gain = coverage_gain(record.chunk_ids[0], record.topic, terms, seen_chunks, seen_topics, seen_terms)
-        found = novelty(nearest[i], gain)
-        scores["novelty"] = found.score
-        reasons += found.reasons
-        if not record.duplicate_of:
-            seen_chunks.add(record.chunk_ids[0]), seen_topics.add(record.topic), seen_terms.update(terms)
-        extra = [r for r in (contaminated[i], verbatim_reason(answer, _source_text(_sources(candidate)), params.verbatim_words)) if r]
-        reasons += extra
-        record.stage_scores, record.score = scores, params.weights.combine(scores)
-        hard_fail = (scores["schema"] == 0.0 or bool(record.duplicate_of) or scores["grounding"] < params.grounding_gate
-                     or (params.reject_contaminated and contaminated[i] is not None))
-        record.decision, record.reasons = decide(record.score, params.thresholds, hard_fail), reasons
-    return records
+        item = StageItem(i, record.fields, candidate, texts[i], template.answer_of(record.fields), record.duplicate_of)
+        results = stages.check(item)
+        record.supporting_spans = list(results["grounding"].spans)
+        reported = [r for r in (contaminated[i], verbatim_reason(item.answer, item.source_text, params.verbatim_words)) if r]
+        record.reasons = [reason for result in results.values() for reason in result.reasons] + reported
+        record.stage_scores = {name: result.score for name, result in results.items()}
+        record.score = params.weights.combine(record.stage_scores)
+        hard_fail = any(r.hard_fail for r in results.values()) or (params.reject_contaminated and contaminated[i] is not None)
+        record.decision = decide(record.score, params.thresholds, hard_fail)
+    return Validation(records, stages.counts)

@@ -25,7 +25,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
-from mbdg_assets.extract.limits import DEFAULT_LIMITS, ExtractionLimits
+from mbdg_assets.extract.limits import ExtractionLimits, current_budget
 
 from .base import Drafts, ExtractionError, Parsed, open_zip
 
@@ -160,14 +160,17 @@ def _read_members(path: Path, members: _Members, depth: int, parse: ParseFn,
     return Parsed(drafts.items)
 
 
-def extract_zip(path: Path, data: bytes, depth: int, parse: ParseFn, limits: ExtractionLimits = DEFAULT_LIMITS) -> Parsed:
-    """A .zip archive: every document member below an ``archive.zip/inner/path`` heading."""
+def extract_zip(path: Path, data: bytes, depth: int, parse: ParseFn, limits: ExtractionLimits | None = None) -> Parsed:
+    """A .zip archive: every document member below an ``archive.zip/inner/path`` heading.
+    ``limits``: the budgets of the file being read (``current_budget``) unless given."""
+    limits = limits or current_budget().limits
     return _read_members(path, _zip_members(path, data, limits), depth, parse, limits)
 
 
-def extract_tar(path: Path, data: bytes, depth: int, parse: ParseFn, limits: ExtractionLimits = DEFAULT_LIMITS) -> Parsed:
+def extract_tar(path: Path, data: bytes, depth: int, parse: ParseFn, limits: ExtractionLimits | None = None) -> Parsed:
     """A tar archive, plain or compressed (.tar.gz / .tgz / .tar.bz2 / .tar.xz); a .gz that is
     not a tar is one gzipped file, read as the file its name says (``notes.txt.gz`` -> text)."""
+    limits = limits or current_budget().limits
     if data.startswith(_GZIP_MAGIC) and not _is_tar(path, data, limits):
         inner = _gunzip(path, data, limits)
         return _read_members(path, iter([(path.stem, inner)]), depth, parse, limits)

@@ -11,26 +11,11 @@ import io
 import re
 import zipfile
 from dataclasses import dataclass
+from typing import Protocol
 from pathlib import Path
 
+from mbdg_assets.extract.errors import ExtractionError
 from mbdg_assets.extract.limits import current_budget
-
-
-class ExtractionError(Exception):
-    """A per-file failure with a short machine code and a human message.
-
-    Callers record ``code`` per file and keep going with the other files, so one bad file
-    never stops a run. Codes: empty_file, unsupported_format, wrong_extension, corrupt_file,
-    truncated, encrypted, too_large, too_many_parts, timeout, no_text, unreadable, internal_error.
-    """
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @dataclass(frozen=True)
@@ -52,6 +37,14 @@ class Parsed:
     drafts: list[Draft]
     pages: int | None = None
     parser: str = ""  # set by a reader that is not the plain native one (e.g. "libreoffice+native")
+
+
+class ParseBytes(Protocol):
+    """The dispatcher a container format (e-mail today, archives next) is handed to read what it
+    holds: ``extraction.parse_bytes``, passed in so no format module imports the dispatch table
+    that imports it. ``depth`` is the nesting level of the bytes, for the container's depth limit."""
+
+    def __call__(self, path: Path, data: bytes, depth: int = 0) -> Parsed: ...
 
 
 class Drafts:

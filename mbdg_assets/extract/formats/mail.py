@@ -16,18 +16,16 @@ from pathlib import Path
 
 from mbdg_assets.extract.limits import current_budget
 
-from .base import OLE_MAGIC, Drafts, ExtractionError, Parsed, as_utf8, clean, decode
+from .base import OLE_MAGIC, Drafts, ExtractionError, Parsed, ParseBytes, as_utf8, clean, decode
 
 _SIGNATURES = ("application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature")
 # mail inside mail inside mail: deeper than the budget's max_archive_depth (3 by default) is
 # almost always a loop or a bomb
 
 
-def _attachment(drafts: Drafts, name: str, data: bytes, depth: int) -> None:
-    """Extract one attachment below an 'Attachment: name' heading; a failure becomes a note,
-    never an error for the whole message."""
-    from mbdg_assets.extract.extraction import parse_bytes  # runtime import: extraction imports this module
-
+def _attachment(drafts: Drafts, name: str, data: bytes, depth: int, parse: ParseBytes) -> None:
+    """Extract one attachment below an 'Attachment: name' heading with the dispatcher passed in;
+    a failure becomes a note, never an error for the whole message."""
     title = f"Attachment: {name}"
     drafts.heading(f"## {title}", title, 2)
     max_depth = current_budget().limits.max_archive_depth
@@ -35,7 +33,7 @@ def _attachment(drafts: Drafts, name: str, data: bytes, depth: int) -> None:
         drafts.add("paragraph", f"(not read: attachments nested deeper than {max_depth} levels, max_archive_depth)")
         return
     try:
-        parsed = parse_bytes(Path(name), data, depth + 1)
+        parsed = parse(Path(name), data, depth + 1)
     except ExtractionError as error:
         drafts.add("paragraph", f"(not read: {error.code}: {error.message})")
         return
@@ -72,7 +70,7 @@ def _add_body(drafts: Drafts, kind: str, text: str, path: Path) -> None:
             drafts.add("paragraph", paragraph)
 
 
-def eml_drafts(path: Path, data: bytes, depth: int = 0) -> Drafts:
+def eml_drafts(path: Path, data: bytes, depth: int, parse: ParseBytes) -> Drafts:
     message = email.message_from_bytes(as_utf8(data), policy=email.policy.default)  # UTF-16 saved mail too
     if not any(message.get(h) for h in ("From", "To", "Subject", "Date", "Message-ID", "Content-Type")):
         raise ExtractionError("corrupt_file", f"{path.name}: no e-mail headers (From, To, Subject, Date) found")
@@ -84,7 +82,7 @@ def eml_drafts(path: Path, data: bytes, depth: int = 0) -> Drafts:
     if content.get_content_type() == "multipart/signed" and content.get_payload():  # S/MIME or PGP signed:
         content = content.get_payload(0)  # the first part is the message, the second only the signature
     if content.get_content_type() in ("application/pkcs7-mime", "application/x-pkcs7-mime"):  # opaque-signed
-        _attachment(drafts, content.get_filename() or "smime.p7m", content.get_payload(decode=True) or b"", depth)
+        _attachment(drafts, content.get_filename() or "smime.p7m", content.get_payload(decode=True) or b"", depth, parse)
     body = content.get_body(preferencelist=("plain", "html")) if content.is_multipart() else content
     if body is not None and body.get_content_maintype() == "text":
         _add_body(drafts, *_body_text(body, path), path)
@@ -97,14 +95,14 @@ def eml_drafts(path: Path, data: bytes, depth: int = 0) -> Drafts:
             payload = inner[0].as_bytes() if isinstance(inner, list) and inner else part.get_payload(decode=True) or b""
         else:
             payload = part.get_payload(decode=True) or b""
-        _attachment(drafts, name, payload, depth)
+        _attachment(drafts, name, payload, depth, parse)
     return drafts
 
 
-def extract_eml(path: Path, data: bytes, depth: int = 0) -> Parsed:
+def extract_eml(path: Path, data: bytes, depth: int, parse: ParseBytes) -> Parsed:
     """Subject as the top heading, From/To/Cc/Date, the plain-text body (HTML body when there is
     no plain one), then every attachment extracted recursively."""
-    return Parsed(eml_drafts(path, data, depth).items)
+    return Parsed(eml_drafts(path, data, depth, parse).items)
 
 
 # --------------------------------------------------------------------------- MSG
@@ -142,7 +140,7 @@ def _msg_attachments(ole) -> list[tuple[str, bytes]]:
     return found
 
 
-def extract_msg(path: Path, data: bytes, depth: int = 0) -> Parsed:
+def extract_msg(path: Path, data: bytes, depth: int, parse: ParseBytes) -> Parsed:
     """Outlook .msg: subject, sender, recipients, plain body (or HTML body), attachments."""
     import olefile
 
@@ -170,7 +168,7 @@ def extract_msg(path: Path, data: bytes, depth: int = 0) -> Parsed:
         elif ole.exists("__substg1.0_10130102"):
             _add_body(drafts, "html", decode(path, _read(ole, "__substg1.0_10130102")), path)
         for name, payload in _msg_attachments(ole):
-            _attachment(drafts, name, payload, depth)
+            _attachment(drafts, name, payload, depth, parse)
         return Parsed(drafts.items)
     except ExtractionError as error:
         raise ExtractionError(error.code, error.message if path.name in error.message else f"{path.name}: {error.message}") from None
@@ -255,7 +253,7 @@ def signed_content(data: bytes) -> bytes | None:
     return _octets(data, wrapper[0]) if wrapper else None
 
 
-def extract_smime(path: Path, data: bytes, depth: int = 0) -> Parsed:
+def extract_smime(path: Path, data: bytes, depth: int, parse: ParseBytes) -> Parsed:
     """S/MIME: a .p7m (or .p7s) holding signed content is read as the mail inside it (DER, BER or
     base64); a MIME message with a signed body is read as mail. A detached signature holds no
     message (the signed mail is the .eml it came with), and encrypted mail cannot be read without
@@ -267,7 +265,7 @@ def extract_smime(path: Path, data: bytes, depth: int = 0) -> Parsed:
     if not raw.startswith(b"0"):
         text = as_utf8(raw)
         if b":" in text.split(b"\n", 1)[0] and not text.startswith(b"-----"):  # MIME headers: a signed message
-            return Parsed(eml_drafts(path, text, depth).items)
+            return Parsed(eml_drafts(path, text, depth, parse).items)
         body = b"".join(line for line in text.split(b"\n") if line.strip() and not line.startswith(b"-----"))
         try:
             raw = base64.b64decode(body, validate=False)
@@ -281,4 +279,4 @@ def extract_smime(path: Path, data: bytes, depth: int = 0) -> Parsed:
     if content is None:
         raise ExtractionError("no_text", f"{path.name}: a detached S/MIME signature: it holds no message "
                               "(the signed mail is the .eml it was attached to)")
-    return Parsed(eml_drafts(path, content, depth).items)
+    return Parsed(eml_drafts(path, content, depth, parse).items)
