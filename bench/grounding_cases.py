@@ -157,6 +157,10 @@ def _xml_sentences() -> list[str]:
     paragraphs = re.findall(r"<para>(.*?)</para>", xml, flags=re.DOTALL)
     out = []
     for p in paragraphs:
+        p = re.sub(r"<citation>(.*?)</citation>", r"[\1]", p)  # as the PDF prints them
+        p = re.sub(r"<refentrytitle>(.*?)</refentrytitle>\s*<manvolnum>(.*?)</manvolnum>", r"\1(\2)", p)
+        if "<xref" in p:  # the PDF prints a section number the source does not hold
+            continue
         plain = re.sub(r"<[^>]+>", "", p)
         plain = plain.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").replace("&quot;", '"')
         out += sentences_of(plain)
@@ -252,8 +256,9 @@ def _wrong_relation(sentence: str) -> str | None:
     if len(terms) < 2:
         return None
     a, b = terms[0], terms[-1]
-    if a in b or b in a:
-        return None
+    between = sentence[sentence.index(a) + len(a): sentence.index(b)] if sentence.index(a) < sentence.index(b) else ""
+    if a in b or b in a or re.fullmatch(r",?\s*(?:and|or|and/or)?\s*|,\s*", between):
+        return None  # 'A and B' -> 'B and A' says the same thing: no wrong relation
     return sentence.replace(a, "\x00").replace(b, a).replace("\x00", b)
 
 

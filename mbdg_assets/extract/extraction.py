@@ -33,7 +33,8 @@ _MAGIC_READ = 1 << 20  # detect_format reads at most this much of a file
 # Bump when any extractor's output for the same bytes can change: incremental runs re-extract
 # documents stored by another version (core/incremental.py). 2: PDF headings and tables.
 # 3: PDF text read from pdfium's characters (pdfminer's word spacing and paragraph gaps differed).
-EXTRACTOR_VERSION = "3"
+# 4: PDF words hyphenated at a line end joined again (formats/pdf.join_lines).
+EXTRACTOR_VERSION = "4"
 
 
 _Draft, _Parsed, _Drafts = Draft, Parsed, Drafts  # the names the extractors below were written with

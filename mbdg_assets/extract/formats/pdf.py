@@ -49,6 +49,25 @@ _BOLD = re.compile(r"bold|black|heavy|semibold|demi", re.IGNORECASE)
 # --------------------------------------------------------------------------- pypdfium2
 
 
+def join_lines(lines: list[str]) -> str:
+    """A paragraph's lines, with a word the typesetter hyphenated at a line end made whole: the
+    piece on the next line moves up ('subst-' + 'itute for' -> 'substitute' / 'for'). Before a
+    lower-case letter the hyphen goes (a break inside a word); before a capital it stays, the
+    word joined ('Disk-' + 'Cache' -> 'Disk-Cache'), since that may be a compound. Without this
+    an exact sentence of the PDF no longer matches its own source (issue 14)."""
+    out: list[str] = []
+    for line in lines:
+        previous = out[-1] if out else ""
+        if len(previous) >= 2 and previous.endswith("-") and previous[-2].isalpha() and line[:1].isalpha():
+            head, _, rest = line.partition(" ")
+            out[-1] = (previous[:-1] if line[:1].islower() else previous) + head
+            if rest.strip():
+                out.append(rest)
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
 def open_pdf(path: Path, data: bytes):
     """Open with pypdfium2, mapping its load errors to encrypted / truncated / corrupt_file."""
     import pypdfium2 as pdfium
@@ -110,7 +129,7 @@ def pdfium_paragraphs(pdf, index: int) -> list[str]:
         for text_index, line, blank_before in _page_lines(textpage.get_text_range()):
             box = _line_box(textpage, text_index)
             if current and (blank_before or _is_paragraph_gap(prev_box, box)):
-                paragraphs.append("\n".join(current))
+                paragraphs.append(join_lines(current))
                 current = []
             current.append(clean(line).rstrip())
             prev_box = box
@@ -118,7 +137,7 @@ def pdfium_paragraphs(pdf, index: int) -> list[str]:
         textpage.close()
         page.close()
     if current:
-        paragraphs.append("\n".join(current))
+        paragraphs.append(join_lines(current))
     return paragraphs
 
 
@@ -479,9 +498,9 @@ def _emit_page(drafts: Drafts, items: list[_Item], styles: _Styles, page: int) -
     def flush() -> None:
         if not run:
             return
-        text = clean(" ".join(i.text for i in run)).strip() if run_level else "\n".join(clean(i.text).rstrip() for i in run)
+        text = clean(" ".join(i.text for i in run)).strip() if run_level else join_lines([clean(i.text).rstrip() for i in run])
         if run_level and len(text) > 200:  # a bold or large paragraph, not a heading
-            text = "\n".join(clean(i.text).rstrip() for i in run)
+            text = join_lines([clean(i.text).rstrip() for i in run])
             drafts.add("paragraph", text, page)
         elif run_level:
             drafts.heading("#" * run_level + " " + text, text, run_level, page)

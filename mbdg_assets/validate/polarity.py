@@ -1,0 +1,176 @@
+"""Polarity and identifier checks of a claim against its supporting window that survive rewording.
+
+Lexical coverage cannot see a flipped polarity or a swapped identifier: "X is not Y" and "X is Y"
+share every content word, and so do "use A to read and B to write" and "use B to read and A to
+write". Three checks, each a reason the grounding stage caps a claim:
+
+* negation parity of aligned clauses: a claim clause that repeats a window clause nearly word for
+  word must carry the same number of negations modulo two ("not no longer" = "still");
+* antonyms: a word of the claim whose opposite (allowed/forbidden, must/must not, enabled/
+  disabled, before/after, ...) is all the window says about that concept, negation taken into
+  account ("not allowed" agrees with "forbidden");
+* identifier slots: an identifier (code name, dotted path, CamelCase, snake_case) of the claim
+  whose own neighbouring words in the window differ from its neighbours in the claim while those
+  neighbours sit beside a different identifier in the window ("raise_on_giveup keyword" vs
+  "on_success keyword").
+
+Limits: converse relations ("A before B" = "B after A") are read as a contradiction; antonyms
+outside the list below and reworded contradictions that share no concept with the window
+("rarely" vs "often" is listed, "a handful" vs "many" is not) pass these checks.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from mbdg_assets.shared.text import STOPWORDS, stem
+
+NEGATIONS = frozenset("not no never none nothing nobody neither nor cannot without".split())
+_CLAUSE = re.compile(r"[,;:!?()]+|\.(?=\s|$)|\n\s*\n")
+
+# concept -> (words with + polarity, words with - polarity); matched on lower-cased word tokens.
+_OPPOSITES = {
+    "permit": ("allow allowed allows permit permitted permits".split(), "forbid forbidden forbids prohibit prohibited prohibits disallow disallowed disallows".split()),
+    "require": ("require required requires mandatory compulsory".split(), "optional".split()),
+    "enable": ("enable enabled enables".split(), "disable disabled disables".split()),
+    "order": ("before earlier prior".split(), "after later afterwards".split()),
+    "always": ("always".split(), "never".split()),
+    "truth": ("true".split(), "false".split()),
+    "include": ("include included includes inclusive".split(), "exclude excluded excludes exclusive".split()),
+    "accept": ("accept accepted accepts".split(), "reject rejected rejects".split()),
+    "success": ("succeed succeeds succeeded success successful".split(), "fail fails failed failure unsuccessful".split()),
+    "grow": ("increase increases increased raise raises".split(), "decrease decreases decreased reduce reduces".split()),
+    "extreme": ("maximum max".split(), "minimum min".split()),
+    "position": ("first".split(), "last".split()),
+    "amount": ("more most many".split(), "less least fewer fewest few".split()),
+    "level": ("above higher upper".split(), "below lower".split()),
+    "size": ("larger largest bigger biggest".split(), "smaller smallest".split()),
+    "speed": ("faster fastest".split(), "slower slowest".split()),
+    "age": ("older oldest".split(), "newer newest".split()),
+    "frequency": ("often frequently usually commonly".split(), "rarely seldom".split()),
+    "sync": ("synchronous synchronously sync".split(), "asynchronous asynchronously async".split()),
+    "locality": ("local locally".split(), "remote remotely".split()),
+    "inside": ("inside internal internally".split(), "outside external externally".split()),
+    "validity": ("valid".split(), "invalid".split()),
+    "support": ("supported".split(), "unsupported".split()),
+    "safety": ("safe safely".split(), "unsafe".split()),
+    "manual": ("automatic automatically".split(), "manual manually".split()),
+    "explicit": ("explicit explicitly".split(), "implicit implicitly".split()),
+    "visibility": ("public visible".split(), "private hidden".split()),
+    "sameness": ("same identical".split(), "different".split()),
+    "difficulty": ("easy easier easiest simple simpler".split(), "hard harder difficult complex".split()),
+    "case": ("uppercase".split(), "lowercase".split()),
+    "direction": ("ascending".split(), "descending".split()),
+    "change": ("add adds added".split(), "remove removes removed".split()),
+}
+_POLARITY = {w: (concept, sign) for concept, (plus, minus) in _OPPOSITES.items()
+             for sign, group in ((1, plus), (-1, minus)) for w in group}
+_IDENTIFIER = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+|[A-Za-z]\w*_\w+|[a-z]+[A-Z]\w*|[A-Z][a-z0-9]+[A-Z]\w*|[A-Z]{2,}[a-z]+\w*")
+
+
+_TOKEN = re.compile(r"\w+(?:[.'’-]\w+)*")
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased tokens that keep identifiers whole (snake_case, dotted.paths), unlike
+    shared.text.words, which splits on underscores."""
+    return [t.lower() for t in _TOKEN.findall(unicodedata.normalize("NFKC", text))]
+
+
+def is_negation(token: str) -> bool:
+    return token in NEGATIONS or token.endswith(("n't", "n’t"))
+
+
+def clauses(text: str) -> list[list[str]]:
+    """Word tokens per clause (commas, semicolons, colons, brackets and sentence ends cut)."""
+    return [ws for part in _CLAUSE.split(text) if (ws := tokens(part))]
+
+
+def _stems(tokens: list[str]) -> set[str]:
+    return {stem(t) for t in tokens if t not in STOPWORDS and not is_negation(t)}
+
+
+def negation_parity_differs(claim: str, window: str, min_overlap: float = 0.75) -> bool:
+    """True when a claim clause repeats a window clause (>= min_overlap of each side's content
+    stems shared) with an odd number of negations on one side and an even number on the other."""
+    window_clauses = [(set(_stems(c)), sum(map(is_negation, c)) % 2) for c in clauses(window)]
+    for clause in clauses(claim):
+        stems = _stems(clause)
+        if len(stems) < 2:
+            continue
+        parity = sum(map(is_negation, clause)) % 2
+        for other, other_parity in window_clauses:
+            shared = len(stems & other)
+            if other and shared / len(stems) >= min_overlap and shared / len(other) >= min_overlap:
+                if parity != other_parity:
+                    return True
+    return False
+
+
+def _concept_signs(text: str, scope: int = 3) -> dict[str, set[int]]:
+    """Concept -> polarities stated in `text`; a negation up to `scope` words before a word flips it
+    ('not allowed' = forbidden), 'must not' states prohibition."""
+    out: dict[str, set[int]] = {}
+    for clause in clauses(text):
+        negated_until = -1
+        for i, token in enumerate(clause):
+            if is_negation(token):
+                negated_until = i + scope
+                continue
+            if token == "must":
+                negated = i + 1 < len(clause) and is_negation(clause[i + 1])
+                concept, sign = ("permit", -1) if negated else ("require", 1)
+                out.setdefault(concept, set()).add(sign)
+                continue
+            if token in _POLARITY:
+                concept, sign = _POLARITY[token]
+                out.setdefault(concept, set()).add(-sign if i <= negated_until else sign)
+    return out
+
+
+def antonym_conflicts(claim: str, window: str) -> list[str]:
+    """Concepts the claim states with one polarity where the window states only the other."""
+    mine, theirs = _concept_signs(claim), _concept_signs(window)
+    return sorted(c for c, signs in mine.items() if c in theirs and not signs & theirs[c])
+
+
+def identifiers(text: str) -> list[str]:
+    """Code-like names: dotted paths, snake_case, camelCase / CamelCase, a trailing () dropped."""
+    return [m.group(0).lower() for m in _IDENTIFIER.finditer(text)]
+
+
+def _neighbours(tokens: list[str], index: int, reach: int = 1) -> set[str]:
+    """The `reach` nearest content stems on each side of a token."""
+    out = set()
+    for direction in (-1, 1):
+        i, found = index + direction, 0
+        while 0 <= i < len(tokens) and found < reach:
+            if tokens[i] not in STOPWORDS and not is_negation(tokens[i]):
+                out.add(stem(tokens[i]))
+                found += 1
+            i += direction
+    return out
+
+
+def misplaced_identifiers(claim: str, window: str) -> list[str]:
+    """Identifiers of the claim found in the window but in another slot: none of the claim's
+    neighbouring words stands beside it in the window, while one of them stands beside another
+    identifier there ('on_exception will not be raised' where the window says
+    'RequestException will not be raised')."""
+    out = []
+    window_clauses, names = clauses(window), set(identifiers(window))
+    for clause in clauses(claim):
+        for i, token in enumerate(clause):
+            if token not in names:
+                continue
+            near = _neighbours(clause, i)
+            if not near:
+                continue
+            own = set().union(*(_neighbours(c, j) for c in window_clauses for j, t in enumerate(c) if t == token))
+            if near & own:
+                continue
+            others = set().union(*(_neighbours(c, j) for c in window_clauses for j, t in enumerate(c) if t in names and t != token))
+            if near & others:
+                out.append(token)
+    return out
