@@ -133,8 +133,9 @@ def _chunk_span(chunks: list[dict], start: int, end: int) -> dict:
     raise ValueError("no chunks")
 
 
-def _grounding_stage(answer: str, chunks: list[dict], gate: float, embed, judge=None) -> tuple[float, list[str], list[dict]]:
-    result = claim_grounding(answer, _source_text(chunks), embed, judge)
+def _grounding_stage(answer: str, chunks: list[dict], gate: float, embed, judge=None,
+                     question: str | None = None) -> tuple[float, list[str], list[dict]]:
+    result = claim_grounding(answer, _source_text(chunks), embed, judge, question)
     spans = [_chunk_span(chunks, s, e) for s, e in result.spans]
     reasons = result.reasons(gate)
     if not result.claims:
@@ -203,7 +204,8 @@ def validate_candidates(candidates: list[dict], schema_name: str, json_schema: d
         if record.duplicate_of:
             reasons.append(f"dedup: {dups.kind[i]} duplicate of record {record.duplicate_of} (similarity {dups.similarity[i]:.2f})")
         answer = template.answer_of(fields)
-        scores["grounding"], why, record.supporting_spans = _grounding_stage(answer, _sources(candidate), params.grounding_gate, embed, judge)
+        scores["grounding"], why, record.supporting_spans = _grounding_stage(answer, _sources(candidate), params.grounding_gate, embed, judge,
+                                                                             template.question_of(fields))
         reasons += why
         terms = set(content_stems(texts[i]))
         gain = coverage_gain(record.chunk_ids[0], record.topic, terms, seen_chunks, seen_topics, seen_terms)
