@@ -252,8 +252,10 @@ _CLAUSE_PUNCT = re.compile(r"[,;:.!?()]+|\n\s*\n")  # a single newline is a hard
 
 
 def _negation_scopes(text: str, window: int = 4) -> tuple[set[str], set[str]]:
-    """(negated, plain) content stems: a negation governs up to `window` words after it, within
-    its clause; every other content word is plain (a stem may be in both)."""
+    """(negated, plain) content stems (cut to 5 letters: the light stemmer leaves 'require' and
+    'requires' apart): a negation governs the first content word within `window` words after it,
+    in its clause ('not allowed before the review' negates 'allowed', not 'review'); every other
+    content word is plain (a stem may be in both)."""
     negated, plain = set(), set()
     for clause in _CLAUSE_PUNCT.split(text):
         scope = 0
@@ -264,8 +266,8 @@ def _negation_scopes(text: str, window: int = 4) -> tuple[set[str], set[str]]:
             if token in STOPWORDS:
                 scope = max(scope - 1, 0)
                 continue
-            (negated if scope else plain).add(stem(token))
-            scope = max(scope - 1, 0)
+            (negated if scope else plain).add(stem(token)[:5])
+            scope = 0
     return negated, plain
 
 
@@ -307,7 +309,9 @@ def _conflicts(claim: str, window: str) -> list[str]:
     if polarity.negation_parity_differs(claim, window):
         out.append("negation differs from the source")
     out += [f"says the opposite of the source ({c})" for c in polarity.antonym_conflicts(claim, window)]
-    out += [f"{t} stands where the source has another identifier" for t in polarity.misplaced_identifiers(claim, window)]
+    sentences = [window[s:e] for s, e in prose_sentence_spans(window)]
+    misplaced = polarity.misplaced_identifiers(claim, window) + polarity.identifiers_in_the_wrong_sentence(claim, sentences)
+    out += [f"{t} stands where the source has another identifier" for t in dict.fromkeys(misplaced)]
     return out
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 
 from mbdg_assets.shared.text import STOPWORDS, stem
 
@@ -91,21 +92,38 @@ def _stems(tokens: list[str]) -> set[str]:
     return {stem(t) for t in tokens if t not in STOPWORDS and not is_negation(t)}
 
 
-def negation_parity_differs(claim: str, window: str, min_overlap: float = 0.75) -> bool:
-    """True when a claim clause repeats a window clause (>= min_overlap of each side's content
-    stems shared) with an odd number of negations on one side and an even number on the other."""
-    window_clauses = [(set(_stems(c)), sum(map(is_negation, c)) % 2) for c in clauses(window)]
+def aligned_clauses(claim: str, window: str, min_overlap: float = 0.75):
+    """(claim clause, window clause) token lists where each shares >= min_overlap of the other's
+    content stems: the claim repeats that clause, near word for word."""
+    window_clauses = [(c, _stems(c)) for c in clauses(window)]
     for clause in clauses(claim):
         stems = _stems(clause)
         if len(stems) < 2:
             continue
-        parity = sum(map(is_negation, clause)) % 2
-        for other, other_parity in window_clauses:
-            shared = len(stems & other)
-            if other and shared / len(stems) >= min_overlap and shared / len(other) >= min_overlap:
-                if parity != other_parity:
-                    return True
-    return False
+        for other, other_stems in window_clauses:
+            shared = len(stems & other_stems)
+            if other_stems and shared / len(stems) >= min_overlap and shared / len(other_stems) >= min_overlap:
+                yield clause, other
+
+
+def negation_parity_differs(claim: str, window: str) -> bool:
+    """True when a claim clause repeats a window clause with an odd number of negations on one
+    side and an even number on the other ('not no longer' = 'still')."""
+    return any(sum(map(is_negation, a)) % 2 != sum(map(is_negation, b)) % 2 for a, b in aligned_clauses(claim, window))
+
+
+def _polar_counts(clause: list[str]) -> Counter:
+    return Counter(_POLARITY[t] for t in clause if t in _POLARITY)
+
+
+def swapped_opposites(claim: str, window: str) -> list[str]:
+    """Concepts whose polar words differ between a claim clause and the window clause it repeats
+    ('spaces after and after keys' vs 'before and after keys')."""
+    out = set()
+    for a, b in aligned_clauses(claim, window):
+        mine, theirs = _polar_counts(a), _polar_counts(b)
+        out |= {concept for concept, _ in (mine - theirs)} & {concept for concept, _ in (theirs - mine)}
+    return sorted(out)
 
 
 def _concept_signs(text: str, scope: int = 3) -> dict[str, set[int]]:
@@ -123,16 +141,19 @@ def _concept_signs(text: str, scope: int = 3) -> dict[str, set[int]]:
                 concept, sign = ("permit", -1) if negated else ("require", 1)
                 out.setdefault(concept, set()).add(sign)
                 continue
-            if token in _POLARITY:
+            if token in _POLARITY:  # a negation flips the first such word it governs, no further
                 concept, sign = _POLARITY[token]
                 out.setdefault(concept, set()).add(-sign if i <= negated_until else sign)
+                negated_until = -1
     return out
 
 
 def antonym_conflicts(claim: str, window: str) -> list[str]:
-    """Concepts the claim states with one polarity where the window states only the other."""
+    """Concepts the claim states with one polarity where the window states only the other, or
+    where a clause the claim repeats has the opposite word in its place."""
     mine, theirs = _concept_signs(claim), _concept_signs(window)
-    return sorted(c for c, signs in mine.items() if c in theirs and not signs & theirs[c])
+    found = {c for c, signs in mine.items() if c in theirs and not signs & theirs[c]}
+    return sorted(found | set(swapped_opposites(claim, window)))
 
 
 def identifiers(text: str) -> list[str]:
@@ -141,13 +162,13 @@ def identifiers(text: str) -> list[str]:
 
 
 def _neighbours(tokens: list[str], index: int, reach: int = 1) -> set[str]:
-    """The `reach` nearest content stems on each side of a token."""
+    """The `reach` nearest content words on each side of a token (stems cut to 5 letters)."""
     out = set()
     for direction in (-1, 1):
         i, found = index + direction, 0
         while 0 <= i < len(tokens) and found < reach:
             if tokens[i] not in STOPWORDS and not is_negation(tokens[i]):
-                out.add(stem(tokens[i]))
+                out.add(stem(tokens[i])[:5])  # 'locate' / 'located': the light stemmer leaves them apart
                 found += 1
             i += direction
     return out
@@ -173,4 +194,25 @@ def misplaced_identifiers(claim: str, window: str) -> list[str]:
             others = set().union(*(_neighbours(c, j) for c in window_clauses for j, t in enumerate(c) if t in names and t != token))
             if near & others:
                 out.append(token)
+    return out
+
+
+def identifiers_in_the_wrong_sentence(claim: str, sentences: list[str], margin: float = 0.25) -> list[str]:
+    """For a window of several sentences: identifiers of the claim that stand only in a sentence
+    matching the rest of the claim clearly worse (by `margin` of its content words) than another
+    sentence which holds a different identifier, the parallel-sentence swap ('max_time specifies
+    the maximum number of calls' where max_tries is the one that does)."""
+    if len(sentences) < 2:
+        return []
+    facts = [(set(identifiers(s)), {part for t in tokens(s) for part in (t, *t.split("."))}, _stems(tokens(s))) for s in sentences]
+    out = []
+    for name in dict.fromkeys(identifiers(claim)):
+        rest = _stems(tokens(claim)) - _stems(tokens(name.replace("_", " ").replace(".", " "))) - {name}
+        if not rest:
+            continue
+        cover = [len(rest & f[2]) / len(rest) for f in facts]
+        holding = [i for i, f in enumerate(facts) if name in f[1]]
+        rivals = [i for i, f in enumerate(facts) if i not in holding and f[0] - {name}]
+        if holding and rivals and max(cover[i] for i in rivals) >= max(cover[i] for i in holding) + margin:
+            out.append(name)
     return out
