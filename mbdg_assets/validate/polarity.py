@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from functools import lru_cache
 
 from mbdg_assets.shared.text import STOPWORDS, stem
 
@@ -73,22 +74,24 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+|[A-Za-z]\w*_\w+|[a-
 _TOKEN = re.compile(r"\w+(?:[.'’-]\w+)*")
 
 
-def tokens(text: str) -> list[str]:
+@lru_cache(maxsize=4096)  # the windows of a chunk recur for every record made from it
+def tokens(text: str) -> tuple[str, ...]:
     """Lower-cased tokens that keep identifiers whole (snake_case, dotted.paths), unlike
     shared.text.words, which splits on underscores."""
-    return [t.lower() for t in _TOKEN.findall(unicodedata.normalize("NFKC", text))]
+    return tuple(t.lower() for t in _TOKEN.findall(unicodedata.normalize("NFKC", text)))
 
 
 def is_negation(token: str) -> bool:
     return token in NEGATIONS or token.endswith(("n't", "n’t"))
 
 
-def clauses(text: str) -> list[list[str]]:
+@lru_cache(maxsize=4096)
+def clauses(text: str) -> tuple[tuple[str, ...], ...]:
     """Word tokens per clause (commas, semicolons, colons, brackets and sentence ends cut)."""
-    return [ws for part in _CLAUSE.split(text) if (ws := tokens(part))]
+    return tuple(ws for part in _CLAUSE.split(text) if (ws := tokens(part)))
 
 
-def _stems(tokens: list[str]) -> set[str]:
+def _stems(tokens) -> set[str]:
     return {stem(t) for t in tokens if t not in STOPWORDS and not is_negation(t)}
 
 
@@ -112,7 +115,7 @@ def negation_parity_differs(claim: str, window: str) -> bool:
     return any(sum(map(is_negation, a)) % 2 != sum(map(is_negation, b)) % 2 for a, b in aligned_clauses(claim, window))
 
 
-def _polar_counts(clause: list[str]) -> Counter:
+def _polar_counts(clause) -> Counter:
     return Counter(_POLARITY[t] for t in clause if t in _POLARITY)
 
 
@@ -156,12 +159,13 @@ def antonym_conflicts(claim: str, window: str) -> list[str]:
     return sorted(found | set(swapped_opposites(claim, window)))
 
 
-def identifiers(text: str) -> list[str]:
+@lru_cache(maxsize=4096)
+def identifiers(text: str) -> tuple[str, ...]:
     """Code-like names: dotted paths, snake_case, camelCase / CamelCase, a trailing () dropped."""
-    return [m.group(0).lower() for m in _IDENTIFIER.finditer(text)]
+    return tuple(m.group(0).lower() for m in _IDENTIFIER.finditer(text))
 
 
-def _neighbours(tokens: list[str], index: int, reach: int = 1) -> set[str]:
+def _neighbours(tokens, index: int, reach: int = 1) -> set[str]:
     """The `reach` nearest content words on each side of a token (stems cut to 5 letters)."""
     out = set()
     for direction in (-1, 1):

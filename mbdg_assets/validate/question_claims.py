@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from mbdg_assets.shared.text import content_stems, numbers, words
 from mbdg_assets.validate.polarity import identifiers
@@ -82,9 +83,10 @@ def _options(question: str) -> list[str]:
     return [match.group(1), match.group(2)] if match else []
 
 
+@lru_cache(maxsize=4096)  # the sentences of a chunk recur for every record made from it
 def _key_terms(text: str) -> tuple[set[str], set[str], set[str]]:
     """(numbers, identifiers, content stems) of a piece of text."""
-    return numbers(text), set(identifiers(text)), set(content_stems(text))
+    return frozenset(numbers(text)), frozenset(identifiers(text)), frozenset(content_stems(text))
 
 
 def _holds(terms: tuple[set[str], set[str], set[str]], sentence: tuple[set[str], set[str], set[str]]) -> bool:
