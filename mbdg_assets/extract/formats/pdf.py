@@ -25,8 +25,13 @@ text lines (each over a fifth of the page wide) sit beside each other across, th
 two full-width lines (headings, figures) is read left column first, then right. Pages without
 such a gutter read top to bottom.
 
+Running headers and footers (the same text on the first or last line of at least 3 pages and
+half of them) and page numbers are dropped, a paragraph that runs on over a page break is joined,
+and a word hyphenated at a line end is made whole (``join_lines``): an exact sentence of the PDF
+is then a sentence of the extracted text (issue 14).
+
 Not handled: scanned pages (no text layer: ``no_text``; OCR the pages as images), tables drawn
-without ruling lines (read as paragraphs), lists (read as paragraphs), running headers/footers.
+without ruling lines (read as paragraphs), lists (read as paragraphs).
 """
 
 from __future__ import annotations
@@ -35,10 +40,10 @@ import math
 import re
 import statistics
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .base import Drafts, ExtractionError, Parsed, clean, markdown_tables
+from .base import Draft, Drafts, ExtractionError, Parsed, clean, markdown_tables
 
 HEADING_RATIO = 1.15  # a line this much larger than the body text is a heading
 _COLUMN_GAP = 1.5  # a gap of this many font sizes inside a line separates two columns
@@ -527,6 +532,42 @@ def _emit_page(drafts: Drafts, items: list[_Item], styles: _Styles, page: int) -
     flush()
 
 
+_FURNITURE_NUMBER = re.compile(r"(?:page\s*)?#(?:\s*(?:of|/)\s*#)?")
+
+
+def _furniture_key(text: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(text.lower().split()))
+
+
+def _without_page_furniture(drafts: list[Draft], pages: int) -> list[Draft]:
+    """Drop running headers and footers (the same text, digits aside, as the first or last
+    paragraph of at least 3 pages and half of them) and page numbers at a page's top or bottom;
+    then join a paragraph that runs on over the page break (no sentence end before it, a
+    lower-case start after it), so a sentence is not cut by 'page 3, running title'."""
+    edges: dict[int, list[int]] = {}
+    for i, draft in enumerate(drafts):
+        if draft.kind == "paragraph" and draft.page:
+            edges.setdefault(draft.page, []).append(i)
+    edge_index = {i: page for page, ids in edges.items() for i in (ids[0], ids[-1])}
+    seen: dict[str, set[int]] = {}
+    for i, page in edge_index.items():
+        seen.setdefault(_furniture_key(drafts[i].text), set()).add(page)
+    repeated = {k for k, p in seen.items() if len(p) >= 3 and len(p) >= pages / 2}
+    drop = {i for i in edge_index if _furniture_key(drafts[i].text) in repeated
+            or (pages > 1 and _FURNITURE_NUMBER.fullmatch(_furniture_key(drafts[i].text)))}
+    out: list[Draft] = []
+    for i, draft in enumerate(drafts):
+        if i in drop:
+            continue
+        last = out[-1] if out else None
+        if (last and last.kind == draft.kind == "paragraph" and last.page and draft.page == last.page + 1
+                and not re.search(r"[.!?:;]\W*$", last.text) and draft.text[:1].islower()):
+            out[-1] = replace(last, text=join_lines(last.text.split("\n") + draft.text.split("\n")))
+            continue
+        out.append(draft)
+    return out
+
+
 def _structured_pages(pdf) -> list[list[_Item]]:
     """Reading-ordered items of every page: text from pdfium's chars, tables from pdfplumber's
     table finder on pdfium's ruling lines."""
@@ -557,4 +598,4 @@ def extract_pdf(path: Path, data: bytes) -> Parsed:
         raise ExtractionError("corrupt_file", f"{path.name}: PDF page could not be read: {exc}") from exc
     finally:
         pdf.close()
-    return Parsed(drafts.items, count)
+    return Parsed(_without_page_furniture(drafts.items, count), count)
