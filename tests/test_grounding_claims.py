@@ -188,3 +188,13 @@ def test_pdf_line_breaks_apostrophes_and_possessives_do_not_sink_a_verbatim_sent
               "DiskCache Tutorial and Disk-Cache API Reference.")
     answer = "Since Kenneth Reitz's requests module became a standard, the examples doesn't need the DiskCache Tutorial and DiskCache API Reference."
     assert claim_grounding(answer, source).score >= 0.9
+
+
+def test_opposites_by_prefix_and_identifiers_trading_places():
+    assert polarity.prefix_opposites("The socket is blocking.", "The socket is non-blocking.") == ["blocking"]
+    assert polarity.prefix_opposites("The mirror is unavailable at night.", "The mirror is available at night.") == ["available"]
+    assert polarity.prefix_opposites("The mirror is available.", "The mirror is available, never unavailable.") == []
+    window = "The ColoredFormatter class inherits from logging.Formatter and adds colour."
+    assert polarity.swapped_identifiers("The logging.Formatter class inherits from ColoredFormatter and adds colour.", window)
+    assert not polarity.swapped_identifiers("The ColoredFormatter class inherits from logging.Formatter.", window)
+    assert claim_grounding("The logging.Formatter class inherits from ColoredFormatter and adds colour.", window).score < 0.6

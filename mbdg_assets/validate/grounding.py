@@ -310,7 +310,8 @@ def _conflicts(claim: str, window: str) -> list[str]:
         out.append("negation differs from the source")
     out += [f"says the opposite of the source ({c})" for c in polarity.antonym_conflicts(claim, window)]
     sentences = [window[s:e] for s, e in prose_sentence_spans(window)]
-    misplaced = polarity.misplaced_identifiers(claim, window) + polarity.identifiers_in_the_wrong_sentence(claim, sentences)
+    misplaced = (polarity.misplaced_identifiers(claim, window) + polarity.identifiers_in_the_wrong_sentence(claim, sentences)
+                 + polarity.swapped_identifiers(claim, window))
     out += [f"{t} stands where the source has another identifier" for t in dict.fromkeys(misplaced)]
     return out
 

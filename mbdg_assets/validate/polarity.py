@@ -151,12 +151,29 @@ def _concept_signs(text: str, scope: int = 3) -> dict[str, set[int]]:
     return out
 
 
+_NEGATIVE_PREFIX = re.compile(r"^(?:un|in|im|ir|il|dis|non-?)(?=[a-z]{4,})")
+
+
+def prefix_opposites(claim: str, window: str) -> list[str]:
+    """Words negated by a prefix on one side only: 'available' in the claim where the window says
+    'unavailable' (and never 'available'), 'blocking' vs 'non-blocking', 'secure' vs 'insecure'."""
+    mine, theirs = set(tokens(claim)), set(tokens(window))
+    out = set()
+    for a, b in ((mine, theirs), (theirs, mine)):
+        for word in a - b:
+            base = _NEGATIVE_PREFIX.sub("", word)
+            if base != word and base in b and base not in a and word not in b:
+                out.add(base)
+    return sorted(out)
+
+
 def antonym_conflicts(claim: str, window: str) -> list[str]:
     """Concepts the claim states with one polarity where the window states only the other, or
-    where a clause the claim repeats has the opposite word in its place."""
+    where a clause the claim repeats has the opposite word in its place, or a word negated by a
+    prefix on one side only."""
     mine, theirs = _concept_signs(claim), _concept_signs(window)
     found = {c for c, signs in mine.items() if c in theirs and not signs & theirs[c]}
-    return sorted(found | set(swapped_opposites(claim, window)))
+    return sorted(found | set(swapped_opposites(claim, window)) | set(prefix_opposites(claim, window)))
 
 
 @lru_cache(maxsize=4096)
@@ -199,6 +216,21 @@ def misplaced_identifiers(claim: str, window: str) -> list[str]:
             if near & others:
                 out.append(token)
     return out
+
+
+def swapped_identifiers(claim: str, window: str) -> list[str]:
+    """Two identifiers that trade places in a clause the claim repeats ('logging.Formatter inherits
+    from ColoredFormatter' for 'ColoredFormatter inherits from logging.Formatter'); a passive
+    rewording ('B is called by A') has 'by' on one side only and is left alone."""
+    out, known = [], set(identifiers(claim))
+    for a, b in aligned_clauses(claim, window):
+        names = [t for t in a if t in known and a.count(t) == 1 and b.count(t) == 1]
+        if len(names) < 2 or ("by" in a) != ("by" in b):
+            continue
+        order_a, order_b = sorted(names, key=a.index), sorted(names, key=b.index)
+        if order_a != order_b:
+            out += [t for t, u in zip(order_a, order_b) if t != u]
+    return list(dict.fromkeys(out))
 
 
 def identifiers_in_the_wrong_sentence(claim: str, sentences: list[str], margin: float = 0.25) -> list[str]:
