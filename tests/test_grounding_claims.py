@@ -198,3 +198,16 @@ def test_opposites_by_prefix_and_identifiers_trading_places():
     assert polarity.swapped_identifiers("The logging.Formatter class inherits from ColoredFormatter and adds colour.", window)
     assert not polarity.swapped_identifiers("The ColoredFormatter class inherits from logging.Formatter.", window)
     assert claim_grounding("The logging.Formatter class inherits from ColoredFormatter and adds colour.", window).score < 0.6
+
+
+def test_one_identifier_put_in_anothers_place_and_brackets_inside_a_negated_clause():
+    window = "Calling a text file README.mp3 makes the system think it is an MP3 file."
+    assert polarity.substituted_identifiers("Calling a text file PostScript makes the system think it is an MP3 file.", window) == ["postscript"]
+    assert polarity.identifiers("using __NOGLOBS__ as the pattern") == ("__noglobs__",)
+    result = claim_grounding("The library has not (limited) XInclude support.", "The library has (limited) XInclude support.")
+    assert result.score < 0.6
+
+
+def test_an_unpointed_question_does_not_sink_a_short_true_answer():
+    source = "Install it with pip. If you have a new contribution, please submit a pull request."
+    assert claim_grounding("Submit a pull request.", source, question="What does the guide say about development?").score >= 0.6

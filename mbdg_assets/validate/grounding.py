@@ -248,7 +248,7 @@ def _missing_numbers(claim: str, window: str) -> list[str]:
     return missing
 
 
-_CLAUSE_PUNCT = re.compile(r"[,;:.!?()]+|\n\s*\n")  # a single newline is a hard wrap, not a clause end
+_CLAUSE_PUNCT = re.compile(r"[,;:.!?]+|\n\s*\n")  # a single newline is a hard wrap, not a clause end; brackets neither
 
 
 def _negation_scopes(text: str, window: int = 4) -> tuple[set[str], set[str]]:
@@ -311,7 +311,7 @@ def _conflicts(claim: str, window: str) -> list[str]:
     out += [f"says the opposite of the source ({c})" for c in polarity.antonym_conflicts(claim, window)]
     sentences = [window[s:e] for s, e in prose_sentence_spans(window)]
     misplaced = (polarity.misplaced_identifiers(claim, window) + polarity.identifiers_in_the_wrong_sentence(claim, sentences)
-                 + polarity.swapped_identifiers(claim, window))
+                 + polarity.swapped_identifiers(claim, window) + polarity.substituted_identifiers(claim, window))
     out += [f"{t} stands where the source has another identifier" for t in dict.fromkeys(misplaced)]
     return out
 

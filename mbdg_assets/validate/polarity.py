@@ -29,7 +29,7 @@ from functools import lru_cache
 from mbdg_assets.shared.text import STOPWORDS, stem
 
 NEGATIONS = frozenset("not no never none nothing nobody neither nor cannot without".split())
-_CLAUSE = re.compile(r"[,;:!?()]+|\.(?=\s|$)|\n\s*\n")
+_CLAUSE = re.compile(r"[,;:!?]+|\.(?=\s|$)|\n\s*\n")  # brackets do not end a clause: 'has not (limited) support'
 
 # concept -> (words with + polarity, words with - polarity); matched on lower-cased word tokens.
 _OPPOSITES = {
@@ -68,7 +68,7 @@ _OPPOSITES = {
 }
 _POLARITY = {w: (concept, sign) for concept, (plus, minus) in _OPPOSITES.items()
              for sign, group in ((1, plus), (-1, minus)) for w in group}
-_IDENTIFIER = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+|[A-Za-z]\w*_\w+|[a-z]+[A-Z]\w*|[A-Z][a-z0-9]+[A-Z]\w*|[A-Z]{2,}[a-z]+\w*")
+_IDENTIFIER = re.compile(r"(?<![\w.])(?:_*[A-Za-z]\w*(?:\.[A-Za-z_]\w*)+|_*[A-Za-z][A-Za-z0-9]*_\w*|[a-z]+[A-Z]\w*|[A-Z][a-z0-9]+[A-Z]\w*|[A-Z]{2,}[a-z]+\w*)(?!\w)")
 
 
 _TOKEN = re.compile(r"\w+(?:[.'’-]\w+)*")
@@ -230,6 +230,18 @@ def swapped_identifiers(claim: str, window: str) -> list[str]:
         order_a, order_b = sorted(names, key=a.index), sorted(names, key=b.index)
         if order_a != order_b:
             out += [t for t, u in zip(order_a, order_b) if t != u]
+    return list(dict.fromkeys(out))
+
+
+def substituted_identifiers(claim: str, window: str) -> list[str]:
+    """Identifiers of a clause the claim repeats that the window clause lacks while it has another
+    identifier the claim clause lacks: one name put in another's place ('calling their text file
+    PostScript' for 'calling their text file README.mp3')."""
+    out, mine, theirs = [], set(identifiers(claim)), set(identifiers(window))
+    for a, b in aligned_clauses(claim, window):
+        gone = [t for t in a if t in mine and t not in b]
+        if gone and any(t in theirs and t not in a for t in b):
+            out += gone
     return list(dict.fromkeys(out))
 
 

@@ -34,6 +34,7 @@ _OPTIONS = re.compile(r",?\s*([^,?]+?)\s+or\s+([^,?]+?)\s*\?\s*$")
 SHORT_ANSWER_WORDS = 4        # an answer this short (or with fewer than 3 content words) is judged with its question
 WRONG_SLOT_CAP = 0.3          # a short answer in a slot the passage fills with another term
 CLEAR_MARGIN = 0.2            # question-focus coverage by which a competing sentence must win
+POINTED_FOCUS = 0.5           # a question whose best sentence holds less of its focus points at none
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,9 @@ def slot_support(question: str, answer: str, source: str, sentences: list[tuple[
     cover = [len(focus & f[2]) / len(focus) for f in facts]
     best_holding = max(holding, key=lambda i: cover[i])
     best_focus = max(cover)
-    score = 1.0 if best_focus == 0 else min(1.0, cover[best_holding] / best_focus)
+    # a question that points at no sentence in particular ('What does the guide say about
+    # Installation?') gives no slot to check: only a clearly better rival counts then
+    score = 1.0 if best_focus < POINTED_FOCUS else min(1.0, cover[best_holding] / best_focus)
     rivals = [i for i, f in enumerate(facts) if i not in holding and _competes(answer_terms, f)
               and cover[i] >= cover[best_holding] + CLEAR_MARGIN]
     why = ""
