@@ -91,14 +91,17 @@ def clauses(text: str) -> tuple[tuple[str, ...], ...]:
     return tuple(ws for part in _CLAUSE.split(text) if (ws := tokens(part)))
 
 
-def _stems(tokens) -> set[str]:
-    return {stem(t) for t in tokens if t not in STOPWORDS and not is_negation(t)}
+@lru_cache(maxsize=8192)
+def _stems(tokens: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(stem(t) for t in tokens if t not in STOPWORDS and not is_negation(t))
 
 
-def aligned_clauses(claim: str, window: str, min_overlap: float = 0.75):
-    """(claim clause, window clause) token lists where each shares >= min_overlap of the other's
+@lru_cache(maxsize=1024)  # four checks align the same claim and window
+def aligned_clauses(claim: str, window: str, min_overlap: float = 0.75) -> tuple:
+    """(claim clause, window clause) token tuples where each shares >= min_overlap of the other's
     content stems: the claim repeats that clause, near word for word."""
     window_clauses = [(c, _stems(c)) for c in clauses(window)]
+    pairs = []
     for clause in clauses(claim):
         stems = _stems(clause)
         if len(stems) < 2:
@@ -106,7 +109,8 @@ def aligned_clauses(claim: str, window: str, min_overlap: float = 0.75):
         for other, other_stems in window_clauses:
             shared = len(stems & other_stems)
             if other_stems and shared / len(stems) >= min_overlap and shared / len(other_stems) >= min_overlap:
-                yield clause, other
+                pairs.append((clause, other))
+    return tuple(pairs)
 
 
 def negation_parity_differs(claim: str, window: str) -> bool:
