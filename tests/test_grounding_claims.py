@@ -91,3 +91,123 @@ def test_an_entailment_judge_hook_decides_claims_that_are_not_near_verbatim():
     verbatim = SUPPORTED[2]
     asked.clear()
     assert claim_grounding(verbatim, SOURCE, judge=judge).score >= 0.6 and asked == []
+
+
+# --- issue 14: question-aware claims, polarity and identifiers that survive rewording -------------------
+
+from mbdg_assets.validate import polarity  # noqa: E402
+from mbdg_assets.validate.question_claims import filled_blank, is_short, yes_no_statement  # noqa: E402
+
+API = ("If either side violates the protocol, you'll get a h11.ProtocolError exception. Then the server sends back "
+       "a h11.Response and its own h11.EndOfMessage. The keyword argument max_time specifies the maximum total time "
+       "in seconds. Keyword argument max_tries specifies the maximum number of calls before giving up. This behavior "
+       "can be disabled using the raise_on_giveup keyword argument. Version 5.0 removes the shim. Since 4.0, it "
+       "restored partial compatibility for pytz users. Uploads are not allowed before the review. The exit status "
+       "of the command is propagated. Python 2 and 3.4 are no longer supported.")
+
+
+@pytest.mark.parametrize("question, right, wrong", [
+    ("Which exception do you get if either side violates the protocol?", "h11.ProtocolError", "h11.EndOfMessage"),
+    ("Which keyword argument limits the maximum number of calls?", "max_tries", "max_time"),
+    ("Which version restored partial pytz compatibility, 4.0 or 5.0?", "4.0", "5.0"),
+    ("Which keyword argument disables this behavior?", "raise_on_giveup", "max_tries"),
+])
+def test_a_short_answer_is_judged_with_its_question(question, right, wrong):
+    assert claim_grounding(right, API, question=question).score >= 0.6
+    result = claim_grounding(wrong, API, question=question)
+    assert result.score < 0.6, result.claims
+    assert any("another term in the slot" in r for r in result.reasons(0.6))
+    assert claim_grounding(wrong, API).score >= 0.6  # without its question the same answer grounds: why the question matters
+
+
+def test_a_short_answer_missing_from_the_source_fails_with_its_question():
+    assert claim_grounding("6.0", API, question="Which version removes the shim?").score < 0.6
+
+
+def test_fill_in_the_blank_is_checked_as_the_filled_sentence():
+    question = "Fill in the blank: Keyword argument ___ specifies the maximum number of calls before giving up."
+    assert filled_blank(question, "max_tries") == "Keyword argument max_tries specifies the maximum number of calls before giving up."
+    assert claim_grounding("max_tries", API, question=question).score >= 0.6
+    assert claim_grounding("max_time", API, question=question).score < 0.6
+
+
+def test_long_answers_and_missing_questions_are_not_short():
+    assert is_short("h11.ProtocolError", "Which exception?") and not is_short("h11.ProtocolError", None)
+    assert not is_short("If either side violates the protocol you get a h11.ProtocolError exception.", "Which exception?")
+
+
+def test_a_yes_no_answer_takes_the_polarity_of_its_question():
+    assert yes_no_statement("Is the exit status propagated?", "No, it is dropped.") == "not Is the exit status propagated"
+    question = "Is the exit status of the command propagated?"
+    assert claim_grounding("No, the exit status of the command is discarded.", API, question=question).score < 0.6
+    assert claim_grounding("Yes, the exit status of the command is passed on.", API, question=question).score >= 0.6
+
+
+@pytest.mark.parametrize("answer", [
+    "Uploads are allowed before the review.",            # 'not allowed' = forbidden
+    "Uploads are forbidden after the review.",           # before -> after
+    "Python 2 and 3.4 are not no longer supported.",     # a double negation is a plain statement
+    "Python 2 and 3.4 are still supported.",
+])
+def test_polarity_flips_are_caught_however_worded(answer):
+    result = claim_grounding(answer, API)
+    assert result.score < 0.6, result.claims
+
+
+@pytest.mark.parametrize("answer", [
+    "Uploads are forbidden before the review.",          # 'forbidden' agrees with 'not allowed'
+    "Before the review, uploads are not allowed.",
+    "Python 2 and 3.4 are no longer supported.",
+])
+def test_polarity_that_agrees_passes(answer):
+    assert claim_grounding(answer, API).score >= 0.6, claim_grounding(answer, API).claims
+
+
+def test_antonym_conflicts_name_the_concept_and_respect_negation():
+    assert polarity.antonym_conflicts("The cache is enabled by default.", "The cache is disabled by default.") == ["enable"]
+    assert polarity.antonym_conflicts("You must not edit it.", "Editing it is forbidden.") == []
+    assert polarity.antonym_conflicts("You must edit it.", "Editing it is optional.") == ["require"]
+    assert polarity.antonym_conflicts("The cache is not disabled.", "The cache is enabled.") == []
+
+
+def test_identifier_swapped_into_another_slot_is_caught():
+    window = "Use find_dotenv to locate the file and load_dotenv to read it."
+    assert polarity.misplaced_identifiers("Use load_dotenv to locate the file.", window) == ["load_dotenv"]
+    assert polarity.misplaced_identifiers("load_dotenv reads the file that find_dotenv located.", window) == []
+    result = claim_grounding("This behavior can be disabled using the max_time keyword argument.", API)
+    assert result.score < 0.6 and any("max_time" in r for r in result.reasons(0.6))
+
+
+def test_an_identifier_absent_from_the_window_is_missing():
+    result = claim_grounding("This behavior can be disabled using the raise_on_error keyword argument.", API)
+    assert result.score < 0.6 and "raise_on_error" in result.claims[0].missing
+
+
+def test_pdf_line_breaks_apostrophes_and_possessives_do_not_sink_a_verbatim_sentence():
+    source = ("Since Kenneth Reitz\u2019s requests module became a standard, the examples doesn\u2019t need the "
+              "DiskCache Tutorial and Disk-Cache API Reference.")
+    answer = "Since Kenneth Reitz's requests module became a standard, the examples doesn't need the DiskCache Tutorial and DiskCache API Reference."
+    assert claim_grounding(answer, source).score >= 0.9
+
+
+def test_opposites_by_prefix_and_identifiers_trading_places():
+    assert polarity.prefix_opposites("The socket is blocking.", "The socket is non-blocking.") == ["blocking"]
+    assert polarity.prefix_opposites("The mirror is unavailable at night.", "The mirror is available at night.") == ["available"]
+    assert polarity.prefix_opposites("The mirror is available.", "The mirror is available, never unavailable.") == []
+    window = "The ColoredFormatter class inherits from logging.Formatter and adds colour."
+    assert polarity.swapped_identifiers("The logging.Formatter class inherits from ColoredFormatter and adds colour.", window)
+    assert not polarity.swapped_identifiers("The ColoredFormatter class inherits from logging.Formatter.", window)
+    assert claim_grounding("The logging.Formatter class inherits from ColoredFormatter and adds colour.", window).score < 0.6
+
+
+def test_one_identifier_put_in_anothers_place_and_brackets_inside_a_negated_clause():
+    window = "Calling a text file README.mp3 makes the system think it is an MP3 file."
+    assert polarity.substituted_identifiers("Calling a text file PostScript makes the system think it is an MP3 file.", window) == ["postscript"]
+    assert polarity.identifiers("using __NOGLOBS__ as the pattern") == ("__noglobs__",)
+    result = claim_grounding("The library has not (limited) XInclude support.", "The library has (limited) XInclude support.")
+    assert result.score < 0.6
+
+
+def test_an_unpointed_question_does_not_sink_a_short_true_answer():
+    source = "Install it with pip. If you have a new contribution, please submit a pull request."
+    assert claim_grounding("Submit a pull request.", source, question="What does the guide say about development?").score >= 0.6

@@ -38,7 +38,9 @@ _MAGIC_READ = 1 << 20  # detect_format reads at most this much of a file
 # Bump when any extractor's output for the same bytes can change: incremental runs re-extract
 # documents stored by another version (core/incremental.py). 2: PDF headings and tables.
 # 3: PDF text read from pdfium's characters (pdfminer's word spacing and paragraph gaps differed).
-# 4: scanned PDF pages OCRed, UTF-16/32 text read, OCR without the angle classifier, new formats.
+# 4: scanned PDF pages OCRed, UTF-16/32 text read, OCR without the angle classifier, new formats;
+#    PDF words hyphenated at a line end joined again, running headers / footers / page numbers dropped,
+#    paragraphs running over a page break joined (formats/pdf.py).
 EXTRACTOR_VERSION = "4"
 
 

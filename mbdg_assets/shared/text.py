@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from functools import lru_cache
 
 _WORD = re.compile(r"[^\W_]+(?:[.,'’-][^\W_]+)*", re.UNICODE)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -29,6 +30,7 @@ def content_words(text: str) -> list[str]:
 _SUFFIXES = ("ing", "ed", "es", "s")
 
 
+@lru_cache(maxsize=1 << 16)  # grounding stems every window of a chunk for every record: the same few thousand words
 def stem(word: str) -> str:
     """A deliberately light suffix strip (charges/charged/charging -> charg) so that grounding
     does not call an answer unsupported for inflecting a source word; numbers stay as they are."""

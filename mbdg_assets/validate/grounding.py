@@ -8,9 +8,11 @@ that the supporting text does not contain is the commonest way a fluent answer i
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mbdg_assets.shared.text import STOPWORDS, content_stems, normalized_text, numbers, stem, words
+from mbdg_assets.validate import polarity
+from mbdg_assets.validate.question_claims import filled_blank, is_short, slot_support, yes_no_statement
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
@@ -94,6 +96,7 @@ class ClaimSupport:
     essential: bool = True
     score: float = 0.0
     entailment: str | None = None                 # the judge's verdict, "abstained: why", or None when not asked
+    conflicts: list[str] = field(default_factory=list)  # polarity / antonym / identifier-slot / question-slot findings
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,7 @@ class ClaimGrounding:
                 why.append(f"not in the source passage: {', '.join(c.missing)}")
             if c.negation_mismatch:
                 why.append("negation differs from the source")
+            why += c.conflicts
             if c.entailment and not c.entailment.startswith("abstained"):
                 why.append(f"entailment judge: {c.entailment}")
             if not why:
@@ -244,24 +248,26 @@ def _missing_numbers(claim: str, window: str) -> list[str]:
     return missing
 
 
-_CLAUSE_PUNCT = re.compile(r"[,;:.!?()]+|\n\s*\n")  # a single newline is a hard wrap, not a clause end
+_CLAUSE_PUNCT = re.compile(r"[,;:.!?]+|\n\s*\n")  # a single newline is a hard wrap, not a clause end; brackets neither
 
 
 def _negation_scopes(text: str, window: int = 4) -> tuple[set[str], set[str]]:
-    """(negated, plain) content stems: a negation governs up to `window` words after it, within
-    its clause; every other content word is plain (a stem may be in both)."""
+    """(negated, plain) content stems (cut to 5 letters: the light stemmer leaves 'require' and
+    'requires' apart): a negation governs the first content word within `window` words after it,
+    in its clause ('not allowed before the review' negates 'allowed', not 'review'); every other
+    content word is plain (a stem may be in both)."""
     negated, plain = set(), set()
     for clause in _CLAUSE_PUNCT.split(text):
         scope = 0
         for token in words(clause):
-            if token in _NEGATIONS or token.endswith("n't"):
+            if polarity.is_negation(token):
                 scope = window
                 continue
             if token in STOPWORDS:
                 scope = max(scope - 1, 0)
                 continue
-            (negated if scope else plain).add(stem(token))
-            scope = max(scope - 1, 0)
+            (negated if scope else plain).add(stem(token)[:5])
+            scope = 0
     return negated, plain
 
 
@@ -275,16 +281,39 @@ def negation_differs(claim: str, window: str) -> bool:
         (window_neg - window_plain) & (claim_plain - claim_neg))
 
 
+def _term_text(text: str) -> str:
+    """Words for name matching: possessives dropped ("Reitz's" names Reitz) and hyphens removed,
+    so a name a PDF hyphenated at a line end ("Disk-Cache") still matches "DiskCache"."""
+    return " " + " ".join(re.sub(r"['’]s$", "", w).replace("-", "") for w in words(text)) + " "
+
+
 def _missing_terms(claim: str, window: str) -> list[str]:
-    """Numbers (with their neighbouring word), names (the same run of words) and date words of
-    the claim that the window lacks."""
-    window_norm = " " + normalized_text(window) + " "
+    """Numbers (with their neighbouring word), names (the same run of words), identifiers and
+    date words of the claim that the window lacks."""
+    window_norm = _term_text(window)
     missing = _missing_numbers(claim, window)
     for term in sorted(_name_phrases(claim) | {w for w in words(claim) if w in _DATE_WORDS}):
+        term = term.replace("-", "")
         single = " " not in term  # a one-word name may be inflected ("Tuesdays")
         if not (f" {term} " in window_norm or (single and f" {stem(term)}" in window_norm)):
             missing.append(term)
+    window_identifiers = {part for t in polarity.tokens(window)
+                          for part in (t.replace("-", ""), *t.split("-"), *(t.split(".", i)[-1] for i in range(1, t.count(".") + 1)))}
+    missing += sorted({t for t in polarity.identifiers(claim) if t.replace("-", "") not in window_identifiers} - set(missing))
     return missing
+
+
+def _conflicts(claim: str, window: str) -> list[str]:
+    """What survives rewording: negation parity of aligned clauses, antonyms, identifier slots."""
+    out = []
+    if polarity.negation_parity_differs(claim, window):
+        out.append("negation differs from the source")
+    out += [f"says the opposite of the source ({c})" for c in polarity.antonym_conflicts(claim, window)]
+    sentences = [window[s:e] for s, e in prose_sentence_spans(window)]
+    misplaced = (polarity.misplaced_identifiers(claim, window) + polarity.identifiers_in_the_wrong_sentence(claim, sentences)
+                 + polarity.swapped_identifiers(claim, window) + polarity.substituted_identifiers(claim, window))
+    out += [f"{t} stands where the source has another identifier" for t in dict.fromkeys(misplaced)]
+    return out
 
 
 def _semantic_evidence(cosine: float | None) -> float:
@@ -319,7 +348,10 @@ def support_claim(claim: str, source: str, windows: list[tuple[int, int]], windo
     text = source[start:end]
     missing = _missing_terms(claim, text)
     negation = negation_differs(claim, text)
-    score = evidence[best] if not (missing or negation) else min(evidence[best], 0.2)
+    conflicts = _conflicts(claim, text)
+    if negation and "negation differs from the source" in conflicts:
+        conflicts.remove("negation differs from the source")
+    score = evidence[best] if not (missing or negation or conflicts) else min(evidence[best], 0.2)
     note = None
     if judge is not None and not missing and lexical[best] < NEAR_VERBATIM and evidence[best] >= JUDGE_MIN_EVIDENCE:
         verdict = as_entailment(judge(claim, text))
@@ -328,18 +360,28 @@ def support_claim(claim: str, source: str, windows: list[tuple[int, int]], windo
             p = verdict.probability
             score = min(score, p) if p < 0.5 else max(evidence[best], p)
     return ClaimSupport(claim, (start, end), round(lexical[best], 4), None if cosines is None else round(cosines[best], 4),
-                        missing, negation, essential, round(score, 4), note)
+                        missing, negation, essential, round(score, 4), note, conflicts)
 
 
-def claim_grounding(answer: str, source: str, embed=None, judge=None) -> ClaimGrounding:
+def _fold_quotes(text: str) -> str:
+    """Typographic apostrophes as ASCII (same length, so offsets into the source hold): a PDF's
+    "doesn’t" is the "doesn't" of the answer."""
+    return text.replace("\u2019", "'").replace("\u2018", "'")
+
+
+def claim_grounding(answer: str, source: str, embed=None, judge=None, question: str | None = None) -> ClaimGrounding:
     """Every claim of `answer` linked to its best window of `source`. `embed`: optional callable
-    texts -> L2-normalised vectors (core.embeddings.Embedder.embed) adding embedding evidence.
+    texts -> L2-normalised vectors (enrich.embeddings.Embedder.embed) adding embedding evidence.
     `judge`: optional entailment hook (claim, window text) -> Entailment, probability or None,
     asked only for claims that are not near-verbatim, have some evidence and keep every number,
-    name and date (see support_claim). No NLI
-    cross-encoder installs from PyPI with its weights under a usable licence, so the LLM judge
-    (core.entailment.EntailmentJudge) plugs in here."""
-    claims = split_claims(answer)
+    name and date (see support_claim); the LLM judge (validate.entailment.EntailmentJudge) plugs
+    in here. `question`: what the answer answers; a short answer is judged together with it
+    (validate.question_claims): a filled-in blank as a claim, any other question by the slot the
+    answer fills in the source."""
+    answer, source = _fold_quotes(answer), _fold_quotes(source)
+    short = is_short(answer, question)
+    filled = filled_blank(question, answer) if short else None
+    claims = split_claims(filled or answer)
     if not claims:
         return ClaimGrounding(0.0, [])
     windows = source_windows(source)
@@ -350,5 +392,27 @@ def claim_grounding(answer: str, source: str, embed=None, judge=None) -> ClaimGr
         cosine_rows = (vectors[: len(claims)] @ vectors[len(claims):].T).tolist()
     supports = [support_claim(c, source, windows, window_stems, cosine_rows[i] if cosine_rows else None, judge)
                 for i, c in enumerate(claims)]
+    if short and not filled:  # the answer's own terms must be in the source, and in the slot asked about
+        fragments = [replace(s, essential=True, score=0.2 if s.missing else 1.0, negation_mismatch=False, conflicts=[])
+                     for s in supports]  # a fragment has no polarity of its own: the slot claim judges the pair
+        supports = fragments + [_slot_claim(question, answer, source)]
+    statement = yes_no_statement(question, answer) if question else None
+    if statement:
+        supports += _polarity_only(support_claim(statement, source, windows, window_stems))
     essential = [s for s in supports if s.essential] or supports
     return ClaimGrounding(round(min(s.score for s in essential), 4), supports)
+
+
+def _polarity_only(support: ClaimSupport) -> list[ClaimSupport]:
+    """A yes/no answer's statement counts only when its polarity contradicts the source (its
+    words are the question's, which need not be the passage's)."""
+    polar = [c for c in support.conflicts if "negation" in c or "opposite" in c]
+    if not (support.negation_mismatch or polar):
+        return []
+    return [replace(support, score=0.2, missing=[], conflicts=polar or ["negation differs from the source"])]
+
+
+def _slot_claim(question: str, answer: str, source: str) -> ClaimSupport:
+    slot = slot_support(question, answer, source, prose_sentence_spans(source))
+    return ClaimSupport(slot.claim, slot.span, slot.focus, None, essential=True, score=slot.score,
+                        conflicts=[slot.why] if slot.why else [])

@@ -43,6 +43,7 @@ class StageItem:
     text: str
     answer: str
     duplicate_of: str | None = None
+    question: str | None = None  # a short answer is judged with its question (validate.question_claims)
 
     @property
     def chunks(self) -> list[dict]:
@@ -148,7 +149,7 @@ class GroundingStage:
 
     def check(self, item: StageItem) -> StageResult:
         chunks = item.chunks
-        result = claim_grounding(item.answer, item.source_text, self.embed, self.judge)
+        result = claim_grounding(item.answer, item.source_text, self.embed, self.judge, item.question)
         reasons = result.reasons(self.gate)
         if not result.claims:
             reasons.append("grounding: the answer states nothing to check against the source")

@@ -173,7 +173,8 @@ def validate_candidates(candidates: list[dict], schema_name: str, json_schema: d
     stages = _batch_stages(records, dups, _nearest(records, texts, vectors, prior), prior, template, params,
                            embedder.embed if embedder is not None else None, judge)
     for i, (record, candidate) in enumerate(zip(records, ordered)):
-        item = StageItem(i, record.fields, candidate, texts[i], template.answer_of(record.fields), record.duplicate_of)
+        item = StageItem(i, record.fields, candidate, texts[i], template.answer_of(record.fields), record.duplicate_of,
+                         template.question_of(record.fields))
         results = stages.check(item)
         record.supporting_spans = list(results["grounding"].spans)
         reported = [r for r in (contaminated[i], verbatim_reason(item.answer, item.source_text, params.verbatim_words)) if r]

@@ -25,11 +25,16 @@ text lines (each over a fifth of the page wide) sit beside each other across, th
 two full-width lines (headings, figures) is read left column first, then right. Pages without
 such a gutter read top to bottom.
 
+Running headers and footers (the same text on the first or last line of at least 3 pages and
+half of them) and page numbers are dropped, a paragraph that runs on over a page break is joined,
+and a word hyphenated at a line end is made whole (``join_lines``): an exact sentence of the PDF
+is then a sentence of the extracted text (issue 14).
+
 Scanned pages (fewer than 16 characters of text layer, and an image on the page) are rendered by
 pdfium at the OCR engine's working size and read by RapidOCR (``images.ocr_paragraphs``); in a
 mixed PDF only those pages are rendered, and their paragraphs keep their page numbers.
 
-Not handled: tables drawn without ruling lines (read as paragraphs), lists (read as paragraphs), running headers/footers.
+Not handled: tables drawn without ruling lines (read as paragraphs), lists (read as paragraphs).
 """
 
 from __future__ import annotations
@@ -38,12 +43,12 @@ import math
 import re
 import statistics
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mbdg_assets.extract.limits import current_budget
 
-from .base import Drafts, ExtractionError, Parsed, clean, markdown_tables
+from .base import Draft, Drafts, ExtractionError, Parsed, clean, markdown_tables
 from .images import OCR_SIDE, ocr_paragraphs
 
 HEADING_RATIO = 1.15  # a line this much larger than the body text is a heading
@@ -53,6 +58,25 @@ _BOLD = re.compile(r"bold|black|heavy|semibold|demi", re.IGNORECASE)
 
 
 # --------------------------------------------------------------------------- pypdfium2
+
+
+def join_lines(lines: list[str]) -> str:
+    """A paragraph's lines, with a word the typesetter hyphenated at a line end made whole: the
+    piece on the next line moves up ('subst-' + 'itute for' -> 'substitute' / 'for'). Before a
+    lower-case letter the hyphen goes (a break inside a word); before a capital it stays, the
+    word joined ('Disk-' + 'Cache' -> 'Disk-Cache'), since that may be a compound. Without this
+    an exact sentence of the PDF no longer matches its own source (issue 14)."""
+    out: list[str] = []
+    for line in lines:
+        previous = out[-1] if out else ""
+        if len(previous) >= 2 and previous.endswith("-") and previous[-2].isalpha() and line[:1].isalpha():
+            head, _, rest = line.partition(" ")
+            out[-1] = (previous[:-1] if line[:1].islower() else previous) + head
+            if rest.strip():
+                out.append(rest)
+            continue
+        out.append(line)
+    return "\n".join(out)
 
 
 def open_pdf(path: Path, data: bytes):
@@ -116,7 +140,7 @@ def pdfium_paragraphs(pdf, index: int) -> list[str]:
         for text_index, line, blank_before in _page_lines(textpage.get_text_range()):
             box = _line_box(textpage, text_index)
             if current and (blank_before or _is_paragraph_gap(prev_box, box)):
-                paragraphs.append("\n".join(current))
+                paragraphs.append(join_lines(current))
                 current = []
             current.append(clean(line).rstrip())
             prev_box = box
@@ -124,7 +148,7 @@ def pdfium_paragraphs(pdf, index: int) -> list[str]:
         textpage.close()
         page.close()
     if current:
-        paragraphs.append("\n".join(current))
+        paragraphs.append(join_lines(current))
     return paragraphs
 
 
@@ -485,9 +509,9 @@ def _emit_page(drafts: Drafts, items: list[_Item], styles: _Styles, page: int) -
     def flush() -> None:
         if not run:
             return
-        text = clean(" ".join(i.text for i in run)).strip() if run_level else "\n".join(clean(i.text).rstrip() for i in run)
+        text = clean(" ".join(i.text for i in run)).strip() if run_level else join_lines([clean(i.text).rstrip() for i in run])
         if run_level and len(text) > 200:  # a bold or large paragraph, not a heading
-            text = "\n".join(clean(i.text).rstrip() for i in run)
+            text = join_lines([clean(i.text).rstrip() for i in run])
             drafts.add("paragraph", text, page)
         elif run_level:
             drafts.heading("#" * run_level + " " + text, text, run_level, page)
@@ -512,6 +536,42 @@ def _emit_page(drafts: Drafts, items: list[_Item], styles: _Styles, page: int) -
         run_level = level
         run.append(item)
     flush()
+
+
+_FURNITURE_NUMBER = re.compile(r"(?:page\s*)?#(?:\s*(?:of|/)\s*#)?")
+
+
+def _furniture_key(text: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(text.lower().split()))
+
+
+def _without_page_furniture(drafts: list[Draft], pages: int) -> list[Draft]:
+    """Drop running headers and footers (the same text, digits aside, as the first or last
+    paragraph of at least 3 pages and half of them) and page numbers at a page's top or bottom;
+    then join a paragraph that runs on over the page break (no sentence end before it, a
+    lower-case start after it), so a sentence is not cut by 'page 3, running title'."""
+    edges: dict[int, list[int]] = {}
+    for i, draft in enumerate(drafts):
+        if draft.kind == "paragraph" and draft.page:
+            edges.setdefault(draft.page, []).append(i)
+    edge_index = {i: page for page, ids in edges.items() for i in (ids[0], ids[-1])}
+    seen: dict[str, set[int]] = {}
+    for i, page in edge_index.items():
+        seen.setdefault(_furniture_key(drafts[i].text), set()).add(page)
+    repeated = {k for k, p in seen.items() if len(p) >= 3 and len(p) >= pages / 2}
+    drop = {i for i in edge_index if _furniture_key(drafts[i].text) in repeated
+            or (pages > 1 and _FURNITURE_NUMBER.fullmatch(_furniture_key(drafts[i].text)))}
+    out: list[Draft] = []
+    for i, draft in enumerate(drafts):
+        if i in drop:
+            continue
+        last = out[-1] if out else None
+        if (last and last.kind == draft.kind == "paragraph" and last.page and draft.page == last.page + 1
+                and not re.search(r"[.!?:;]\W*$", last.text) and draft.text[:1].islower()):
+            out[-1] = replace(last, text=join_lines(last.text.split("\n") + draft.text.split("\n")))
+            continue
+        out.append(draft)
+    return out
 
 
 def _structured_pages(pdf) -> list[list[_Item]]:
@@ -597,4 +657,4 @@ def extract_pdf(path: Path, data: bytes) -> Parsed:
         raise ExtractionError("corrupt_file", f"{path.name}: PDF page could not be read: {exc}") from exc
     finally:
         pdf.close()
-    return Parsed(drafts.items, count)
+    return Parsed(_without_page_furniture(drafts.items, count), count)
