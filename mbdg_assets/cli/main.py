@@ -170,3 +170,7 @@ main.add_command(_review)
 
 from mbdg_assets.cli.validate import validate as _validate  # noqa: E402  (issue 5: validate any dataset)
 main.add_command(_validate)
+
+
+if __name__ == "__main__":  # python -m mbdg_assets.cli.main (a checkout without the console script)
+    main()
