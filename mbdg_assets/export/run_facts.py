@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from mbdg_assets.manifest.signed_manifest import describe_files
+from mbdg_assets.export.coverage import corpus_coverage
 from mbdg_assets.export.review_decisions import review_of
 from mbdg_assets.storage.sql_files import sql_text
 from mbdg_assets.validate.validator import STAGES
@@ -118,6 +119,7 @@ def collect_facts(con: duckdb.DuckDBPyConnection, result, source_rows: list[dict
         "distribution": distribution(result.rows), "splits": result.split_sizes,
         "pairs": {"kept": result.pairs, "dropped": result.pairs_dropped},
         "files": [f.name for f in result.files],
+        "coverage": corpus_coverage(con, [s["path"] for s in source_rows]),
     }
 
 

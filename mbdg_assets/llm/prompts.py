@@ -16,6 +16,21 @@ from importlib import resources
 from pathlib import Path
 
 SCHEMAS = ("instruction_pair", "mcq", "chat", "preference")
+ANSWER_MODES = ("abstractive", "extractive")
+# Question openings the decoding grammar allows for a fact whose key value is of this kind (a
+# duration is asked for with "How long", a name with "Who"): the form of the question follows the
+# answer it must lead to. Kinds not listed get the schema file's general pattern.
+OPENINGS_BY_KIND = {
+    "duration": "How long|How often|How soon|How quickly|How many|Within how many|After how many|When",
+    "mass": "How much|How many|How heavy|What",
+    "length": "How far|How high|How long|How many|What",
+    "temperature": "At what|What",
+    "PERCENT": "What|How much|How many",
+    "MONEY": "How much|What",
+    "TIME": "When|By what time|What time|Until what time",
+    "DATE": "When|On what|What",
+    "NAME": "Who|Where|Which|What",
+}
 LENGTH_KEYWORDS = frozenset({"minLength", "maxLength"})
 QUESTION_NAMES = ("instruction", "question", "prompt", "query", "input")
 
@@ -54,6 +69,8 @@ class PromptTemplate:
     question_field: str
     answer_fields: tuple[str, ...]
     extra: dict = field(default_factory=dict)  # more placeholders (a custom schema's field list)
+    answer_mode: str = "abstractive"   # extractive: the model writes only the question, the fact is the answer
+    ask_schema: dict | None = None     # extractive: what the model fills in (question.schema.json)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -63,16 +80,24 @@ class PromptTemplate:
     def decoding_schema(self) -> dict:
         """The schema given to constrained decoding: length bounds removed, because grammar
         engines (llama.cpp) expand them into one rule per character and refuse long ones; the
-        full schema still judges the parsed answer."""
-        return _without_keys(self.json_schema, LENGTH_KEYWORDS)
+        full schema still judges the parsed answer. In extractive mode the model fills in the
+        question schema only (its pattern is the question's form), not the record."""
+        return _without_keys(self.ask_schema or self.json_schema, LENGTH_KEYWORDS)
 
-    def render(self, **values: str) -> list[dict[str, str]]:
+    def for_fact_kind(self, kind: str) -> "PromptTemplate":
+        """The extractive template whose question pattern opens the way a question for a fact of
+        this kind must (OPENINGS_BY_KIND); the template itself for other kinds and modes."""
+        return _for_fact_kind(self, kind) if self.ask_schema and kind in OPENINGS_BY_KIND else self
+
+    def render(self, **values: str) -> list[dict[str, str]]:  # noqa: D102
         return [{"role": "system", "content": self.system},
                 {"role": "user", "content": self.user.format(**values, **self.extra)}]
 
     def messages(self, *, passage: str, title: str, heading_path: tuple[str, ...] | list[str],
-                 guidance: str = "") -> list[dict[str, str]]:
-        return self.render(passage=passage, title=title, heading_path=" > ".join(heading_path) or "-", guidance=guidance)
+                 guidance: str = "", **fact: str) -> list[dict[str, str]]:
+        """The prompt; `fact` fills the extractive template's fact placeholders (`fact`, `answer_hint`)."""
+        return self.render(passage=passage, title=title, heading_path=" > ".join(heading_path) or "-", guidance=guidance,
+                           **fact)
 
     def question_of(self, fields: dict) -> str:
         """What is asked: the instruction, the question, or a conversation's first user turn."""
@@ -144,9 +169,65 @@ def load_custom_template(path: Path) -> PromptTemplate:
                           sections["user"], json_schema, question, answers, {"field_list": _field_list(json_schema)})
 
 
+def _question_pattern(openings: str) -> str:
+    return f'^({openings}) [^"\\\\?\\n]{{8,160}}\\?$'
+
+
+_BY_KIND: dict[tuple[str, str], PromptTemplate] = {}
+
+
+def _for_fact_kind(template: PromptTemplate, kind: str) -> PromptTemplate:
+    if (template.version, kind) not in _BY_KIND:
+        ask = json.loads(json.dumps(template.ask_schema))
+        ask["properties"]["question"]["pattern"] = _question_pattern(OPENINGS_BY_KIND[kind])
+        _BY_KIND[(template.version, kind)] = replace(template, ask_schema=ask)
+    return _BY_KIND[(template.version, kind)]
+
+
+def question_schema() -> dict:
+    """What the model fills in extractive mode: the question alone, its form in the pattern."""
+    text = resources.files(__package__).joinpath("templates", "question.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
 @cache
-def load_template(schema: str) -> PromptTemplate:
-    """A built-in schema by name, or a user's JSON Schema file by path."""
+def _extractive(schema: str) -> PromptTemplate:
+    """A built-in record schema whose answer comes from the chosen fact: the prompt and the
+    decoding schema ask for the question only (question.txt, question.schema.json); the record
+    schema still judges the assembled record."""
+    header, sections = _read_prompt("question")
+    record = _load_builtin(schema)
+    if schema == "preference":  # assembled, never asked: its questions come from extractive instruction pairs
+        return replace(record, version=f"preference/extractive-v{header['version']}", answer_mode="extractive")
+    return replace(record, version=f"{schema}/extractive-v{header['version']}", system=sections["system"],
+                   user=sections["user"], answer_mode="extractive", ask_schema=question_schema())
+
+
+def resolve_answer_mode(answer_mode: str, backend: str, schema: str) -> str:
+    """`auto`: extractive for the embedded model (a 135M model cannot write grounded answers, it can
+    write questions), abstractive for server models; a user's own schema is always abstractive."""
+    if answer_mode not in ANSWER_MODES + ("auto",):
+        raise ValueError(f"unknown answer mode {answer_mode!r}; available: auto, {', '.join(ANSWER_MODES)}")
+    if schema not in SCHEMAS:
+        return "abstractive"
+    if answer_mode == "auto":
+        return "extractive" if backend == "embedded" else "abstractive"
+    return answer_mode
+
+
+def load_template(schema: str, answer_mode: str = "abstractive") -> PromptTemplate:
+    """A built-in schema by name, or a user's JSON Schema file by path; `answer_mode` extractive
+    for a built-in schema: the model writes the question, the chosen fact is the answer (a user's
+    schema has no known answer field to fill, so it stays abstractive)."""
+    if answer_mode not in ANSWER_MODES:
+        raise ValueError(f"unknown answer mode {answer_mode!r}; available: {', '.join(ANSWER_MODES)}")
+    if answer_mode == "extractive" and schema in SCHEMAS:
+        return _extractive(schema)
+    return _load_template(schema)
+
+
+@cache
+def _load_template(schema: str) -> PromptTemplate:
     if schema not in SCHEMAS:
         if schema.endswith(".json") and Path(schema).is_file():
             return load_custom_template(Path(schema))
