@@ -147,6 +147,9 @@ def fact_focus(question: str, fact: str, span: str | None, source: str, keyed: b
     answer = set(content_stems(span or ""))
     if span and (numbers(span) & numbers(question) or (keyed and normalized_text(span) in normalized_text(question))):
         return 0.0, f"the question gives the answer away ({span!r})"
+    invented = numbers(question) - numbers(source)
+    if invented:
+        return 0.0, f"the question has figures the passage does not ({', '.join(sorted(invented))})"
     rest = set(content_stems(fact)) - answer
     shared = len(asked & rest) / min(FOCUS_WORDS, len(rest)) if rest else 0.0
     known = rest | answer | set(content_stems(source)) | _ASKING_WORDS
@@ -163,9 +166,11 @@ def asks_a_task(template: PromptTemplate) -> bool:
 
 def _field_score(checks: dict[str, float]) -> float:
     """Mean of the form checks, times grounding where measured: a fluent, well-formed answer that
-    the passage does not support must not outscore a plainer, supported one."""
-    form = [v for k, v in checks.items() if k != "grounded"]
-    return sum(form) / len(form) * checks.get("grounded", 1.0)
+    the passage does not support must not outscore a plainer, supported one; likewise times the
+    fact focus of an extractive question (a question that does not lead to its fact is no use,
+    however well formed)."""
+    form = [v for k, v in checks.items() if k not in ("grounded", "fact_focus")]
+    return sum(form) / len(form) * checks.get("grounded", 1.0) * checks.get("fact_focus", 1.0)
 
 
 def field_reward(fields: dict, source: str, template: PromptTemplate, heading_path: tuple[str, ...] | list[str] = (),

@@ -20,16 +20,16 @@ ANSWER_MODES = ("abstractive", "extractive")
 # Question openings the decoding grammar allows for a fact whose key value is of this kind (a
 # duration is asked for with "How long", a name with "Who"): the form of the question follows the
 # answer it must lead to. Kinds not listed get the schema file's general pattern.
-OPENINGS_BY_KIND = {
+OPENINGS_BY_KIND = {  # no bare "What": a small model continues it with "is the answer to this question?"
     "duration": "How long|How often|How soon|How quickly|How many|Within how many|After how many|When",
-    "mass": "How much|How many|How heavy|What",
-    "length": "How far|How high|How long|How many|What",
-    "temperature": "At what|What",
-    "PERCENT": "What|How much|How many",
-    "MONEY": "How much|What",
+    "mass": "How much|How many|How heavy",
+    "length": "How far|How high|How long|How many",
+    "temperature": "At what temperature|What temperature|How hot",
+    "PERCENT": "What percentage|What share|How much|How many",
+    "MONEY": "How much|What price|What amount",
     "TIME": "When|By what time|What time|Until what time",
-    "DATE": "When|On what|What",
-    "NAME": "Who|Where|Which|What",
+    "DATE": "When|On what date|What date",
+    "NAME": "Who|Where|Which|Whose",
 }
 LENGTH_KEYWORDS = frozenset({"minLength", "maxLength"})
 QUESTION_NAMES = ("instruction", "question", "prompt", "query", "input")
