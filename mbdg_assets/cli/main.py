@@ -26,7 +26,7 @@ def main() -> None:
 @click.argument("docs_dir", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Where dataset.jsonl and manifest.json go.")
 @click.option("--schema", "schema_name", default="instruction_pair", show_default=True,
-              help="instruction_pair | mcq | chat, or the path of your own JSON Schema file.")
+              help="instruction_pair | mcq | chat | preference, or the path of your own JSON Schema file.")
 @llm_options
 @click.option("--k", default=4, show_default=True, type=click.IntRange(1, 32), help="Candidates per target.")
 @click.option("--max-targets", default=8, show_default=True, type=click.IntRange(1),

@@ -347,14 +347,17 @@ def _run_stage(llm, template: PromptTemplate, targets: list[Target], calls: list
 
 
 def _by_question_form(template: PromptTemplate, targets: list[Target]) -> list[tuple[PromptTemplate, list[Target]]]:
-    """Targets grouped by the extractive question form their fact's kind asks for (a duration is
-    asked with "How long ...?": PromptTemplate.for_fact_kind); one group in abstractive mode."""
-    groups: dict[str, tuple[PromptTemplate, list[Target]]] = {}
+    """Targets grouped by the extractive question form their fact asks for (a duration of "5
+    working days" is asked with "How long ...?" or "How many working days ...?":
+    PromptTemplate.for_fact_kind); one group in abstractive mode."""
+    groups: dict[object, tuple[PromptTemplate, list[Target]]] = {}
     for target in targets:
         fact = target.fact
         kind = (fact.unit if fact.kind == "QUANTITY" else fact.kind) if fact is not None else ""
-        form = template.for_fact_kind(kind)
-        groups.setdefault(kind if form is not template else "", (form, []))[1].append(target)
+        unit = fact.span.split(None, 1)[1] if fact is not None and fact.span and " " in fact.span.strip() else ""
+        unit = unit if fact is not None and fact.kind == "QUANTITY" else ""
+        form = template.for_fact_kind(kind, unit)
+        groups.setdefault(id(form), (form, []))[1].append(target)
     return list(groups.values())
 
 

@@ -171,6 +171,12 @@ def _all_values(fact: Fact) -> list[tuple[str, str, str]]:
     return found + ([(fact.span, fact.kind, fact.unit)] if fact.kind in ("NAME", "DATE") else [])
 
 
+def fact_figures(text: str) -> set[str]:
+    """The numbers of a fact's values ("5" and "15" of "within 5 minutes ... within 15 minutes"):
+    a question that states one of them answers itself or names another option."""
+    return {number for value, _kind, _unit in _spans(text, {}) for number in re.findall(r"\d+(?:[.,:]\d+)?", value)}
+
+
 def mcq_options(fact: Fact, facts: list[Fact], seed: str) -> tuple[dict[str, str], str] | None:
     """Options A-D (the fact's value at a position chosen by `seed`) and the key, or None when the
     document has too few values of the fact's kind."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import combinations
 
+from mbdg_assets.generate.facts import fact_figures
 from mbdg_assets.validate.grounding import lexical_grounding
 from mbdg_assets.llm.prompts import QUESTION_NAMES, SCHEMAS, PromptTemplate
 from mbdg_assets.shared.text import content_stems, content_words, jaccard, numbers, normalized_text, repetition_ratio, words
@@ -137,16 +138,18 @@ def task_form(question: str, heading_path: tuple[str, ...] | list[str] = ()) -> 
 def fact_focus(question: str, fact: str, span: str | None, source: str, keyed: bool = False) -> tuple[float, str | None]:
     """How well an extractive question leads to its fact, in [0, 1], and why it is 0 when it is.
     It must share words with the fact beyond the answer (FOCUS_WORDS for full marks), must not
-    give the answer away (the answer's number in the question; for a keyed MCQ value, the value
-    itself), and loses the share of its words found neither in the fact, nor the passage, nor
+    state a figure of the fact (the answer's, which gives it away, or another one, which asks
+    about something else: "How long does a 15-minute response take?"; for a keyed MCQ value,
+    not the value itself), and loses the share of its words found neither in the fact, nor the passage, nor
     the few words questions ask with: a tiny model's "What is the answer to this JSON?" shares
     nothing and invents the rest."""
     asked = set(content_stems(question))
     if not asked:
         return 0.0, "the question is empty"
     answer = set(content_stems(span or ""))
-    if span and (numbers(span) & numbers(question) or (keyed and normalized_text(span) in normalized_text(question))):
-        return 0.0, f"the question gives the answer away ({span!r})"
+    stated = numbers(question) & (numbers(span or "") | fact_figures(fact))
+    if stated or (span and keyed and normalized_text(span) in normalized_text(question)):
+        return 0.0, f"the question states a figure of its fact ({', '.join(sorted(stated)) or span})"
     invented = numbers(question) - numbers(source)
     if invented:
         return 0.0, f"the question has figures the passage does not ({', '.join(sorted(invented))})"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
@@ -20,13 +21,13 @@ ANSWER_MODES = ("abstractive", "extractive")
 # Question openings the decoding grammar allows for a fact whose key value is of this kind (a
 # duration is asked for with "How long", a name with "Who"): the form of the question follows the
 # answer it must lead to. Kinds not listed get the schema file's general pattern.
-OPENINGS_BY_KIND = {  # no bare "What": a small model continues it with "is the answer to this question?"
-    "duration": "How long|How often|How soon|How quickly|How many|Within how many|After how many|When",
-    "mass": "How much|How many|How heavy",
-    "length": "How far|How high|How long|How many",
+OPENINGS_BY_KIND = {  # no bare "What" or "How many": a small model continues them with anything
+    "duration": "How long|How soon|How often|How quickly|How many {unit}|Within how many {unit}|After how many {unit}|When",
+    "mass": "How heavy|How much|How many {unit}",
+    "length": "How far|How high|How many {unit}",
     "temperature": "At what temperature|What temperature|How hot",
-    "PERCENT": "What percentage|What share|How much|How many",
-    "MONEY": "How much|What price|What amount",
+    "PERCENT": "What percentage|What share|How much",
+    "MONEY": "How much|What price",
     "TIME": "When|By what time|What time|Until what time",
     "DATE": "When|On what date|What date",
     "NAME": "Who|Where|Which|Whose",
@@ -84,10 +85,11 @@ class PromptTemplate:
         question schema only (its pattern is the question's form), not the record."""
         return _without_keys(self.ask_schema or self.json_schema, LENGTH_KEYWORDS)
 
-    def for_fact_kind(self, kind: str) -> "PromptTemplate":
+    def for_fact_kind(self, kind: str, unit: str = "") -> "PromptTemplate":
         """The extractive template whose question pattern opens the way a question for a fact of
-        this kind must (OPENINGS_BY_KIND); the template itself for other kinds and modes."""
-        return _for_fact_kind(self, kind) if self.ask_schema and kind in OPENINGS_BY_KIND else self
+        this kind must (OPENINGS_BY_KIND; `unit`, the value's unit words, completes "How many
+        {unit}"); the template itself for other kinds and modes."""
+        return _for_fact_kind(self, kind, unit) if self.ask_schema and kind in OPENINGS_BY_KIND else self
 
     def render(self, **values: str) -> list[dict[str, str]]:  # noqa: D102
         return [{"role": "system", "content": self.system},
@@ -173,15 +175,17 @@ def _question_pattern(openings: str) -> str:
     return f'^({openings}) [^"\\\\?\\n]{{8,160}}\\?$'
 
 
-_BY_KIND: dict[tuple[str, str], PromptTemplate] = {}
+_BY_KIND: dict[tuple[str, str, str], PromptTemplate] = {}
 
 
-def _for_fact_kind(template: PromptTemplate, kind: str) -> PromptTemplate:
-    if (template.version, kind) not in _BY_KIND:
+def _for_fact_kind(template: PromptTemplate, kind: str, unit: str) -> PromptTemplate:
+    unit = " ".join(re.findall(r"[^\W\d_]+|°", unit))  # letters only: nothing the pattern would read as syntax
+    if (template.version, kind, unit) not in _BY_KIND:
+        openings = [o.replace("{unit}", unit) for o in OPENINGS_BY_KIND[kind].split("|") if unit or "{unit}" not in o]
         ask = json.loads(json.dumps(template.ask_schema))
-        ask["properties"]["question"]["pattern"] = _question_pattern(OPENINGS_BY_KIND[kind])
-        _BY_KIND[(template.version, kind)] = replace(template, ask_schema=ask)
-    return _BY_KIND[(template.version, kind)]
+        ask["properties"]["question"]["pattern"] = _question_pattern("|".join(openings))
+        _BY_KIND[(template.version, kind, unit)] = replace(template, ask_schema=ask)
+    return _BY_KIND[(template.version, kind, unit)]
 
 
 def question_schema() -> dict:
