@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import jsonschema
 
@@ -202,6 +202,7 @@ def run_calls(llm, calls: list[Call], template: PromptTemplate, params: Generati
         return dict(zip(calls, pool.map(one, calls)))
 
 
+EXTRACTIVE_ANSWER_TOKENS = 160  # extractive preference: the model's answers (rejected side) may be this long
 BATCH_LIMIT = 16  # sequences per batched call (the embedded backend's MAX_BATCH_SEQUENCES)
 
 
@@ -452,7 +453,10 @@ def generate_preferences(llm, template: PromptTemplate, targets: list[Target], p
         q.is_winner = False
     calls, answer_targets = _answer_calls(winners, {t.target_id: t for t in targets}, template, params, title)
     answer_template = load_answer_template()
-    latest = _generate_with_repairs(llm, answer_template, calls, params, params.concurrency, on_result)
+    answer_params = params
+    if template.answer_mode == "extractive":  # the model's answers are only the rejected side: no repairs, room to finish
+        answer_params = replace(params, repair_attempts=0, max_tokens=max(params.max_tokens, EXTRACTIVE_ANSWER_TOKENS))
+    latest = _generate_with_repairs(llm, answer_template, calls, answer_params, params.concurrency, on_result)
     everything = list(questions)
     for question, (target_id, (target, prompt)) in zip(winners, answer_targets.items()):
         answers = [latest[(target_id, rank)][1] for rank in range(params.k)]
