@@ -21,7 +21,7 @@ from resources import LLMResource, VectorStoreResource, WarehouseResource
 class GenerateConfig(dg.Config):
     schema_name: str = "instruction_pair"
     k: int = 4
-    temperature: float = 0.8
+    temperature: float = -1.0  # below 0 = 0.5 for extractive answers (a small model's questions stay on the sentence), 0.8 else
     seed: int = 0
     max_tokens: int = 0   # 0 = 96 for extractive answers (a question), 256 for abstractive ones
     answer_mode: str = Field(default="auto", description="auto (extractive for the embedded model, abstractive for "
@@ -46,7 +46,8 @@ class GenerateConfig(dg.Config):
         except ValueError as error:
             raise dg.Failure(str(error)) from None
         kinds = tuple(k for k in KINDS if k in self.target_kinds and (mode == "abstractive" or k == "base"))
-        return GenerationParams(k=self.k, temperature=self.temperature, base_seed=self.seed,
+        temperature = self.temperature if self.temperature >= 0 else (0.5 if mode == "extractive" else 0.8)
+        return GenerationParams(k=self.k, temperature=temperature, base_seed=self.seed,
                                 max_tokens=self.max_tokens or (96 if mode == "extractive" else 256),
                                 max_targets_per_document=self.max_targets_per_document,
                                 repair_attempts=self.repair_attempts, concurrency=concurrency, judge=self.judge,

@@ -18,7 +18,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from mbdg_assets.shared.text import content_words, normalized_text, stable_id, words
+from mbdg_assets.shared.text import content_words, normalized_text, numbers, stable_id, words
 
 MIN_FACT_WORDS, MAX_FACT_WORDS = 6, 60   # shorter: a label or heading; longer: a paragraph, not a fact
 MCQ_OPTIONS = 4
@@ -174,7 +174,7 @@ def _all_values(fact: Fact) -> list[tuple[str, str, str]]:
 def fact_figures(text: str) -> set[str]:
     """The numbers of a fact's values ("5" and "15" of "within 5 minutes ... within 15 minutes"):
     a question that states one of them answers itself or names another option."""
-    return {number for value, _kind, _unit in _spans(text, {}) for number in re.findall(r"\d+(?:[.,:]\d+)?", value)}
+    return {number for value, _kind, _unit in _spans(text, {}) for number in numbers(value)}
 
 
 def mcq_options(fact: Fact, facts: list[Fact], seed: str) -> tuple[dict[str, str], str] | None:
