@@ -219,6 +219,7 @@ def resolve_answer_mode(answer_mode: str, backend: str, schema: str) -> str:
     return answer_mode
 
 
+@cache
 def load_template(schema: str, answer_mode: str = "abstractive") -> PromptTemplate:
     """A built-in schema by name, or a user's JSON Schema file by path; `answer_mode` extractive
     for a built-in schema: the model writes the question, the chosen fact is the answer (a user's
@@ -230,7 +231,6 @@ def load_template(schema: str, answer_mode: str = "abstractive") -> PromptTempla
     return _load_template(schema)
 
 
-@cache
 def _load_template(schema: str) -> PromptTemplate:
     if schema not in SCHEMAS:
         if schema.endswith(".json") and Path(schema).is_file():
