@@ -150,9 +150,9 @@ def fact_focus(question: str, fact: str, span: str | None, source: str, keyed: b
     stated = numbers(question) & (numbers(span or "") | fact_figures(fact))
     if stated or (span and keyed and normalized_text(span) in normalized_text(question)):
         return 0.0, f"the question states a figure of its fact ({', '.join(sorted(stated)) or span})"
-    invented = numbers(question) - numbers(source)
-    if invented:
-        return 0.0, f"the question has figures the passage does not ({', '.join(sorted(invented))})"
+    foreign_figures = numbers(question) - numbers(fact)
+    if foreign_figures:  # from elsewhere in the passage it asks about another sentence; from nowhere, it invents
+        return 0.0, f"the question has figures its fact does not ({', '.join(sorted(foreign_figures))})"
     rest = set(content_stems(fact)) - answer
     shared = len(asked & rest) / min(FOCUS_WORDS, len(rest)) if rest else 0.0
     known = rest | answer | set(content_stems(source)) | _ASKING_WORDS
