@@ -59,7 +59,7 @@ def test_malformed_answer_is_repaired_once_then_recorded_as_failed(fake_llm_serv
     fake_llm_server.script(Scripted(content='Sure! {"instruction": "Broken'), Scripted(content=GOOD))
     fake_llm_server.script(*[Scripted(content=GOOD)] * 3)  # ranks 1-3 of the target
     llm = OpenAICompatibleLLM("m", fake_llm_server.openai_base_url)
-    candidates = generate_for_chunks(llm, TEMPLATE, CHUNKS[:1], _params(), "Policy")
+    candidates = generate_for_chunks(llm, TEMPLATE, CHUNKS[:1], _params(max_targets_per_document=1), "Policy")
     repaired = next(c for c in candidates if c.rank == 0)
     assert repaired.fields is not None and repaired.generation["repairs"] == 1
     repair_request = fake_llm_server.requests[-1].body["messages"]
@@ -71,7 +71,7 @@ def test_unrepairable_answer_and_server_error_become_failed_candidates(fake_llm_
     fake_llm_server.script(Scripted(content="not json"), Scripted(status=500, error_body="boom"),
                            Scripted(content=GOOD), Scripted(content=GOOD), Scripted(content="still not json"))
     llm = OllamaLLM("m", host=fake_llm_server.url)
-    candidates = generate_for_chunks(llm, TEMPLATE, CHUNKS[:1], _params(), "Policy")
+    candidates = generate_for_chunks(llm, TEMPLATE, CHUNKS[:1], _params(max_targets_per_document=1), "Policy")
     by_rank = {c.rank: c for c in candidates}
     assert by_rank[0].fields is None and by_rank[0].raw == "still not json" and "malformed" in by_rank[0].error
     assert by_rank[1].fields is None and "500" in by_rank[1].error and by_rank[1].generation["repairs"] == 0
@@ -104,7 +104,7 @@ def test_llm_judge_grades_enter_the_overall_and_the_field_rewards(fake_llm_serve
 
     fake_llm_server.responder = respond
     llm = OpenAICompatibleLLM("m", fake_llm_server.openai_base_url)
-    candidates = generate_for_chunks(llm, TEMPLATE, CHUNKS[:1], _params(judge=True), "Policy")
+    candidates = generate_for_chunks(llm, TEMPLATE, CHUNKS[:1], _params(judge=True, max_targets_per_document=1), "Policy")
     judge_requests = [r for r in fake_llm_server.requests if "Grade from 1 to 5" in r.body["messages"][-1]["content"]]
     assert len(judge_requests) == 4 and all(r.body["temperature"] == 0.0 for r in judge_requests)
     grades = {c.rank: c.detail["overall"]["llm_judge"] for c in candidates}
@@ -119,7 +119,7 @@ def test_llm_judge_grades_enter_the_overall_and_the_field_rewards(fake_llm_serve
 def test_without_judge_no_grading_calls_are_made(fake_llm_server):
     fake_llm_server.responder = instruction_pair_responder()
     llm = OpenAICompatibleLLM("m", fake_llm_server.openai_base_url)
-    candidates = generate_for_chunks(llm, TEMPLATE, CHUNKS[:1], _params(), "Policy")
+    candidates = generate_for_chunks(llm, TEMPLATE, CHUNKS[:1], _params(max_targets_per_document=1), "Policy")
     assert len(fake_llm_server.requests) == 4
     assert all("llm_judge" not in c.detail["overall"] for c in candidates)
 
@@ -143,7 +143,7 @@ def test_preference_pairs_share_one_prompt_and_record_the_gap(fake_llm_server):
     fake_llm_server.responder = _preference_responder()
     llm = OpenAICompatibleLLM("m", fake_llm_server.openai_base_url)
     template = load_template("preference")
-    candidates = generate_for_chunks(llm, template, CHUNKS[:2], _params(), "Policy")
+    candidates = generate_for_chunks(llm, template, CHUNKS[:2], _params(max_targets_per_document=2), "Policy")  # one fact of each chunk
     records = [c for c in candidates if c.is_winner]
     assert len(records) == 2
     assert len(fake_llm_server.requests) == 2 * 4 * 2  # K questions, then K answers, per target
@@ -160,7 +160,7 @@ def test_preference_pairs_share_one_prompt_and_record_the_gap(fake_llm_server):
 def test_preference_pairs_below_the_minimum_gap_are_dropped(fake_llm_server):
     fake_llm_server.responder = _preference_responder()
     llm = OpenAICompatibleLLM("m", fake_llm_server.openai_base_url)
-    candidates = generate_for_chunks(llm, load_template("preference"), CHUNKS[:1], _params(min_preference_gap=1.01), "Policy")
+    candidates = generate_for_chunks(llm, load_template("preference"), CHUNKS[:1], _params(min_preference_gap=1.01, max_targets_per_document=1), "Policy")
     assert not any(c.is_winner for c in candidates)
     assert any("below 1.01" in c.generation.get("dropped", "") for c in candidates)
 

@@ -15,7 +15,10 @@ from mbdg_assets.validate.validator import StageWeights
 from resources import LLMResource
 
 pytestmark = pytest.mark.slow
-GENERATE = {"schema_name": "instruction_pair", "k": 4, "max_targets_per_document": 2, "seed": 0}
+# abstractive: every target gets a winner (the extractive default can leave a target without one;
+# tests/test_first_data_e2e.py covers it)
+GENERATE = {"schema_name": "instruction_pair", "k": 4, "max_targets_per_document": 2, "seed": 0,
+            "answer_mode": "abstractive"}
 
 
 @pytest.fixture(scope="module")

@@ -77,7 +77,7 @@ def test_unknown_schema_is_a_clear_error():
 def test_embedded_model_writes_schema_valid_json_for_each_schema(schema):
     template = load_template(schema)
     chunk = {"chunk_id": "c", "heading_path": ["Roasting"], "text": SOURCE}
-    params = GenerationParams(k=1, max_tokens=200, repair_attempts=1, kinds=("base",))
+    params = GenerationParams(k=1, max_tokens=200, repair_attempts=1, kinds=("base",), max_targets_per_document=1)
     [candidate] = generate_for_chunks(EmbeddedLLM(), template, [chunk], params, "Handbook")
     if candidate.fields is None:  # a 135M model may fail a schema; that must be recorded, not raised
         assert candidate.error and candidate.raw is not None

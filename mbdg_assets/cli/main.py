@@ -25,7 +25,7 @@ def main() -> None:
 @click.argument("docs_dir", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Where dataset.jsonl and manifest.json go.")
 @click.option("--schema", "schema_name", default="instruction_pair", show_default=True,
-              help="instruction_pair | mcq | chat, or the path of your own JSON Schema file.")
+              help="instruction_pair | mcq | chat | preference, or the path of your own JSON Schema file.")
 @llm_options
 @click.option("--k", default=4, show_default=True, type=click.IntRange(1, 32), help="Candidates per target.")
 @click.option("--max-targets", default=8, show_default=True, type=click.IntRange(1),
@@ -39,6 +39,9 @@ def main() -> None:
                    "(fields: difficulty, topic, target_kind, schema). Repeatable.")
 @click.option("--kinds", default="base,multihop,deepen,broaden", show_default=True,
               help="Target kinds to plan, in this order of priority: base, multihop, deepen, broaden.")
+@click.option("--answer-mode", default="auto", show_default=True, type=click.Choice(["auto", "extractive", "abstractive"]),
+              help="extractive: the model writes the question, the chosen fact is the answer (grounded by construction); "
+                   "abstractive: the model writes both; auto: extractive for the embedded model, abstractive for servers.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--concurrency", default=0, type=click.IntRange(0, 256),
               help="Simultaneous model requests (default: 1 embedded, 8 for servers).")
@@ -53,7 +56,7 @@ def main() -> None:
 @PROJECT_OPTION
 def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: str, host: str, k: int,
         max_targets: int, records: int, max_calls: int, max_rounds: int, quotas: tuple[str, ...], kinds: str,
-        seed: int, concurrency: int, judge: bool, seed_examples: Path | None, allow_key_change: bool,
+        answer_mode: str, seed: int, concurrency: int, judge: bool, seed_examples: Path | None, allow_key_change: bool,
         follow_symlinks: bool,
         project_dir: str | None) -> None:
     """Materialize every phase for every document in DOCS_DIR, in this process."""
@@ -78,7 +81,7 @@ def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: st
             _fail(str(error))
     llm = _project_or_given_llm(project_dir_from_env(project_dir), backend, model, host)
     generate = {"schema_name": schema_name, "k": k, "max_targets_per_document": max_targets, "seed": seed,
-                "concurrency": concurrency, "judge": judge, "target_kinds": _target_kinds(kinds),
+                "concurrency": concurrency, "judge": judge, "target_kinds": _target_kinds(kinds), "answer_mode": answer_mode,
                 "seed_examples_path": str(seed_examples.resolve()) if seed_examples else ""}
     goal = _goal(records, max_calls, max_rounds, quotas)
     summary = run_pipeline(docs_dir.resolve(), out_dir.resolve(), project_dir_from_env(project_dir), llm, generate,
@@ -129,16 +132,37 @@ def _goal(records: int, max_calls: int, max_rounds: int, quotas: tuple[str, ...]
     return Goal(records, max_calls, max_rounds, parsed) if records else None
 
 
+LITTLE_APPROVED = 0.25  # below this share of records approved, the summary says why and what would help
+
+
+def summary_lines(summary) -> list[str]:
+    """The closing note of `mbdg run`: counts, model throughput, coverage; a per-approved-record
+    cost only when something was approved; the commonest rejection reasons and what would help
+    when little was."""
+    ok, decisions = summary.documents - len(summary.failures), summary.decisions
+    approved, records = decisions.get("AUTO_APPROVE", 0), sum(decisions.values())
+    rate = summary.decode_tokens / summary.decode_seconds if summary.decode_seconds else 0.0
+    lines = [f"documents: {summary.documents} ({ok} ok, {len(summary.failures)} failed)  chunks: {summary.chunks}  "
+             f"candidates: {summary.candidates} ({summary.failed_candidates} malformed)",
+             f"records: approved {approved}, review {decisions.get('REQUIRE_REVIEW', 0)}, "
+             f"rejected {decisions.get('AUTO_REJECT', 0)}  time: {summary.seconds:.1f}s",
+             f"model: {summary.new_calls} new calls, {summary.decode_tokens} tokens generated at {rate:.1f} tokens/s; "
+             f"tokens behind these candidates: {summary.tokens}"
+             + (f" ({summary.tokens // approved} per approved record)" if approved else "")]
+    if summary.coverage:
+        from mbdg_assets.export.coverage import coverage_line
+
+        lines.append(coverage_line(summary.coverage))
+    if records and approved / records < LITTLE_APPROVED or not approved:
+        lines.append(f"{'No' if not approved else 'Few'} records were approved. Commonest reasons:")
+        lines += [f"  {n} x {reason}" for reason, n in summary.rejections] or ["  (no records were made)"]
+        lines.append("What would help: a bigger model (--backend ollama --model llama3.2:3b, or --backend openai with "
+                     "your server's --model), --answer-mode extractive with a small model, or more --max-targets.")
+    return lines
+
+
 def _print_summary(summary, out_dir: Path) -> None:
-    ok = summary.documents - len(summary.failures)
-    decisions = summary.decisions
-    click.echo(
-        f"\ndocuments: {summary.documents} ({ok} ok, {len(summary.failures)} failed)  chunks: {summary.chunks}  "
-        f"candidates: {summary.candidates} ({summary.failed_candidates} malformed)\n"
-        f"records: approved {decisions.get('AUTO_APPROVE', 0)}, review {decisions.get('REQUIRE_REVIEW', 0)}, "
-        f"rejected {decisions.get('AUTO_REJECT', 0)}  time: {summary.seconds:.1f}s\n"
-        f"tokens: {summary.tokens} ({summary.tokens // max(decisions.get('AUTO_APPROVE', 0), 1)} per approved record)"
-    )
+    click.echo("\n" + "\n".join(summary_lines(summary)))
     if summary.goal:
         click.echo(summary.goal.line())
     for path, reason in summary.failures.items():

@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
+from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -18,11 +21,13 @@ from tqdm import tqdm
 
 from definitions import build_definitions
 from mbdg_assets.storage import warehouse
+from mbdg_assets.export.coverage import corpus_coverage
 from mbdg_assets.extract.folder_scan import display_name, is_valid_name, scan_documents, scan_folder
 from mbdg_assets.generate.candidates import calls_per_target
 from mbdg_assets.generate.goal_rounds import Goal, GoalReport, extra_targets, quota_shortfalls, stop_reason
-from mbdg_assets.generate.planning import KINDS, allocate_targets, document_plan, pass_sizes
+from mbdg_assets.generate.planning import KINDS, allocate_targets, document_plan, fact_need, pass_sizes
 from mbdg_assets.llm.progress import CallProgress, add_listener, remove_listener
+from mbdg_assets.llm.prompts import resolve_answer_mode
 from mbdg_assets.storage.project import ProjectPaths, prepare_dagster_home, project_config, save_project_config
 from mbdg_assets.storage.tables import decision_counts, load_chunks, purge_removed_documents
 from mbdg_assets.storage.vectors import VectorStore
@@ -45,6 +50,11 @@ class RunSummary:
     seconds: float = 0.0
     dataset_error: str | None = None
     goal: GoalReport | None = None
+    new_calls: int = 0             # model calls answered by the model in this run (not the cache)
+    decode_tokens: int = 0         # completion tokens of those calls
+    decode_seconds: float = 0.0    # and the seconds they took
+    coverage: dict = field(default_factory=dict)          # export/coverage.py
+    rejections: list[tuple[str, int]] = field(default_factory=list)  # commonest reasons, most frequent first
 
 
 def failure_reason(result: dg.ExecuteInProcessResult) -> str:
@@ -165,12 +175,13 @@ def _with_generate(document_config: dict, **overrides) -> dict:
     return document_config | {"ops": document_config["ops"] | {"candidates": {"config": config}}}
 
 
-def _plan_sizes(paths: ProjectPaths, present: list[str], kinds: tuple[str, ...]) -> dict[str, list[int]]:
+def _plan_sizes(paths: ProjectPaths, present: list[str], kinds: tuple[str, ...], need: str) -> dict[str, list[int]]:
     """Length of each pass of every document's plan (the asset plans the same way)."""
     store = VectorStore(paths.lancedb)
     with warehouse.connect(paths.warehouse) as con:
         chunks = {path: load_chunks(con, path) for path in present}
-    return {path: pass_sizes(document_plan(chunks[path], "", store.document_vectors(path) if "multihop" in kinds else None, kinds))
+    return {path: pass_sizes(document_plan(chunks[path], "", store.document_vectors(path) if "multihop" in kinds else None,
+                                           kinds, need))
             for path in present}
 
 
@@ -203,14 +214,17 @@ def _next_budgets(extra: int, budgets: dict[str, int], sizes: dict[str, list[int
 
 
 def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict], generate: dict, goal: Goal,
-                 paths: ProjectPaths, summary: RunSummary, bar: ProgressBar, echo: Callable[[str], None]) -> None:
+                 paths: ProjectPaths, summary: RunSummary, bar: ProgressBar, echo: Callable[[str], None],
+                 backend: str) -> None:
     """Rounds of generation and validation until `goal.records` are approved or a budget ends it.
     Every round re-plans each document with a larger budget: its earlier targets are cache hits,
     so only the new targets cost model calls, and no record is made twice."""
     document_config, dataset_config = configs
     export = {"max_records": goal.records, "quotas": [f"{q.field}:{q.value}={q.share}" for q in goal.quotas]}
     dataset_config = dataset_config | {"ops": dataset_config["ops"] | {"training_dataset": {"config": export}}}
-    kinds = tuple(k for k in KINDS if k in generate.get("target_kinds", KINDS))
+    mode = resolve_answer_mode(generate.get("answer_mode", "auto"), backend, generate.get("schema_name", ""))
+    kinds = tuple(k for k in KINDS if k in generate.get("target_kinds", KINDS) and (mode == "abstractive" or k == "base"))
+    need = fact_need(mode, generate.get("schema_name", ""))
     per_target = calls_per_target(generate.get("k", 4), bool(generate.get("judge")), generate.get("schema_name", ""))
     report, budgets, sizes = GoalReport(goal.records), {}, {}
     _approved, calls_at_start, _short = _goal_counts(paths, goal)
@@ -228,7 +242,7 @@ def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict],
                        summary, bar, echo, selection)
         selection = [dg.AssetKey("candidates")]  # later rounds: documents are extracted and enriched already
         _run_dataset(defs, instance, dataset_config, summary)
-        sizes = _plan_sizes(paths, present, kinds)
+        sizes = _plan_sizes(paths, present, kinds, need)
         report.approved, calls, report.shortfalls = _goal_counts(paths, goal)
         report.calls = calls - calls_at_start
         report.targets = sum(min(budgets[p], sum(sizes[p])) for p in present)
@@ -261,6 +275,7 @@ def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, gen
     """Every phase for every document, then the dataset phase; with a `goal`, rounds of that
     until the goal's number of records is approved or its budget is spent."""
     started, summary = time.monotonic(), RunSummary()
+    run_started = datetime.now(timezone.utc)
     paths = ProjectPaths(project_dir)
     os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(paths))
     os.environ["MBDG_PROJECT_DIR"] = str(paths.root)
@@ -285,12 +300,30 @@ def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, gen
                 _run_dataset(defs, instance, dataset_config, summary)
             else:
                 _run_to_goal(defs, instance, present, (document_config, dataset_config), generate, goal, paths,
-                             summary, bar, echo)
+                             summary, bar, echo, llm.backend)
     finally:
         remove_listener(bar)
         bar.close()
     with warehouse.connect(paths.warehouse) as con:
         summary.chunks, summary.candidates, summary.failed_candidates, summary.tokens = _count(con, present)
         summary.decisions = decision_counts(con)
+        summary.new_calls, summary.decode_tokens, summary.decode_seconds = con.execute(
+            "SELECT count(*), coalesce(sum(completion_tokens), 0), coalesce(sum(seconds), 0) FROM llm_calls "
+            "WHERE created_at >= ?", [run_started]).fetchone()
+        summary.coverage = corpus_coverage(con, present)
+        summary.rejections = rejection_reasons(con)
     summary.seconds = round(time.monotonic() - started, 1)
     return summary
+
+
+_VARYING = re.compile(r"'[^']*'|\"[^\"]*\"|\([^)]*\)|\b[0-9a-f]{12,}\b|\d+(?:\.\d+)?%?")
+
+
+def rejection_reasons(con, top: int = 3) -> list[tuple[str, int]]:
+    """The commonest reasons of rejected records and of candidates that made no record, with their
+    varying parts (quotes, figures, ids) blanked so that equal reasons count together."""
+    texts = [reason for (reasons,) in con.execute("SELECT reasons FROM records WHERE decision = 'AUTO_REJECT'").fetchall()
+             for reason in reasons]
+    texts += [error for (error,) in con.execute("SELECT error FROM candidates WHERE error IS NOT NULL").fetchall()]
+    counts = Counter(" ".join(_VARYING.sub("…", text).split())[:140] for text in texts)
+    return counts.most_common(top)

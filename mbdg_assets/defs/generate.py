@@ -7,11 +7,11 @@ from pydantic import Field
 
 from mbdg_assets.shared.seed_examples import load_seed_examples
 from mbdg_assets.generate.candidates import GenerationParams, calls_per_target, generate_planned
-from mbdg_assets.generate.planning import KINDS, plan_targets
+from mbdg_assets.generate.planning import KINDS, fact_need, plan_targets
 from mbdg_assets.llm.backends import Generation
 from mbdg_assets.llm.cache import CachedLLM
 from mbdg_assets.llm.progress import CallProgress, publish
-from mbdg_assets.llm.prompts import load_template
+from mbdg_assets.llm.prompts import load_template, resolve_answer_mode
 from mbdg_assets.storage.tables import load_chunks, load_document, replace_candidates
 from mbdg_assets.defs.enrich import enriched_chunks
 from mbdg_assets.defs.partitions import documents_partitions
@@ -21,9 +21,12 @@ from resources import LLMResource, VectorStoreResource, WarehouseResource
 class GenerateConfig(dg.Config):
     schema_name: str = "instruction_pair"
     k: int = 4
-    temperature: float = 0.8
+    temperature: float = -1.0  # below 0 = 0.5 for extractive answers (a small model's questions stay on the sentence), 0.8 else
     seed: int = 0
-    max_tokens: int = 256
+    max_tokens: int = 0   # 0 = 96 for extractive answers (a question), 256 for abstractive ones
+    answer_mode: str = Field(default="auto", description="auto (extractive for the embedded model, abstractive for "
+                             "servers), extractive (the model writes the question, the chosen fact is the answer) "
+                             "or abstractive (the model writes both)")
     max_targets_per_document: int = 8  # a prefix of the document's plan: base targets, then multi-hop, deepen, broaden
     target_kinds: list[str] = Field(default_factory=lambda: list(KINDS),
                                     description="Target kinds the plan may use: base, multihop, deepen, broaden")
@@ -41,10 +44,17 @@ class GenerateConfig(dg.Config):
         if unknown:
             raise dg.Failure(f"unknown target kind(s) {', '.join(unknown)}; known: {', '.join(KINDS)}")
         concurrency = self.concurrency or (1 if backend == "embedded" else 8)
-        return GenerationParams(k=self.k, temperature=self.temperature, base_seed=self.seed, max_tokens=self.max_tokens,
+        try:
+            mode = resolve_answer_mode(self.answer_mode, backend, self.schema_name)
+        except ValueError as error:
+            raise dg.Failure(str(error)) from None
+        kinds = tuple(k for k in KINDS if k in self.target_kinds and (mode == "abstractive" or k == "base"))
+        temperature = self.temperature if self.temperature >= 0 else (0.5 if mode == "extractive" else 0.8)
+        return GenerationParams(k=self.k, temperature=temperature, base_seed=self.seed,
+                                max_tokens=self.max_tokens or (96 if mode == "extractive" else 256),
                                 max_targets_per_document=self.max_targets_per_document,
                                 repair_attempts=self.repair_attempts, concurrency=concurrency, judge=self.judge,
-                                vary_style=self.vary_style, kinds=tuple(k for k in KINDS if k in self.target_kinds),
+                                vary_style=self.vary_style, kinds=kinds, answer_mode=mode,
                                 seed_examples=load_seed_examples(self.seed_examples_path) if self.seed_examples_path else ())
 
 
@@ -66,13 +76,14 @@ def candidates(context: dg.AssetExecutionContext, config: GenerateConfig, wareho
                llm: LLMResource, vectors: VectorStoreResource) -> dg.MaterializeResult:
     """K scored candidates per target of one document; the best of each target marked as winner."""
     path = context.partition_key
-    template = load_template(config.schema_name)
     params = config.params(llm.backend)
+    template = load_template(config.schema_name, params.answer_mode)
     with warehouse.connect() as con:
         doc, chunks = load_document(con, path), load_chunks(con, path)
         chunk_vectors = vectors.store().document_vectors(path) if "multihop" in params.kinds else {}
         cached = CachedLLM(llm.client(), con)
-        planned = plan_targets(chunks, template.version, params.max_targets_per_document, chunk_vectors, params.kinds)
+        planned = plan_targets(chunks, template.version, params.max_targets_per_document, chunk_vectors, params.kinds,
+                               fact_need(params.answer_mode, config.schema_name))
         progress = CallProgress(path, planned=len(planned) * calls_per_target(params.k, params.judge, config.schema_name))
 
         def on_result(result: Generation) -> None:

@@ -25,7 +25,9 @@ LIMITATIONS = (
     "scored low, a wrong statement that reuses the passage's words can be scored high.",
     "Dedup is exact after normalisation and novelty is word overlap: near-paraphrases can survive.",
     "Contamination against public benchmarks was not measured in this version.",
-    "Small models (the embedded SmolLM2-135M) mostly restate the passage; most of their output is rejected.",
+    "Small models (the embedded SmolLM2-135M) cannot write grounded answers: with them mbdg uses extractive "
+    "answers (the chosen sentence of the document is the answer, the model writes only the question), so answers "
+    "are verbatim source sentences and questions are simple.",
 )
 
 
@@ -99,6 +101,21 @@ def _data_section(facts: dict) -> list[str]:
             + _table(["format", "files"], rows))
 
 
+def _coverage_section(facts: dict) -> list[str]:
+    """How much of the corpus the approved records cover (export/coverage.py)."""
+    cov = facts.get("coverage")
+    if not cov:
+        return []
+    lines = ["## Coverage of the documents", "",
+             f"Approved records aim at {cov['facts_covered']} of the {cov['facts']} facts the planner found "
+             f"({_rate(cov['facts_covered'], cov['facts'])}) and reach {cov['topics_covered']} of {cov['topics']} "
+             f"topics ({_rate(cov['topics_covered'], cov['topics'])}).", ""]
+    if cov["uncovered_topics"]:
+        lines += ["Biggest topics without an approved record:", ""]
+        lines += _table(["topic", "facts"], [[u["topic"], u["facts"]] for u in cov["uncovered_topics"]])
+    return lines
+
+
 def render_data_card(facts: dict) -> str:
     """The card's Markdown from the run facts (see `mbdg_assets/defs/export.py` for how they are gathered)."""
     sources = [[s["path"], s["format"], s.get("pages") or "", s["sha256"][:16]] for s in facts["sources"]]
@@ -111,6 +128,7 @@ def render_data_card(facts: dict) -> str:
              "## Sources", ""] + _table(["path", "format", "pages", "sha256 (first 16)"], sources)
     lines += _generation_section(facts) + _filters_section(facts) + _funnel_section(facts)
     lines += ["## Distribution per source and topic", ""] + _table(["source", "topic", "records", "in dataset"], distribution)
+    lines += _coverage_section(facts)
     lines += _data_section(facts)
     lines += ["## Known limitations", ""] + [f"- {item}" for item in LIMITATIONS] + [""]
     return "\n".join(lines)

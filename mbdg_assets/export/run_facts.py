@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from mbdg_assets.manifest.signed_manifest import describe_files
+from mbdg_assets.export.coverage import corpus_coverage
 from mbdg_assets.export.review_decisions import review_of
 from mbdg_assets.storage.sql_files import sql_text
 from mbdg_assets.storage.tables import load_stage_counts
@@ -125,6 +126,7 @@ def collect_facts(con: duckdb.DuckDBPyConnection, result, source_rows: list[dict
         "written": {f.name: {"records": f.records, "record_ids": f.record_ids} for f in result.files},
         "records": record_entries(result.rows, result.siblings, split_of),
         "validated_at": validated_at.isoformat() if validated_at else None,
+        "coverage": corpus_coverage(con, [s["path"] for s in source_rows]),
     }
 
 

@@ -1,23 +1,30 @@
 """Generation: plan targets over chunks, ask the model for K candidates per target, score each
 with the hybrid reward and keep the best. Malformed answers become failed candidates that keep
-their raw text and the reason; they never stop the run."""
+their raw text and the reason; they never stop the run.
+
+Targets are answer-first (generate/facts.py): each aims at a fact. In the extractive answer mode
+the model writes only the question (its form fixed by the decoding schema) and the record is
+assembled around the fact: the fact is the answer (instruction pair, chat), the keyed option and
+explanation (MCQ, distractors from other facts of the same kind), the chosen side of a preference
+pair (against a real, worse model answer). A model that can decode several sequences of one
+prompt together (the embedded backend's generate_batch) gets the K calls of a target at once."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import jsonschema
 
 from mbdg_assets.generate.personas import COPY_THRESHOLD, copied_example, guidance, pick_examples, variant_for
 from mbdg_assets.llm.json_parsing import parse_json_object
 from mbdg_assets.llm.backends import Generation
-from mbdg_assets.generate.planning import KINDS, MULTIHOP_JOIN, Target, plan_targets
+from mbdg_assets.generate.planning import KINDS, MULTIHOP_JOIN, Target, fact_need, plan_targets
 from mbdg_assets.llm.prompts import (PromptTemplate, load_answer_template, load_judge_template, load_template, prompt_text,
                       target_kind_guidance)
-from mbdg_assets.generate.rewards import FIELD_WEIGHT, score_candidate
+from mbdg_assets.generate.rewards import FIELD_WEIGHT, MIN_FACT_FOCUS, score_candidate
 from mbdg_assets.shared.text import stable_id
 
 
@@ -36,6 +43,7 @@ class GenerationParams:
     vary_style: bool = True    # a different persona and difficulty per candidate
     seed_examples: tuple[dict, ...] = ()  # the user's own records: shown as style anchors, never to be copied
     kinds: tuple[str, ...] = KINDS  # which target kinds the plan may use (core.planning)
+    answer_mode: str = "abstractive"  # extractive: the model writes the question, the target's fact is the answer
 
 
 @dataclass
@@ -79,13 +87,27 @@ def _kind_guidance(target: Target, parent_question: str | None) -> str:
     return texts[target.kind].replace("{parent}", (parent_question or "").replace("\n", " ").strip())
 
 
-def _parse_candidate(text: str | None, error: str | None, template: PromptTemplate) -> tuple[dict | None, str | None]:
+def assemble_record(schema_name: str, question: str, target: Target) -> dict:
+    """An extractive record: the model's question around the target's fact (lightly cleaned)."""
+    fact = target.fact.text
+    if schema_name == "mcq":
+        return {"question": question, "options": dict(target.options), "answer": target.key, "explanation": fact}
+    if schema_name == "chat":
+        return {"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": fact}]}
+    return {"instruction": question, "input": "", "output": fact}
+
+
+def _parse_candidate(text: str | None, error: str | None, template: PromptTemplate,
+                     target: Target | None = None) -> tuple[dict | None, str | None]:
     if error:
         return None, error
     fields, parse_error = parse_json_object(text)
     if parse_error:
         return None, f"malformed answer: {parse_error}"
     try:
+        if template.ask_schema is not None:  # extractive: the model's question, then the assembled record
+            jsonschema.validate(fields, template.ask_schema)
+            fields = assemble_record(template.schema_name, fields["question"].strip(), target)
         jsonschema.validate(fields, template.json_schema)
     except jsonschema.ValidationError as invalid:
         return None, f"schema violation: {invalid.message}"
@@ -110,20 +132,37 @@ def _target_calls(target: Target, template: PromptTemplate, params: GenerationPa
     kind's instruction (multi-hop, deepen, broaden) and the user's seed examples as anchors."""
     examples = pick_examples(params.seed_examples, target.target_id)
     passage, heading_path = _prompt_passage(target)
-    kind_text = _kind_guidance(target, parent_question)
+    kind_text = _kind_guidance(target, parent_question) or _fact_guidance(target, template)
+    extractive = template.ask_schema is not None  # one prompt for all K (decoded together): no persona
     calls = []
     for rank in range(params.k):
-        variant = variant_for(target.target_id, rank) if params.vary_style else None
+        variant = variant_for(target.target_id, rank) if params.vary_style and not extractive else None
         text = "\n".join(t for t in (kind_text, guidance(variant, examples)) if t)
-        messages = template.messages(passage=passage, title=title, heading_path=heading_path, guidance=text)
+        messages = template.messages(passage=passage, title=title, heading_path=heading_path, guidance=text,
+                                     **_fact_values(target))
         style = {"persona": variant.persona, "difficulty": variant.difficulty} if variant else {}
         calls.append(Call(target, rank, messages, params.base_seed + rank, style=style | _target_info(target)))
     return calls
 
 
+def _fact_values(target: Target) -> dict[str, str]:
+    """The extractive prompt's fact placeholders (abstractive templates ignore them)."""
+    if target.fact is None:
+        return {}
+    hint = f" (the answer is {target.fact.span})" if target.fact.span else ""
+    return {"fact": target.fact.text, "answer_hint": hint}
+
+
+def _fact_guidance(target: Target, template: PromptTemplate) -> str:
+    """Abstractive answer-first: the model is shown the fact to ask about and answers in its own words."""
+    if target.fact is None or template.ask_schema is not None:
+        return ""
+    return f'Ask about this fact from the passage: "{target.fact.text}"'
+
+
 def _target_info(target: Target) -> dict:
     """What the generation metadata says about the target beyond its chunk."""
-    info: dict = {"target_kind": target.kind}
+    info: dict = {"target_kind": target.kind} | (target.fact.as_metadata() if target.fact is not None else {})
     if target.partner is not None:
         info["partner_chunk_id"] = target.partner["chunk_id"]
     if target.parent_id is not None:
@@ -163,15 +202,40 @@ def run_calls(llm, calls: list[Call], template: PromptTemplate, params: Generati
         return dict(zip(calls, pool.map(one, calls)))
 
 
+EXTRACTIVE_ANSWER_TOKENS = 160  # extractive preference: the model's answers (rejected side) may be this long
+BATCH_LIMIT = 16  # sequences per batched call (the embedded backend's MAX_BATCH_SEQUENCES)
+
+
+def run_batched(llm, calls: list[Call], template: PromptTemplate, params: GenerationParams,
+                on_result: Callable[[Generation], None] | None = None) -> dict[Call, Generation]:
+    """Calls that share their messages (the K candidates of a target, when no persona varies the
+    prompt) as one `generate_batch` each: the prompt is evaluated once and the K answers decoded
+    together. Same results contract as run_calls."""
+    groups: dict[str, list[Call]] = {}
+    for call in calls:
+        groups.setdefault(json.dumps(call.messages, sort_keys=True), []).append(call)
+    results: dict[Call, Generation] = {}
+    for group in groups.values():
+        for start in range(0, len(group), BATCH_LIMIT):
+            part = group[start : start + BATCH_LIMIT]
+            answers = llm.generate_batch(part[0].messages, seeds=[c.seed for c in part], json_schema=template.decoding_schema,
+                                         temperature=params.temperature, max_tokens=params.max_tokens)
+            for call, answer in zip(part, answers):
+                results[call] = answer
+                if on_result:
+                    on_result(answer)
+    return {call: results[call] for call in calls}
+
+
 def _candidate(call: Call, result: Generation, template: PromptTemplate, params: GenerationParams, llm) -> Candidate:
-    fields, error = _parse_candidate(result.text, result.error, template)
+    fields, error = _parse_candidate(result.text, result.error, template, call.target)
     return Candidate(
         candidate_id=stable_id(call.target.target_id, call.rank), target_id=call.target.target_id,
         chunk_id=call.target.chunk["chunk_id"], rank=call.rank,
         raw=result.text if result.text is not None else result.raw,  # the answer; the wire body only when there is none
         fields=fields, error=error,
         generation={"backend": llm.backend, "model": llm.model, "model_digest": getattr(llm, "model_digest", None),
-                    "prompt_version": template.version,
+                    "prompt_version": template.version, "answer_mode": template.answer_mode,
                     "temperature": params.temperature, "seed": call.seed, "k": params.k, "repairs": call.attempt,
                     **call.style,
                     "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
@@ -185,8 +249,12 @@ def _generate_with_repairs(llm, template: PromptTemplate, calls: list[Call], par
     (not for transport failures: a dead server is not fixed by asking again)."""
     latest: dict[tuple[str, int], tuple[Call, Candidate]] = {}
     pending = calls
-    for _round in range(params.repair_attempts + 1):
-        results = run_calls(llm, pending, template, params, concurrency, on_result)
+    batched = callable(getattr(llm, "generate_batch", None)) and concurrency <= 1
+    for round_ in range(params.repair_attempts + 1):
+        if batched and round_ == 0:
+            results = run_batched(llm, pending, template, params, on_result)
+        else:
+            results = run_calls(llm, pending, template, params, concurrency, on_result)
         repairs = []
         for call, result in results.items():
             candidate = _candidate(call, result, template, params, llm)
@@ -226,9 +294,10 @@ def _score(candidate: Candidate, target: Target, template: PromptTemplate, param
            judge: dict[str, float] | None = None) -> None:
     if candidate.fields is not None:
         judge = judge or {}
+        fact = (target.fact.text, target.fact.span) if template.ask_schema is not None and target.fact else None
         reward = score_candidate(candidate.fields, source_text(target), template, kept, params.field_weight,
                                  judge.get("score"), tuple(target.chunk.get("heading_path") or ()),
-                                 {role: judge[role] for role in ("question", "answer") if role in judge})
+                                 {role: judge[role] for role in ("question", "answer") if role in judge}, fact)
         candidate.reward_field, candidate.reward_overall = reward.field, reward.overall
         candidate.reward, candidate.detail = reward.total, reward.detail
         overlap = copied_example(candidate.fields, params.seed_examples)
@@ -237,9 +306,19 @@ def _score(candidate: Candidate, target: Target, template: PromptTemplate, param
             candidate.detail["copied_seed_example"] = round(overlap, 4)
 
 
+def _off_fact(candidate: Candidate) -> bool:
+    """An extractive question that does not lead to its fact: the record would pair a question
+    with an answer to another one, so it never wins (the target then has no record)."""
+    for checks in candidate.detail.get("field", {}).values():
+        if checks.get("fact_focus", 1.0) < MIN_FACT_FOCUS:
+            return True
+    return False
+
+
 def select_winner(candidates: list[Candidate]) -> Candidate | None:
-    """Highest reward among parsed candidates; ties go to the lower rank (the earlier seed)."""
-    parsed = [c for c in candidates if c.fields is not None]
+    """Highest reward among parsed candidates; ties go to the lower rank (the earlier seed). An
+    extractive candidate whose question does not lead to its fact cannot win."""
+    parsed = [c for c in candidates if c.fields is not None and not _off_fact(c)]
     if not parsed:
         return None
     winner = max(parsed, key=lambda c: (c.reward, -c.rank))
@@ -268,6 +347,21 @@ def _run_stage(llm, template: PromptTemplate, targets: list[Target], calls: list
     return everything
 
 
+def _by_question_form(template: PromptTemplate, targets: list[Target]) -> list[tuple[PromptTemplate, list[Target]]]:
+    """Targets grouped by the extractive question form their fact asks for (a duration of "5
+    working days" is asked with "How long ...?" or "How many working days ...?":
+    PromptTemplate.for_fact_kind); one group in abstractive mode."""
+    groups: dict[object, tuple[PromptTemplate, list[Target]]] = {}
+    for target in targets:
+        fact = target.fact
+        kind = (fact.unit if fact.kind == "QUANTITY" else fact.kind) if fact is not None else ""
+        unit = fact.span.split(None, 1)[1] if fact is not None and fact.span and " " in fact.span.strip() else ""
+        unit = unit if fact is not None and fact.kind == "QUANTITY" else ""
+        form = template.for_fact_kind(kind, unit)
+        groups.setdefault(id(form), (form, []))[1].append(target)
+    return list(groups.values())
+
+
 def generate_targets(llm, template: PromptTemplate, targets: list[Target], params: GenerationParams, title: str,
                      on_result: Callable[[Generation], None] | None = None) -> list[Candidate]:
     """All candidates of the given targets, winners marked. Base and multi-hop targets go first;
@@ -275,8 +369,10 @@ def generate_targets(llm, template: PromptTemplate, targets: list[Target], param
     is skipped when that target has no winner: there is nothing to evolve)."""
     kept: list[str] = []
     first = [t for t in targets if t.parent_id is None]
-    calls = [c for t in first for c in _target_calls(t, template, params, title)]
-    everything = _run_stage(llm, template, first, calls, params, on_result, kept)
+    everything: list[Candidate] = []
+    for form, group in _by_question_form(template, first):
+        calls = [c for t in group for c in _target_calls(t, form, params, title)]
+        everything += _run_stage(llm, form, group, calls, params, on_result, kept)
     questions = {c.target_id: template.question_of(c.fields) for c in everything if c.is_winner}
     evolved = [t for t in targets if t.parent_id in questions]
     calls = [c for t in evolved for c in _target_calls(t, template, params, title, questions[t.parent_id])]
@@ -288,7 +384,8 @@ def generate_for_chunks(llm, template: PromptTemplate, chunks: list[dict], param
                         vectors: dict | None = None) -> list[Candidate]:
     """All candidates for one document: the first `params.max_targets_per_document` targets of its
     plan (core.planning; `vectors`, chunk id -> embedding, enable multi-hop targets)."""
-    targets = plan_targets(chunks, template.version, params.max_targets_per_document, vectors, params.kinds)
+    targets = plan_targets(chunks, template.version, params.max_targets_per_document, vectors, params.kinds,
+                           fact_need(template.answer_mode, template.schema_name))
     return generate_planned(llm, template, targets, params, title, on_result)
 
 
@@ -313,7 +410,7 @@ def _answer_calls(winners: list[Candidate], targets: dict[str, Target], template
     for winner in winners:
         question_target, prompt = targets[winner.target_id], prompt_text(winner.fields)
         target = Target(stable_id(winner.target_id, template.version), question_target.chunk, question_target.kind,
-                        partner=question_target.partner)
+                        partner=question_target.partner, fact=question_target.fact)
         passage, heading_path = _prompt_passage(target)
         messages = answer.render(passage=passage, title=title, heading_path=" > ".join(heading_path) or "-", question=prompt)
         calls += [Call(target, rank, messages, params.base_seed + params.k + rank, style=_target_info(target))
@@ -349,18 +446,50 @@ def generate_preferences(llm, template: PromptTemplate, targets: list[Target], p
     """Preference pairs that share one prompt: the best instruction-pair question per target,
     then K answers to it; chosen = best reward, rejected = worst different answer, the gap kept,
     pairs below `min_preference_gap` dropped. Question candidates are stored, never records."""
-    questions = generate_targets(llm, load_template("instruction_pair"), targets, params, title, on_result)
+    questions = generate_targets(llm, load_template("instruction_pair", template.answer_mode), targets, params, title,
+                                 on_result)
     winners = [q for q in questions if q.is_winner]
     for q in winners:
         q.is_winner = False
     calls, answer_targets = _answer_calls(winners, {t.target_id: t for t in targets}, template, params, title)
     answer_template = load_answer_template()
-    latest = _generate_with_repairs(llm, answer_template, calls, params, params.concurrency, on_result)
+    answer_params = params
+    if template.answer_mode == "extractive":  # the model's answers are only the rejected side: no repairs, room to finish
+        answer_params = replace(params, repair_attempts=0, max_tokens=max(params.max_tokens, EXTRACTIVE_ANSWER_TOKENS))
+    latest = _generate_with_repairs(llm, answer_template, calls, answer_params, params.concurrency, on_result)
     everything = list(questions)
     for question, (target_id, (target, prompt)) in zip(winners, answer_targets.items()):
         answers = [latest[(target_id, rank)][1] for rank in range(params.k)]
         for answer in answers:
             _score(answer, target, answer_template, params, [])
-        _pair(answers, prompt, question, params)
+        if template.answer_mode == "extractive" and target.fact is not None:
+            answers.append(_fact_answer(target, answer_template, params, question))
+            _pair_with_fact(answers, prompt, question, params)
+        else:
+            _pair(answers, prompt, question, params)
         everything += answers
     return everything
+
+
+def _fact_answer(target: Target, answer_template: PromptTemplate, params: GenerationParams,
+                 question: Candidate) -> Candidate:
+    """The extractive answer to a preference prompt: the target's fact, scored like the model's answers."""
+    answer = Candidate(candidate_id=stable_id(target.target_id, "fact"), target_id=target.target_id,
+                       chunk_id=target.chunk["chunk_id"], rank=params.k, raw=target.fact.text,
+                       fields={"answer": target.fact.text}, error=None,
+                       generation=question.generation | {"answer_source": "fact", "repairs": 0})
+    _score(answer, target, answer_template, params, [])
+    return answer
+
+
+def _pair_with_fact(answers: list[Candidate], prompt: str, question: Candidate, params: GenerationParams) -> None:
+    """Extractive preference: chosen = the fact (grounded by construction, the last answer),
+    rejected = the model's worst-scored different answer, kept only when it is worse by at least
+    `min_preference_gap` (a real, worse sibling, never a made-up one)."""
+    chosen, model_answers = answers[-1], [a for a in answers[:-1] if a.fields is not None]
+    worse = sorted((a for a in model_answers if a.fields["answer"].strip() != chosen.fields["answer"].strip()),
+                   key=lambda a: (a.reward, -a.rank))
+    if not worse or round(chosen.reward - worse[0].reward, 4) < params.min_preference_gap:
+        chosen.generation["dropped"] = "no model answer worse than the fact by the minimum gap"
+        return
+    _pair([chosen, worse[0]], prompt, question, params)

@@ -4,9 +4,13 @@ A document's plan is one ordered list that only ever grows at the end, so asking
 later (a bigger budget, another round of `mbdg run --records N`) re-asks exactly the earlier
 targets first - all of them cache hits - and then new ones. The order is built for coverage:
 
-1. ``base``: one target per answerable chunk, topics taken in turn (every topic is reached before
-   any topic gets a second chunk) and, inside a topic, positions spread by bit reversal (the first
-   targets sample the whole document, late sections are not starved by a small budget);
+1. ``base``: answer-first targets: one per fact of a chunk (generate/facts.py: a sentence, item or
+   row that carries information, chosen before any question is asked), the best fact of every
+   chunk before the second fact of any; chunks taken topic by topic in turn (every topic is
+   reached before any topic gets a second chunk) and, inside a topic, positions spread by bit
+   reversal (the first targets sample the whole document, late sections are not starved by a
+   small budget). A chunk in which no fact was found gets one target on the whole chunk, unless
+   the plan needs facts (extractive answers);
 2. ``multihop``: a chunk together with the most related chunk of another part of the document
    (nearest embedding from LanceDB, neither adjacent nor a near copy) - one question that needs both;
 3. ``deepen`` and ``broaden``: evolved versions of a base target's winning question (harder and
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mbdg_assets.generate.facts import Fact, document_facts, facts_in_order, mcq_options
 from mbdg_assets.shared.text import stable_id
 
 MIN_PASSAGE_CHARS = 80     # shorter chunks (a lone heading, a caption) give no answerable question
@@ -29,6 +34,7 @@ KINDS = ("base", "multihop", "deepen", "broaden")
 EVOLVED = ("deepen", "broaden")
 RELATED_MIN, RELATED_MAX = 0.35, 0.92  # cosine band of a multi-hop partner: related, yet not a copy
 MULTIHOP_JOIN = "\n\n"  # between the two chunks of a multi-hop target's source text
+FACT_NEEDS = ("any", "fact", "options")  # what a base target needs: nothing, a fact, a fact with MCQ options
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,9 @@ class Target:
     kind: str = "base"            # one of KINDS
     partner: dict | None = None   # the second chunk of a multi-hop target
     parent_id: str | None = None  # the base target an evolved target grows from
+    fact: Fact | None = None      # the fact the question must lead to (answer-first)
+    options: tuple[tuple[str, str], ...] = ()  # extractive MCQ: (letter, value), the fact's value keyed
+    key: str = ""                 # extractive MCQ: the letter of the fact's value
 
     @property
     def chunk_ids(self) -> list[str]:
@@ -86,27 +95,56 @@ def related_partners(chunks: list[dict], vectors: dict[str, np.ndarray]) -> dict
     return partners
 
 
+def fact_need(answer_mode: str, schema_name: str) -> str:
+    """What each base target of a plan needs: extractive answers need a fact; an extractive MCQ
+    needs a fact with three distractors of its kind in the same document."""
+    if answer_mode != "extractive":
+        return "any"
+    return "options" if schema_name == "mcq" else "fact"
+
+
+def _base_targets(chunks: list[dict], prompt_version: str, need: str) -> list[Target]:
+    """Answer-first base targets in coverage order (see the module docstring)."""
+    ordered = coverage_order(usable_chunks(chunks))
+    by_chunk = document_facts(ordered)
+    every_fact = [f for facts in by_chunk.values() for f in facts]
+    targets = []
+    for chunk, fact in facts_in_order(ordered, by_chunk):
+        options = mcq_options(fact, every_fact, prompt_version)
+        if need == "options" and options is None:
+            continue
+        values, key = options or ({}, "")
+        targets.append(Target(stable_id(chunk["chunk_id"], fact.fact_id, prompt_version), chunk, fact=fact,
+                              options=tuple(values.items()), key=key))
+    if need == "any":
+        targets += [Target(stable_id(c["chunk_id"], prompt_version), c) for c in ordered if not by_chunk[c["chunk_id"]]]
+    return targets
+
+
 def document_plan(chunks: list[dict], prompt_version: str, vectors: dict[str, np.ndarray] | None = None,
-                  kinds: tuple[str, ...] = KINDS) -> list[Target]:
-    """Every target the document can give, in coverage order (see the module docstring)."""
-    base = [Target(stable_id(c["chunk_id"], prompt_version), c) for c in coverage_order(usable_chunks(chunks))]
+                  kinds: tuple[str, ...] = KINDS, need: str = "any") -> list[Target]:
+    """Every target the document can give, in coverage order (see the module docstring). `need`
+    (FACT_NEEDS, see fact_need): what a base target must have. Multi-hop and evolved targets
+    grow from a chunk's first base target (one each per chunk)."""
+    base = _base_targets(chunks, prompt_version, need)
     plan = list(base) if "base" in kinds else []
+    firsts = list({t.chunk["chunk_id"]: t for t in reversed(base)}.values())[::-1]
     if "multihop" in kinds and vectors:
         partners = related_partners(usable_chunks(chunks), vectors)
         plan += [Target(stable_id(t.chunk["chunk_id"], partners[t.chunk["chunk_id"]]["chunk_id"], prompt_version, "multihop"),
                         t.chunk, "multihop", partner=partners[t.chunk["chunk_id"]])
-                 for t in base if t.chunk["chunk_id"] in partners]
+                 for t in firsts if t.chunk["chunk_id"] in partners]
     for kind in EVOLVED:
         if kind in kinds:
-            plan += [Target(stable_id(t.target_id, kind), t.chunk, kind, parent_id=t.target_id) for t in base]
+            plan += [Target(stable_id(t.target_id, kind), t.chunk, kind, parent_id=t.target_id) for t in firsts]
     return plan
 
 
 def plan_targets(chunks: list[dict], prompt_version: str, budget: int, vectors: dict[str, np.ndarray] | None = None,
-                 kinds: tuple[str, ...] = KINDS) -> list[Target]:
+                 kinds: tuple[str, ...] = KINDS, need: str = "any") -> list[Target]:
     """The first `budget` targets of the document's plan (0 or less: none). An evolved target whose
     base target is outside the budget is skipped: it has no question to grow from."""
-    plan = document_plan(chunks, prompt_version, vectors, kinds)[: max(budget, 0)]
+    plan = document_plan(chunks, prompt_version, vectors, kinds, need)[: max(budget, 0)]
     chosen = {t.target_id for t in plan}
     return [t for t in plan if t.parent_id is None or t.parent_id in chosen]
 

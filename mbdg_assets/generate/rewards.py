@@ -13,15 +13,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import combinations
 
+from mbdg_assets.generate.facts import fact_figures
 from mbdg_assets.validate.grounding import lexical_grounding
 from mbdg_assets.llm.prompts import QUESTION_NAMES, SCHEMAS, PromptTemplate
-from mbdg_assets.shared.text import content_words, jaccard, repetition_ratio, words
+from mbdg_assets.shared.text import content_stems, content_words, jaccard, numbers, normalized_text, repetition_ratio, words
 
 FIELD_WEIGHT = 0.7
 OVERALL_WEIGHT = 0.3
 MAX_REPETITION = 0.3      # a share of repeated word 3-grams above this reads as a generation loop
 MAX_OPTION_OVERLAP = 0.8  # two MCQ options sharing more of their words than this are the same option
 MIN_TASK_WORDS = 3        # "List the steps." is a task; "Safety limits" is a heading
+MIN_FACT_FOCUS = 0.5      # extractive: a question below this does not lead to its fact and cannot win
+FOCUS_WORDS = 3           # question words shared with the fact (beyond its answer) for full focus
+# Words a question may use that neither the fact nor the passage contains ("How long does it take ...").
+_ASKING_WORDS = frozenset(content_stems(
+    "long many much often soon quickly time take takes need needs happen happens kind type main purpose mean means "
+    "role step first last rule required allowed usually each every size amount number total maximum minimum"))
 _INTERROGATIVES = frozenset(
     "what who whom whose which when where why how is are was were do does did can could should would will shall may "
     "might must has have had".split())
@@ -128,6 +135,32 @@ def task_form(question: str, heading_path: tuple[str, ...] | list[str] = ()) -> 
     return 1.0, None
 
 
+def fact_focus(question: str, fact: str, span: str | None, source: str, keyed: bool = False) -> tuple[float, str | None]:
+    """How well an extractive question leads to its fact, in [0, 1], and why it is 0 when it is.
+    It must share words with the fact beyond the answer (FOCUS_WORDS for full marks), must not
+    state a figure of the fact (the answer's, which gives it away, or another one, which asks
+    about something else: "How long does a 15-minute response take?"; for a keyed MCQ value,
+    not the value itself), and loses the share of its words found neither in the fact, nor the passage, nor
+    the few words questions ask with: a tiny model's "What is the answer to this JSON?" shares
+    nothing and invents the rest."""
+    asked = set(content_stems(question))
+    if not asked:
+        return 0.0, "the question is empty"
+    answer = set(content_stems(span or ""))
+    stated = numbers(question) & (numbers(span or "") | fact_figures(fact))
+    if stated or (span and keyed and normalized_text(span) in normalized_text(question)):
+        return 0.0, f"the question states a figure of its fact ({', '.join(sorted(stated)) or span})"
+    foreign_figures = numbers(question) - numbers(fact)
+    if foreign_figures:  # from elsewhere in the passage it asks about another sentence; from nowhere, it invents
+        return 0.0, f"the question has figures its fact does not ({', '.join(sorted(foreign_figures))})"
+    rest = set(content_stems(fact)) - answer
+    shared = len(asked & rest) / min(FOCUS_WORDS, len(rest)) if rest else 0.0
+    known = rest | answer | set(content_stems(source)) | _ASKING_WORDS
+    foreign = len(asked - known) / len(asked)
+    score = round(min(shared, 1.0) * (1.0 - foreign), 4)
+    return score, None if score >= MIN_FACT_FOCUS else f"the question does not lead to its fact (focus {score})"
+
+
 def asks_a_task(template: PromptTemplate) -> bool:
     """Whether the question field is meant to hold a question: every built-in schema; a user's
     schema only when its question field has a question-like name (else it may be a title)."""
@@ -136,21 +169,27 @@ def asks_a_task(template: PromptTemplate) -> bool:
 
 def _field_score(checks: dict[str, float]) -> float:
     """Mean of the form checks, times grounding where measured: a fluent, well-formed answer that
-    the passage does not support must not outscore a plainer, supported one."""
-    form = [v for k, v in checks.items() if k != "grounded"]
-    return sum(form) / len(form) * checks.get("grounded", 1.0)
+    the passage does not support must not outscore a plainer, supported one; likewise times the
+    fact focus of an extractive question (a question that does not lead to its fact is no use,
+    however well formed)."""
+    form = [v for k, v in checks.items() if k not in ("grounded", "fact_focus")]
+    return sum(form) / len(form) * checks.get("grounded", 1.0) * checks.get("fact_focus", 1.0)
 
 
 def field_reward(fields: dict, source: str, template: PromptTemplate, heading_path: tuple[str, ...] | list[str] = (),
-                 judge: dict[str, float] | None = None) -> tuple[float, dict]:
+                 judge: dict[str, float] | None = None, fact: tuple[str, str | None] | None = None) -> tuple[float, dict]:
     """Mean over the schema's fields of each field's score; the question field must ask
     something (task_form), `heading_path` being the passage's headings. `judge`: the optional LLM
     judge's grades in [0, 1] of the `question` and the `answer` role, one more check of each field
-    in that role."""
+    in that role. `fact` (extractive answers: the fact's text and key value): the question must
+    lead to it (fact_focus)."""
     per_field = {name: _field_checks(name, fields.get(name), spec)
                  for name, spec in template.json_schema["properties"].items()}
     if asks_a_task(template) and template.question_field in per_field:
         per_field[template.question_field]["task"] = task_form(template.question_of(fields), heading_path)[0]
+    if fact is not None and template.question_field in per_field:
+        per_field[template.question_field]["fact_focus"] = fact_focus(
+            template.question_of(fields), fact[0], fact[1], source, keyed=template.schema_name == "mcq")[0]
     answer = template.answer_of(fields)
     for name in template.answer_fields:
         if per_field.get(name, {}).get("present"):
@@ -184,8 +223,9 @@ def overall_reward(fields: dict, kept_questions: list[str], template: PromptTemp
 
 def score_candidate(fields: dict, source: str, template: PromptTemplate, kept_questions: list[str],
                     field_weight: float = FIELD_WEIGHT, judge: float | None = None,
-                    heading_path: tuple[str, ...] | list[str] = (), field_judge: dict[str, float] | None = None) -> Reward:
-    field, field_detail = field_reward(fields, source, template, heading_path, field_judge)
+                    heading_path: tuple[str, ...] | list[str] = (), field_judge: dict[str, float] | None = None,
+                    fact: tuple[str, str | None] | None = None) -> Reward:
+    field, field_detail = field_reward(fields, source, template, heading_path, field_judge, fact)
     overall, overall_detail = overall_reward(fields, kept_questions, template, judge)
     detail = {"field": field_detail, "overall": overall_detail}
     return Reward(field, overall, hybrid_reward(field, overall, field_weight), detail)

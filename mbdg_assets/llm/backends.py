@@ -16,6 +16,7 @@ This module deliberately has no Dagster imports; the Dagster resources wrap it.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import hashlib
 import importlib.util
@@ -197,6 +198,140 @@ def _from_chat_completion(backend: str, body: dict, raw: str, started: float) ->
     )
 
 
+MAX_BATCH_SEQUENCES = 16  # sequences one batched call may decode together (the K of a target)
+
+
+class _BatchDecoder:
+    """K sampled continuations of one prompt, decoded together (llama.cpp's batch API).
+
+    The prompt is evaluated once into sequence 0 and its KV cells are shared with sequences
+    1..K-1 (``llama_memory_seq_cp`` copies no data in a unified cache); then every step decodes one
+    token of each unfinished sequence in a single ``llama_decode``. On a CPU a batch of K tokens
+    costs little more than one (the weights are read once), so K candidates cost about as much as
+    one (see bench/embedded_decoding.py). The prompt of the previous call stays in sequence 0, so
+    a next prompt that shares its beginning (the same system prompt and passage) evaluates only
+    the rest. Each sequence has its own sampler chain (grammar, top-k, top-p, min-p, temperature,
+    seeded draw: the same chain ``Llama.create_chat_completion`` builds), so results are
+    reproducible per (prompt, seed, position in the batch).
+
+    A grammar is checked the way llama.cpp's own server does it: sample without the grammar first
+    and test only that token against it (one token, not the whole 49k vocabulary); only when the
+    grammar rejects it is the distribution resampled under the grammar. The grammar walks the
+    full vocabulary at every step otherwise, which costs more than the model's forward pass.
+    """
+
+    def __init__(self, llama: Any, n_ctx: int) -> None:
+        import llama_cpp
+        from llama_cpp import _internals
+
+        self.lib, self.llama = llama_cpp, llama
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx, params.n_batch, params.n_ubatch = n_ctx, 512, 512
+        params.n_seq_max, params.kv_unified = MAX_BATCH_SEQUENCES, True
+        params.n_threads = params.n_threads_batch = llama.context_params.n_threads
+        self.context = _internals.LlamaContext(model=llama._model, params=params, verbose=False)
+        self.ctx, self.memory = self.context.ctx, self.context.memory
+        self.vocab = llama._model.vocab
+        self.n_ctx, self.n_batch = n_ctx, 512
+        self.batch = llama_cpp.llama_batch_init(max(self.n_batch, MAX_BATCH_SEQUENCES), 0, 1)
+        self.cached: list[int] = []  # the tokens whose KV cells sequence 0 holds
+        self._cell = (llama_cpp.llama_token_data * 1)()
+        self._one = llama_cpp.llama_token_data_array(data=self._cell, size=1, selected=-1, sorted=False)
+
+    def _put(self, entries: list[tuple[int, int, int, bool]]) -> None:
+        """Fill the batch with (token, position, sequence, wants logits) and decode it."""
+        batch = self.batch
+        batch.n_tokens = len(entries)
+        for i, (token, pos, seq, logits) in enumerate(entries):
+            batch.token[i], batch.pos[i], batch.n_seq_id[i], batch.logits[i] = token, pos, 1, logits
+            batch.seq_id[i][0] = seq
+        if self.lib.llama_decode(self.ctx, batch) != 0:
+            self.cached = []
+            raise RuntimeError("llama_decode failed (context full?)")
+
+    def _eval_prompt(self, tokens: list[int]) -> int:
+        """Evaluate the part of `tokens` not already in sequence 0; the batch index of the logits
+        of the last prompt token."""
+        lib = self.lib
+        for seq in range(1, MAX_BATCH_SEQUENCES):
+            lib.llama_memory_seq_rm(self.memory, seq, -1, -1)
+        keep = 0
+        for a, b in zip(self.cached, tokens[:-1]):  # the last token is always decoded again: its logits
+            if a != b:
+                break
+            keep += 1
+        lib.llama_memory_seq_rm(self.memory, 0, keep, -1)
+        self.cached = tokens[:keep]
+        last = 0
+        for start in range(keep, len(tokens), self.n_batch):
+            chunk = tokens[start : start + self.n_batch]
+            self._put([(t, start + i, 0, start + i == len(tokens) - 1) for i, t in enumerate(chunk)])
+            last = len(chunk) - 1
+            self.cached = tokens[: start + len(chunk)]
+        return last
+
+    def _sampler(self, grammar: Any, temperature: float, seed: int) -> Any:
+        """A chain: the grammar (when given) first, then top-k, typical, top-p, min-p, temperature
+        and a seeded draw, as Llama.create_chat_completion builds it."""
+        from llama_cpp import _internals
+
+        sampler = _internals.LlamaSampler()
+        if grammar is not None:
+            sampler.add_grammar(self.llama._model, grammar)
+        if temperature <= 0.0:
+            sampler.add_greedy()
+        else:
+            sampler.add_top_k(40)
+            sampler.add_typical(1.0, 1)
+            sampler.add_top_p(0.95, 1)
+            sampler.add_min_p(0.05, 1)
+            sampler.add_temp(temperature)
+            sampler.add_dist(seed)
+        return sampler
+
+    def _sample(self, free: Any, full: Any | None, at: int) -> int:
+        """A token for the sequence whose logits are at batch index `at`: drawn without the grammar,
+        kept if the grammar (the first sampler of `full`) allows it, else drawn again with it."""
+        lib = self.lib
+        token = lib.llama_sampler_sample(free.sampler, self.ctx, at)
+        if full is None:
+            return token
+        self._one.data[0].id, self._one.data[0].logit, self._one.data[0].p = token, 0.0, 0.0
+        self._one.size, self._one.selected, self._one.sorted = 1, -1, False
+        lib.llama_sampler_apply(lib.llama_sampler_chain_get(full.sampler, 0), ctypes.byref(self._one))
+        if self._one.data[0].logit == float("-inf"):
+            return lib.llama_sampler_sample(full.sampler, self.ctx, at)  # accepts the token into the grammar
+        lib.llama_sampler_accept(full.sampler, token)
+        return token
+
+    def decode(self, tokens: list[int], grammar: Any, temperature: float, seeds: list[int],
+               max_tokens: int) -> list[list[int]]:
+        """One completion (token ids, end-of-generation excluded) per seed."""
+        if len(tokens) + max_tokens * len(seeds) > self.n_ctx:
+            raise ValueError(f"prompt of {len(tokens)} tokens + {len(seeds)} x {max_tokens} new tokens exceeds n_ctx {self.n_ctx}")
+        lib, n_prompt = self.lib, len(tokens)
+        last = self._eval_prompt(tokens)
+        for seq in range(1, len(seeds)):
+            lib.llama_memory_seq_cp(self.memory, 0, seq, -1, -1)
+        free = [self._sampler(None, temperature, seed) for seed in seeds]
+        full = [self._sampler(grammar, temperature, seed) for seed in seeds] if grammar is not None else free
+        outputs: list[list[int]] = [[] for _ in seeds]
+        index = {seq: last for seq in range(len(seeds))}
+        for step in range(max_tokens):
+            entries = []
+            for seq, at in index.items():
+                token = self._sample(free[seq], full[seq] if grammar is not None else None, at)
+                if not lib.llama_vocab_is_eog(self.vocab, token):
+                    outputs[seq].append(token)
+                    entries.append((token, n_prompt + step, seq, True))
+            if not entries or step == max_tokens - 1:
+                break
+            self._put(entries)
+            index = {seq: i for i, (_t, _p, seq, _l) in enumerate(entries)}
+        lib.llama_memory_seq_rm(self.memory, 0, n_prompt, -1)  # sequence 0 keeps only the prompt
+        return outputs
+
+
 class EmbeddedLLM:
     """llama-cpp-python in-process: no server, no network, works on a laptop CPU."""
 
@@ -252,6 +387,71 @@ class EmbeddedLLM:
         except Exception as exc:  # e.g. prompt longer than n_ctx, grammar the schema converter rejects
             return _failure(self.backend, f"{type(exc).__name__}: {_excerpt(exc)}", started=started)
         return _from_chat_completion(self.backend, body, json.dumps(body, ensure_ascii=False), started)
+
+    def generate_batch(
+        self,
+        messages: Messages,
+        *,
+        seeds: list[int],
+        json_schema: dict | None = None,
+        temperature: float = 0.7,
+        max_tokens: int = 512,
+    ) -> list[Generation]:
+        """One answer per seed to the same messages, decoded together in one batch (see
+        _BatchDecoder): what the K candidates of a target cost. Errors as values, like generate()."""
+        _check_messages(messages)
+        started = time.perf_counter()
+        if not 0 < len(seeds) <= MAX_BATCH_SEQUENCES:
+            raise ValueError(f"seeds: 1 to {MAX_BATCH_SEQUENCES} per batch, got {len(seeds)}")
+        try:
+            llama, lock = _load_llama(self.model_path, self.n_ctx, self.n_threads)
+            with lock:
+                decoder = _batch_decoder(llama, self.n_ctx)
+                tokens = _chat_prompt_tokens(llama, messages)
+                grammar = _grammar(json.dumps(json_schema)) if json_schema is not None else None
+                outputs = decoder.decode(tokens, grammar, temperature, list(seeds), max_tokens)
+                texts = [llama.detokenize(out).decode("utf-8", errors="replace") for out in outputs]
+        except ImportError:
+            return [_failure(self.backend, "llama-cpp-python is not installed (pip install llama-cpp-python)",
+                             started=started)] * len(seeds)
+        except Exception as exc:  # a prompt longer than n_ctx, a grammar llama.cpp rejects, an unusable file
+            return [_failure(self.backend, f"{type(exc).__name__}: {_excerpt(exc)}", started=started)] * len(seeds)
+        share = (time.perf_counter() - started) / len(seeds)
+        return [Generation(text=text, raw=json.dumps({"text": text, "batch": len(seeds)}, ensure_ascii=False), error=None,
+                           prompt_tokens=len(tokens), completion_tokens=len(out), seconds=share)
+                for text, out in zip(texts, outputs)]
+
+
+_DECODERS: dict[int, _BatchDecoder] = {}
+
+
+def _batch_decoder(llama: Any, n_ctx: int) -> _BatchDecoder:
+    """The batch context of a loaded model, made on first use (call with the model's lock held)."""
+    if id(llama) not in _DECODERS:
+        _DECODERS[id(llama)] = _BatchDecoder(llama, n_ctx)
+    return _DECODERS[id(llama)]
+
+
+def _chat_prompt_tokens(llama: Any, messages: Messages) -> list[int]:
+    """The prompt exactly as create_chat_completion builds it: the GGUF's chat template, then tokens."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llama.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise ValueError("the model has no chat template in its GGUF metadata")
+    eos, bos = llama.token_eos(), llama.token_bos()
+    formatter = Jinja2ChatFormatter(template=template, eos_token=llama._model.token_get_text(eos) if eos != -1 else "",
+                                    bos_token=llama._model.token_get_text(bos) if bos != -1 else "")
+    result = formatter(messages=messages)
+    return llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _grammar(schema_json: str) -> Any:
+    """A JSON Schema as a llama.cpp grammar (converted once per schema)."""
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    return LlamaGrammar.from_json_schema(schema_json, verbose=False)
 
 
 # ---------------------------------------------------------------------------------------- ollama

@@ -52,6 +52,42 @@ class CachedLLM:
                 self._store(key, request, result)
         return result
 
+    def generate_batch(self, messages: list[dict[str, str]], *, seeds: list[int], json_schema: dict | None = None,
+                       temperature: float = 0.7, max_tokens: int = 512) -> list[Generation]:
+        """Answers per seed: cached ones from the cache, the rest in one batched call of the
+        wrapped backend (each answer cached under the same key as a single call with its seed).
+        A backend without generate_batch answers the missing seeds one call at a time."""
+        requests = [{"backend": self.backend, "model": self.model, "messages": messages, "json_schema": json_schema,
+                     "temperature": temperature, "seed": seed, "max_tokens": max_tokens} for seed in seeds]
+        if self.model_digest:
+            for request in requests:
+                request["model_digest"] = self.model_digest
+        keys = [self._key(r) for r in requests]
+        found: dict[int, Generation] = {}
+        with self._lock:
+            for i, key in enumerate(keys):
+                row = self.con.execute("SELECT text, prompt_tokens, completion_tokens, seconds FROM llm_calls "
+                                       "WHERE cache_key = ?", [key]).fetchone()
+                if row:
+                    found[i] = Generation(text=row[0], raw=row[0], error=None, prompt_tokens=row[1],
+                                          completion_tokens=row[2], seconds=row[3])
+            self.hits += len(found)
+            self.misses += len(seeds) - len(found)
+        missing = [i for i in range(len(seeds)) if i not in found]
+        if missing and callable(getattr(self.llm, "generate_batch", None)):
+            fresh = self.llm.generate_batch(messages, seeds=[seeds[i] for i in missing], json_schema=json_schema,
+                                            temperature=temperature, max_tokens=max_tokens)
+        else:
+            fresh = [self.llm.generate(messages, json_schema=json_schema, temperature=temperature, seed=seeds[i],
+                                       max_tokens=max_tokens) for i in missing]
+        if missing:
+            for i, result in zip(missing, fresh):
+                found[i] = result
+                if result.ok:
+                    with self._lock:
+                        self._store(keys[i], requests[i], result)
+        return [found[i] for i in range(len(seeds))]
+
     def _store(self, key: str, request: dict, result: Generation) -> None:
         """Committed at once (DuckDB autocommit), so a run killed right after still keeps it."""
         self.con.execute(

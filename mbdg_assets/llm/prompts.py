@@ -10,12 +10,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
 SCHEMAS = ("instruction_pair", "mcq", "chat", "preference")
+ANSWER_MODES = ("abstractive", "extractive")
+# Question openings the decoding grammar allows for a fact whose key value is of this kind (a
+# duration is asked for with "How long", a name with "Who"): the form of the question follows the
+# answer it must lead to. Kinds not listed get the schema file's general pattern.
+OPENINGS_BY_KIND = {  # no bare "What" or "How many": a small model continues them with anything
+    "duration": "How long|How soon|How often|How quickly|How many {unit}|Within how many {unit}|After how many {unit}|When",
+    "mass": "How heavy|How much|How many {unit}",
+    "length": "How far|How high|How many {unit}",
+    "temperature": "At what temperature|What temperature|How hot",
+    "PERCENT": "What percentage|What share|How much",
+    "MONEY": "How much|What price",
+    "TIME": "When|By what time|What time|Until what time",
+    "DATE": "When|On what date|What date",
+    "NAME": "Who|Where|Which|Whose",
+}
 LENGTH_KEYWORDS = frozenset({"minLength", "maxLength"})
 QUESTION_NAMES = ("instruction", "question", "prompt", "query", "input")
 
@@ -54,6 +70,8 @@ class PromptTemplate:
     question_field: str
     answer_fields: tuple[str, ...]
     extra: dict = field(default_factory=dict)  # more placeholders (a custom schema's field list)
+    answer_mode: str = "abstractive"   # extractive: the model writes only the question, the fact is the answer
+    ask_schema: dict | None = None     # extractive: what the model fills in (question.schema.json)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -63,16 +81,25 @@ class PromptTemplate:
     def decoding_schema(self) -> dict:
         """The schema given to constrained decoding: length bounds removed, because grammar
         engines (llama.cpp) expand them into one rule per character and refuse long ones; the
-        full schema still judges the parsed answer."""
-        return _without_keys(self.json_schema, LENGTH_KEYWORDS)
+        full schema still judges the parsed answer. In extractive mode the model fills in the
+        question schema only (its pattern is the question's form), not the record."""
+        return _without_keys(self.ask_schema or self.json_schema, LENGTH_KEYWORDS)
 
-    def render(self, **values: str) -> list[dict[str, str]]:
+    def for_fact_kind(self, kind: str, unit: str = "") -> "PromptTemplate":
+        """The extractive template whose question pattern opens the way a question for a fact of
+        this kind must (OPENINGS_BY_KIND; `unit`, the value's unit words, completes "How many
+        {unit}"); the template itself for other kinds and modes."""
+        return _for_fact_kind(self, kind, unit) if self.ask_schema and kind in OPENINGS_BY_KIND else self
+
+    def render(self, **values: str) -> list[dict[str, str]]:  # noqa: D102
         return [{"role": "system", "content": self.system},
                 {"role": "user", "content": self.user.format(**values, **self.extra)}]
 
     def messages(self, *, passage: str, title: str, heading_path: tuple[str, ...] | list[str],
-                 guidance: str = "") -> list[dict[str, str]]:
-        return self.render(passage=passage, title=title, heading_path=" > ".join(heading_path) or "-", guidance=guidance)
+                 guidance: str = "", **fact: str) -> list[dict[str, str]]:
+        """The prompt; `fact` fills the extractive template's fact placeholders (`fact`, `answer_hint`)."""
+        return self.render(passage=passage, title=title, heading_path=" > ".join(heading_path) or "-", guidance=guidance,
+                           **fact)
 
     def question_of(self, fields: dict) -> str:
         """What is asked: the instruction, the question, or a conversation's first user turn."""
@@ -144,9 +171,67 @@ def load_custom_template(path: Path) -> PromptTemplate:
                           sections["user"], json_schema, question, answers, {"field_list": _field_list(json_schema)})
 
 
+def _question_pattern(openings: str) -> str:
+    return f'^({openings}) [^"\\\\?\\n]{{8,160}}\\?$'
+
+
+_BY_KIND: dict[tuple[str, str, str], PromptTemplate] = {}
+
+
+def _for_fact_kind(template: PromptTemplate, kind: str, unit: str) -> PromptTemplate:
+    unit = " ".join(re.findall(r"[^\W\d_]+|°", unit))  # letters only: nothing the pattern would read as syntax
+    if (template.version, kind, unit) not in _BY_KIND:
+        openings = [o.replace("{unit}", unit) for o in OPENINGS_BY_KIND[kind].split("|") if unit or "{unit}" not in o]
+        ask = json.loads(json.dumps(template.ask_schema))
+        ask["properties"]["question"]["pattern"] = _question_pattern("|".join(openings))
+        _BY_KIND[(template.version, kind, unit)] = replace(template, ask_schema=ask)
+    return _BY_KIND[(template.version, kind, unit)]
+
+
+def question_schema() -> dict:
+    """What the model fills in extractive mode: the question alone, its form in the pattern."""
+    text = resources.files(__package__).joinpath("templates", "question.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
 @cache
-def load_template(schema: str) -> PromptTemplate:
-    """A built-in schema by name, or a user's JSON Schema file by path."""
+def _extractive(schema: str) -> PromptTemplate:
+    """A built-in record schema whose answer comes from the chosen fact: the prompt and the
+    decoding schema ask for the question only (question.txt, question.schema.json); the record
+    schema still judges the assembled record."""
+    header, sections = _read_prompt("question")
+    record = _load_builtin(schema)
+    if schema == "preference":  # assembled, never asked: its questions come from extractive instruction pairs
+        return replace(record, version=f"preference/extractive-v{header['version']}", answer_mode="extractive")
+    return replace(record, version=f"{schema}/extractive-v{header['version']}", system=sections["system"],
+                   user=sections["user"], answer_mode="extractive", ask_schema=question_schema())
+
+
+def resolve_answer_mode(answer_mode: str, backend: str, schema: str) -> str:
+    """`auto`: extractive for the embedded model (a 135M model cannot write grounded answers, it can
+    write questions), abstractive for server models; a user's own schema is always abstractive."""
+    if answer_mode not in ANSWER_MODES + ("auto",):
+        raise ValueError(f"unknown answer mode {answer_mode!r}; available: auto, {', '.join(ANSWER_MODES)}")
+    if schema not in SCHEMAS:
+        return "abstractive"
+    if answer_mode == "auto":
+        return "extractive" if backend == "embedded" else "abstractive"
+    return answer_mode
+
+
+@cache
+def load_template(schema: str, answer_mode: str = "abstractive") -> PromptTemplate:
+    """A built-in schema by name, or a user's JSON Schema file by path; `answer_mode` extractive
+    for a built-in schema: the model writes the question, the chosen fact is the answer (a user's
+    schema has no known answer field to fill, so it stays abstractive)."""
+    if answer_mode not in ANSWER_MODES:
+        raise ValueError(f"unknown answer mode {answer_mode!r}; available: {', '.join(ANSWER_MODES)}")
+    if answer_mode == "extractive" and schema in SCHEMAS:
+        return _extractive(schema)
+    return _load_template(schema)
+
+
+def _load_template(schema: str) -> PromptTemplate:
     if schema not in SCHEMAS:
         if schema.endswith(".json") and Path(schema).is_file():
             return load_custom_template(Path(schema))
