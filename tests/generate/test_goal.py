@@ -10,7 +10,7 @@ import pytest
 from fake_llm_servers import instruction_pair_responder, running_fake_llm_server
 from mbdg_assets.generate.goal_rounds import Goal, GoalReport, Quota, extra_targets, quota_shortfalls, select_records, stop_reason
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "docs"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "docs"
 
 
 def test_next_round_is_sized_by_the_approval_rate_and_capped_by_the_call_budget():

@@ -374,7 +374,7 @@ def test_bmp_goes_through_ocr(tmp_path: Path) -> None:
     assert doc.format == "image" and "Invoice4711" in doc.text.replace(" ", "")
 
 
-HEIC_SAMPLE = Path(__file__).parent / "data" / "invoice.heic"  # 'Invoice 4711', encoded once with heif-enc (x265)
+HEIC_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "invoice.heic"  # 'Invoice 4711', encoded once with heif-enc (x265)
 
 
 def test_heic_goes_through_ocr() -> None:

@@ -12,7 +12,7 @@ from mbdg_assets.llm.prompts import question_schema
 from resources import LLMResource
 
 pytestmark = pytest.mark.slow
-DOCS = Path(__file__).resolve().parents[1] / "examples" / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "examples" / "docs"
 
 
 def test_embedded_model_yields_approved_extractive_records(tmp_path, monkeypatch):

@@ -24,7 +24,7 @@ from fake_llm_servers import Scripted, instruction_pair_responder, running_fake_
 CHROMIUM = os.environ.get("MBDG_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GOOD, FAILED_BY_CLI = "roastery-handbook.md", "incident-policy.md"
 MODEL = "fake-model"
 

@@ -23,7 +23,7 @@ from mbdg_assets.manifest.signed_manifest import MANIFEST_NAME, describe_files, 
 from mbdg_assets.manifest.signing import SigningKey, sign
 from mbdg_assets.validate.decisions import AUTO_APPROVE, AUTO_REJECT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KEY_TEXT = "hostile-tests-signing-key"
 POLICY = ("# Policy\n\n## Response times\n\nThe on-call engineer acknowledges a severity 1 page within 5 minutes. "
           "An incident channel is opened within 15 minutes.\n")

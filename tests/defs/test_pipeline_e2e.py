@@ -27,7 +27,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory):
     docs = root / "docs"
     docs.mkdir()
     for name in ("incident-policy.md", "roastery-handbook.md"):
-        (docs / name).write_text((Path(__file__).resolve().parents[1] / "examples" / "docs" / name).read_text())
+        (docs / name).write_text((Path(__file__).resolve().parents[2] / "examples" / "docs" / name).read_text())
     (docs / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage without xref")
     (docs / "empty.txt").write_bytes(b"")
     (docs / "slides.xyz").write_text("not a format mbdg reads")

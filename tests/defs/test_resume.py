@@ -15,7 +15,7 @@ import pytest
 from fake_llm_servers import Scripted, instruction_pair_responder, running_fake_llm_server
 
 pytestmark = pytest.mark.slow
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "docs"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "docs"
 COMPLETED_BEFORE_KILL = 5
 
 

@@ -22,7 +22,7 @@ from mbdg_assets.extract.folder_scan import scan_documents, scan_folder
 from mbdg_assets.extract.limits import DEFAULT_LIMITS, ExtractionLimits
 from mbdg_assets.extract.worker import run_bounded
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GIB = 2**30
 ADDRESS_CAP = 6 * GIB  # the whole command's address space: the bugs needed 2-128 GB
 RSS_CAP_KB = 1_000_000  # <= 1 GB resident for the command and every worker it ran
