@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,26 +18,16 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from browser_support import BROWSER_MARKS, CHROMIUM, FLAGS, free_port
 from fake_llm_servers import Scripted, instruction_pair_responder, running_fake_llm_server
 
-CHROMIUM = os.environ.get("MBDG_CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
 REPO = Path(__file__).resolve().parents[2]
 GOOD, FAILED_BY_CLI = "roastery-handbook.md", "incident-policy.md"
 MODEL = "fake-model"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)"),
-]
+pytestmark = BROWSER_MARKS
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install -e '.[dev]')")
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _cli(*args: str) -> list[str]:
@@ -66,7 +55,7 @@ def ui(tmp_path_factory):
     for name in (GOOD, FAILED_BY_CLI):
         (work / "docs").mkdir(exist_ok=True)
         shutil.copy(REPO / "examples" / "docs" / name, work / "docs" / name)
-    project, port = work / ".mbdg", _free_port()
+    project, port = work / ".mbdg", free_port()
     env = os.environ | {"HF_HUB_OFFLINE": "1"}
     env.pop("MBDG_SIGNING_KEY", None)
     answer = instruction_pair_responder()

@@ -5,33 +5,22 @@ follows them, `<script>` shown as text, and a POST without the CSRF token refuse
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from browser_support import BROWSER_MARKS, CHROMIUM, FLAGS, free_port
 from review_fixtures import SCRIPT, build_review_warehouse
 
 from mbdg_assets.storage import warehouse
 from mbdg_assets.export.record_files import export_dataset
 from mbdg_assets.review.app import ReviewSettings, create_app
 
-CHROMIUM = os.environ.get("MBDG_CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)"),
-]
+pytestmark = BROWSER_MARKS
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install -e '.[dev]')")
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -40,7 +29,7 @@ def server(tmp_path):
     import uvicorn
 
     wh = build_review_warehouse(tmp_path / "warehouse.duckdb")
-    port = _free_port()
+    port = free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(ReviewSettings(wh, "ann")), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
