@@ -40,7 +40,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from format_files import write_corpus  # noqa: E402
 
-from mbdg_assets.extract.extraction import ExtractedDocument, ExtractionError, extract_document, heading_title  # noqa: E402
+from mbdg_assets.extract.document import ExtractedDocument, heading_title  # noqa: E402
+from mbdg_assets.extract.extraction import ExtractionError, extract_document  # noqa: E402
 from mbdg_assets.extract.formats.base import table_cell  # noqa: E402
 from mbdg_assets.extract.formats.docling_backend import DOCLING_FORMATS, docling_installed  # noqa: E402
 

@@ -48,7 +48,7 @@ from functools import cache
 from pathlib import Path
 
 from mbdg_assets.enrich.embeddings import DEFAULT_EMBEDDING_MODEL, resolve_model_path
-from mbdg_assets.extract.extraction import Block, ExtractedDocument, heading_title
+from mbdg_assets.extract.document import Block, ExtractedDocument, heading_title
 from mbdg_assets.extract.limits import Budget, current_budget
 
 # Bump when a change to this module can change chunk boundaries, heading paths or pages for the

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import duckdb
 
 from mbdg_assets.enrich.chunking import Chunk
-from mbdg_assets.extract.extraction import BLOCK_SEPARATOR, Block, ExtractedDocument
+from mbdg_assets.extract.document import BLOCK_SEPARATOR, Block, ExtractedDocument
 from mbdg_assets.generate.candidates import Candidate
 from mbdg_assets.storage.incremental import ensure_columns
 from mbdg_assets.storage.sql_files import sql_text

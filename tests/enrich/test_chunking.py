@@ -12,7 +12,8 @@ import pypdfium2.raw as pdfium_c
 import pytest
 
 from mbdg_assets.enrich.chunking import Chunk, chunk_document, count_words, token_counter
-from mbdg_assets.extract.extraction import ExtractedDocument, extract_document
+from mbdg_assets.extract.document import ExtractedDocument
+from mbdg_assets.extract.extraction import extract_document
 
 MARKDOWN = """# A
 

@@ -15,7 +15,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from format_files import write_corpus  # noqa: E402
 
-from mbdg_assets.extract.extraction import ExtractedDocument, ExtractionError, extract_document  # noqa: E402
+from mbdg_assets.extract.document import ExtractedDocument  # noqa: E402
+from mbdg_assets.extract.extraction import ExtractionError, extract_document  # noqa: E402
 from mbdg_assets.extract.formats import docling_backend  # noqa: E402
 
 

@@ -10,14 +10,8 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 import pytest
 
-from mbdg_assets.extract.extraction import (
-    SUPPORTED_FORMATS,
-    ExtractedDocument,
-    ExtractionError,
-    detect_format,
-    extract_document,
-    heading_title,
-)
+from mbdg_assets.extract.document import ExtractedDocument, heading_title
+from mbdg_assets.extract.extraction import SUPPORTED_FORMATS, ExtractionError, detect_format, extract_document
 
 MARKDOWN = """# A
 

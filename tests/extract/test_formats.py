@@ -19,7 +19,8 @@ from format_files import (
     write_text_image,
     write_xlsx,
 )
-from mbdg_assets.extract.extraction import ExtractedDocument, ExtractionError, extract_document
+from mbdg_assets.extract.document import ExtractedDocument
+from mbdg_assets.extract.extraction import ExtractionError, extract_document
 
 
 @pytest.fixture(scope="module")

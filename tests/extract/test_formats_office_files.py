@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from format_files import pdf_bytes, write_eml, write_text_image
-from mbdg_assets.extract.extraction import ExtractedDocument, ExtractionError, extract_document
+from mbdg_assets.extract.document import ExtractedDocument
+from mbdg_assets.extract.extraction import ExtractionError, extract_document
 from mbdg_assets.extract.formats.base import decode, text_encoding
 
 TEXT = "Résumé of the Zürich roastery: green coffee arrives every Tuesday.\n\nSacks are weighed and logged."

@@ -21,6 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .base import OLE_MAGIC, ExtractionError, Parsed
+from .docx import extract_docx
+from .markup import extract_rtf
+from .office import extract_pptx
+from .text import extract_text
 
 INSTALL_HINT = ("install LibreOffice (Debian/Ubuntu: apt-get install --no-install-recommends "
                 "libreoffice-writer-nogui libreoffice-impress-nogui; macOS: brew install --cask libreoffice)")
@@ -65,3 +69,17 @@ def extract_via(path: Path, data: bytes, target: str, reader: Callable[[Path, by
     parsed = reader(path, convert(path, data, target))
     parsed.parser = "libreoffice+native"
     return parsed
+
+
+def extract_doc(path: Path, data: bytes) -> Parsed:
+    """Legacy Word: LibreOffice converts the binary (OLE) format to .docx, our DOCX reader reads it.
+    Word also saves RTF under .doc, and old plain-text manuals carry .doc: read as what they are."""
+    if data.lstrip()[:5] == b"{\\rtf":
+        return extract_rtf(path, data)
+    if not data.startswith(OLE_MAGIC):
+        return extract_text(path, data)
+    return extract_via(path, data, "docx", extract_docx)
+
+
+def extract_ppt(path: Path, data: bytes) -> Parsed:
+    return extract_via(path, data, "pptx", extract_pptx)
