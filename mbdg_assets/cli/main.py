@@ -121,7 +121,8 @@ def _target_kinds(kinds: str) -> list[str]:
 
 def _goal(records: int, max_calls: int, max_rounds: int, quotas: tuple[str, ...]):
     """The --records goal (None without it), or a one-line error for a bad --quota."""
-    from mbdg_assets.generate.goal_rounds import Goal, Quota
+    from mbdg_assets.generate.goal_rounds import Goal
+    from mbdg_assets.shared.quotas import Quota
 
     try:
         parsed = tuple(Quota.parse(q) for q in quotas)

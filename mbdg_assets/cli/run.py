@@ -24,7 +24,8 @@ from mbdg_assets.storage import warehouse
 from mbdg_assets.export.coverage import corpus_coverage
 from mbdg_assets.extract.folder_scan import display_name, is_valid_name, scan_documents, scan_folder
 from mbdg_assets.generate.candidates import calls_per_target
-from mbdg_assets.generate.goal_rounds import Goal, GoalReport, extra_targets, quota_shortfalls, stop_reason
+from mbdg_assets.generate.goal_rounds import Goal, GoalReport, extra_targets, stop_reason
+from mbdg_assets.shared.quotas import quota_shortfalls
 from mbdg_assets.generate.planning import KINDS, allocate_targets, document_plan, fact_need, pass_sizes
 from mbdg_assets.llm.progress import CallProgress, add_listener, remove_listener
 from mbdg_assets.llm.prompts import resolve_answer_mode

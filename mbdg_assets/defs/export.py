@@ -9,7 +9,7 @@ from pydantic import Field
 
 from mbdg_assets.export.data_card import DATA_CARD_NAME, render_data_card
 from mbdg_assets.export.record_files import ExportOptions, export_dataset
-from mbdg_assets.generate.goal_rounds import Quota
+from mbdg_assets.shared.quotas import Quota
 from mbdg_assets.export.training_formats import DEFAULT_MIN_GAP
 from mbdg_assets.manifest.signed_manifest import MANIFEST_NAME, atomic_write_text, signing_key_id, write_signed_manifest
 from mbdg_assets.manifest.signing import KeyChangeError

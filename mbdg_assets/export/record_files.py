@@ -16,7 +16,8 @@ import duckdb
 
 from mbdg_assets.validate.decisions import AUTO_APPROVE, AUTO_REJECT, REQUIRE_REVIEW
 from mbdg_assets.export.training_formats import DEFAULT_MIN_GAP, ExportedFile, preference_pairs, write_jsonl, write_training_formats
-from mbdg_assets.generate.goal_rounds import Quota, select_records
+from mbdg_assets.export.selection import select_records
+from mbdg_assets.shared.quotas import Quota
 from mbdg_assets.export.review_decisions import apply_review, review_of
 from mbdg_assets.export.run_facts import load_export_rows, siblings_by_winner
 from mbdg_assets.export.splits import EVAL, TRAIN, assign_splits

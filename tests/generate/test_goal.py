@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from fake_llm_servers import instruction_pair_responder, running_fake_llm_server
-from mbdg_assets.generate.goal_rounds import Goal, GoalReport, Quota, extra_targets, quota_shortfalls, select_records, stop_reason
+from mbdg_assets.export.selection import select_records
+from mbdg_assets.generate.goal_rounds import Goal, GoalReport, extra_targets, stop_reason
+from mbdg_assets.shared.quotas import Quota, quota_shortfalls
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "docs"
 
