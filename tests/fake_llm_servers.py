@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -156,6 +157,9 @@ def _make_handler(state: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             if self.path == "/api/tags":
                 self._send(200, json.dumps({"models": state.models}))
+            elif self.path == "/stats":
+                chat = sum(r.path in _BODY_BUILDERS for r in state.requests)
+                self._send(200, json.dumps({"calls": chat, "max_in_flight": state.max_in_flight}))
             else:
                 self._send(404, json.dumps({"error": f"no route {self.path}"}))
 
@@ -255,3 +259,27 @@ def instruction_pair_responder(delay: float = 0.0) -> Callable[[Any], Scripted]:
         return Scripted(content=content, delay=delay, completion_tokens=len(content.split()))
 
     return respond
+
+
+def batch_responder(answer: Callable[[Any], Scripted], latency: float, slots: int) -> Callable[[Any], Scripted]:
+    """A batch server's timing (vLLM's continuous batching): up to `slots` requests are served at
+    once, each taking `latency` seconds; the others wait their turn, as they would in its queue."""
+    gate = threading.BoundedSemaphore(slots)
+
+    def respond(body: Any) -> Scripted:
+        with gate:
+            time.sleep(latency)
+        return answer(body)
+
+    return respond
+
+
+def serve_batch_forever(latency: float, slots: int, port_file: str) -> None:
+    """A fake batch server in a process of its own (bench_scale starts it with `python -c`): it
+    answers like instruction_pair_responder, writes its URL to `port_file`, and serves until
+    killed. GET /stats returns {"calls": n, "max_in_flight": m}."""
+    with running_fake_llm_server() as server:
+        server.responder = batch_responder(instruction_pair_responder(), latency, slots)
+        server.models = [{"model": "fake:latest", "digest": "sha256:fake"}]
+        Path(port_file).write_text(server.url)
+        threading.Event().wait()

@@ -41,14 +41,15 @@ def main() -> None:
 @click.option("--kinds", default="base,multihop,deepen,broaden", show_default=True,
               help="Target kinds to plan, in this order of priority: base, multihop, deepen, broaden.")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--concurrency", default=0, type=click.IntRange(0, 256),
-              help="Simultaneous model requests (default: 1 embedded, 8 for servers).")
+@click.option("--concurrency", default=0, type=click.IntRange(0, 4096),
+              help="Most model requests in flight for the whole run, across documents and --host endpoints "
+                   "(default: 1 embedded, 8 per server); lowered while servers throttle (429/503/timeouts), raised again as they recover.")
 @click.option("--judge/--no-judge", default=False, show_default=True,
               help="Have the model grade each candidate's usefulness (K more calls per target).")
 @click.option("--seed-examples", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="JSONL of your own records in the target schema: style anchors, never copied.")
 @PROJECT_OPTION
-def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: str, host: str, k: int,
+def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: str, hosts: tuple[str, ...], k: int,
         max_targets: int, records: int, max_calls: int, max_rounds: int, quotas: tuple[str, ...], kinds: str,
         seed: int, concurrency: int, judge: bool, seed_examples: Path | None, project_dir: str | None) -> None:
     """Materialize every phase for every document in DOCS_DIR, in this process."""
@@ -71,7 +72,7 @@ def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: st
             load_seed_examples(seed_examples)
         except ValueError as error:
             _fail(str(error))
-    llm = LLMResource(backend=backend, model=model, host=host)
+    llm = LLMResource(backend=backend, model=model, hosts=list(hosts))
     generate = {"schema_name": schema_name, "k": k, "max_targets_per_document": max_targets, "seed": seed,
                 "concurrency": concurrency, "judge": judge, "target_kinds": _target_kinds(kinds),
                 "seed_examples_path": str(seed_examples.resolve()) if seed_examples else ""}
@@ -170,3 +171,7 @@ main.add_command(_review)
 
 from mbdg_assets.cli.validate import validate as _validate  # noqa: E402  (issue 5: validate any dataset)
 main.add_command(_validate)
+
+
+if __name__ == "__main__":  # python -m mbdg_assets.cli.main (runs this checkout, not the installed entry point)
+    main()

@@ -1,18 +1,16 @@
 """Phase 3: generate. K candidates per target from the configured model, best by hybrid reward."""
 
-from collections import Counter
-
 import dagster as dg
 from pydantic import Field
 
 from mbdg_assets.generate.personas import load_seed_examples
-from mbdg_assets.generate.candidates import GenerationParams, calls_per_target, generate_planned
-from mbdg_assets.generate.planning import KINDS, plan_targets
-from mbdg_assets.llm.backends import Generation
+from mbdg_assets.generate.candidates import GenerationParams
+from mbdg_assets.generate.documents import BatchOutcome, generate_documents
+from mbdg_assets.generate.planning import KINDS
 from mbdg_assets.llm.cache import CachedLLM
-from mbdg_assets.llm.progress import CallProgress, publish
+from mbdg_assets.llm.pool import RequestPool
 from mbdg_assets.llm.prompts import load_template
-from mbdg_assets.storage.tables import load_chunks, load_document, replace_candidates
+from mbdg_assets.storage.warehouse import WarehouseGate
 from mbdg_assets.defs.enrich import enriched_chunks
 from mbdg_assets.defs.partitions import documents_partitions
 from resources import LLMResource, VectorStoreResource, WarehouseResource
@@ -32,12 +30,15 @@ class GenerateConfig(dg.Config):
     judge: bool = False   # LLM-graded usefulness in the overall reward (worth it with a capable model)
     vary_style: bool = True  # a different persona and difficulty for each of the K candidates
     seed_examples_path: str = ""  # JSONL of your own records: few-shot style anchors, never copied
+    targets_per_document: dict[str, int] = Field(default_factory=dict,
+                                                 description="Per-document target budgets (path -> targets); "
+                                                 "others use max_targets_per_document (`--records` rounds set it)")
 
-    def params(self, backend: str) -> GenerationParams:
+    def params(self, backend: str, default_concurrency: int = 8) -> GenerationParams:
         unknown = sorted(set(self.target_kinds) - set(KINDS))
         if unknown:
             raise dg.Failure(f"unknown target kind(s) {', '.join(unknown)}; known: {', '.join(KINDS)}")
-        concurrency = self.concurrency or (1 if backend == "embedded" else 8)
+        concurrency = self.concurrency or (1 if backend == "embedded" else default_concurrency)
         return GenerationParams(k=self.k, temperature=self.temperature, base_seed=self.seed, max_tokens=self.max_tokens,
                                 max_targets_per_document=self.max_targets_per_document,
                                 repair_attempts=self.repair_attempts, concurrency=concurrency, judge=self.judge,
@@ -45,38 +46,30 @@ class GenerateConfig(dg.Config):
                                 seed_examples=load_seed_examples(self.seed_examples_path) if self.seed_examples_path else ())
 
 
-def _summary(candidates, cached: CachedLLM, progress: CallProgress) -> dict:
-    winners = [c for c in candidates if c.is_winner]
-    failed = [c for c in candidates if c.fields is None]
-    kinds = Counter(c.generation.get("target_kind", "base") for c in candidates if c.rank == 0)
-    return {"targets": len({c.target_id for c in candidates}), "targets_by_kind": dg.MetadataValue.json(dict(kinds)), "candidates": len(candidates),
-            "failed_candidates": len(failed), "winners": len(winners),
-            "mean_winner_reward": round(sum(c.reward for c in winners) / max(len(winners), 1), 4),
-            "tokens": progress.tokens, "tokens_per_winner": round(progress.tokens / max(len(winners), 1)),
-            "llm_calls": cached.misses, "llm_cache_hits": cached.hits, "seconds": round(progress.elapsed, 1),
-            "first_failure": failed[0].error if failed else ""}
+def _summary(outcome: BatchOutcome, cached: CachedLLM, pool: RequestPool) -> dict:
+    return {"documents": outcome.documents, "targets": outcome.targets,
+            "targets_by_kind": dg.MetadataValue.json(dict(outcome.targets_by_kind)), "candidates": outcome.candidates,
+            "failed_candidates": outcome.failed_candidates, "winners": outcome.winners,
+            "mean_winner_reward": round(outcome.winner_reward_sum / max(outcome.winners, 1), 4),
+            "tokens": outcome.tokens, "tokens_per_winner": round(outcome.tokens / max(outcome.winners, 1)),
+            "llm_calls": cached.misses, "llm_cache_hits": cached.hits, "seconds": round(outcome.seconds, 1),
+            "first_failure": outcome.first_failure, "requests": dg.MetadataValue.json(pool.facts()),
+            "skipped": dg.MetadataValue.json(outcome.skipped)}
 
 
-@dg.asset(partitions_def=documents_partitions, deps=[enriched_chunks], group_name="generate", kinds={"python", "duckdb"})
+@dg.asset(partitions_def=documents_partitions, deps=[enriched_chunks], group_name="generate", kinds={"python", "duckdb"},
+          backfill_policy=dg.BackfillPolicy.single_run())
 def candidates(context: dg.AssetExecutionContext, config: GenerateConfig, warehouse: WarehouseResource,
                llm: LLMResource, vectors: VectorStoreResource) -> dg.MaterializeResult:
-    """K scored candidates per target of one document; the best of each target marked as winner."""
-    path = context.partition_key
+    """K scored candidates per target of each document in the run's partition range (a backfill
+    is one run); the best of each target marked as winner. All documents' model calls share one
+    request pool, so a batch server stays busy across documents."""
+    paths = list(context.partition_keys)
     template = load_template(config.schema_name)
-    params = config.params(llm.backend)
-    with warehouse.connect() as con:
-        doc, chunks = load_document(con, path), load_chunks(con, path)
-        chunk_vectors = vectors.store().document_vectors(path) if "multihop" in params.kinds else {}
-        cached = CachedLLM(llm.client(), con)
-        planned = plan_targets(chunks, template.version, params.max_targets_per_document, chunk_vectors, params.kinds)
-        progress = CallProgress(path, planned=len(planned) * calls_per_target(params.k, params.judge, config.schema_name))
-
-        def on_result(result: Generation) -> None:
-            progress.record(result)
-            publish(progress)
-            if progress.done % max(progress.planned // 10, 1) == 0:
-                context.log.info(f"{path}: {progress.done}/{progress.planned} model calls, {progress.tokens} tokens")
-
-        result = generate_planned(cached, template, planned, params, doc.title, on_result)
-        replace_candidates(con, path, doc.doc_id, template.schema_name, result)
-    return dg.MaterializeResult(metadata=_summary(result, cached, progress) | {"backend": cached.backend, "model": cached.model})
+    params = config.params(llm.backend, llm.default_concurrency())
+    store = vectors.store()
+    with llm.pool(params.concurrency) as pool, WarehouseGate(warehouse.file()) as gate:
+        cached = CachedLLM(pool, gate)
+        outcome = generate_documents(paths, cached, gate, template, params, config.targets_per_document,
+                                     store.document_vectors, context.log.info)
+    return dg.MaterializeResult(metadata=_summary(outcome, cached, pool) | {"backend": cached.backend, "model": cached.model})

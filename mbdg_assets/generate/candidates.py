@@ -143,11 +143,12 @@ def _repair_call(call: Call, raw: str, error: str) -> Call:
     return Call(call.target, call.rank, messages, call.seed, call.attempt + 1, call.style)
 
 
-def run_calls(llm, calls: list[Call], template: PromptTemplate, params: GenerationParams, concurrency: int,
+def run_calls(llm, calls: list[Call], template: PromptTemplate, params: GenerationParams,
               on_result: Callable[[Generation], None] | None = None, temperature: float | None = None,
               ) -> dict[Call, Generation]:
-    """All calls, `concurrency` at a time (server backends overlap requests; the embedded model
-    serialises on its own lock, so it gets 1)."""
+    """All calls at once on the run's request pool when `llm` has one (llm.pool: its in-flight
+    limit is shared with every other document's calls); a bare backend gets `params.concurrency`
+    threads of its own for these calls."""
     temperature = params.temperature if temperature is None else temperature
 
     def one(call: Call) -> Generation:
@@ -157,9 +158,12 @@ def run_calls(llm, calls: list[Call], template: PromptTemplate, params: Generati
             on_result(result)
         return result
 
-    if concurrency <= 1:
+    if getattr(llm, "pooled", False):
+        futures = [llm.submit(one, call) for call in calls]
+        return {call: future.result() for call, future in zip(calls, futures)}
+    if params.concurrency <= 1:
         return {call: one(call) for call in calls}
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+    with ThreadPoolExecutor(max_workers=params.concurrency) as pool:
         return dict(zip(calls, pool.map(one, calls)))
 
 
@@ -180,13 +184,13 @@ def _candidate(call: Call, result: Generation, template: PromptTemplate, params:
 
 
 def _generate_with_repairs(llm, template: PromptTemplate, calls: list[Call], params: GenerationParams,
-                           concurrency: int, on_result) -> dict[tuple[str, int], tuple[Call, Candidate]]:
+                           on_result) -> dict[tuple[str, int], tuple[Call, Candidate]]:
     """First round for every call, then up to `params.repair_attempts` rounds for malformed answers
     (not for transport failures: a dead server is not fixed by asking again)."""
     latest: dict[tuple[str, int], tuple[Call, Candidate]] = {}
     pending = calls
     for _round in range(params.repair_attempts + 1):
-        results = run_calls(llm, pending, template, params, concurrency, on_result)
+        results = run_calls(llm, pending, template, params, on_result)
         repairs = []
         for call, result in results.items():
             candidate = _candidate(call, result, template, params, llm)
@@ -211,7 +215,7 @@ def judge_candidates(llm, template: PromptTemplate, latest: dict, params: Genera
             record = json.dumps(candidate.fields, ensure_ascii=False, indent=1)
             messages = judge.render(passage=source_text(call.target), schema_name=template.schema_name, record=record)
             calls[Call(call.target, call.rank, messages, call.seed)] = candidate.candidate_id
-    results = run_calls(llm, list(calls), judge, params, params.concurrency, on_result, temperature=0.0)
+    results = run_calls(llm, list(calls), judge, params, on_result, temperature=0.0)
     grades = {}
     for call, result in results.items():
         verdict, _error = parse_json_object(result.text)
@@ -254,7 +258,7 @@ def _run_stage(llm, template: PromptTemplate, targets: list[Target], calls: list
                on_result, kept: list[str]) -> list[Candidate]:
     """Calls (concurrently), repairs, the optional judge, then scoring in target order, because
     diversity is measured against the winners kept so far (`kept` grows here)."""
-    latest = _generate_with_repairs(llm, template, calls, params, params.concurrency, on_result)
+    latest = _generate_with_repairs(llm, template, calls, params, on_result)
     grades = judge_candidates(llm, template, latest, params, on_result) if params.judge else {}
     everything: list[Candidate] = []
     for target in targets:
@@ -355,7 +359,7 @@ def generate_preferences(llm, template: PromptTemplate, targets: list[Target], p
         q.is_winner = False
     calls, answer_targets = _answer_calls(winners, {t.target_id: t for t in targets}, template, params, title)
     answer_template = load_answer_template()
-    latest = _generate_with_repairs(llm, answer_template, calls, params, params.concurrency, on_result)
+    latest = _generate_with_repairs(llm, answer_template, calls, params, on_result)
     everything = list(questions)
     for question, (target_id, (target, prompt)) in zip(winners, answer_targets.items()):
         answers = [latest[(target_id, rank)][1] for rank in range(params.k)]

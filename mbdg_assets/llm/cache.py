@@ -14,17 +14,39 @@ import duckdb
 
 from mbdg_assets.llm.backends import LLM, Generation
 from mbdg_assets.shared.text import stable_id
+from mbdg_assets.storage.warehouse import WarehouseGate
 
 
 class CachedLLM:
-    """Wraps any LLM backend; same interface, answers from the cache when it can."""
+    """Wraps any LLM backend (or a RequestPool); same interface, answers from the cache when it can.
 
-    def __init__(self, llm: LLM, con: duckdb.DuckDBPyConnection):
-        self.llm, self.con = llm, con
+    `store` is a DuckDB connection (shared by this object's threads under a lock) or a
+    WarehouseGate (short connections in batches: nothing stays open while the model works).
+    An answer is returned only after it is committed, so a killed run never asks it again.
+    """
+
+    def __init__(self, llm: LLM, store: duckdb.DuckDBPyConnection | WarehouseGate):
+        self.llm = llm
         self.backend, self.model = llm.backend, llm.model
         self.model_digest = getattr(llm, "model_digest", None)
         self.hits = self.misses = 0
-        self._lock = threading.Lock()  # one DuckDB connection, shared by concurrent request threads
+        self._lock = threading.Lock()
+        self._run = store.run if isinstance(store, WarehouseGate) else self._on_connection(store)
+
+    def _on_connection(self, con: duckdb.DuckDBPyConnection):
+        def run(work):
+            with self._lock:  # one DuckDB connection, shared by concurrent request threads
+                return work(con)
+        return run
+
+    def submit(self, fn, *args):
+        """Run `fn` on the wrapped pool's threads (generation's calls of a whole run share them)."""
+        return self.llm.submit(fn, *args)
+
+    @property
+    def pooled(self) -> bool:
+        """True when the wrapped model is a RequestPool (its threads run the calls)."""
+        return bool(getattr(self.llm, "pooled", False))
 
     def _key(self, request: dict) -> str:
         return stable_id(json.dumps(request, sort_keys=True, ensure_ascii=False), length=64)
@@ -36,10 +58,10 @@ class CachedLLM:
         if self.model_digest:  # the weights, not just the name (a re-pulled model is a new model)
             request["model_digest"] = self.model_digest
         key = self._key(request)
+        row = self._run(lambda con: con.execute(
+            "SELECT text, prompt_tokens, completion_tokens, seconds FROM llm_calls WHERE cache_key = ?", [key]
+        ).fetchone())
         with self._lock:
-            row = self.con.execute(
-                "SELECT text, prompt_tokens, completion_tokens, seconds FROM llm_calls WHERE cache_key = ?", [key]
-            ).fetchone()
             self.hits += bool(row)
             self.misses += not row
         if row:
@@ -48,13 +70,12 @@ class CachedLLM:
         result = self.llm.generate(messages, json_schema=json_schema, temperature=temperature,
                                    seed=seed, max_tokens=max_tokens)
         if result.ok:
-            with self._lock:
-                self._store(key, request, result)
+            self._run(lambda con: self._store(con, key, request, result))
         return result
 
-    def _store(self, key: str, request: dict, result: Generation) -> None:
+    def _store(self, con: duckdb.DuckDBPyConnection, key: str, request: dict, result: Generation) -> None:
         """Committed at once (DuckDB autocommit), so a run killed right after still keeps it."""
-        self.con.execute(
+        con.execute(
             "INSERT OR REPLACE INTO llm_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [key, self.backend, self.model, json.dumps(request, ensure_ascii=False), result.text,
              result.prompt_tokens, result.completion_tokens, result.seconds, datetime.now(timezone.utc)],
