@@ -175,6 +175,7 @@ def _candidate(call: Call, result: Generation, template: PromptTemplate, params:
         raw=result.text if result.text is not None else result.raw,  # the answer; the wire body only when there is none
         fields=fields, error=error,
         generation={"backend": llm.backend, "model": llm.model, "model_digest": getattr(llm, "model_digest", None),
+                    "endpoints": getattr(llm, "hosts", None),
                     "prompt_version": template.version,
                     "temperature": params.temperature, "seed": call.seed, "k": params.k, "repairs": call.attempt,
                     **call.style,

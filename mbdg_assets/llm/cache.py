@@ -29,6 +29,7 @@ class CachedLLM:
         self.llm = llm
         self.backend, self.model = llm.backend, llm.model
         self.model_digest = getattr(llm, "model_digest", None)
+        self.hosts = getattr(llm, "hosts", None)  # a pool's endpoints, recorded with each candidate
         self.hits = self.misses = 0
         self._lock = threading.Lock()
         self._run = store.run if isinstance(store, WarehouseGate) else self._on_connection(store)
