@@ -40,6 +40,7 @@ class Scripted:
     delay: float = 0.0
     prompt_tokens: int = 11
     completion_tokens: int = 7
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. {"Retry-After": "1"} on a 429
 
 
 @dataclass
@@ -179,19 +180,22 @@ def _make_handler(state: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             try:
                 reply = state.next_reply(body)
                 if reply.delay and state.stopping.wait(reply.delay):
-                    return  # server is shutting down; drop the request
+                    self.close_connection = True  # server is shutting down: drop the request and the connection
+                    return
                 if reply.status != 200:
-                    self._send(reply.status, reply.error_body)
+                    self._send(reply.status, reply.error_body, reply.headers)
                     return
                 model = body.get("model", "") if isinstance(body, dict) else ""
                 self._send(200, json.dumps(builder(model, reply)))
             finally:
                 state.leave()
 
-        def _send(self, status: int, payload: str) -> None:
+        def _send(self, status: int, payload: str, headers: dict[str, str] | None = None) -> None:
             data = payload.encode("utf-8")
             try:
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
