@@ -1,5 +1,7 @@
-"""Two jobs: per-document work (one partition per run) and dataset-wide work. Both use the
-in-process executor: on a small machine a subprocess per step costs 3-5 s and reloads models."""
+"""Two jobs: per-document work and dataset-wide work. The document job runs a range of document
+partitions at once (its assets have BackfillPolicy.single_run: `mbdg run` and a UI backfill are
+one run over all documents, each asset one step). Both use the in-process executor: on a small
+machine a subprocess per step costs 3-5 s and reloads models."""
 
 import dagster as dg
 
@@ -13,7 +15,7 @@ from mbdg_assets.defs.validate import validated_records
 document_job = dg.define_asset_job(
     "document_job", selection=[source_documents, enriched_chunks, candidates],
     partitions_def=documents_partitions, executor_def=dg.in_process_executor,
-    description="Extract, enrich and generate for one document partition.",
+    description="Extract, enrich and generate for a range of document partitions (one or all).",
 )
 dataset_job = dg.define_asset_job(
     "dataset_job", selection=[validated_records, training_dataset, run_manifest],

@@ -5,7 +5,13 @@ The per-document assets take a range of partitions in one run (BackfillPolicy.si
 backfill of 10,000 documents from the UI is one run, as `mbdg run` is, not 10,000 runs of a few
 seconds' overhead each, and the generate step can share one request pool across documents."""
 
+import warnings
+
 import dagster as dg
+
+# BackfillPolicy on assets is "beta" in Dagster 1.13; we rely on it knowingly (one warning per
+# asset on every import would bury the CLI's output).
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
 documents_partitions = dg.DynamicPartitionsDefinition(name="documents")
 
