@@ -31,12 +31,15 @@ class CachedLLM:
         self.model_digest = getattr(llm, "model_digest", None)
         self.hosts = getattr(llm, "hosts", None)  # a pool's endpoints, recorded with each candidate
         self.hits = self.misses = 0
+        self._unstored: list[list] = []
         self._lock = threading.Lock()
         self._run = store.run if isinstance(store, WarehouseGate) else self._on_connection(store)
 
     def _on_connection(self, con: duckdb.DuckDBPyConnection):
+        lock = threading.Lock()  # one DuckDB connection, shared by concurrent request threads
+
         def run(work):
-            with self._lock:  # one DuckDB connection, shared by concurrent request threads
+            with lock:
                 return work(con)
         return run
 
@@ -71,13 +74,19 @@ class CachedLLM:
         result = self.llm.generate(messages, json_schema=json_schema, temperature=temperature,
                                    seed=seed, max_tokens=max_tokens)
         if result.ok:
-            self._run(lambda con: self._store(con, key, request, result))
+            row = [key, self.backend, self.model, json.dumps(request, ensure_ascii=False), result.text,
+                   result.prompt_tokens, result.completion_tokens, result.seconds, datetime.now(timezone.utc)]
+            with self._lock:
+                self._unstored.append(row)
+            self._run(self._store)  # returns once this answer is committed (maybe by a sibling's store)
         return result
 
-    def _store(self, con: duckdb.DuckDBPyConnection, key: str, request: dict, result: Generation) -> None:
-        """Committed at once (DuckDB autocommit), so a run killed right after still keeps it."""
-        con.execute(
-            "INSERT OR REPLACE INTO llm_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [key, self.backend, self.model, json.dumps(request, ensure_ascii=False), result.text,
-             result.prompt_tokens, result.completion_tokens, result.seconds, datetime.now(timezone.utc)],
-        )
+    def _store(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Every answer not stored yet, in one statement: the concurrent answers that reach one
+        warehouse batch are written together. Committed with the batch, before the callers go on,
+        so a run killed right after still keeps them."""
+        with self._lock:
+            rows, self._unstored = list({row[0]: row for row in self._unstored}.values()), []  # a key once
+        if rows:
+            values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
+            con.execute(f"INSERT OR REPLACE INTO llm_calls VALUES {values}", [v for row in rows for v in row])

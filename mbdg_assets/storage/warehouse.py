@@ -134,15 +134,30 @@ class WarehouseGate:
             gap = min(2 * (last - started), self.MAX_GAP_SECONDS)
 
     def _do(self, batch: list[tuple[Callable, Future]]) -> None:
+        """The batch in one transaction (one commit, not one per write: a commit costs a WAL sync);
+        if any work fails, the transaction is rolled back and each work is done on its own."""
         try:
             with connect(self.path) as con:
                 self.batches += 1
-                for work, future in batch:
-                    try:
-                        future.set_result(work(con))
-                    except Exception as error:  # noqa: BLE001 - handed to the caller, who raises it
-                        future.set_exception(error)
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    results = [work(con) for work, _future in batch]
+                    con.execute("COMMIT")
+                except Exception:  # noqa: BLE001 - redone one by one below, each caller gets its own outcome
+                    con.execute("ROLLBACK")
+                    self._one_by_one(con, batch)
+                    return
+                for (_work, future), result in zip(batch, results):
+                    future.set_result(result)
         except Exception as error:  # noqa: BLE001 - the file could not be opened: every caller learns why
             for _work, future in batch:
                 if not future.done():
                     future.set_exception(error)
+
+    @staticmethod
+    def _one_by_one(con: duckdb.DuckDBPyConnection, batch: list[tuple[Callable, Future]]) -> None:
+        for work, future in batch:
+            try:
+                future.set_result(work(con))
+            except Exception as error:  # noqa: BLE001 - handed to the caller, who raises it
+                future.set_exception(error)
