@@ -35,7 +35,7 @@ def _command(tmp_path: Path, url: str) -> list[str]:
 
 def _finished_calls(warehouse: Path) -> set[str]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        rows = con.execute("SELECT request FROM llm_calls").fetchall()
+        rows = con.execute("SELECT request_json FROM llm_calls").fetchall()
     return {_key(r["messages"], r["seed"]) for r in (json.loads(text) for (text,) in rows)}
 
 
