@@ -97,9 +97,12 @@ def _export_facts(instance: dg.DagsterInstance) -> dict:
 def run_manifest(context: dg.AssetExecutionContext, project: ProjectResource, warehouse: WarehouseResource,
                  signer: SignerResource) -> dg.MaterializeResult:
     """HMAC-SHA256-signed manifest: sources, parameters, per-record rationale, lineage, machine, SHA-256 of every file."""
-    partitions = context.instance.get_dynamic_partitions(documents_partitions.name)
     out, key = project.out_path(), signer.key()
     with warehouse.connect() as con:
+        # the documents behind the dataset: a range run also marks the partitions of documents that
+        # failed extraction as materialized (their error is recorded), so they are left out here
+        extracted = {path for (path,) in con.execute("SELECT path FROM documents").fetchall()}
+        partitions = [p for p in context.instance.get_dynamic_partitions(documents_partitions.name) if p in extracted]
         body = manifest_body(con, _export_facts(context.instance), out, collect_lineage(context, partitions), _now())
     manifest = write_signed_manifest(out, body, key)
     return dg.MaterializeResult(metadata={
