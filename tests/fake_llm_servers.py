@@ -206,11 +206,17 @@ def _make_handler(state: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: at 100+ simultaneous connections the kernel drops
+    # and resets some, which no real model server (uvicorn: 2048) does.
+    request_queue_size = 1024
+
+
 @contextmanager
 def running_fake_llm_server() -> Iterator[FakeLLMServer]:
     """Start the fake server on 127.0.0.1:<free port> in a thread; stop it on exit."""
     state = FakeLLMServer(host="127.0.0.1", port=0)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state))
+    httpd = _Server(("127.0.0.1", 0), _make_handler(state))
     httpd.daemon_threads = True
     state.port = httpd.server_address[1]
     # A short poll interval keeps shutdown (and so every test teardown) fast.

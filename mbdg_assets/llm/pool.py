@@ -12,8 +12,9 @@ is queued. It also
 * retries a throttled call after Retry-After (or a growing pause), counted, never lost; after
   ``max_retries`` the call's failure is returned like any other;
 * routes each request to the endpoint with the fewest in flight, rests an endpoint that cannot be
-  reached and tries it again later; when no endpoint can be reached the call fails with that
-  error, so a dead server still ends the run with its reason.
+  reached and tries it again later; when no endpoint can be reached the call is asked twice more
+  (0.5 s, then 1 s later: a connection dropped under load), then fails with that error, so a dead
+  server still ends the run with its reason.
 
 Replicas must serve the same weights: different model digests across endpoints is an error.
 No Dagster imports here.
@@ -34,6 +35,7 @@ DEFAULT_FLOOR = 1
 DEFAULT_MAX_RETRIES = 8
 FIRST_BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 30.0
+UNREACHABLE_RETRIES = 2  # with no other endpoint: a connection dropped under load is asked again twice
 FIRST_REST_SECONDS = 5.0
 MAX_REST_SECONDS = 120.0
 
@@ -182,9 +184,13 @@ class RequestPool:
             attempt += 1
             if result.fault == "unreachable":
                 self._rest(endpoint)
-                if not self._any_awake():
+                if self._any_awake():
+                    self.stats.rerouted += 1
+                    continue
+                if attempt > UNREACHABLE_RETRIES:  # no endpoint answers: the server is down, say so
                     return self._count(endpoint, result)
-                self.stats.rerouted += 1
+                self.stats.retries += 1
+                time.sleep(FIRST_BACKOFF_SECONDS * attempt)  # a dropped connection under load: once more
                 continue
             self.stats.retries += 1
             time.sleep(result.retry_after if result.retry_after is not None
