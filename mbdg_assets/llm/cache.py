@@ -6,6 +6,7 @@ model again. Failed calls are not cached: they are retried next time.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from datetime import datetime, timezone
@@ -71,15 +72,22 @@ class CachedLLM:
         if row:
             return Generation(text=row[0], raw=row[0], error=None, prompt_tokens=row[1],
                               completion_tokens=row[2], seconds=row[3])
-        result = self.llm.generate(messages, json_schema=json_schema, temperature=temperature,
-                                   seed=seed, max_tokens=max_tokens)
+        options = {"json_schema": json_schema, "temperature": temperature, "seed": seed, "max_tokens": max_tokens}
+        keep = functools.partial(self._keep, key, request)
+        if self.pooled:  # committed while the request still holds its pool slot
+            return self.llm.generate(messages, on_answer=keep, **options)
+        result = self.llm.generate(messages, **options)
         if result.ok:
-            row = [key, self.backend, self.model, json.dumps(request, ensure_ascii=False), result.text,
-                   result.prompt_tokens, result.completion_tokens, result.seconds, datetime.now(timezone.utc)]
-            with self._lock:
-                self._unstored.append(row)
-            self._run(self._store)  # returns once this answer is committed (maybe by a sibling's store)
+            keep(result)
         return result
+
+    def _keep(self, key: str, request: dict, result: Generation) -> None:
+        """Store one answer; returns once it is committed (maybe by a sibling's store)."""
+        row = [key, self.backend, self.model, json.dumps(request, ensure_ascii=False), result.text,
+               result.prompt_tokens, result.completion_tokens, result.seconds, datetime.now(timezone.utc)]
+        with self._lock:
+            self._unstored.append(row)
+        self._run(self._store)
 
     def _store(self, con: duckdb.DuckDBPyConnection) -> None:
         """Every answer not stored yet, in one statement: the concurrent answers that reach one

@@ -168,14 +168,19 @@ class RequestPool:
 
     # ------------------------------------------------------------------------------ one request
 
-    def generate(self, messages: list[dict[str, str]], **options: Any) -> Generation:
-        """One model call, retried while the servers throttle and moved while one is unreachable."""
+    def generate(self, messages: list[dict[str, str]], *, on_answer: Callable[[Generation], None] | None = None,
+                 **options: Any) -> Generation:
+        """One model call, retried while the servers throttle and moved while one is unreachable.
+        `on_answer` (the cache's commit) runs before the call's slot is free, so a request sent
+        after an answer means that answer is kept: a killed run never asks it again."""
         attempt = 0
         while True:
             endpoint = self._pick()
             started, result = self.limit.acquire(), None
             try:
                 result = endpoint.llm.generate(messages, **options)
+                if result.ok and on_answer is not None:
+                    on_answer(result)
             finally:
                 self.limit.release(started, throttled=result is not None and result.fault == "throttled")
                 self._done(endpoint)
