@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -39,6 +40,7 @@ class Scripted:
     delay: float = 0.0
     prompt_tokens: int = 11
     completion_tokens: int = 7
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. {"Retry-After": "1"} on a 429
 
 
 @dataclass
@@ -156,6 +158,9 @@ def _make_handler(state: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             if self.path == "/api/tags":
                 self._send(200, json.dumps({"models": state.models}))
+            elif self.path == "/stats":
+                chat = sum(r.path in _BODY_BUILDERS for r in state.requests)
+                self._send(200, json.dumps({"calls": chat, "max_in_flight": state.max_in_flight}))
             else:
                 self._send(404, json.dumps({"error": f"no route {self.path}"}))
 
@@ -175,19 +180,22 @@ def _make_handler(state: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             try:
                 reply = state.next_reply(body)
                 if reply.delay and state.stopping.wait(reply.delay):
-                    return  # server is shutting down; drop the request
+                    self.close_connection = True  # server is shutting down: drop the request and the connection
+                    return
                 if reply.status != 200:
-                    self._send(reply.status, reply.error_body)
+                    self._send(reply.status, reply.error_body, reply.headers)
                     return
                 model = body.get("model", "") if isinstance(body, dict) else ""
                 self._send(200, json.dumps(builder(model, reply)))
             finally:
                 state.leave()
 
-        def _send(self, status: int, payload: str) -> None:
+        def _send(self, status: int, payload: str, headers: dict[str, str] | None = None) -> None:
             data = payload.encode("utf-8")
             try:
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -198,11 +206,17 @@ def _make_handler(state: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: at 100+ simultaneous connections the kernel drops
+    # and resets some, which no real model server (uvicorn: 2048) does.
+    request_queue_size = 1024
+
+
 @contextmanager
 def running_fake_llm_server() -> Iterator[FakeLLMServer]:
     """Start the fake server on 127.0.0.1:<free port> in a thread; stop it on exit."""
     state = FakeLLMServer(host="127.0.0.1", port=0)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state))
+    httpd = _Server(("127.0.0.1", 0), _make_handler(state))
     httpd.daemon_threads = True
     state.port = httpd.server_address[1]
     # A short poll interval keeps shutdown (and so every test teardown) fast.
@@ -255,3 +269,27 @@ def instruction_pair_responder(delay: float = 0.0) -> Callable[[Any], Scripted]:
         return Scripted(content=content, delay=delay, completion_tokens=len(content.split()))
 
     return respond
+
+
+def batch_responder(answer: Callable[[Any], Scripted], latency: float, slots: int) -> Callable[[Any], Scripted]:
+    """A batch server's timing (vLLM's continuous batching): up to `slots` requests are served at
+    once, each taking `latency` seconds; the others wait their turn, as they would in its queue."""
+    gate = threading.BoundedSemaphore(slots)
+
+    def respond(body: Any) -> Scripted:
+        with gate:
+            time.sleep(latency)
+        return answer(body)
+
+    return respond
+
+
+def serve_batch_forever(latency: float, slots: int, port_file: str) -> None:
+    """A fake batch server in a process of its own (bench_scale starts it with `python -c`): it
+    answers like instruction_pair_responder, writes its URL to `port_file`, and serves until
+    killed. GET /stats returns {"calls": n, "max_in_flight": m}."""
+    with running_fake_llm_server() as server:
+        server.responder = batch_responder(instruction_pair_responder(), latency, slots)
+        server.models = [{"model": "fake:latest", "digest": "sha256:fake"}]
+        Path(port_file).write_text(server.url)
+        threading.Event().wait()

@@ -43,8 +43,9 @@ def main() -> None:
               help="extractive: the model writes the question, the chosen fact is the answer (grounded by construction); "
                    "abstractive: the model writes both; auto: extractive for the embedded model, abstractive for servers.")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--concurrency", default=0, type=click.IntRange(0, 256),
-              help="Simultaneous model requests (default: 1 embedded, 8 for servers).")
+@click.option("--concurrency", default=0, type=click.IntRange(0, 4096),
+              help="Most model requests in flight for the whole run, across documents and --host endpoints "
+                   "(default: 1 embedded, 8 per server); lowered while servers throttle (429/503/timeouts), raised again as they recover.")
 @click.option("--judge/--no-judge", default=False, show_default=True,
               help="Have the model grade each candidate's usefulness (K more calls per target).")
 @click.option("--seed-examples", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -54,7 +55,7 @@ def main() -> None:
 @click.option("--follow-symlinks", is_flag=True,
               help="Read links that lead out of DOCS_DIR (default: skipped and listed).")
 @PROJECT_OPTION
-def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: str, host: str, k: int,
+def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: str, hosts: tuple[str, ...], k: int,
         max_targets: int, records: int, max_calls: int, max_rounds: int, quotas: tuple[str, ...], kinds: str,
         answer_mode: str, seed: int, concurrency: int, judge: bool, seed_examples: Path | None, allow_key_change: bool,
         follow_symlinks: bool,
@@ -62,7 +63,6 @@ def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: st
     """Materialize every phase for every document in DOCS_DIR, in this process."""
     from mbdg_assets.llm.prompts import load_template
     from mbdg_assets.cli.run import run_pipeline
-    from resources import LLMResource
 
     if not docs_dir.is_dir():
         _fail(f"{docs_dir}: not a folder of documents")
@@ -79,7 +79,7 @@ def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: st
             load_seed_examples(seed_examples)
         except ValueError as error:
             _fail(str(error))
-    llm = _project_or_given_llm(project_dir_from_env(project_dir), backend, model, host)
+    llm = _project_or_given_llm(project_dir_from_env(project_dir), backend, model, hosts)
     generate = {"schema_name": schema_name, "k": k, "max_targets_per_document": max_targets, "seed": seed,
                 "concurrency": concurrency, "judge": judge, "target_kinds": _target_kinds(kinds), "answer_mode": answer_mode,
                 "seed_examples_path": str(seed_examples.resolve()) if seed_examples else ""}
@@ -93,7 +93,7 @@ def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: st
         _fail("no document could be processed (see the errors above)")
 
 
-def _project_or_given_llm(project: Path, backend: str, model: str, host: str):
+def _project_or_given_llm(project: Path, backend: str, model: str, hosts: tuple[str, ...]):
     """Without --backend, --model or --host a run keeps the project's model (what the last run and
     the UI use); giving any of them chooses anew, and the change is said and recorded."""
     from mbdg_assets.storage.project import project_config
@@ -101,13 +101,14 @@ def _project_or_given_llm(project: Path, backend: str, model: str, host: str):
 
     context = click.get_current_context()
     given = any(context.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
-                for name in ("backend", "model", "host"))
+                for name in ("backend", "model", "hosts"))
     saved = project_config(ProjectPaths(project))["llm"]
     if not given and saved:
-        click.echo(f"model: {saved.get('backend')} {saved.get('model') or '(default)'} {saved.get('host') or ''} "
+        where = " ".join([saved.get("host") or "", *(saved.get("hosts") or [])]).strip()
+        click.echo(f"model: {saved.get('backend')} {saved.get('model') or '(default)'} {where} "
                    "(the project's; --backend/--model/--host to change it)".replace("  ", " "))
         return LLMResource.from_project({"llm": saved})
-    return LLMResource(backend=backend, model=model, host=host)
+    return LLMResource(backend=backend, model=model, hosts=list(hosts))
 
 
 def _target_kinds(kinds: str) -> list[str]:

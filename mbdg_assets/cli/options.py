@@ -13,11 +13,13 @@ PROJECT_OPTION = click.option("--project", "project_dir", default=None, help="St
 
 
 def llm_options(command: Callable) -> Callable:
-    """--backend, --model, --host: which model a command talks to (resources.LLMResource's fields)."""
+    """--backend, --model, --host (repeatable): which model a command talks to (resources.LLMResource's fields)."""
     for option in reversed((
         click.option("--backend", default="embedded", show_default=True, type=click.Choice(list(BACKENDS))),
         click.option("--model", default="", help="Model name (default: the backend's default)."),
-        click.option("--host", default="", help="Server URL for ollama/openai (default: OLLAMA_HOST / backend default)."),
+        click.option("--host", "hosts", multiple=True, metavar="URL",
+                     help="Server URL for ollama/openai (default: OLLAMA_HOST / backend default). Repeat it for "
+                          "replicas of one model: each request goes to the one with the fewest in flight."),
     )):
         command = option(command)
     return command

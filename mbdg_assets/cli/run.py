@@ -10,8 +10,8 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +32,8 @@ from mbdg_assets.llm.prompts import resolve_answer_mode
 from mbdg_assets.storage.project import ProjectPaths, prepare_dagster_home, project_config, save_project_config
 from mbdg_assets.storage.tables import decision_counts, load_chunks, purge_removed_documents
 from mbdg_assets.storage.vectors import VectorStore
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
 from mbdg_assets.defs.partitions import documents_partitions
 from mbdg_assets.defs.run_configs import dataset_run_config, document_run_config
 from resources import LLMResource, ProjectResource, SignerResource, VectorStoreResource, WarehouseResource
@@ -99,7 +101,7 @@ def save_run_settings(paths: ProjectPaths, docs: Path, out: Path, llm: LLMResour
     saved = project_config(paths)
     validate = saved["validate"] | {"schema_name": generate.get("schema_name", "instruction_pair")}
     changed = save_project_config(paths, "mbdg run", docs, out, generate=generate, validate=validate,
-                                  llm={"backend": llm.backend, "model": llm.model, "host": llm.host})
+                                  llm={"backend": llm.backend, "model": llm.model, "host": llm.host, "hosts": list(llm.hosts)})
     if any(saved.values()) and changed:
         echo("project configuration changed: " + "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items()))
     return project_config(paths)
@@ -140,29 +142,59 @@ class ProgressBar:
             self.bar = None
 
 
-def _read_by(result: dg.ExecuteInProcessResult) -> str:
-    """' (docx, native)': the format and the parser that read the document, when it was extracted
-    in this run (an unchanged document was not read again)."""
-    for event in result.get_asset_materialization_events():
-        metadata = event.materialization.metadata
-        if "parser" in metadata and "format" in metadata:
-            return f" ({metadata['format'].value}, {metadata['parser'].value})"
-    return ""
+def _document_failures(paths: ProjectPaths, present: list[str]) -> dict[str, str]:
+    """Documents with no extracted text now, each with its latest recorded extraction error."""
+    with warehouse.connect(paths.warehouse) as con:
+        rows = con.execute(
+            """SELECT p.path, (SELECT e.reason FROM extraction_errors e WHERE e.path = p.path
+                                ORDER BY e.failed_at DESC LIMIT 1)
+               FROM (SELECT unnest($p::VARCHAR[]) AS path) p
+               WHERE p.path NOT IN (SELECT path FROM documents)""", {"p": present}).fetchall()
+    return {path: reason or "not extracted (see the run log)" for path, reason in rows}
 
 
-def _run_documents(job, instance, present: list[str], run_config: Callable[[str], dict], summary: RunSummary,
-                   bar: ProgressBar, echo: Callable[[str], None], asset_selection: list[dg.AssetKey] | None = None) -> None:
-    for i, path in enumerate(present, start=1):
-        t0 = time.monotonic()
-        result = job.execute_in_process(run_config=run_config(path), instance=instance, partition_key=path,
-                                        raise_on_error=False, asset_selection=asset_selection)
-        bar.close()
-        if not result.success:
-            summary.failures[path] = failure_reason(result)
-        else:
-            summary.failures.pop(path, None)
-        status = f"ok{_read_by(result)}" if result.success else f"ERROR {summary.failures[path]}"
-        echo(f"[{i}/{len(present)}] {path}: {status} ({time.monotonic() - t0:.1f}s)")
+PER_DOCUMENT_LINES = 50  # above this many documents the summary counts parsers instead of listing each file
+
+
+def _echo_documents(paths: ProjectPaths, present: list[str], failures: dict[str, str],
+                    echo: Callable[[str], None]) -> None:
+    """Every failed document with its reason; the others with the format and parser that read them
+    (one line each for a small folder, counts per parser for a large one)."""
+    with warehouse.connect(paths.warehouse) as con:
+        read = dict((path, (fmt, parser)) for path, fmt, parser in con.execute(
+            "SELECT path, format, parser FROM documents WHERE path IN (SELECT unnest($p::VARCHAR[]))",
+            {"p": present}).fetchall())
+    for path, reason in failures.items():
+        echo(f"{path}: ERROR {reason}")
+    ok = [path for path in present if path not in failures and path in read]
+    if len(present) <= PER_DOCUMENT_LINES:
+        for path in ok:
+            echo(f"{path}: ok ({read[path][0]}, {read[path][1] or 'native'})")
+    elif ok:
+        counts = Counter(f"{read[p][0]} by {read[p][1] or 'native'}" for p in ok)
+        echo("read: " + ", ".join(f"{n} {what}" for what, n in counts.most_common()))
+
+
+def _run_documents(job, instance, present: list[str], run_config: dict, summary: RunSummary, bar: ProgressBar,
+                   echo: Callable[[str], None], paths: ProjectPaths, asset_selection: list[dg.AssetKey] | None = None) -> None:
+    """One Dagster run over all document partitions (a partition range, as a UI backfill is):
+    each asset takes every document in one step, and generation shares one request pool."""
+    if not present:
+        return
+    keys = instance.get_dynamic_partitions(documents_partitions.name)  # the range is in the instance's order
+    tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
+    t0 = time.monotonic()
+    result = job.execute_in_process(run_config=run_config, instance=instance, tags=tags, raise_on_error=False,
+                                    asset_selection=asset_selection)
+    bar.close()
+    failures = _document_failures(paths, present)
+    if not result.success:  # a step failed as a whole: every document it held is reported with its reason
+        reason = failure_reason(result)
+        failures |= {path: reason for path in present if path not in failures}
+    summary.failures = failures
+    _echo_documents(paths, present, failures, echo)
+    echo(f"{len(present)} document(s): {len(present) - len(failures)} ok, {len(failures)} failed "
+         f"({time.monotonic() - t0:.1f}s)")
 
 
 def _run_dataset(defs, instance, dataset_config: dict, summary: RunSummary) -> None:
@@ -236,11 +268,11 @@ def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict],
         if report.rounds and sum(new.values()) <= sum(used.values()):
             report.stopped = stop_reason(goal, report, False, per_target)
             break
-        changed = [p for p in present if new[p] > used.get(p, -1)]  # the others have nothing new to ask
         budgets, report.rounds, calls_before = new, report.rounds + 1, report.calls
         echo(f"round {report.rounds}: up to {sum(budgets.values())} targets over {len(present)} document(s)")
-        _run_documents(job, instance, changed, lambda p: _with_generate(document_config, max_targets_per_document=budgets[p]),
-                       summary, bar, echo, selection)
+        # documents whose budget did not grow plan as before: their calls are cache hits
+        _run_documents(job, instance, present, _with_generate(document_config, targets_per_document=budgets),
+                       summary, bar, echo, paths, selection)
         selection = [dg.AssetKey("candidates")]  # later rounds: documents are extracted and enriched already
         _run_dataset(defs, instance, dataset_config, summary)
         sizes = _plan_sizes(paths, present, kinds, need)
@@ -296,8 +328,8 @@ def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, gen
             _echo_skipped(docs, follow_symlinks, echo)
             summary.documents = len(present)
             if goal is None:
-                _run_documents(defs.resolve_job_def("document_job"), instance, present, lambda _p: document_config,
-                               summary, bar, echo)
+                _run_documents(defs.resolve_job_def("document_job"), instance, present, document_config,
+                               summary, bar, echo, paths)
                 _run_dataset(defs, instance, dataset_config, summary)
             else:
                 _run_to_goal(defs, instance, present, (document_config, dataset_config), generate, goal, paths,

@@ -82,16 +82,16 @@ def best_chunks(answers: list[str], chunks: list[dict], embedder) -> list[int]:
 
 
 @contextmanager
-def _cached_judge(backend: str, model: str, host: str, project_dir: str | None) -> Iterator:
+def _cached_judge(backend: str, model: str, hosts: tuple[str, ...], project_dir: str | None) -> Iterator:
     """The entailment judge over the chosen model, its calls cached in the project's warehouse."""
     from mbdg_assets.storage import warehouse
     from mbdg_assets.validate.entailment import EntailmentJudge
-    from mbdg_assets.llm.backends import make_llm
     from mbdg_assets.llm.cache import CachedLLM
     from mbdg_assets.storage.project import ProjectPaths, project_dir_from_env
+    from resources import LLMResource
 
     try:
-        llm = make_llm(backend, model or None, host or None)
+        llm = LLMResource(backend=backend, model=model, hosts=list(hosts)).client()
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     with warehouse.connect(ProjectPaths(project_dir_from_env(project_dir)).warehouse) as con:
@@ -293,7 +293,7 @@ def _validate_readable(lines: list, readable: list[tuple[int, dict, dict]], temp
 @llm_options
 @PROJECT_OPTION
 def validate(records_path: Path, sources: Path, out_path: Path, schema: str | None, eval_sets: tuple[str, ...],
-             reject_contaminated: bool, no_embed: bool, judge_mode: str, backend: str, model: str, host: str,
+             reject_contaminated: bool, no_embed: bool, judge_mode: str, backend: str, model: str, hosts: tuple[str, ...],
              project_dir: str | None) -> None:
     """Run the five validation stages on an existing RECORDS_PATH dataset against its source documents."""
     from mbdg_assets.validate.entailment import judge_enabled
@@ -302,7 +302,7 @@ def validate(records_path: Path, sources: Path, out_path: Path, schema: str | No
         schema = str(Path(schema).resolve())
     echo = lambda message: click.echo(message, err=True)  # noqa: E731
     if judge_enabled(judge_mode, backend):
-        with _cached_judge(backend, model, host, project_dir) as judge:
+        with _cached_judge(backend, model, hosts, project_dir) as judge:
             lines = validate_file(records_path, sources, schema, not no_embed, list(eval_sets), reject_contaminated, echo, judge)
             echo(f"entailment judge: {backend} {judge.llm.model}: {judge.llm.misses} calls, {judge.llm.hits} cached; "
                  + ", ".join(f"{k.removeprefix('entailment_')} {v}" for k, v in judge.stats().items() if v != ""))

@@ -10,7 +10,7 @@ from mbdg_assets.storage.incremental import chunks_current, ensure_enrichment_co
 from mbdg_assets.storage.tables import load_document, replace_chunks
 from mbdg_assets.enrich.topics import load_topics, previous_topics, release_chunks, save_topics
 from mbdg_assets.defs.extract import source_documents
-from mbdg_assets.defs.partitions import documents_partitions
+from mbdg_assets.defs.partitions import documents_partitions, in_groups, range_metadata
 from resources import VectorStoreResource, WarehouseResource
 
 
@@ -22,44 +22,87 @@ class ChunkingConfig(dg.Config):
     overlap_tokens: int = 0
 
 
+def _stale(con, paths: list[str], config: ChunkingConfig, vectors: VectorStoreResource, store,
+           failed: dict[str, str]) -> tuple[list, dict]:
+    """(document, chunks) of each document whose chunks must be made again, and the metadata of
+    those that are current; a document that was never extracted (its error is recorded) is skipped,
+    and one over its chunk budget (max_chunks) goes into `failed` with the reason."""
+    count = token_counter(vectors.embedding_model)
+    key = chunking_key(config.target_tokens, config.max_tokens, config.overlap_tokens, vectors.embedding_model)
+    stale, current = [], {}
+    for path in paths:
+        try:
+            doc = load_document(con, path)
+        except LookupError:
+            continue
+        try:
+            chunks = chunk_document(doc, config.target_tokens, config.max_tokens, config.overlap_tokens, count)
+        except ExtractionError as error:  # over max_chunks: this document fails, the others go on
+            failed[path] = f"{error.code}: {error.message}"
+            continue
+        if chunks_current(con, path, [c.chunk_id for c in chunks], store.count_chunks(path), key):
+            current[path] = {"chunks": len(chunks), "unchanged": True, "doc_id": doc.doc_id}
+        else:
+            stale.append((doc, chunks))
+    return stale, current
+
+
+def _store_enriched(con, doc, chunks, embeddings, key: str) -> dict:
+    """One document's chunk rows, enrichment and topic sizes, in one transaction."""
+    path = doc.path
+    topics = [c.heading_path[0] if c.heading_path else doc.title for c in chunks]
+    con.execute("BEGIN TRANSACTION")  # topic sizes and chunk rows change together or not at all
+    release_chunks(con, path, keep=[c.chunk_id for c in chunks])
+    clusters = load_topics(con)
+    extra = enrichment_rows(doc.format, doc.title, doc.text, [c.text for c in chunks], [c.chunk_id for c in chunks],
+                            topics, embeddings, clusters, previous_topics(con, path))
+    save_topics(con, clusters)
+    replace_chunks(con, path, chunks, topics, extra)
+    mark_chunked(con, path, key)
+    con.execute("COMMIT")
+    return {"chunks": len(chunks), "topics": len(set(topics)), "topic_clusters": len({e["topic_id"] for e in extra}),
+            "doc_type": extra[0]["doc_type"] if extra else "",
+            "mean_chunk_chars": round(sum(len(c.text) for c in chunks) / max(len(chunks), 1)), "unchanged": False,
+            "doc_id": doc.doc_id}
+
+
 @dg.asset(partitions_def=documents_partitions, deps=[source_documents], group_name="enrich",
-          kinds={"python", "duckdb", "lancedb"})
+          kinds={"python", "duckdb", "lancedb"}, backfill_policy=dg.BackfillPolicy.single_run())
 def enriched_chunks(context: dg.AssetExecutionContext, config: ChunkingConfig, warehouse: WarehouseResource,
                     vectors: VectorStoreResource) -> dg.MaterializeResult:
-    """Structure-aware chunks of one document (path, pages, heading path, offsets, hashes), enriched, and their embeddings."""
-    path = context.partition_key
-    store = vectors.store()
-    with warehouse.connect() as con:
-        ensure_enrichment_columns(con)
-        ensure_versions_table(con)
-        doc = load_document(con, path)
-        try:
-            chunks = chunk_document(doc, config.target_tokens, config.max_tokens, config.overlap_tokens,
-                                    token_counter(vectors.embedding_model))
-        except ExtractionError as error:  # over max_chunks: this document fails, the run goes on
-            raise dg.Failure(description=error.message, metadata={"path": path, "error_code": error.code}) from None
-        key = chunking_key(config.target_tokens, config.max_tokens, config.overlap_tokens, vectors.embedding_model)
-        if chunks_current(con, path, [c.chunk_id for c in chunks], store.count_chunks(path), key):
-            return dg.MaterializeResult(metadata={"chunks": len(chunks), "unchanged": True},
-                                        data_version=dg.DataVersion(doc.doc_id))
-    topics = [c.heading_path[0] if c.heading_path else doc.title for c in chunks]
-    embedder = vectors.embedder()
-    embeddings = embedder.embed([c.text for c in chunks])
-    rows = [{"chunk_id": c.chunk_id, "doc_id": c.doc_id, "path": path} for c in chunks]
-    store.replace_document_chunks(path, rows, embeddings)
-    with warehouse.connect() as con:
-        con.execute("BEGIN TRANSACTION")  # topic sizes and chunk rows change together or not at all
-        release_chunks(con, path, keep=[c.chunk_id for c in chunks])
-        clusters = load_topics(con)
-        extra = enrichment_rows(doc.format, doc.title, doc.text, [c.text for c in chunks], [c.chunk_id for c in chunks],
-                                topics, embeddings, clusters, previous_topics(con, path))
-        save_topics(con, clusters)
-        replace_chunks(con, path, chunks, topics, extra)
-        mark_chunked(con, path, key)
-        con.execute("COMMIT")
-    return dg.MaterializeResult(
-        metadata={"chunks": len(chunks), "topics": len(set(topics)), "embedding_model": embedder.model,
-                  "topic_clusters": len({e["topic_id"] for e in extra}), "doc_type": extra[0]["doc_type"] if extra else "",
-                  "mean_chunk_chars": round(sum(len(c.text) for c in chunks) / max(len(chunks), 1)), "unchanged": False},
-        data_version=dg.DataVersion(doc.doc_id),
-    )
+    """Structure-aware chunks of each document of the run's partition range (path, pages, heading
+    path, offsets, hashes), enriched, and their embeddings: one embedding batch per group of
+    documents, one warehouse connection per group."""
+    paths = list(context.partition_keys)
+    store, embedder = vectors.store(), vectors.embedder()
+    key = chunking_key(config.target_tokens, config.max_tokens, config.overlap_tokens, vectors.embedding_model)
+    done: dict[str, dict] = {}
+    failed: dict[str, str] = {}
+    for group in in_groups(paths):
+        with warehouse.connect() as con:
+            ensure_enrichment_columns(con)
+            ensure_versions_table(con)
+            stale, current = _stale(con, group, config, vectors, store, failed)
+        done |= current
+        if not stale:
+            continue
+        embeddings = embedder.embed([c.text for _doc, chunks in stale for c in chunks])
+        offsets = [0]
+        for _doc, chunks in stale:
+            offsets.append(offsets[-1] + len(chunks))
+        rows = [{"chunk_id": c.chunk_id, "doc_id": c.doc_id, "path": doc.path}
+                for doc, chunks in stale for c in chunks]
+        store.replace_chunks_of([doc.path for doc, _chunks in stale], rows, embeddings)
+        with warehouse.connect() as con:
+            for (doc, chunks), start, end in zip(stale, offsets, offsets[1:]):
+                done[doc.path] = _store_enriched(con, doc, chunks, embeddings[start:end], key)
+    skipped = {p: failed.get(p, "not extracted (see its extraction error)") for p in paths if p not in done}
+    if len(paths) == 1:
+        if skipped:
+            reason = failed.get(paths[0], "not extracted yet (materialize source_documents for it first)")
+            raise dg.Failure(description=f"{paths[0]}: {reason}")
+        metadata = done[paths[0]] | {"embedding_model": embedder.model}
+        return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(metadata["doc_id"]))
+    return dg.MaterializeResult(metadata=range_metadata(paths, skipped) | {
+        "chunks": sum(m["chunks"] for m in done.values()), "embedding_model": embedder.model,
+        "unchanged": sum(bool(m.get("unchanged")) for m in done.values())})

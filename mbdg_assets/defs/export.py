@@ -84,7 +84,6 @@ def training_dataset(context: dg.AssetExecutionContext, config: ExportConfig, pr
 def run_manifest(context: dg.AssetExecutionContext, project: ProjectResource, warehouse: WarehouseResource,
                  signer: SignerResource) -> dg.MaterializeResult:
     """HMAC-SHA256-signed manifest: sources, parameters, per-record rationale, lineage, machine, SHA-256 of every file."""
-    partitions = context.instance.get_dynamic_partitions(documents_partitions.name)
     out = project.out_path()
     last_key_id = load_settings(project.paths).get("signing_key_id") or signing_key_id(out)
     try:
@@ -93,6 +92,10 @@ def run_manifest(context: dg.AssetExecutionContext, project: ProjectResource, wa
         raise dg.Failure(description=str(error)) from None
     with warehouse.connect() as con:
         facts = load_run_facts(con, EXPORT_FACTS)
+        # the documents behind the dataset: a range run also marks the partitions of documents that
+        # failed extraction as materialized (their error is recorded), so they are left out here
+        extracted = {path for (path,) in con.execute("SELECT path FROM documents").fetchall()}
+    partitions = [p for p in context.instance.get_dynamic_partitions(documents_partitions.name) if p in extracted]
     if facts is None:
         raise dg.Failure("training_dataset has no export facts yet: materialize it before run_manifest")
     body = manifest_body(facts, out, collect_lineage(context, partitions), _now())

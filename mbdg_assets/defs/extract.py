@@ -1,4 +1,4 @@
-"""Phase 1: extract. One document's text and structure, or its recorded, specific error."""
+"""Phase 1: extract. Each document's text and structure, or its recorded, specific error."""
 
 import dagster as dg
 
@@ -7,23 +7,16 @@ from mbdg_assets.extract.worker import run_bounded
 from mbdg_assets.storage.incremental import ensure_versions_table, extractor_version, mark_extracted, unchanged_document
 from mbdg_assets.storage.tables import record_extraction_error, store_document
 from mbdg_assets.enrich.topics import release_chunks
-from mbdg_assets.defs.partitions import documents_partitions
+from mbdg_assets.defs.partitions import documents_partitions, in_groups, range_metadata
 from resources import ProjectResource, WarehouseResource
 
 
-@dg.asset(partitions_def=documents_partitions, group_name="extract", kinds={"python", "duckdb"})
-def source_documents(context: dg.AssetExecutionContext, project: ProjectResource,
-                     warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Text and structure (headings, tables, lists, pages) of one source document."""
-    path = context.partition_key
+def _extract_one(con, project: ProjectResource, path: str, version: str) -> tuple[dict, str | None]:
+    """(metadata, None) for a stored document, (metadata, message) for a recorded extraction error."""
     file = project.docs_path() / path
-    version = extractor_version(project.parser)
-    with warehouse.connect() as con:
-        ensure_versions_table(con)
-        stored = unchanged_document(con, path, file, project.max_file_bytes, version)
+    stored = unchanged_document(con, path, file, project.max_file_bytes, version)
     if stored is not None:  # same bytes, same extractor as last time: nothing to parse
-        return dg.MaterializeResult(metadata=stored | {"pages": stored["pages"] or 0, "unchanged": True},
-                                    data_version=dg.DataVersion(stored["doc_id"]))
+        return stored | {"pages": stored["pages"] or 0, "unchanged": True}, None
     limits = project.extraction_limits()
     try:
         if project.isolate_extraction:  # hard timeout and memory cap: a hostile file fails alone
@@ -32,17 +25,36 @@ def source_documents(context: dg.AssetExecutionContext, project: ProjectResource
         else:
             doc = extract_document(file, parser=project.parser, limits=limits)
     except ExtractionError as error:
-        with warehouse.connect() as con:
-            release_chunks(con, path)  # its chunks go with its rows: their topics shrink
-            record_extraction_error(con, path, error.code, error.message)
-        raise dg.Failure(description=error.message, metadata={"path": path, "error_code": error.code}) from None
-    with warehouse.connect() as con:
-        store_document(con, path, doc)
-        mark_extracted(con, path, version)
+        release_chunks(con, path)  # its chunks go with its rows: their topics shrink
+        record_extraction_error(con, path, error.code, error.message)
+        return {"path": path, "error_code": error.code}, error.message
+    store_document(con, path, doc)
+    mark_extracted(con, path, version)
     kinds = sorted({b.kind for b in doc.blocks})
-    return dg.MaterializeResult(
-        metadata={"doc_id": doc.doc_id, "format": doc.format, "parser": doc.parser, "title": doc.title, "pages": doc.pages or 0,
-                  "characters": len(doc.text), "blocks": len(doc.blocks), "block_kinds": ", ".join(kinds),
-                  "unchanged": False},
-        data_version=dg.DataVersion(doc.doc_id),
-    )
+    return {"doc_id": doc.doc_id, "format": doc.format, "parser": doc.parser, "title": doc.title, "pages": doc.pages or 0,
+            "characters": len(doc.text), "blocks": len(doc.blocks), "block_kinds": ", ".join(kinds),
+            "unchanged": False}, None
+
+
+@dg.asset(partitions_def=documents_partitions, group_name="extract", kinds={"python", "duckdb"},
+          backfill_policy=dg.BackfillPolicy.single_run())
+def source_documents(context: dg.AssetExecutionContext, project: ProjectResource,
+                     warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Text and structure (headings, tables, lists, pages) of each source document of the run's
+    partition range. One document's error is recorded (extraction_errors) and the others go on;
+    a run of that one document fails with the error."""
+    paths = list(context.partition_keys)
+    version = extractor_version(project.parser)
+    outcomes: dict[str, tuple[dict, str | None]] = {}
+    for group in in_groups(paths):  # no file stays locked for a whole backfill
+        with warehouse.connect() as con:
+            ensure_versions_table(con)
+            outcomes |= {path: _extract_one(con, project, path, version) for path in group}
+    failed = {path: error for path, (_meta, error) in outcomes.items() if error}
+    if len(paths) == 1:
+        metadata, error = outcomes[paths[0]]
+        if error:
+            raise dg.Failure(description=error, metadata=metadata)
+        return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(metadata["doc_id"]))
+    unchanged = sum(bool(meta.get("unchanged")) for meta, _error in outcomes.values())
+    return dg.MaterializeResult(metadata=range_metadata(paths, failed) | {"unchanged": unchanged})

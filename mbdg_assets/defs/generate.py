@@ -1,18 +1,16 @@
 """Phase 3: generate. K candidates per target from the configured model, best by hybrid reward."""
 
-from collections import Counter
-
 import dagster as dg
 from pydantic import Field
 
 from mbdg_assets.shared.seed_examples import load_seed_examples
-from mbdg_assets.generate.candidates import GenerationParams, calls_per_target, generate_planned
-from mbdg_assets.generate.planning import KINDS, fact_need, plan_targets
-from mbdg_assets.llm.backends import Generation
+from mbdg_assets.generate.candidates import GenerationParams
+from mbdg_assets.generate.documents import BatchOutcome, generate_documents
+from mbdg_assets.generate.planning import KINDS
 from mbdg_assets.llm.cache import CachedLLM
-from mbdg_assets.llm.progress import CallProgress, publish
+from mbdg_assets.llm.pool import RequestPool
 from mbdg_assets.llm.prompts import load_template, resolve_answer_mode
-from mbdg_assets.storage.tables import load_chunks, load_document, replace_candidates
+from mbdg_assets.storage.warehouse import WarehouseGate
 from mbdg_assets.defs.enrich import enriched_chunks
 from mbdg_assets.defs.partitions import documents_partitions
 from resources import LLMResource, VectorStoreResource, WarehouseResource
@@ -38,12 +36,15 @@ class GenerateConfig(dg.Config):
     max_failed_call_share: float = Field(default=0.5, ge=0.0, le=1.0, description=(
         "The step fails when more than this share of the document's model calls failed (all failed always "
         "fails it); fewer failures log a WARNING with counts"))
+    targets_per_document: dict[str, int] = Field(default_factory=dict,
+                                                 description="Per-document target budgets (path -> targets); "
+                                                 "others use max_targets_per_document (`--records` rounds set it)")
 
-    def params(self, backend: str) -> GenerationParams:
+    def params(self, backend: str, default_concurrency: int = 8) -> GenerationParams:
         unknown = sorted(set(self.target_kinds) - set(KINDS))
         if unknown:
             raise dg.Failure(f"unknown target kind(s) {', '.join(unknown)}; known: {', '.join(KINDS)}")
-        concurrency = self.concurrency or (1 if backend == "embedded" else 8)
+        concurrency = self.concurrency or (1 if backend == "embedded" else default_concurrency)
         try:
             mode = resolve_answer_mode(self.answer_mode, backend, self.schema_name)
         except ValueError as error:
@@ -58,57 +59,48 @@ class GenerateConfig(dg.Config):
                                 seed_examples=load_seed_examples(self.seed_examples_path) if self.seed_examples_path else ())
 
 
-def _summary(candidates, cached: CachedLLM, progress: CallProgress) -> dict:
-    winners = [c for c in candidates if c.is_winner]
-    failed = [c for c in candidates if c.fields is None]
-    kinds = Counter(c.generation.get("target_kind", "base") for c in candidates if c.rank == 0)
-    return {"targets": len({c.target_id for c in candidates}), "targets_by_kind": dg.MetadataValue.json(dict(kinds)), "candidates": len(candidates),
-            "failed_candidates": len(failed), "winners": len(winners),
-            "mean_winner_reward": round(sum(c.reward for c in winners) / max(len(winners), 1), 4),
-            "tokens": progress.tokens, "tokens_per_winner": round(progress.tokens / max(len(winners), 1)),
-            "llm_calls": cached.misses - progress.failed,  # answered calls; refused or failed ones are counted apart
-            "llm_failed_calls": progress.failed, "llm_cache_hits": cached.hits, "seconds": round(progress.elapsed, 1),
-            "first_failure": failed[0].error if failed else ""}
+def _summary(outcome: BatchOutcome, cached: CachedLLM, pool: RequestPool) -> dict:
+    return {"documents": outcome.documents, "targets": outcome.targets,
+            "targets_by_kind": dg.MetadataValue.json(dict(outcome.targets_by_kind)), "candidates": outcome.candidates,
+            "failed_candidates": outcome.failed_candidates, "winners": outcome.winners,
+            "mean_winner_reward": round(outcome.winner_reward_sum / max(outcome.winners, 1), 4),
+            "tokens": outcome.tokens, "tokens_per_winner": round(outcome.tokens / max(outcome.winners, 1)),
+            "llm_calls": cached.misses - outcome.failed_calls,  # answered calls; refused or failed ones are counted apart
+            "llm_failed_calls": outcome.failed_calls, "llm_cache_hits": cached.hits, "seconds": round(outcome.seconds, 1),
+            "first_failure": outcome.first_failure, "requests": dg.MetadataValue.json(pool.facts()),
+            "skipped": dg.MetadataValue.json(outcome.skipped)}
 
 
-@dg.asset(partitions_def=documents_partitions, deps=[enriched_chunks], group_name="generate", kinds={"python", "duckdb"})
+@dg.asset(partitions_def=documents_partitions, deps=[enriched_chunks], group_name="generate", kinds={"python", "duckdb"},
+          backfill_policy=dg.BackfillPolicy.single_run())
 def candidates(context: dg.AssetExecutionContext, config: GenerateConfig, warehouse: WarehouseResource,
                llm: LLMResource, vectors: VectorStoreResource) -> dg.MaterializeResult:
-    """K scored candidates per target of one document; the best of each target marked as winner."""
-    path = context.partition_key
-    params = config.params(llm.backend)
+    """K scored candidates per target of each document in the run's partition range (a backfill
+    is one run); the best of each target marked as winner. All documents' model calls share one
+    request pool, so a batch server stays busy across documents."""
+    paths = list(context.partition_keys)
+    params = config.params(llm.backend, llm.default_concurrency())
     template = load_template(config.schema_name, params.answer_mode)
-    with warehouse.connect() as con:
-        doc, chunks = load_document(con, path), load_chunks(con, path)
-        chunk_vectors = vectors.store().document_vectors(path) if "multihop" in params.kinds else {}
-        cached = CachedLLM(llm.client(), con)
-        planned = plan_targets(chunks, template.version, params.max_targets_per_document, chunk_vectors, params.kinds,
-                               fact_need(params.answer_mode, config.schema_name))
-        progress = CallProgress(path, planned=len(planned) * calls_per_target(params.k, params.judge, config.schema_name))
-
-        def on_result(result: Generation) -> None:
-            progress.record(result)
-            publish(progress)
-            if progress.done % max(progress.planned // 10, 1) == 0:
-                context.log.info(f"{path}: {progress.done}/{progress.planned} model calls, {progress.tokens} tokens")
-
-        result = generate_planned(cached, template, planned, params, doc.title, on_result)
-        replace_candidates(con, path, doc.doc_id, template.schema_name, result)
-    metadata = _summary(result, cached, progress) | {"backend": cached.backend, "model": cached.model}
-    _fail_or_warn_on_failed_calls(context, path, progress, config.max_failed_call_share, metadata)
+    store = vectors.store()
+    with llm.pool(params.concurrency) as pool, WarehouseGate(warehouse.file()) as gate:
+        cached = CachedLLM(pool, gate)
+        outcome = generate_documents(paths, cached, gate, template, params, config.targets_per_document,
+                                     store.document_vectors, context.log.info)
+    metadata = _summary(outcome, cached, pool) | {"backend": cached.backend, "model": cached.model}
+    _fail_or_warn_on_failed_calls(context, outcome, config.max_failed_call_share, metadata)
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _fail_or_warn_on_failed_calls(context: dg.AssetExecutionContext, path: str, progress: CallProgress,
-                                  max_share: float, metadata: dict) -> None:
+def _fail_or_warn_on_failed_calls(context: dg.AssetExecutionContext, outcome: BatchOutcome, max_share: float,
+                                  metadata: dict) -> None:
     """A dead or refusing model server must not be a green run: all calls failed, or more than
     `max_share` of them, fails the step with the cause (the failed candidates are stored, and the
     answered calls cached, so a rerun once the server is back asks only what is missing); fewer
     failures are a WARNING with counts."""
-    if not progress.failed:
+    if not outcome.failed_calls:
         return
-    what = (f"{path}: {progress.failed} of {progress.done} model calls failed "
-            f"({metadata['backend']} {metadata['model']}); first error: {progress.first_error}")
-    if progress.failed == progress.done or progress.failed / progress.done > max_share:
+    what = (f"{outcome.failed_calls} of {outcome.calls} model calls failed "
+            f"({metadata['backend']} {metadata['model']}); first error: {outcome.first_error}")
+    if outcome.failed_calls == outcome.calls or outcome.failed_calls / outcome.calls > max_share:
         raise dg.Failure(description=what, metadata={k: v for k, v in metadata.items() if isinstance(v, (int, float, str))})
     context.log.warning(what)

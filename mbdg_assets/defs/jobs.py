@@ -1,7 +1,9 @@
-"""Two jobs: per-document work (one partition per run) and dataset-wide work. Both use the
-in-process executor: on a small machine a subprocess per step costs 3-5 s and reloads models.
-Their default run config is the project configuration, so the Launchpad is pre-filled with what
-`mbdg run` used and a launch with an empty config does the same."""
+"""Two jobs: per-document work and dataset-wide work. The document job runs a range of document
+partitions at once (its assets have BackfillPolicy.single_run: `mbdg run` and a UI backfill are
+one run over all documents, each asset one step). Both use the in-process executor: on a small
+machine a subprocess per step costs 3-5 s and reloads models. Their default run config is the
+project configuration, so the Launchpad is pre-filled with what `mbdg run` used and a launch
+with an empty config does the same."""
 
 import dagster as dg
 
@@ -23,8 +25,8 @@ def build_jobs(config: dict[str, dict]) -> list:
         DOCUMENT_JOB, selection=[source_documents, enriched_chunks, candidates],
         partitions_def=documents_partitions, executor_def=dg.in_process_executor,
         config=document_run_config(config, with_llm=False),
-        description="Extract, enrich and generate for one document partition (pick it at the top of the "
-                    "Launchpad); the pre-filled config is the project's, as `mbdg run` saved it.",
+        description="Extract, enrich and generate for a range of document partitions (one, or all as a "
+                    "backfill); the pre-filled config is the project's, as `mbdg run` saved it.",
     )
     dataset_job = dg.define_asset_job(
         DATASET_JOB, selection=[validated_records, training_dataset, run_manifest],

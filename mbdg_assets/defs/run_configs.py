@@ -8,7 +8,7 @@ from mbdg_assets.defs.generate import GenerateConfig
 from mbdg_assets.defs.validate import ValidateConfig
 from mbdg_assets.storage.project import ProjectPaths, project_config, project_dir_from_env
 
-LLM_FIELDS = ("backend", "model", "host")
+LLM_FIELDS = ("backend", "model", "host", "hosts")
 
 
 def _known(values: dict, fields: dict) -> dict:

@@ -23,7 +23,7 @@ from mbdg_assets.storage.tables import load_stage_counts
 from mbdg_assets.storage.warehouse import fetch_dicts
 
 SELECTION_RULE = "highest hybrid reward among parsed candidates; ties go to the lower rank (earlier seed)"
-GENERATION_KEYS = ("backend", "model", "model_digest", "prompt_version", "temperature", "k")
+GENERATION_KEYS = ("backend", "model", "model_digest", "endpoints", "prompt_version", "temperature", "k")
 
 
 def machine_fingerprint() -> dict:

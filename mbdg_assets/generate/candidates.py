@@ -11,6 +11,7 @@ prompt together (the embedded backend's generate_batch) gets the K calls of a ta
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -104,14 +105,26 @@ def _parse_candidate(text: str | None, error: str | None, template: PromptTempla
     fields, parse_error = parse_json_object(text)
     if parse_error:
         return None, f"malformed answer: {parse_error}"
-    try:
-        if template.ask_schema is not None:  # extractive: the model's question, then the assembled record
-            jsonschema.validate(fields, template.ask_schema)
-            fields = assemble_record(template.schema_name, fields["question"].strip(), target)
-        jsonschema.validate(fields, template.json_schema)
-    except jsonschema.ValidationError as invalid:
+    if template.ask_schema is not None:  # extractive: the model's question, then the assembled record
+        if (invalid := _schema_error(fields, template.ask_schema)) is not None:
+            return None, f"schema violation: {invalid.message}"
+        fields = assemble_record(template.schema_name, fields["question"].strip(), target)
+    if (invalid := _schema_error(fields, template.json_schema)) is not None:
         return None, f"schema violation: {invalid.message}"
     return fields, None
+
+
+def _schema_error(fields: dict, schema: dict):
+    """The most relevant violation of `schema` by `fields`, or None."""
+    return jsonschema.exceptions.best_match(_schema_validator(json.dumps(schema)).iter_errors(fields))
+
+
+@functools.lru_cache(maxsize=32)
+def _schema_validator(schema_json: str):
+    """One validator per schema: jsonschema.validate() re-checks the schema itself on every call,
+    which was over half of generation's own CPU time."""
+    schema = json.loads(schema_json)
+    return jsonschema.validators.validator_for(schema)(schema)
 
 
 @dataclass(frozen=True, eq=False)  # identity equality: each call is its own dict key
@@ -182,11 +195,12 @@ def _repair_call(call: Call, raw: str, error: str) -> Call:
     return Call(call.target, call.rank, messages, call.seed, call.attempt + 1, call.style)
 
 
-def run_calls(llm, calls: list[Call], template: PromptTemplate, params: GenerationParams, concurrency: int,
+def run_calls(llm, calls: list[Call], template: PromptTemplate, params: GenerationParams,
               on_result: Callable[[Generation], None] | None = None, temperature: float | None = None,
               ) -> dict[Call, Generation]:
-    """All calls, `concurrency` at a time (server backends overlap requests; the embedded model
-    serialises on its own lock, so it gets 1)."""
+    """All calls at once on the run's request pool when `llm` has one (llm.pool: its in-flight
+    limit is shared with every other document's calls); a bare backend gets `params.concurrency`
+    threads of its own for these calls."""
     temperature = params.temperature if temperature is None else temperature
 
     def one(call: Call) -> Generation:
@@ -196,9 +210,12 @@ def run_calls(llm, calls: list[Call], template: PromptTemplate, params: Generati
             on_result(result)
         return result
 
-    if concurrency <= 1:
+    if getattr(llm, "pooled", False):
+        futures = [llm.submit(one, call) for call in calls]
+        return {call: future.result() for call, future in zip(calls, futures)}
+    if params.concurrency <= 1:
         return {call: one(call) for call in calls}
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+    with ThreadPoolExecutor(max_workers=params.concurrency) as pool:
         return dict(zip(calls, pool.map(one, calls)))
 
 
@@ -235,6 +252,7 @@ def _candidate(call: Call, result: Generation, template: PromptTemplate, params:
         raw=result.text if result.text is not None else result.raw,  # the answer; the wire body only when there is none
         fields=fields, error=error,
         generation={"backend": llm.backend, "model": llm.model, "model_digest": getattr(llm, "model_digest", None),
+                    "endpoints": getattr(llm, "hosts", None),
                     "prompt_version": template.version, "answer_mode": template.answer_mode,
                     "temperature": params.temperature, "seed": call.seed, "k": params.k, "repairs": call.attempt,
                     **call.style,
@@ -244,17 +262,17 @@ def _candidate(call: Call, result: Generation, template: PromptTemplate, params:
 
 
 def _generate_with_repairs(llm, template: PromptTemplate, calls: list[Call], params: GenerationParams,
-                           concurrency: int, on_result) -> dict[tuple[str, int], tuple[Call, Candidate]]:
+                           on_result) -> dict[tuple[str, int], tuple[Call, Candidate]]:
     """First round for every call, then up to `params.repair_attempts` rounds for malformed answers
     (not for transport failures: a dead server is not fixed by asking again)."""
     latest: dict[tuple[str, int], tuple[Call, Candidate]] = {}
     pending = calls
-    batched = callable(getattr(llm, "generate_batch", None)) and concurrency <= 1
+    batched = callable(getattr(llm, "generate_batch", None)) and params.concurrency <= 1
     for round_ in range(params.repair_attempts + 1):
         if batched and round_ == 0:
             results = run_batched(llm, pending, template, params, on_result)
         else:
-            results = run_calls(llm, pending, template, params, concurrency, on_result)
+            results = run_calls(llm, pending, template, params, on_result)
         repairs = []
         for call, result in results.items():
             candidate = _candidate(call, result, template, params, llm)
@@ -279,7 +297,7 @@ def judge_candidates(llm, template: PromptTemplate, latest: dict, params: Genera
             record = json.dumps(candidate.fields, ensure_ascii=False, indent=1)
             messages = judge.render(passage=source_text(call.target), schema_name=template.schema_name, record=record)
             calls[Call(call.target, call.rank, messages, call.seed)] = candidate.candidate_id
-    results = run_calls(llm, list(calls), judge, params, params.concurrency, on_result, temperature=0.0)
+    results = run_calls(llm, list(calls), judge, params, on_result, temperature=0.0)
     grades = {}
     for call, result in results.items():
         verdict, _error = parse_json_object(result.text)
@@ -333,7 +351,7 @@ def _run_stage(llm, template: PromptTemplate, targets: list[Target], calls: list
                on_result, kept: list[str]) -> list[Candidate]:
     """Calls (concurrently), repairs, the optional judge, then scoring in target order, because
     diversity is measured against the winners kept so far (`kept` grows here)."""
-    latest = _generate_with_repairs(llm, template, calls, params, params.concurrency, on_result)
+    latest = _generate_with_repairs(llm, template, calls, params, on_result)
     grades = judge_candidates(llm, template, latest, params, on_result) if params.judge else {}
     everything: list[Candidate] = []
     for target in targets:
@@ -456,7 +474,7 @@ def generate_preferences(llm, template: PromptTemplate, targets: list[Target], p
     answer_params = params
     if template.answer_mode == "extractive":  # the model's answers are only the rejected side: no repairs, room to finish
         answer_params = replace(params, repair_attempts=0, max_tokens=max(params.max_tokens, EXTRACTIVE_ANSWER_TOKENS))
-    latest = _generate_with_repairs(llm, answer_template, calls, answer_params, params.concurrency, on_result)
+    latest = _generate_with_repairs(llm, answer_template, calls, answer_params, on_result)
     everything = list(questions)
     for question, (target_id, (target, prompt)) in zip(winners, answer_targets.items()):
         answers = [latest[(target_id, rank)][1] for rank in range(params.k)]

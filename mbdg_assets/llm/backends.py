@@ -57,6 +57,11 @@ class Generation:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    # Why a failed call may succeed if asked again: "throttled" (429, 503, a timeout: the server is
+    # busy, ask later and slower) or "unreachable" (no connection: ask another endpoint). None for
+    # answers and for failures that asking again would not fix.
+    fault: str | None = None
+    retry_after: float | None = None  # seconds the server asked us to wait (Retry-After header)
 
     @property
     def ok(self) -> bool:
@@ -91,10 +96,31 @@ def _excerpt(text: object, limit: int = _ERROR_EXCERPT_CHARS) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
-def _failure(backend: str, reason: str, *, raw: str = "", started: float | None = None) -> Generation:
+def _failure(backend: str, reason: str, *, raw: str = "", started: float | None = None, fault: str | None = None,
+             retry_after: float | None = None) -> Generation:
     """Build a failed Generation whose error names the backend, so mixed-backend logs stay readable."""
     seconds = time.perf_counter() - started if started is not None else 0.0
-    return Generation(text=None, raw=raw, error=f"{backend}: {reason}", seconds=seconds)
+    return Generation(text=None, raw=raw, error=f"{backend}: {reason}", seconds=seconds, fault=fault,
+                      retry_after=retry_after)
+
+
+THROTTLE_STATUSES = (429, 503)  # "too many requests", "overloaded": the server asks us to come back later
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds from a Retry-After header (the number form; servers under load send that one)."""
+    try:
+        value = float((headers or {}).get("retry-after"))
+    except (TypeError, ValueError):
+        return None
+    return value if value >= 0 else None
+
+
+def _http_failure(backend: str, status: int, body: str, headers: Any = None) -> Generation:
+    """An HTTP error answer; 429 and 503 are throttling, to be retried later (after Retry-After)."""
+    throttled = status in THROTTLE_STATUSES
+    return _failure(backend, f"HTTP {status}: {_excerpt(body)}", raw=body, fault="throttled" if throttled else None,
+                    retry_after=_retry_after(headers) if throttled else None)
 
 
 def _cause(exc: BaseException) -> str:
@@ -454,10 +480,60 @@ def _grammar(schema_json: str) -> Any:
     return LlamaGrammar.from_json_schema(schema_json, verbose=False)
 
 
+# -------------------------------------------------------------------------------- server shell
+
+
+class _ServerLLM:
+    """The one request shell of the server backends: check the messages, send, and turn every
+    transport, HTTP or format failure into a Generation error (with its fault, for the request
+    pool) instead of an exception. Subclasses say how to send and how to read their client's errors."""
+
+    backend: str
+    timeout: float
+
+    def generate(
+        self,
+        messages: Messages,
+        *,
+        json_schema: dict | None = None,
+        temperature: float = 0.7,
+        seed: int = 0,
+        max_tokens: int = 512,
+    ) -> Generation:
+        """One non-streaming chat request; never raises for what the server or the network did."""
+        _check_messages(messages)
+        started = time.perf_counter()
+        try:
+            return self._send(messages, json_schema, temperature, seed, max_tokens, started)
+        except Exception as exc:  # noqa: BLE001 - mapped below; unknown exceptions are re-raised
+            failure = self._explain(exc)
+            if failure is None:
+                raise
+            failure.seconds = time.perf_counter() - started
+            return failure
+
+    def _timeout(self) -> Generation:
+        return _failure(self.backend, f"timeout after {self.timeout}s", fault="throttled")
+
+    def _unreachable(self, exc: BaseException) -> Generation:
+        return _failure(self.backend, f"cannot connect to {self.host_url}: {_cause(exc)}", fault="unreachable")
+
+    @property
+    def host_url(self) -> str:  # pragma: no cover - every subclass sets its own
+        raise NotImplementedError
+
+    def _send(self, messages: Messages, json_schema: dict | None, temperature: float, seed: int, max_tokens: int,
+              started: float) -> Generation:  # pragma: no cover - every subclass sends its own way
+        raise NotImplementedError
+
+    def _explain(self, exc: Exception) -> Generation | None:  # pragma: no cover
+        raise NotImplementedError
+
+
 # ---------------------------------------------------------------------------------------- ollama
 
 
-class OllamaLLM:
+class OllamaLLM(_ServerLLM):
     """A local (or remote) Ollama daemon through the official client."""
 
     backend = "ollama"
@@ -471,6 +547,10 @@ class OllamaLLM:
         self.timeout = float(timeout)
         self._client = ollama.Client(host=self.host, timeout=self.timeout)
 
+    @property
+    def host_url(self) -> str:
+        return self.host
+
     @functools.cached_property
     def model_digest(self) -> str | None:
         """The digest Ollama lists for the model (``/api/tags``): a re-pulled model under the same
@@ -483,38 +563,30 @@ class OllamaLLM:
             return None
         return next((m.digest for m in listed if m.model in wanted and m.digest), None)
 
-    def generate(
-        self,
-        messages: Messages,
-        *,
-        json_schema: dict | None = None,
-        temperature: float = 0.7,
-        seed: int = 0,
-        max_tokens: int = 512,
-    ) -> Generation:
-        """One non-streaming ``/api/chat`` call; a JSON schema is passed as Ollama's ``format``."""
+    def _send(self, messages: Messages, json_schema: dict | None, temperature: float, seed: int, max_tokens: int,
+              started: float) -> Generation:
+        """One ``/api/chat`` call; a JSON schema is passed as Ollama's ``format``."""
+        options = {"temperature": temperature, "seed": seed, "num_predict": max_tokens}
+        response = self._client.chat(model=self.model, messages=messages, format=json_schema, options=options, stream=False)
+        return self._to_generation(response, started)
+
+    def _explain(self, exc: Exception) -> Generation | None:
         import httpx
         import ollama
 
-        _check_messages(messages)
-        started = time.perf_counter()
-        options = {"temperature": temperature, "seed": seed, "num_predict": max_tokens}
-        try:
-            response = self._client.chat(
-                model=self.model, messages=messages, format=json_schema, options=options, stream=False
-            )
-        except ollama.ResponseError as exc:
-            reason = f"HTTP {exc.status_code}: {_excerpt(exc.error)}"
-            return _failure(self.backend, reason, raw=str(exc.error), started=started)
-        except ConnectionError as exc:  # the client turns httpx.ConnectError into the builtin
-            return _failure(self.backend, f"cannot connect to {self.host}: {_cause(exc)}", started=started)
-        except httpx.TimeoutException:
-            return _failure(self.backend, f"timeout after {self.timeout}s", started=started)
-        except httpx.HTTPError as exc:
-            return _failure(self.backend, f"{type(exc).__name__}: {_excerpt(exc)}", started=started)
-        except ValueError as exc:  # body that is not JSON, or JSON that is not a chat response
-            return _failure(self.backend, f"malformed response: {_excerpt(exc)}", started=started)
-        return self._to_generation(response, started)
+        if isinstance(exc, ollama.ResponseError):
+            return _http_failure(self.backend, exc.status_code, str(exc.error))
+        if isinstance(exc, ConnectionError):  # the client turns httpx.ConnectError into the builtin
+            return self._unreachable(exc)
+        if isinstance(exc, httpx.TimeoutException):
+            return self._timeout()
+        if isinstance(exc, httpx.TransportError):  # e.g. the server went away mid-answer
+            return self._unreachable(exc)
+        if isinstance(exc, httpx.HTTPError):
+            return _failure(self.backend, f"{type(exc).__name__}: {_excerpt(exc)}")
+        if isinstance(exc, ValueError):  # body that is not JSON, or JSON that is not a chat response
+            return _failure(self.backend, f"malformed response: {_excerpt(exc)}")
+        return None
 
     def _to_generation(self, response: Any, started: float) -> Generation:
         """Map Ollama's ChatResponse (eval counts, message.content) onto a Generation."""
@@ -541,7 +613,7 @@ def _normalise_base_url(url: str) -> str:
     return url + "/v1" if urlsplit(url).path in ("", "/") else url
 
 
-class OpenAICompatibleLLM:
+class OpenAICompatibleLLM(_ServerLLM):
     """Any server speaking OpenAI's chat completions API (vLLM, llama.cpp server, ...)."""
 
     backend = "openai"
@@ -549,8 +621,8 @@ class OpenAICompatibleLLM:
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None, timeout: float = 120.0):
         """Base URL from the argument, else ``OPENAI_BASE_URL``, else a local vLLM on port 8000.
 
-        Retries are off (``max_retries=0``): retry policy belongs to the pipeline, and hidden
-        retries would multiply the timeout the caller asked for.
+        Retries are off (``max_retries=0``): retry policy belongs to the pipeline (llm.pool), and
+        hidden retries would multiply the timeout the caller asked for.
         """
         from openai import OpenAI
 
@@ -562,20 +634,13 @@ class OpenAICompatibleLLM:
         key = api_key or os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_API_KEY
         self._client = OpenAI(base_url=self.base_url, api_key=key, timeout=self.timeout, max_retries=0)
 
-    def generate(
-        self,
-        messages: Messages,
-        *,
-        json_schema: dict | None = None,
-        temperature: float = 0.7,
-        seed: int = 0,
-        max_tokens: int = 512,
-    ) -> Generation:
-        """One ``/chat/completions`` call; a JSON schema is sent as a strict ``json_schema`` response_format."""
-        import openai
+    @property
+    def host_url(self) -> str:
+        return self.base_url
 
-        _check_messages(messages)
-        started = time.perf_counter()
+    def _send(self, messages: Messages, json_schema: dict | None, temperature: float, seed: int, max_tokens: int,
+              started: float) -> Generation:
+        """One ``/chat/completions`` call; a JSON schema is sent as a strict ``json_schema`` response_format."""
         request: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
@@ -588,23 +653,26 @@ class OpenAICompatibleLLM:
                 "type": "json_schema",
                 "json_schema": {"name": "record", "schema": json_schema, "strict": True},
             }
-        try:
-            # with_raw_response keeps the exact body text for `raw`, not a re-serialisation.
-            response = self._client.chat.completions.with_raw_response.create(**request)
-            raw = response.http_response.text
-            body = json.loads(raw)
-        except openai.APITimeoutError:
-            return _failure(self.backend, f"timeout after {self.timeout}s", started=started)
-        except openai.APIConnectionError as exc:
-            return _failure(self.backend, f"cannot connect to {self.base_url}: {_cause(exc)}", started=started)
-        except openai.APIStatusError as exc:
-            text = exc.response.text
-            return _failure(self.backend, f"HTTP {exc.status_code}: {_excerpt(text)}", raw=text, started=started)
-        except (openai.OpenAIError, ValueError) as exc:  # includes a body that is not JSON
-            return _failure(self.backend, f"malformed response: {_excerpt(exc)}", started=started)
+        # with_raw_response keeps the exact body text for `raw`, not a re-serialisation.
+        response = self._client.chat.completions.with_raw_response.create(**request)
+        raw = response.http_response.text
+        body = json.loads(raw)
         if not isinstance(body, dict):
             return _failure(self.backend, f"malformed response: {_excerpt(raw)}", raw=raw, started=started)
         return _from_chat_completion(self.backend, body, raw, started)
+
+    def _explain(self, exc: Exception) -> Generation | None:
+        import openai
+
+        if isinstance(exc, openai.APITimeoutError):  # a subclass of APIConnectionError: first
+            return self._timeout()
+        if isinstance(exc, openai.APIConnectionError):
+            return self._unreachable(exc)
+        if isinstance(exc, openai.APIStatusError):
+            return _http_failure(self.backend, exc.status_code, exc.response.text, exc.response.headers)
+        if isinstance(exc, (openai.OpenAIError, ValueError)):  # includes a body that is not JSON
+            return _failure(self.backend, f"malformed response: {_excerpt(exc)}")
+        return None
 
 
 # --------------------------------------------------------------------------------------- factory

@@ -6,6 +6,7 @@ model again. Failed calls are not cached: they are retried next time.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from datetime import datetime, timezone
@@ -14,84 +15,116 @@ import duckdb
 
 from mbdg_assets.llm.backends import LLM, Generation
 from mbdg_assets.shared.text import stable_id
+from mbdg_assets.storage.warehouse import WarehouseGate
 
 
 class CachedLLM:
-    """Wraps any LLM backend; same interface, answers from the cache when it can."""
+    """Wraps any LLM backend (or a RequestPool); same interface, answers from the cache when it can.
 
-    def __init__(self, llm: LLM, con: duckdb.DuckDBPyConnection):
-        self.llm, self.con = llm, con
+    `store` is a DuckDB connection (shared by this object's threads under a lock) or a
+    WarehouseGate (short connections in batches: nothing stays open while the model works).
+    An answer is returned only after it is committed, so a killed run never asks it again.
+    """
+
+    def __init__(self, llm: LLM, store: duckdb.DuckDBPyConnection | WarehouseGate):
+        self.llm = llm
         self.backend, self.model = llm.backend, llm.model
         self.model_digest = getattr(llm, "model_digest", None)
+        self.hosts = getattr(llm, "hosts", None)  # a pool's endpoints, recorded with each candidate
         self.hits = self.misses = 0
-        self._lock = threading.Lock()  # one DuckDB connection, shared by concurrent request threads
+        self._unstored: list[list] = []
+        self._lock = threading.Lock()
+        self._run = store.run if isinstance(store, WarehouseGate) else self._on_connection(store)
+
+    def _on_connection(self, con: duckdb.DuckDBPyConnection):
+        lock = threading.Lock()  # one DuckDB connection, shared by concurrent request threads
+
+        def run(work):
+            with lock:
+                return work(con)
+        return run
+
+    def submit(self, fn, *args):
+        """Run `fn` on the wrapped pool's threads (generation's calls of a whole run share them)."""
+        return self.llm.submit(fn, *args)
+
+    @property
+    def pooled(self) -> bool:
+        """True when the wrapped model is a RequestPool (its threads run the calls)."""
+        return bool(getattr(self.llm, "pooled", False))
 
     def _key(self, request: dict) -> str:
         return stable_id(json.dumps(request, sort_keys=True, ensure_ascii=False), length=64)
 
-    def generate(self, messages: list[dict[str, str]], *, json_schema: dict | None = None,
-                 temperature: float = 0.7, seed: int = 0, max_tokens: int = 512) -> Generation:
+    def _request(self, messages: list[dict[str, str]], json_schema: dict | None, temperature: float, seed: int,
+                 max_tokens: int) -> dict:
         request = {"backend": self.backend, "model": self.model, "messages": messages, "json_schema": json_schema,
                    "temperature": temperature, "seed": seed, "max_tokens": max_tokens}
         if self.model_digest:  # the weights, not just the name (a re-pulled model is a new model)
             request["model_digest"] = self.model_digest
-        key = self._key(request)
+        return request
+
+    def _cached(self, keys: list[str]) -> dict[str, Generation]:
+        """The stored answers among `keys`, counted as hits; the others count as misses."""
+        def lookup(con: duckdb.DuckDBPyConnection) -> dict:
+            return {key: con.execute("SELECT text, prompt_tokens, completion_tokens, seconds FROM llm_calls "
+                                     "WHERE cache_key = ?", [key]).fetchone() for key in keys}
+        rows = {key: row for key, row in self._run(lookup).items() if row}
         with self._lock:
-            row = self.con.execute(
-                "SELECT text, prompt_tokens, completion_tokens, seconds FROM llm_calls WHERE cache_key = ?", [key]
-            ).fetchone()
-            self.hits += bool(row)
-            self.misses += not row
-        if row:
-            return Generation(text=row[0], raw=row[0], error=None, prompt_tokens=row[1],
-                              completion_tokens=row[2], seconds=row[3])
-        result = self.llm.generate(messages, json_schema=json_schema, temperature=temperature,
-                                   seed=seed, max_tokens=max_tokens)
+            self.hits += len(rows)
+            self.misses += len(keys) - len(rows)
+        return {key: Generation(text=row[0], raw=row[0], error=None, prompt_tokens=row[1], completion_tokens=row[2],
+                                seconds=row[3]) for key, row in rows.items()}
+
+    def generate(self, messages: list[dict[str, str]], *, json_schema: dict | None = None,
+                 temperature: float = 0.7, seed: int = 0, max_tokens: int = 512) -> Generation:
+        request = self._request(messages, json_schema, temperature, seed, max_tokens)
+        key = self._key(request)
+        if found := self._cached([key]):
+            return found[key]
+        options = {"json_schema": json_schema, "temperature": temperature, "seed": seed, "max_tokens": max_tokens}
+        keep = functools.partial(self._keep, key, request)
+        if self.pooled:  # committed while the request still holds its pool slot
+            return self.llm.generate(messages, on_answer=keep, **options)
+        result = self.llm.generate(messages, **options)
         if result.ok:
-            with self._lock:
-                self._store(key, request, result)
+            keep(result)
         return result
 
     def generate_batch(self, messages: list[dict[str, str]], *, seeds: list[int], json_schema: dict | None = None,
                        temperature: float = 0.7, max_tokens: int = 512) -> list[Generation]:
-        """Answers per seed: cached ones from the cache, the rest in one batched call of the
-        wrapped backend (each answer cached under the same key as a single call with its seed).
-        A backend without generate_batch answers the missing seeds one call at a time."""
-        requests = [{"backend": self.backend, "model": self.model, "messages": messages, "json_schema": json_schema,
-                     "temperature": temperature, "seed": seed, "max_tokens": max_tokens} for seed in seeds]
-        if self.model_digest:
-            for request in requests:
-                request["model_digest"] = self.model_digest
+        """One answer per seed: stored ones from the cache, the rest decoded together in one batch
+        when the model can (the embedded model: the prompt evaluated once), else one call per seed.
+        Each answer is cached under the same key as a single call with its seed."""
+        requests = [self._request(messages, json_schema, temperature, seed, max_tokens) for seed in seeds]
         keys = [self._key(r) for r in requests]
-        found: dict[int, Generation] = {}
-        with self._lock:
-            for i, key in enumerate(keys):
-                row = self.con.execute("SELECT text, prompt_tokens, completion_tokens, seconds FROM llm_calls "
-                                       "WHERE cache_key = ?", [key]).fetchone()
-                if row:
-                    found[i] = Generation(text=row[0], raw=row[0], error=None, prompt_tokens=row[1],
-                                          completion_tokens=row[2], seconds=row[3])
-            self.hits += len(found)
-            self.misses += len(seeds) - len(found)
-        missing = [i for i in range(len(seeds)) if i not in found]
-        if missing and callable(getattr(self.llm, "generate_batch", None)):
-            fresh = self.llm.generate_batch(messages, seeds=[seeds[i] for i in missing], json_schema=json_schema,
-                                            temperature=temperature, max_tokens=max_tokens)
+        found = self._cached(keys)
+        missing = [i for i, key in enumerate(keys) if key not in found]
+        options = {"json_schema": json_schema, "temperature": temperature, "max_tokens": max_tokens}
+        if missing and getattr(self.llm, "can_batch", callable(getattr(self.llm, "generate_batch", None))):
+            fresh = self.llm.generate_batch(messages, seeds=[seeds[i] for i in missing], **options)
         else:
-            fresh = [self.llm.generate(messages, json_schema=json_schema, temperature=temperature, seed=seeds[i],
-                                       max_tokens=max_tokens) for i in missing]
-        if missing:
-            for i, result in zip(missing, fresh):
-                found[i] = result
-                if result.ok:
-                    with self._lock:
-                        self._store(keys[i], requests[i], result)
-        return [found[i] for i in range(len(seeds))]
+            fresh = [self.llm.generate(messages, seed=seeds[i], **options) for i in missing]
+        for i, result in zip(missing, fresh):
+            found[keys[i]] = result
+            if result.ok:
+                self._keep(keys[i], requests[i], result)
+        return [found[key] for key in keys]
 
-    def _store(self, key: str, request: dict, result: Generation) -> None:
-        """Committed at once (DuckDB autocommit), so a run killed right after still keeps it."""
-        self.con.execute(
-            "INSERT OR REPLACE INTO llm_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [key, self.backend, self.model, json.dumps(request, ensure_ascii=False), result.text,
-             result.prompt_tokens, result.completion_tokens, result.seconds, datetime.now(timezone.utc)],
-        )
+    def _keep(self, key: str, request: dict, result: Generation) -> None:
+        """Store one answer; returns once it is committed (maybe by a sibling's store)."""
+        row = [key, self.backend, self.model, json.dumps(request, ensure_ascii=False), result.text,
+               result.prompt_tokens, result.completion_tokens, result.seconds, datetime.now(timezone.utc)]
+        with self._lock:
+            self._unstored.append(row)
+        self._run(self._store)
+
+    def _store(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Every answer not stored yet, in one statement: the concurrent answers that reach one
+        warehouse batch are written together. Committed with the batch, before the callers go on,
+        so a run killed right after still keeps them."""
+        with self._lock:
+            rows, self._unstored = list({row[0]: row for row in self._unstored}.values()), []  # a key once
+        if rows:
+            values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
+            con.execute(f"INSERT OR REPLACE INTO llm_calls VALUES {values}", [v for row in rows for v in row])

@@ -92,7 +92,7 @@ def save_settings(paths: ProjectPaths, **updates: object) -> None:
 # ------------------------------------------------------------------ the one project configuration
 # What `mbdg run` ran with, read back by the Dagster resources, jobs, sensors and schedule as their
 # defaults, so that a UI launch with an empty config does what the CLI did. Sections:
-#   llm:      backend, model, host (resources.LLMResource's fields)
+#   llm:      backend, model, host, hosts (resources.LLMResource's fields)
 #   generate: the candidates asset's config (GenerateConfig fields)
 #   validate: the validated_records asset's config (ValidateConfig fields: thresholds, judge, ...)
 #   docs_dir, out_dir: relative to the project folder when they sit next to it (relocatable)

@@ -110,8 +110,9 @@ def replace_candidates(con: duckdb.DuckDBPyConnection, path: str, doc_id: str, s
          json.dumps(c.generation), _now()]
         for c in candidates
     ]
-    if rows:
-        con.executemany("INSERT OR REPLACE INTO candidates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    if rows:  # one statement for all rows: executemany costs ~15 ms a row here
+        values = ", ".join(["(" + ", ".join("?" * len(rows[0])) + ")"] * len(rows))
+        con.execute(f"INSERT OR REPLACE INTO candidates VALUES {values}", [v for row in rows for v in row])
 
 
 def load_winners(con: duckdb.DuckDBPyConnection, paths: list[str]) -> list[dict]:

@@ -59,8 +59,12 @@ class VectorStore:
 
     def replace_document_chunks(self, path: str, rows: list[dict], vectors: np.ndarray) -> int:
         """Drop the document's old chunk vectors and add the new ones; returns rows written."""
+        return self.replace_chunks_of([path], rows, vectors)
+
+    def replace_chunks_of(self, paths: list[str], rows: list[dict], vectors: np.ndarray) -> int:
+        """The same for several documents in one delete and one append (each is a table version)."""
         table = self._table(CHUNKS_TABLE, _chunk_schema(vectors.shape[1] if len(rows) else 384))
-        table.delete(f"path = {_quote(path)}")
+        table.delete(f"path IN ({', '.join(_quote(p) for p in paths)})")
         if rows:
             table.add([row | {"vector": vector.tolist()} for row, vector in zip(rows, vectors)])
         return len(rows)

@@ -14,6 +14,7 @@ import pytest
 
 from definitions import build_definitions
 from mbdg_assets.defs.generate import _fail_or_warn_on_failed_calls
+from mbdg_assets.generate.documents import BatchOutcome
 from mbdg_assets.defs.run_configs import dataset_run_config, document_run_config
 from mbdg_assets.defs.sensors import MAX_RUNS_PER_TICK, docs_folder_sensor, refresh_dataset_after_documents
 from mbdg_assets.llm.backends import Generation
@@ -148,21 +149,25 @@ def test_refresh_waits_for_document_runs_and_skips_when_the_dataset_is_newer(tmp
         assert "started after the latest successful document run" in skip.skip_message
 
 
+def _outcome(errors: list[str | None]) -> BatchOutcome:
+    """What generate_documents reports for calls with these errors (None: answered)."""
+    progress = CallProgress("run", planned=len(errors))
+    for error in errors:
+        progress.record(Generation("{}" if error is None else None, "", error))
+    return BatchOutcome(calls=progress.done, failed_calls=progress.failed, first_error=progress.first_error)
+
+
 def test_failed_model_calls_fail_the_step_or_warn_with_counts(caplog):
     metadata = {"backend": "openai", "model": "m"}
     context = dg.build_asset_context()
-    dead = CallProgress("a.md", planned=4)
-    for _ in range(4):
-        dead.record(Generation(None, "", "openai: cannot connect to http://127.0.0.1:9/v1: Connection refused"))
+    dead = _outcome(["openai: cannot connect to http://127.0.0.1:9/v1: Connection refused"] * 4)
     with pytest.raises(dg.Failure) as failure:
-        _fail_or_warn_on_failed_calls(context, "a.md", dead, 0.5, metadata)
+        _fail_or_warn_on_failed_calls(context, dead, 0.5, metadata)
     assert "4 of 4 model calls failed" in failure.value.description and "http://127.0.0.1:9/v1" in failure.value.description
-    partial = CallProgress("a.md", planned=4)
-    for error in (None, None, None, "openai: HTTP 500: oops"):
-        partial.record(Generation("{}" if error is None else None, "", error))
-    _fail_or_warn_on_failed_calls(context, "a.md", partial, 0.5, metadata)  # 1 of 4: a warning, not a failure
+    partial = _outcome([None, None, None, "openai: HTTP 500: oops"])
+    _fail_or_warn_on_failed_calls(context, partial, 0.5, metadata)  # 1 of 4: a warning, not a failure
     with pytest.raises(dg.Failure):
-        _fail_or_warn_on_failed_calls(context, "a.md", partial, 0.2, metadata)
+        _fail_or_warn_on_failed_calls(context, partial, 0.2, metadata)
 
 
 def test_a_different_signing_key_is_refused_naming_both_ids(tmp_path: Path, monkeypatch):

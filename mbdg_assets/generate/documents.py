@@ -1,0 +1,116 @@
+"""Generation for many documents at once, sharing one request pool.
+
+One document rarely has enough calls ready to keep a batch server busy (its evolved targets wait
+for its base winners, its scoring for its calls), so several documents are generated side by
+side: while one scores or waits for its next stage, the others' calls fill the pool. Enough
+documents run at once to queue about twice the pool's in-flight limit; each one's state is
+dropped when its candidates are written, so memory follows that working set, not the number of
+documents. Warehouse work goes through a WarehouseGate: no connection stays open while the model
+works, and a finished call is committed before generation uses it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+
+from mbdg_assets.generate.candidates import GenerationParams, calls_per_target, generate_planned
+from mbdg_assets.generate.planning import fact_need, plan_targets
+from mbdg_assets.llm.backends import Generation
+from mbdg_assets.llm.cache import CachedLLM
+from mbdg_assets.llm.progress import CallProgress, publish
+from mbdg_assets.llm.prompts import PromptTemplate
+from mbdg_assets.storage.tables import load_chunks, load_document, replace_candidates
+from mbdg_assets.storage.warehouse import WarehouseGate
+
+
+@dataclass
+class BatchOutcome:
+    """Counts over the documents of a batch (the candidates themselves are in the warehouse)."""
+
+    documents: int = 0
+    targets: int = 0
+    targets_by_kind: Counter = field(default_factory=Counter)
+    candidates: int = 0
+    failed_candidates: int = 0
+    winners: int = 0
+    winner_reward_sum: float = 0.0
+    first_failure: str = ""
+    tokens: int = 0
+    seconds: float = 0.0
+    calls: int = 0          # call results seen (cache hits included)
+    failed_calls: int = 0   # of those, the ones with no answer (refused, unreachable, timed out)
+    first_error: str = ""   # the first failed call's reason (names the backend and, for servers, the URL)
+    skipped: dict[str, str] = field(default_factory=dict)  # path -> why no generation ran
+
+    def add(self, candidates: list) -> None:
+        winners = [c for c in candidates if c.is_winner]
+        failed = [c for c in candidates if c.fields is None]
+        self.documents += 1
+        self.targets += len({c.target_id for c in candidates})
+        self.targets_by_kind.update(c.generation.get("target_kind", "base") for c in candidates if c.rank == 0)
+        self.candidates += len(candidates)
+        self.failed_candidates += len(failed)
+        self.winners += len(winners)
+        self.winner_reward_sum += sum(c.reward for c in winners)
+        self.first_failure = self.first_failure or (failed[0].error if failed else "") or ""
+
+
+def documents_at_once(concurrency: int, calls_per_document: int, documents: int) -> int:
+    """Enough documents in flight to queue about twice the pool's limit of calls."""
+    return max(1, min(documents, 2 * math.ceil(concurrency / max(calls_per_document, 1)) + 1))
+
+
+def generate_documents(paths: list[str], cached: CachedLLM, gate: WarehouseGate, template: PromptTemplate,
+                       params: GenerationParams, budgets: dict[str, int], vectors_of: Callable[[str], dict] | None,
+                       log: Callable[[str], None] = lambda _m: None) -> BatchOutcome:
+    """Candidates of every document in `paths` (a document's target budget from `budgets`, else
+    `params.max_targets_per_document`), written per document as each finishes."""
+    outcome, lock = BatchOutcome(), threading.Lock()
+    progress = CallProgress(f"generate ({len(paths)} documents)", planned=0)
+    per_target = calls_per_target(params.k, params.judge, template.schema_name)
+
+    def on_result(result: Generation) -> None:
+        with lock:
+            progress.record(result)
+            publish(progress)
+            if progress.done % max(progress.planned // 10, 1) == 0:
+                log(f"{progress.done}/{progress.planned} model calls, {progress.tokens} tokens")
+
+    def one(path: str) -> None:
+        found = gate.run(lambda con: _load(con, path))
+        if found is None:
+            with lock:
+                outcome.skipped[path] = "not extracted (see its extraction error)"
+            return
+        doc, chunks = found
+        budget = budgets.get(path, params.max_targets_per_document)
+        vectors = vectors_of(path) if vectors_of and "multihop" in params.kinds else {}
+        planned = plan_targets(chunks, template.version, budget, vectors, params.kinds,
+                               fact_need(params.answer_mode, template.schema_name))
+        with lock:
+            progress.planned += len(planned) * per_target
+        result = generate_planned(cached, template, planned, params, doc.title, on_result)
+        gate.run(lambda con: replace_candidates(con, path, doc.doc_id, template.schema_name, result))
+        with lock:
+            outcome.add(result)
+
+    at_once = documents_at_once(params.concurrency, params.max_targets_per_document * per_target, len(paths))
+    with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="mbdg-document") as documents:
+        for future in as_completed([documents.submit(one, path) for path in paths]):
+            future.result()  # a programming error in one document stops the step with its traceback
+    outcome.seconds, outcome.tokens = progress.elapsed, progress.tokens
+    outcome.calls, outcome.failed_calls, outcome.first_error = progress.done, progress.failed, progress.first_error
+    return outcome
+
+
+def _load(con, path: str):
+    """The document and its chunks, or None when it was never extracted (its error is recorded)."""
+    try:
+        return load_document(con, path), load_chunks(con, path)
+    except LookupError:
+        return None
