@@ -105,6 +105,11 @@ CREATE TABLE IF NOT EXISTS run_facts (  -- what a phase's latest run was told an
     facts_json         VARCHAR,
     recorded_at        TIMESTAMP
 );
+CREATE TABLE IF NOT EXISTS plan_sizes (  -- each document's whole plan, pass by pass, as the candidates asset planned it
+    path               VARCHAR PRIMARY KEY,  -- (the --records rounds spread budgets from these, without planning again)
+    sizes              INTEGER[],            -- targets per pass in planning.KINDS order: base, multihop, deepen, broaden
+    planned_at         TIMESTAMP
+);
 CREATE TABLE IF NOT EXISTS llm_calls (
     cache_key          VARCHAR PRIMARY KEY,
     backend            VARCHAR,

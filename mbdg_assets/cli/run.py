@@ -26,11 +26,10 @@ from mbdg_assets.extract.folder_scan import display_name, is_valid_name, scan_do
 from mbdg_assets.generate.candidates import calls_per_target
 from mbdg_assets.generate.goal_rounds import Goal, GoalReport, extra_targets, stop_reason
 from mbdg_assets.shared.quotas import quota_shortfalls
-from mbdg_assets.generate.planning import KINDS, allocate_targets, document_plan, fact_need, pass_sizes
+from mbdg_assets.generate.planning import KINDS, allocate_targets
 from mbdg_assets.llm.progress import CallProgress, add_listener, remove_listener
-from mbdg_assets.llm.prompts import resolve_answer_mode
 from mbdg_assets.storage.project import ProjectPaths, prepare_dagster_home, project_config, save_project_config
-from mbdg_assets.storage.tables import decision_counts, load_chunks, purge_removed_documents
+from mbdg_assets.storage.tables import decision_counts, load_plan_sizes, purge_removed_documents
 from mbdg_assets.storage.vectors import VectorStore
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
@@ -208,14 +207,12 @@ def _with_generate(document_config: dict, **overrides) -> dict:
     return document_config | {"ops": document_config["ops"] | {"candidates": {"config": config}}}
 
 
-def _plan_sizes(paths: ProjectPaths, present: list[str], kinds: tuple[str, ...], need: str) -> dict[str, list[int]]:
-    """Length of each pass of every document's plan (the asset plans the same way)."""
-    store = VectorStore(paths.lancedb)
+def _plan_sizes(paths: ProjectPaths, present: list[str]) -> dict[str, list[int]]:
+    """Length of each pass of every document's plan, as the candidates asset recorded it when it
+    planned the document (one never planned, e.g. one that failed extraction, has nothing left)."""
     with warehouse.connect(paths.warehouse) as con:
-        chunks = {path: load_chunks(con, path) for path in present}
-    return {path: pass_sizes(document_plan(chunks[path], "", store.document_vectors(path) if "multihop" in kinds else None,
-                                           kinds, need))
-            for path in present}
+        recorded = load_plan_sizes(con, present)
+    return {path: recorded.get(path, [0] * len(KINDS)) for path in present}
 
 
 def _last_model_error(paths: ProjectPaths) -> str:
@@ -247,17 +244,13 @@ def _next_budgets(extra: int, budgets: dict[str, int], sizes: dict[str, list[int
 
 
 def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict], generate: dict, goal: Goal,
-                 paths: ProjectPaths, summary: RunSummary, bar: ProgressBar, echo: Callable[[str], None],
-                 backend: str) -> None:
+                 paths: ProjectPaths, summary: RunSummary, bar: ProgressBar, echo: Callable[[str], None]) -> None:
     """Rounds of generation and validation until `goal.records` are approved or a budget ends it.
     Every round re-plans each document with a larger budget: its earlier targets are cache hits,
     so only the new targets cost model calls, and no record is made twice."""
     document_config, dataset_config = configs
     export = {"max_records": goal.records, "quotas": [f"{q.field}:{q.value}={q.share}" for q in goal.quotas]}
     dataset_config = dataset_config | {"ops": dataset_config["ops"] | {"training_dataset": {"config": export}}}
-    mode = resolve_answer_mode(generate.get("answer_mode", "auto"), backend, generate.get("schema_name", ""))
-    kinds = tuple(k for k in KINDS if k in generate.get("target_kinds", KINDS) and (mode == "abstractive" or k == "base"))
-    need = fact_need(mode, generate.get("schema_name", ""))
     per_target = calls_per_target(generate.get("k", 4), bool(generate.get("judge")), generate.get("schema_name", ""))
     report, budgets, sizes = GoalReport(goal.records), {}, {}
     _approved, calls_at_start, _short = _goal_counts(paths, goal)
@@ -275,7 +268,7 @@ def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict],
                        summary, bar, echo, paths, selection)
         selection = [dg.AssetKey("candidates")]  # later rounds: documents are extracted and enriched already
         _run_dataset(defs, instance, dataset_config, summary)
-        sizes = _plan_sizes(paths, present, kinds, need)
+        sizes = _plan_sizes(paths, present)
         report.approved, calls, report.shortfalls = _goal_counts(paths, goal)
         report.calls = calls - calls_at_start
         report.targets = sum(min(budgets[p], sum(sizes[p])) for p in present)
@@ -333,7 +326,7 @@ def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, gen
                 _run_dataset(defs, instance, dataset_config, summary)
             else:
                 _run_to_goal(defs, instance, present, (document_config, dataset_config), generate, goal, paths,
-                             summary, bar, echo, llm.backend)
+                             summary, bar, echo)
     finally:
         remove_listener(bar)
         bar.close()

@@ -19,12 +19,12 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 from mbdg_assets.generate.candidates import GenerationParams, calls_per_target, generate_planned
-from mbdg_assets.generate.planning import fact_need, plan_targets
+from mbdg_assets.generate.planning import document_plan, fact_need, pass_sizes, plan_prefix
 from mbdg_assets.llm.backends import Generation
 from mbdg_assets.llm.cache import CachedLLM
 from mbdg_assets.llm.progress import CallProgress, publish
 from mbdg_assets.llm.prompts import PromptTemplate
-from mbdg_assets.storage.tables import load_chunks, load_document, replace_candidates
+from mbdg_assets.storage.tables import load_chunks, load_document, record_plan_sizes, replace_candidates
 from mbdg_assets.storage.warehouse import WarehouseGate
 
 
@@ -90,12 +90,15 @@ def generate_documents(paths: list[str], cached: CachedLLM, gate: WarehouseGate,
         doc, chunks = found
         budget = budgets.get(path, params.max_targets_per_document)
         vectors = vectors_of(path) if vectors_of and "multihop" in params.kinds else {}
-        planned = plan_targets(chunks, template.version, budget, vectors, params.kinds,
-                               fact_need(params.answer_mode, template.schema_name))
+        plan = document_plan(chunks, template.version, vectors, params.kinds, fact_need(params.answer_mode, template.schema_name))
+        planned = plan_prefix(plan, budget)
         with lock:
             progress.planned += len(planned) * per_target
         result = generate_planned(cached, template, planned, params, doc.title, on_result)
-        gate.run(lambda con: replace_candidates(con, path, doc.doc_id, template.schema_name, result))
+        def write(con) -> None:
+            replace_candidates(con, path, doc.doc_id, template.schema_name, result)
+            record_plan_sizes(con, path, pass_sizes(plan))  # the --records rounds budget from these
+        gate.run(write)
         with lock:
             outcome.add(result)
 

@@ -142,11 +142,16 @@ def document_plan(chunks: list[dict], prompt_version: str, vectors: dict[str, np
 
 def plan_targets(chunks: list[dict], prompt_version: str, budget: int, vectors: dict[str, np.ndarray] | None = None,
                  kinds: tuple[str, ...] = KINDS, need: str = "any") -> list[Target]:
-    """The first `budget` targets of the document's plan (0 or less: none). An evolved target whose
-    base target is outside the budget is skipped: it has no question to grow from."""
-    plan = document_plan(chunks, prompt_version, vectors, kinds, need)[: max(budget, 0)]
-    chosen = {t.target_id for t in plan}
-    return [t for t in plan if t.parent_id is None or t.parent_id in chosen]
+    """The first `budget` targets of the document's plan (0 or less: none)."""
+    return plan_prefix(document_plan(chunks, prompt_version, vectors, kinds, need), budget)
+
+
+def plan_prefix(plan: list[Target], budget: int) -> list[Target]:
+    """The first `budget` targets of a plan. An evolved target whose base target is outside the
+    budget is skipped: it has no question to grow from."""
+    prefix = plan[: max(budget, 0)]
+    chosen = {t.target_id for t in prefix}
+    return [t for t in prefix if t.parent_id is None or t.parent_id in chosen]
 
 
 def allocate_targets(extra: int, current: dict[str, int], plan_sizes: dict[str, list[int]]) -> dict[str, int]:

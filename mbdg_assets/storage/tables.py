@@ -184,3 +184,16 @@ def load_run_facts(con: duckdb.DuckDBPyConnection, phase: str) -> dict | None:
 
 def decision_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {d: n for d, n in con.execute(sql_text("decision_counts")).fetchall()}
+
+
+def record_plan_sizes(con: duckdb.DuckDBPyConnection, path: str, sizes: list[int]) -> None:
+    """Written by the candidates asset when it plans a document (planning.pass_sizes)."""
+    con.execute("INSERT OR REPLACE INTO plan_sizes VALUES (?, ?, ?)", [path, sizes, _now()])
+
+
+def load_plan_sizes(con: duckdb.DuckDBPyConnection, paths: list[str]) -> dict[str, list[int]]:
+    """The recorded pass sizes of these documents; a document never planned has none."""
+    rows = con.execute("SELECT path, sizes FROM plan_sizes WHERE path IN (SELECT unnest($p::VARCHAR[]))",
+                       {"p": paths}).fetchall()
+    return {path: list(sizes) for path, sizes in rows}
+

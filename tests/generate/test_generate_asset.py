@@ -13,7 +13,8 @@ from mbdg_assets.defs.partitions import documents_partitions
 from mbdg_assets.enrich.chunking import chunk_document
 from mbdg_assets.extract.extraction import extract_document
 from mbdg_assets.storage import warehouse
-from mbdg_assets.storage.tables import replace_chunks, store_document
+from mbdg_assets.generate.planning import document_plan, pass_sizes
+from mbdg_assets.storage.tables import load_chunks, load_plan_sizes, replace_chunks, store_document
 from resources import LLMResource, VectorStoreResource, WarehouseResource
 
 TEXT = ("# Roasting\n\nThe roaster preheats the drum to 200 degrees before the first batch of the day.\n\n"
@@ -52,3 +53,8 @@ def test_candidates_asset_writes_k_candidates_per_target_and_one_winner(tmp_path
     assert sum(w for _, w, _ in rows) == len(targets) == metadata["winners"].value  # one winner per target
     assert metadata["llm_calls"].value == len(fake_llm_server.requests) > 0 and metadata["backend"].value == "openai"
     assert 0 < metadata["mean_winner_reward"].value <= 1
+    with warehouse.connect(wh) as con:  # the whole plan's pass sizes, recorded for the --records rounds
+        recorded, stored_chunks = load_plan_sizes(con, ["roastery.md"]), load_chunks(con, "roastery.md")
+    assert recorded == {"roastery.md": pass_sizes(document_plan(stored_chunks, "", None, ("base",)))}
+    assert recorded["roastery.md"][0] >= len(targets)  # the plan holds at least the targets asked
+
