@@ -174,6 +174,17 @@ def _echo_documents(paths: ProjectPaths, present: list[str], failures: dict[str,
         echo("read: " + ", ".join(f"{n} {what}" for what, n in counts.most_common()))
 
 
+def _generation_failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    """Documents whose model calls failed (the candidates step names them when the step itself
+    went on for the others)."""
+    failures: dict[str, str] = {}
+    for event in result.get_asset_materialization_events():
+        found = event.materialization.metadata.get("failed_documents")
+        if found is not None:
+            failures |= dict(found.value)
+    return failures
+
+
 def _run_documents(job, instance, present: list[str], run_config: dict, summary: RunSummary, bar: ProgressBar,
                    echo: Callable[[str], None], paths: ProjectPaths, asset_selection: list[dg.AssetKey] | None = None) -> None:
     """One Dagster run over all document partitions (a partition range, as a UI backfill is):
@@ -186,7 +197,7 @@ def _run_documents(job, instance, present: list[str], run_config: dict, summary:
     result = job.execute_in_process(run_config=run_config, instance=instance, tags=tags, raise_on_error=False,
                                     asset_selection=asset_selection)
     bar.close()
-    failures = _document_failures(paths, present)
+    failures = _document_failures(paths, present) | _generation_failures(result)
     if not result.success:  # a step failed as a whole: every document it held is reported with its reason
         reason = failure_reason(result)
         failures |= {path: reason for path in present if path not in failures}

@@ -91,16 +91,27 @@ def candidates(context: dg.AssetExecutionContext, config: GenerateConfig, wareho
     return dg.MaterializeResult(metadata=metadata)
 
 
+def failed_documents(outcome: BatchOutcome, max_share: float) -> dict[str, str]:
+    """Documents whose model calls all failed, or more than `max_share` of them, with the cause."""
+    return {path: f"{failed} of {calls} model calls failed; first error: {first}"
+            for path, (calls, failed, first) in sorted(outcome.calls_by_document.items())
+            if failed and (failed == calls or failed / calls > max_share)}
+
+
 def _fail_or_warn_on_failed_calls(context: dg.AssetExecutionContext, outcome: BatchOutcome, max_share: float,
                                   metadata: dict) -> None:
-    """A dead or refusing model server must not be a green run: all calls failed, or more than
-    `max_share` of them, fails the step with the cause (the failed candidates are stored, and the
-    answered calls cached, so a rerun once the server is back asks only what is missing); fewer
-    failures are a WARNING with counts."""
+    """A dead or refusing model server must not be a green run. The step fails with the cause when
+    every document it held failed (all its calls, or more than `max_share`), or more than
+    `max_share` of all calls failed; otherwise each failed document is named in the metadata
+    (`failed_documents`, which `mbdg run` reports per document) and a WARNING gives the counts. The
+    failed candidates are stored and the answered calls cached, so a rerun asks only what is missing."""
     if not outcome.failed_calls:
         return
+    failed = failed_documents(outcome, max_share)
+    metadata["failed_documents"] = dg.MetadataValue.json(failed)
     what = (f"{outcome.failed_calls} of {outcome.calls} model calls failed "
             f"({metadata['backend']} {metadata['model']}); first error: {outcome.first_error}")
-    if outcome.failed_calls == outcome.calls or outcome.failed_calls / outcome.calls > max_share:
+    if outcome.failed_calls == outcome.calls or outcome.failed_calls / outcome.calls > max_share or \
+            (failed and len(failed) == len(outcome.calls_by_document)):
         raise dg.Failure(description=what, metadata={k: v for k, v in metadata.items() if isinstance(v, (int, float, str))})
-    context.log.warning(what)
+    context.log.warning(what + ("; failed documents: " + ", ".join(failed) if failed else ""))

@@ -267,7 +267,7 @@ def _generate_with_repairs(llm, template: PromptTemplate, calls: list[Call], par
     (not for transport failures: a dead server is not fixed by asking again)."""
     latest: dict[tuple[str, int], tuple[Call, Candidate]] = {}
     pending = calls
-    batched = callable(getattr(llm, "generate_batch", None)) and params.concurrency <= 1
+    batched = bool(getattr(llm, "can_batch", callable(getattr(llm, "generate_batch", None)))) and params.concurrency <= 1
     for round_ in range(params.repair_attempts + 1):
         if batched and round_ == 0:
             results = run_batched(llm, pending, template, params, on_result)

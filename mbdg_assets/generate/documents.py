@@ -46,6 +46,7 @@ class BatchOutcome:
     failed_calls: int = 0   # of those, the ones with no answer (refused, unreachable, timed out)
     first_error: str = ""   # the first failed call's reason (names the backend and, for servers, the URL)
     skipped: dict[str, str] = field(default_factory=dict)  # path -> why no generation ran
+    calls_by_document: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # path -> (calls, failed, first error)
 
     def add(self, candidates: list) -> None:
         winners = [c for c in candidates if c.is_winner]
@@ -94,13 +95,20 @@ def generate_documents(paths: list[str], cached: CachedLLM, gate: WarehouseGate,
         planned = plan_prefix(plan, budget)
         with lock:
             progress.planned += len(planned) * per_target
-        result = generate_planned(cached, template, planned, params, doc.title, on_result)
+        mine = CallProgress(path, planned=len(planned) * per_target)
+
+        def on_document_result(result: Generation) -> None:
+            mine.record(result)
+            on_result(result)
+
+        result = generate_planned(cached, template, planned, params, doc.title, on_document_result)
         def write(con) -> None:
             replace_candidates(con, path, doc.doc_id, template.schema_name, result)
             record_plan_sizes(con, path, pass_sizes(plan))  # the --records rounds budget from these
         gate.run(write)
         with lock:
             outcome.add(result)
+            outcome.calls_by_document[path] = (mine.done, mine.failed, mine.first_error)
 
     at_once = documents_at_once(params.concurrency, params.max_targets_per_document * per_target, len(paths))
     with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="mbdg-document") as documents:

@@ -49,6 +49,11 @@ class CachedLLM:
         return self.llm.submit(fn, *args)
 
     @property
+    def can_batch(self) -> bool:
+        """Whether the wrapped model decodes several seeds of one prompt together (the embedded model)."""
+        return bool(getattr(self.llm, "can_batch", callable(getattr(self.llm, "generate_batch", None))))
+
+    @property
     def pooled(self) -> bool:
         """True when the wrapped model is a RequestPool (its threads run the calls)."""
         return bool(getattr(self.llm, "pooled", False))
@@ -96,15 +101,14 @@ class CachedLLM:
         """One answer per seed: stored ones from the cache, the rest decoded together in one batch
         when the model can (the embedded model: the prompt evaluated once), else one call per seed.
         Each answer is cached under the same key as a single call with its seed."""
+        options = {"json_schema": json_schema, "temperature": temperature, "max_tokens": max_tokens}
+        if not self.can_batch:  # one call per seed, each committed before its pool slot is free
+            return [self.generate(messages, seed=seed, **options) for seed in seeds]
         requests = [self._request(messages, json_schema, temperature, seed, max_tokens) for seed in seeds]
         keys = [self._key(r) for r in requests]
         found = self._cached(keys)
         missing = [i for i, key in enumerate(keys) if key not in found]
-        options = {"json_schema": json_schema, "temperature": temperature, "max_tokens": max_tokens}
-        if missing and getattr(self.llm, "can_batch", callable(getattr(self.llm, "generate_batch", None))):
-            fresh = self.llm.generate_batch(messages, seeds=[seeds[i] for i in missing], **options)
-        else:
-            fresh = [self.llm.generate(messages, seed=seeds[i], **options) for i in missing]
+        fresh = self.llm.generate_batch(messages, seeds=[seeds[i] for i in missing], **options) if missing else []
         for i, result in zip(missing, fresh):
             found[keys[i]] = result
             if result.ok:

@@ -170,6 +170,18 @@ def test_failed_model_calls_fail_the_step_or_warn_with_counts(caplog):
         _fail_or_warn_on_failed_calls(context, partial, 0.2, metadata)
 
 
+def test_a_range_run_names_the_document_whose_calls_failed_and_goes_on():
+    metadata = {"backend": "openai", "model": "m"}
+    refused = "openai: HTTP 500: scripted failure"
+    outcome = BatchOutcome(calls=4, failed_calls=2, first_error=refused,
+                           calls_by_document={"good.md": (2, 0, ""), "bad.md": (2, 2, refused)})
+    _fail_or_warn_on_failed_calls(dg.build_asset_context(), outcome, 0.5, metadata)  # one of two documents: go on
+    assert metadata["failed_documents"].value == {"bad.md": f"2 of 2 model calls failed; first error: {refused}"}
+    alone = BatchOutcome(calls=2, failed_calls=1, first_error=refused, calls_by_document={"bad.md": (2, 1, refused)})
+    with pytest.raises(dg.Failure):  # every document of the step failed (1 of 2 calls is over 0.4)
+        _fail_or_warn_on_failed_calls(dg.build_asset_context(), alone, 0.4, {"backend": "openai", "model": "m"})
+
+
 def test_a_different_signing_key_is_refused_naming_both_ids(tmp_path: Path, monkeypatch):
     monkeypatch.delenv(KEY_ENV, raising=False)
     first = load_or_create_key(tmp_path / "keys")
