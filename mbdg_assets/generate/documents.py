@@ -98,10 +98,12 @@ def generate_documents(paths: list[str], cached: CachedLLM, gate: WarehouseGate,
         mine = CallProgress(path, planned=len(planned) * per_target)
 
         def on_document_result(result: Generation) -> None:
-            mine.record(result)
+            with lock:  # the document's calls answer on several pool threads
+                mine.record(result)
             on_result(result)
 
         result = generate_planned(cached, template, planned, params, doc.title, on_document_result)
+
         def write(con) -> None:
             replace_candidates(con, path, doc.doc_id, template.schema_name, result)
             record_plan_sizes(con, path, pass_sizes(plan))  # the --records rounds budget from these
