@@ -18,7 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from browser_support import BROWSER_MARKS, CHROMIUM, FLAGS, free_port
+from browser_support import BROWSER_MARKS, browser, free_port  # noqa: F401  (browser: a fixture)
 from fake_llm_servers import Scripted, instruction_pair_responder, running_fake_llm_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,14 +74,6 @@ def ui(tmp_path_factory):
         finally:
             process.terminate()
             process.wait(timeout=60)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_sync.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield chromium
-        chromium.close()
 
 
 def _launch_from_launchpad(browser, url: str, partition: str) -> str:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_support import BROWSER_MARKS, CHROMIUM, FLAGS, free_port
+from browser_support import BROWSER_MARKS, browser, free_port  # noqa: F401  (browser: a fixture)
 from review_fixtures import SCRIPT, build_review_warehouse
 
 from mbdg_assets.storage import warehouse
@@ -39,14 +39,6 @@ def server(tmp_path):
     yield f"http://127.0.0.1:{port}", wh
     srv.should_exit = True
     thread.join(5)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_sync.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
