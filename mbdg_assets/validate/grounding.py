@@ -297,7 +297,7 @@ def _missing_terms(claim: str, window: str) -> list[str]:
         single = " " not in term  # a one-word name may be inflected ("Tuesdays")
         if not (f" {term} " in window_norm or (single and f" {stem(term)}" in window_norm)):
             missing.append(term)
-    window_identifiers = {part for t in polarity.tokens(window)
+    window_identifiers = {part for t in (re.sub(r"['’]s$", "", t) for t in polarity.tokens(window))  # "RapidOCR's" names RapidOCR
                           for part in (t.replace("-", ""), *t.split("-"), *(t.split(".", i)[-1] for i in range(1, t.count(".") + 1)))}
     missing += sorted({t for t in polarity.identifiers(claim) if t.replace("-", "") not in window_identifiers} - set(missing))
     return missing

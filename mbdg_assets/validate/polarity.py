@@ -25,6 +25,7 @@ import re
 import unicodedata
 from collections import Counter
 from functools import lru_cache
+from pathlib import Path
 
 from mbdg_assets.shared.text import STOPWORDS, stem
 
@@ -68,6 +69,53 @@ _OPPOSITES = {
 }
 _POLARITY = {w: (concept, sign) for concept, (plus, minus) in _OPPOSITES.items()
              for sign, group in ((1, plus), (-1, minus)) for w in group}
+_ANTONYMS = Path(__file__).with_name("data") / "antonyms.tsv"  # WordNet 3.0, scripts/build_antonyms.py
+
+
+@lru_cache(maxsize=1)
+def opposite_poles() -> dict[str, frozenset[tuple[int, int]]]:
+    """Word -> (pair, side) of every antonym pair it stands in: WordNet's pairs (data/antonyms.tsv,
+    a sense's synonyms and an adjective's satellites on each side) and the hand list above
+    (technical pairs WordNet lacks: sync/async, max/min, uppercase/lowercase). Words of WordNet's
+    pairs that are stopwords or shorter than three letters are left out ('in'/'out', 'on'/'off'
+    are too often other parts of speech)."""
+    poles: dict[str, set[tuple[int, int]]] = {}
+    wordnet = [line.split("\t") for line in _ANTONYMS.read_text(encoding="utf-8").splitlines() if line and line[0] != "#"]
+    for i, (plus, minus) in enumerate(wordnet):
+        for side, text in enumerate((plus, minus)):
+            for word in text.split():
+                if len(word) > 2 and word not in STOPWORDS and word not in NEGATIONS:
+                    poles.setdefault(word, set()).add((i, side))
+    for i, (plus, minus) in enumerate(_OPPOSITES.values(), start=len(wordnet)):
+        for side, group in enumerate((plus, minus)):
+            for word in group:
+                poles.setdefault(word, set()).add((i, side))
+    return {word: frozenset(p) for word, p in poles.items()}
+
+
+@lru_cache(maxsize=8192)
+def opposed_words(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    """Words of clause `a` that clause `b` lacks while `b` has one of their antonyms that `a`
+    lacks in the same slot (a neighbouring content word in common): the opposite word in its place.
+    Without the slot 'begins when the tests are over' would oppose 'starts when the tests finish'."""
+    poles = opposite_poles()
+    only_b = {}
+    for j, t in enumerate(b):
+        if t not in a:
+            for pole in poles.get(t, ()):
+                only_b.setdefault(pole, []).append(j)
+    if not only_b:
+        return ()
+    out = []
+    for i, t in enumerate(a):
+        if t in b or t in out:
+            continue
+        slots = [j for line, side in poles.get(t, ()) for j in only_b.get((line, 1 - side), ())]
+        if slots and (near := _neighbours(a, i)) and any(near & _neighbours(b, j) for j in slots):
+            out.append(t)  # its antonym shares a neighbouring word: the same slot ('job stops when' / 'job starts when')
+    return tuple(out)
+
+
 _IDENTIFIER = re.compile(r"(?<![\w.])(?:_*[A-Za-z]\w*(?:\.[A-Za-z_]\w*)+|_*[A-Za-z][A-Za-z0-9]*_\w*|[a-z]+[A-Z]\w*|[A-Z][a-z0-9]+[A-Z]\w*|[A-Z]{2,}[a-z]+\w*)(?!\w)")
 
 
@@ -107,16 +155,25 @@ def aligned_clauses(claim: str, window: str, min_overlap: float = 0.75) -> tuple
         if len(stems) < 2:
             continue
         for other, other_stems in window_clauses:
+            if not other_stems:
+                continue
             shared = len(stems & other_stems)
-            if other_stems and shared / len(stems) >= min_overlap and shared / len(other_stems) >= min_overlap:
+            if shared < min_overlap * max(len(stems), len(other_stems)) and shared:
+                shared += len(opposed_words(clause, other))  # 'the lock is released' still repeats 'the lock is acquired'
+            if shared / len(stems) >= min_overlap and shared / len(other_stems) >= min_overlap:
                 pairs.append((clause, other))
     return tuple(pairs)
 
 
+def _parity_differs(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    return sum(map(is_negation, a)) % 2 != sum(map(is_negation, b)) % 2
+
+
 def negation_parity_differs(claim: str, window: str) -> bool:
     """True when a claim clause repeats a window clause with an odd number of negations on one
-    side and an even number on the other ('not no longer' = 'still')."""
-    return any(sum(map(is_negation, a)) % 2 != sum(map(is_negation, b)) % 2 for a, b in aligned_clauses(claim, window))
+    side and an even number on the other ('not no longer' = 'still'), unless an odd number of
+    words turned into their opposites makes up for it ('is not allowed' = 'is forbidden')."""
+    return any(_parity_differs(a, b) and len(opposed_words(a, b)) % 2 == 0 for a, b in aligned_clauses(claim, window))
 
 
 def _polar_counts(clause) -> Counter:
@@ -124,12 +181,18 @@ def _polar_counts(clause) -> Counter:
 
 
 def swapped_opposites(claim: str, window: str) -> list[str]:
-    """Concepts whose polar words differ between a claim clause and the window clause it repeats
-    ('spaces after and after keys' vs 'before and after keys')."""
+    """Words or concepts turned into their opposites between a claim clause and the window clause
+    it repeats: a word of the claim where the window has its antonym ('the lock is released' for
+    'the lock is acquired', 'spaces after and after keys' for 'before and after keys'), unless a
+    negation added or dropped makes up for it ('is not allowed' for 'is forbidden')."""
     out = set()
     for a, b in aligned_clauses(claim, window):
         mine, theirs = _polar_counts(a), _polar_counts(b)
-        out |= {concept for concept, _ in (mine - theirs)} & {concept for concept, _ in (theirs - mine)}
+        concepts = {concept for concept, _ in (mine - theirs)} & {concept for concept, _ in (theirs - mine)}
+        opposed = opposed_words(a, b)
+        if _parity_differs(a, b) and len(opposed) % 2 == 1:
+            continue
+        out |= concepts | {t for t in opposed if t not in _POLARITY}  # a listed word is named by its concept
     return sorted(out)
 
 
@@ -162,13 +225,20 @@ def prefix_opposites(claim: str, window: str) -> list[str]:
     """Words negated by a prefix on one side only: 'available' in the claim where the window says
     'unavailable' (and never 'available'), 'blocking' vs 'non-blocking', 'secure' vs 'insecure'."""
     mine, theirs = set(tokens(claim)), set(tokens(window))
+    negated = _negated_words(claim) | _negated_words(window)  # 'not invisible' agrees with 'visible'
     out = set()
     for a, b in ((mine, theirs), (theirs, mine)):
         for word in a - b:
             base = _NEGATIVE_PREFIX.sub("", word)
-            if base != word and base in b and base not in a and word not in b:
+            if base != word and base in b and base not in a and word not in b and not {word, base} & negated:
                 out.add(base)
     return sorted(out)
+
+
+def _negated_words(text: str, scope: int = 3) -> set[str]:
+    """Words up to `scope` tokens after a negation in their clause."""
+    return {t for clause in clauses(text) for i, t in enumerate(clause)
+            if any(is_negation(u) for u in clause[max(i - scope, 0): i])}
 
 
 def antonym_conflicts(claim: str, window: str) -> list[str]:

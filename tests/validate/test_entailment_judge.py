@@ -32,7 +32,8 @@ CHUNK = {"chunk_id": "c1", "doc_id": "d1", "path": "vendors.md", "topic": "Vendo
          "heading_path": ["Vendor onboarding"]}
 QUESTION = "When may a vendor that failed the review apply again?"
 REWORDED_TRUE = "A rejected vendor can submit a new application after 90 days."   # 57% of its words in the source
-QUIET_CONTRADICTION = "A vendor that passes the review may apply again after 90 days."  # 83%, no number or name changed
+# 86% of its words, no number, name or antonym changed ('passes' for 'fails' is caught without a judge)
+QUIET_CONTRADICTION = "A vendor that fails the review may apply again within 90 days."
 
 
 def _verdict(verdict: str) -> Scripted:
@@ -66,6 +67,12 @@ JUDGES = {"ollama": _ollama_judge, "openai": _openai_judge}
 def test_without_a_judge_the_lexical_evidence_gets_both_cases_wrong():
     assert _validate(REWORDED_TRUE).decision == AUTO_REJECT
     assert _validate(QUIET_CONTRADICTION).decision != AUTO_REJECT
+
+
+def test_an_antonym_in_the_slot_is_caught_without_a_judge():
+    record = _validate("A vendor that passes the review may apply again after 90 days.")
+    assert record.decision == AUTO_REJECT
+    assert any("opposite of the source (passes)" in r for r in record.reasons), record.reasons
 
 
 @pytest.mark.parametrize("backend", sorted(JUDGES))

@@ -211,3 +211,41 @@ def test_one_identifier_put_in_anothers_place_and_brackets_inside_a_negated_clau
 def test_an_unpointed_question_does_not_sink_a_short_true_answer():
     source = "Install it with pip. If you have a new contribution, please submit a pull request."
     assert claim_grounding("Submit a pull request.", source, question="What does the guide say about development?").score >= 0.6
+
+
+# --- WordNet antonyms (data/antonyms.tsv): the opposite word in the slot the window fills ---------
+
+DEPLOY = ("The deploy job starts when the nightly tests finish. Its log is visible to every maintainer. "
+          "Stale branches are deleted after two weeks. The worker accepts jobs in ascending order of priority.")
+
+
+@pytest.mark.parametrize("answer, word", [
+    ("The deploy job stops when the nightly tests finish.", "stops"),        # start / stop
+    ("Its log is invisible to every maintainer.", "invisible"),               # visible / invisible
+    ("The deploy job starts when the nightly tests begin.", "begin"),         # finish / begin (a synonym of start)
+    ("The worker accepts jobs in descending order of priority.", "direction"),  # the hand list names its concept
+])
+def test_a_wordnet_antonym_in_the_slot_is_caught(answer, word):
+    result = claim_grounding(answer, DEPLOY)
+    assert result.score < 0.6, result.claims
+    assert any(f"opposite of the source ({word})" in r for r in result.reasons(0.6)), result.reasons(0.6)
+
+
+@pytest.mark.parametrize("answer", [
+    "The deploy job begins when the nightly tests are over.",   # a synonym, not an antonym
+    "Every maintainer can see its log.",
+    "Its log is not invisible to any maintainer.",              # a negation makes up for the antonym
+    "Stale branches are removed after two weeks.",
+    "The deploy job starts when the nightly tests finish.",
+])
+def test_synonyms_and_negated_antonyms_are_not_conflicts(answer):
+    result = claim_grounding(answer, DEPLOY)
+    assert not any("opposite" in c for s in result.claims for c in s.conflicts), result.claims
+
+
+def test_the_antonym_table_is_shipped_and_both_sides_are_looked_up():
+    poles = polarity.opposite_poles()
+    assert {side for _, side in poles["visible"]} and poles["visible"].isdisjoint(poles["shown"] if "shown" in poles else set())
+    assert polarity.opposed_words(("log", "is", "hidden"), ("log", "is", "visible")) == ("hidden",)
+    assert polarity.opposed_words(("log", "is", "shown"), ("log", "is", "visible")) == ()
+    assert polarity.negation_parity_differs("Uploads are not allowed.", "Uploads are forbidden.") is False
