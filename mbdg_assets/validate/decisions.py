@@ -22,9 +22,10 @@ class Thresholds:
             raise ValueError(f"thresholds must satisfy 0 <= review ({self.review}) <= approve ({self.approve}) <= 1")
 
 
-def decide(score: float, thresholds: Thresholds = Thresholds(), hard_fail: bool = False) -> str:
-    """A hard failure (schema breach, duplicate, ungrounded answer) rejects whatever the score."""
+def decide(score: float, thresholds: Thresholds = Thresholds(), hard_fail: bool = False, review: bool = False) -> str:
+    """A hard failure (schema breach, duplicate, ungrounded answer) rejects whatever the score; a
+    finding a person must see (a word replaced in a near-verbatim claim) keeps it from AUTO_APPROVE."""
     score = round(score, 4)
     if hard_fail or score < thresholds.review:
         return AUTO_REJECT
-    return AUTO_APPROVE if score >= thresholds.approve else REQUIRE_REVIEW
+    return AUTO_APPROVE if score >= thresholds.approve and not review else REQUIRE_REVIEW

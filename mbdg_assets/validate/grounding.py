@@ -97,6 +97,7 @@ class ClaimSupport:
     score: float = 0.0
     entailment: str | None = None                 # the judge's verdict, "abstained: why", or None when not asked
     conflicts: list[str] = field(default_factory=list)  # polarity / antonym / identifier-slot / question-slot findings
+    substituted: list[str] = field(default_factory=list)  # 'X where the source says Y': sends the record to review
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,11 @@ class ClaimGrounding:
     def spans(self) -> list[tuple[int, int]]:
         return sorted({c.span for c in self.claims if c.span and c.score > 0})
 
+    @property
+    def needs_review(self) -> bool:
+        """A claim repeats the source with one word replaced (an opposite no list knows, or a synonym)."""
+        return any(c.substituted for c in self.claims if c.essential)
+
     def reasons(self, gate: float) -> list[str]:
         out = []
         for c in self.claims:
@@ -146,6 +152,8 @@ class ClaimGrounding:
             if not why:
                 why.append(f"only {c.lexical:.0%} of its words found")
             out.append(f"grounding: unsupported claim {c.claim[:80]!r} ({'; '.join(why)})")
+        out += [f"grounding: {', '.join(c.substituted)} (a replaced word: a person checks it)" for c in self.claims
+                if c.essential and c.substituted and c.score >= gate]
         abstained = [c.entailment for c in self.claims if c.entailment and c.entailment.startswith("abstained")]
         if abstained:
             out.append(f"grounding: entailment judge abstained on {len(abstained)} claim(s), scored on lexical and "
@@ -352,6 +360,10 @@ def support_claim(claim: str, source: str, windows: list[tuple[int, int]], windo
     if negation and "negation differs from the source" in conflicts:
         conflicts.remove("negation differs from the source")
     score = evidence[best] if not (missing or negation or conflicts) else min(evidence[best], 0.2)
+    # one word replaced in a near-verbatim claim: an opposite no list holds, or a synonym; its score
+    # stands (it is no evidence against the claim) but a person decides (ClaimGrounding.needs_review)
+    substituted = [] if score < evidence[best] else [f"{mine!r} where the source says {theirs!r}"
+                                                     for mine, theirs in polarity.substituted_words(claim, text)]
     note = None
     if judge is not None and not missing and lexical[best] < NEAR_VERBATIM and evidence[best] >= JUDGE_MIN_EVIDENCE:
         verdict = as_entailment(judge(claim, text))
@@ -360,7 +372,7 @@ def support_claim(claim: str, source: str, windows: list[tuple[int, int]], windo
             p = verdict.probability
             score = min(score, p) if p < 0.5 else max(evidence[best], p)
     return ClaimSupport(claim, (start, end), round(lexical[best], 4), None if cosines is None else round(cosines[best], 4),
-                        missing, negation, essential, round(score, 4), note, conflicts)
+                        missing, negation, essential, round(score, 4), note, conflicts, substituted)
 
 
 def _fold_quotes(text: str) -> str:
@@ -393,7 +405,7 @@ def claim_grounding(answer: str, source: str, embed=None, judge=None, question: 
     supports = [support_claim(c, source, windows, window_stems, cosine_rows[i] if cosine_rows else None, judge)
                 for i, c in enumerate(claims)]
     if short and not filled:  # the answer's own terms must be in the source, and in the slot asked about
-        fragments = [replace(s, essential=True, score=0.2 if s.missing else 1.0, negation_mismatch=False, conflicts=[])
+        fragments = [replace(s, essential=True, score=0.2 if s.missing else 1.0, negation_mismatch=False, conflicts=[], substituted=[])
                      for s in supports]  # a fragment has no polarity of its own: the slot claim judges the pair
         supports = fragments + [_slot_claim(question, answer, source)]
     statement = yes_no_statement(question, answer) if question else None
@@ -409,7 +421,7 @@ def _polarity_only(support: ClaimSupport) -> list[ClaimSupport]:
     polar = [c for c in support.conflicts if "negation" in c or "opposite" in c]
     if not (support.negation_mismatch or polar):
         return []
-    return [replace(support, score=0.2, missing=[], conflicts=polar or ["negation differs from the source"])]
+    return [replace(support, score=0.2, missing=[], conflicts=polar or ["negation differs from the source"], substituted=[])]
 
 
 def _slot_claim(question: str, answer: str, source: str) -> ClaimSupport:

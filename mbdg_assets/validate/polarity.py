@@ -144,13 +144,23 @@ def _stems(tokens: tuple[str, ...]) -> frozenset[str]:
     return frozenset(stem(t) for t in tokens if t not in STOPWORDS and not is_negation(t))
 
 
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
+
+
+@lru_cache(maxsize=4096)
+def sentences(text: str) -> tuple[tuple[str, ...], ...]:
+    """Word tokens per sentence."""
+    return tuple(ws for part in _SENTENCE.split(text) if (ws := tokens(part)))
+
+
 @lru_cache(maxsize=1024)  # four checks align the same claim and window
-def aligned_clauses(claim: str, window: str, min_overlap: float = 0.75) -> tuple:
+def aligned_clauses(claim: str, window: str, min_overlap: float = 0.75, split=clauses) -> tuple:
     """(claim clause, window clause) token tuples where each shares >= min_overlap of the other's
-    content stems: the claim repeats that clause, near word for word."""
-    window_clauses = [(c, _stems(c)) for c in clauses(window)]
+    content stems: the claim repeats that clause, near word for word. `split=sentences` aligns
+    whole sentences (a short clause with one word replaced shares too little to align alone)."""
+    window_clauses = [(c, _stems(c)) for c in split(window)]
     pairs = []
-    for clause in clauses(claim):
+    for clause in split(claim):
         stems = _stems(clause)
         if len(stems) < 2:
             continue
@@ -167,6 +177,20 @@ def aligned_clauses(claim: str, window: str, min_overlap: float = 0.75) -> tuple
 
 def _parity_differs(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return sum(map(is_negation, a)) % 2 != sum(map(is_negation, b)) % 2
+
+
+@lru_cache(maxsize=1024)
+def one_word_apart(claim: str, window: str) -> tuple:
+    """(claim clause, window clause) where the window clause holds every content stem of the claim
+    clause but one, and at least two: a short claim repeating part of a longer clause with one word
+    changed ('the culling method is deterministic' in 'the culling method is random and ...')."""
+    window_clauses = [(c, _stems(c)) for c in clauses(window)]
+    pairs = []
+    for clause in clauses(claim):
+        stems = _stems(clause)
+        if len(stems) >= 3:
+            pairs += [(clause, other) for other, other_stems in window_clauses if len(stems - other_stems) == 1]
+    return tuple(pairs)
 
 
 def negation_parity_differs(claim: str, window: str) -> bool:
@@ -256,17 +280,43 @@ def identifiers(text: str) -> tuple[str, ...]:
     return tuple(m.group(0).lower() for m in _IDENTIFIER.finditer(text))
 
 
-def _neighbours(tokens, index: int, reach: int = 1) -> set[str]:
-    """The `reach` nearest content words on each side of a token (stems cut to 5 letters)."""
-    out = set()
+@lru_cache(maxsize=1 << 14)
+def _key(token: str) -> str:
+    """A word's inflections under one key: the light stem, a final 'e' and a doubled last letter
+    dropped, cut to 5 letters ('store'/'stored', 'skips'/'skipped', 'locate'/'located')."""
+    word = stem(token)
+    word = word[:-1] if word.endswith("e") and len(word) > 3 else word
+    word = word[:-1] if len(word) > 3 and word[-1] == word[-2] else word
+    return word[:5]
+
+
+def _slot(tokens, index: int) -> tuple[str | None, str | None]:
+    """The nearest content word before and after a token (by _key: 'locate' / 'located' are one), None at an end."""
+    out = []
     for direction in (-1, 1):
-        i, found = index + direction, 0
-        while 0 <= i < len(tokens) and found < reach:
-            if tokens[i] not in STOPWORDS and not is_negation(tokens[i]):
-                out.add(stem(tokens[i])[:5])  # 'locate' / 'located': the light stemmer leaves them apart
-                found += 1
+        i = index + direction
+        while 0 <= i < len(tokens) and (tokens[i] in STOPWORDS or is_negation(tokens[i])):
             i += direction
-    return out
+        out.append(_key(tokens[i]) if 0 <= i < len(tokens) else None)
+    return out[0], out[1]
+
+
+def _neighbours(tokens, index: int) -> set[str]:
+    """The nearest content word on each side of a token."""
+    return {k for k in _slot(tokens, index) if k}
+
+
+def _same_slot(a, i: int, b, j: int) -> bool:
+    """Both neighbours agree where both exist, and at least one does: a word put in another's place
+    ('is used for most timestamps' / 'is ignored for most timestamps'), not a reworded clause."""
+    sides = [(x, y) for x, y in zip(_slot(a, i), _slot(b, j)) if x and y]
+    return bool(sides) and all(x == y for x, y in sides)
+
+
+def _same_root(a: str, b: str) -> bool:
+    """'paying' / 'payment': one key starts the other."""
+    ka, kb = _key(a), _key(b)
+    return min(len(ka), len(kb)) >= 3 and (ka.startswith(kb) or kb.startswith(ka))
 
 
 def misplaced_identifiers(claim: str, window: str) -> list[str]:
@@ -290,6 +340,30 @@ def misplaced_identifiers(claim: str, window: str) -> list[str]:
             if near & others:
                 out.append(token)
     return out
+
+
+def _plain_word(token: str) -> bool:
+    """A content word that no other check covers: not a stopword, negation, number or identifier."""
+    return token.isalpha() and len(token) > 2 and token not in STOPWORDS and not is_negation(token)
+
+
+def substituted_words(claim: str, window: str) -> list[tuple[str, str]]:
+    """(claim word, window word): in a clause the claim repeats near word for word, a content word
+    of the claim that the window clause lacks standing where the window clause has a word the claim
+    lacks, in the same slot (_same_slot): 'the is_dst parameter is used' for '... is ignored'. Opposites outside any list look like this, and so does a synonym: the grounding stage
+    sends such a claim to review rather than rejecting it. Inflections are not substitutions
+    (compared by _key)."""
+    out = []
+    for a, b in aligned_clauses(claim, window) + aligned_clauses(claim, window, split=sentences) + one_word_apart(claim, window):
+        keys_a, keys_b = {_key(t) for t in a}, {_key(t) for t in b}
+        theirs = [j for j, u in enumerate(b) if _plain_word(u) and _key(u) not in keys_a]
+        for i, t in enumerate(a):
+            if not theirs or not _plain_word(t) or _key(t) in keys_b:
+                continue
+            slot = next((b[j] for j in theirs if _same_slot(a, i, b, j) and not _same_root(t, b[j])), None)
+            if slot:
+                out.append((t, slot))
+    return list(dict.fromkeys(out))
 
 
 def swapped_identifiers(claim: str, window: str) -> list[str]:

@@ -60,6 +60,7 @@ class StageResult:
     reasons: tuple[str, ...] = ()
     kind: str = ""             # why it was flagged, one short word per stage outcome ("" when kept)
     hard_fail: bool = False    # rejected whatever the combined score
+    review: bool = False       # a person must see it: never AUTO_APPROVE, whatever the combined score
     spans: tuple[dict, ...] = ()  # grounding: the supporting spans found
 
     @property
@@ -154,9 +155,10 @@ class GroundingStage:
         if not result.claims:
             reasons.append("grounding: the answer states nothing to check against the source")
         failed = result.score < self.gate
-        kind = "" if not reasons else "nothing_to_check" if not result.claims else "unsupported_claim" if failed else "judge_abstained"
+        kind = ("" if not reasons else "nothing_to_check" if not result.claims else "unsupported_claim" if failed
+                else "word_replaced" if result.needs_review else "judge_abstained")
         spans = tuple(_chunk_span(chunks, s, e) for s, e in result.spans)
-        return StageResult(result.score, tuple(reasons), kind, hard_fail=failed, spans=spans)
+        return StageResult(result.score, tuple(reasons), kind, hard_fail=failed, review=result.needs_review, spans=spans)
 
 
 @dataclass

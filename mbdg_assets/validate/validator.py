@@ -182,5 +182,5 @@ def validate_candidates(candidates: list[dict], schema_name: str, json_schema: d
         record.stage_scores = {name: result.score for name, result in results.items()}
         record.score = params.weights.combine(record.stage_scores)
         hard_fail = any(r.hard_fail for r in results.values()) or (params.reject_contaminated and contaminated[i] is not None)
-        record.decision = decide(record.score, params.thresholds, hard_fail)
+        record.decision = decide(record.score, params.thresholds, hard_fail, any(r.review for r in results.values()))
     return Validation(records, stages.counts)

@@ -25,3 +25,8 @@ def test_thresholds_are_configurable_and_checked():
     assert decide(0.85, Thresholds(approve=0.8, review=0.5)) == AUTO_APPROVE
     with pytest.raises(ValueError, match="review"):
         Thresholds(approve=0.6, review=0.7)
+
+
+def test_a_finding_for_a_person_keeps_a_high_score_from_auto_approve_but_not_a_low_one_from_reject():
+    assert decide(1.0, review=True) == REQUIRE_REVIEW
+    assert decide(0.5, review=True) == AUTO_REJECT

@@ -249,3 +249,48 @@ def test_the_antonym_table_is_shipped_and_both_sides_are_looked_up():
     assert polarity.opposed_words(("log", "is", "hidden"), ("log", "is", "visible")) == ("hidden",)
     assert polarity.opposed_words(("log", "is", "shown"), ("log", "is", "visible")) == ()
     assert polarity.negation_parity_differs("Uploads are not allowed.", "Uploads are forbidden.") is False
+
+
+# --- one word replaced in a near-verbatim claim: a person checks it ----------------------------------
+
+PARSER = ("The parser skips blank lines and ignores comments. Each key is read once, and its value is stored "
+          "as text. It is broken. The retry policy is random and long queues repeatedly wait for a slot.")
+
+
+@pytest.mark.parametrize("answer, mine, theirs", [
+    ("The parser skips blank lines and keeps comments.", "keeps", "ignores"),       # an opposite no list holds
+    ("Each key is read once, and its value is stored as bytes.", "bytes", "text"),
+    ("The retry policy is fixed.", "fixed", "random"),                              # a short claim in a longer clause
+])
+def test_a_replaced_word_in_a_near_verbatim_claim_goes_to_review(answer, mine, theirs):
+    result = claim_grounding(answer, PARSER)
+    assert result.needs_review and result.score >= 0.6, result.claims  # not rejected: a person decides
+    assert any(f"{mine!r} where the source says {theirs!r}" in r for r in result.reasons(0.6)), result.reasons(0.6)
+
+
+@pytest.mark.parametrize("answer", [
+    "The parser skips blank lines and ignores comments.",
+    "According to the manual, each key is read once, and its value is stored as text.",
+    "The parser skipped blank lines and ignored comments.",                          # inflections
+    "Each key is read once.",
+    "The retry policy is random.",
+])
+def test_verbatim_inflected_and_trimmed_claims_are_not_replacements(answer):
+    result = claim_grounding(answer, PARSER)
+    assert not result.needs_review and result.score >= 0.7, result.claims  # a lead-in's own words cost a little
+
+
+def test_the_validator_sends_a_replaced_word_to_review():
+    from mbdg_assets.llm.prompts import load_template
+    from mbdg_assets.validate.decisions import AUTO_APPROVE, REQUIRE_REVIEW
+    from mbdg_assets.validate.validator import validate_candidates
+
+    def decision(answer):
+        chunk = {"chunk_id": "c", "doc_id": "d", "path": "parser.md", "topic": "Parser", "text": PARSER, "heading_path": []}
+        candidate = {"candidate_id": "1", "reward": 1.0, "generation": {}, "chunk": chunk,
+                     "fields": {"instruction": "What does the parser do with comments?", "input": "", "output": answer}}
+        [record] = validate_candidates([candidate], "instruction_pair", load_template("instruction_pair").json_schema)
+        return record.decision
+
+    assert decision("The parser skips blank lines and ignores comments.") == AUTO_APPROVE
+    assert decision("The parser skips blank lines and keeps comments.") == REQUIRE_REVIEW
