@@ -196,8 +196,12 @@ def one_word_apart(claim: str, window: str) -> tuple:
 def negation_parity_differs(claim: str, window: str) -> bool:
     """True when a claim clause repeats a window clause with an odd number of negations on one
     side and an even number on the other ('not no longer' = 'still'), unless an odd number of
-    words turned into their opposites makes up for it ('is not allowed' = 'is forbidden')."""
-    return any(_parity_differs(a, b) and len(opposed_words(a, b)) % 2 == 0 for a, b in aligned_clauses(claim, window))
+    words turned into their opposites makes up for it ('is not allowed' = 'is forbidden'). Whole
+    sentences that repeat each other almost whole (>= 90% both ways) are aligned too: a clause of
+    one content word ('which is not very expensive') aligns with nothing alone, and a claim that is
+    one clause of a longer sentence must not answer for the others' negations."""
+    pairs = aligned_clauses(claim, window) + aligned_clauses(claim, window, 0.9, sentences)
+    return any(_parity_differs(a, b) and len(opposed_words(a, b)) % 2 == 0 for a, b in pairs)
 
 
 def _polar_counts(clause) -> Counter:
