@@ -294,3 +294,12 @@ def test_the_validator_sends_a_replaced_word_to_review():
 
     assert decision("The parser skips blank lines and ignores comments.") == AUTO_APPROVE
     assert decision("The parser skips blank lines and keeps comments.") == REQUIRE_REVIEW
+
+
+def test_negation_in_a_one_word_clause_is_caught_by_the_whole_sentence():
+    window = "Scanning is expensive because every read causes a seek, which is expensive."
+    claim = "Scanning is expensive because every read causes a seek, which is not expensive."  # 'expensive' plain and negated
+    assert polarity.negation_parity_differs(claim, window)
+    assert claim_grounding(claim, window).score < 0.6
+    window = "This list cannot be built in advance; instead a reader should scan all of the rules and keep the best."
+    assert not polarity.negation_parity_differs("Instead a reader should scan all of the rules and keep the best.", window)
