@@ -70,3 +70,19 @@ def test_run_with_server_embeddings_then_another_embedding_model(tmp_path: Path)
         assert db.open_table(CHUNKS_TABLE).count_rows() > 0
         assert not [r for r in server.requests[before:] if r.path == OLLAMA_EMBED_PATH]
         assert json.loads((tmp_path / "out" / "manifest.json").read_text())["parameters"]["embedding"]["dimension"] == 24
+
+
+def test_a_dead_embedding_server_fails_the_run_naming_its_url(tmp_path: Path) -> None:
+    from fake_llm_servers import closed_port_url
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "roasting.md").write_text(DOCS["roasting.md"])
+    dead = closed_port_url()
+    with running_fake_llm_server() as server:
+        server.responder = instruction_pair_responder()
+        result = CliRunner().invoke(main, [
+            "run", str(tmp_path / "docs"), "--out", str(tmp_path / "out"), "--project", str(tmp_path / "project"),
+            "--backend", "openai", "--model", "fake", "--host", server.openai_base_url, "--kinds", "base",
+            "--embed-backend", "openai", "--embed-model", "e", "--embed-host", dead])
+    assert result.exit_code != 0
+    assert f"{dead}/v1/embeddings" in result.output and "unreachable" in result.output

@@ -117,3 +117,32 @@ def test_chunk_table_is_recreated_for_another_dimension(tmp_path) -> None:
     assert store.count_chunks() == 1 and store.count_chunks("b.md") == 0
     assert table_space(store.db.open_table(CHUNKS_TABLE).schema) == ("ollama:big;dim=768", 768)
     assert len(store.document_vectors("a.md")["c1"]) == 768
+
+
+def test_accepted_records_are_re_embedded_once_for_another_embedder(tmp_path, fake_llm_server) -> None:
+    """Earlier accepted records stay comparable: their stored texts get the new model's vectors."""
+    from mbdg_assets.validate.accepted_records import ACCEPTED_TABLE, add_accepted, load_prior
+
+    rows = [{"record_id": f"r{i}", "text": f"record text {i}", "path": "a.md", "chunk_id": "c", "topic": "t"} for i in range(3)]
+    add_accepted(tmp_path, rows, np.ones((3, 384), dtype=np.float32), np.zeros((3, 128), dtype=np.uint32))
+    embedder = _embedder("openai", fake_llm_server)
+    prior = load_prior(tmp_path, embedder)
+    assert prior.vectors.shape == (3, 48) and prior.keys == ["r0", "r1", "r2"]
+    assert np.allclose(prior.vectors, embedder.embed([r["text"] for r in rows]))
+    calls = len(fake_llm_server.requests)
+    assert load_prior(tmp_path, embedder).vectors.shape == (3, 48) and len(fake_llm_server.requests) == calls
+    import lancedb
+
+    assert table_space(lancedb.connect(str(tmp_path)).open_table(ACCEPTED_TABLE).schema) == (embedder.identity, 48)
+
+
+def test_topics_keep_ids_and_labels_and_reseed_centroids_in_a_new_space() -> None:
+    """After enter-space emptied the centroids, a topic's old member seeds it with its new vector and
+    a new chunk close to it joins it; vectors of another dimension never meet the old centroids."""
+    from mbdg_assets.enrich.topics import Topics, assign
+
+    topics = Topics([1, 2], ["coffee", "ships"], [np.zeros(0, np.float32), np.ones(384, np.float32) / np.sqrt(384)], [3, 2])
+    new = np.asarray([[1.0, 0.0, 0.0], [0.9, 0.1, 0.0]], dtype=np.float32)
+    assigned = assign(topics, new, [("a",), ("b",)], ["A", "B"], [1, None])
+    assert assigned == [(1, "coffee"), (1, "coffee")]
+    assert len(topics.centroids[0]) == 3 and topics.sizes == [4, 2]
