@@ -3,7 +3,7 @@
 Read this first. Each phase's assets live in `mbdg_assets/defs/<phase>.py` and call plain code in
 `mbdg_assets/<phase>/`; resources (model, warehouse, vectors, signing key) live in `resources/`.
 `build_definitions` lets the CLI bind its own resource settings; `dagster dev` (`mbdg ui`) uses
-`defs`, whose model and job defaults come from the project configuration (`<project>/project.json`,
+`defs`, whose model, embedder and job defaults come from the project configuration (`<project>/project.json`,
 saved by `mbdg run`), so the UI, the sensors and the schedule run what the CLI ran.
 """
 
@@ -36,7 +36,7 @@ def build_definitions(project: ProjectResource | None = None, llm: LLMResource |
             "project": project or ProjectResource(),
             "llm": llm or LLMResource.from_project(config),
             "warehouse": warehouse or WarehouseResource(),
-            "vectors": vectors or VectorStoreResource(),
+            "vectors": vectors or VectorStoreResource.from_project(config),
             "signer": signer or SignerResource(),
         },
     )

@@ -1,7 +1,7 @@
 """A scripted stand-in for an Ollama daemon and an OpenAI-compatible server, for tests.
 
 It speaks just enough of both wire formats (``POST /api/chat`` and ``POST /v1/chat/completions``,
-non-streaming) to exercise the real client libraries end to end, without a model or a network:
+non-streaming; and their embedding routes ``POST /api/embed`` and ``POST /v1/embeddings``) to exercise the real client libraries end to end, without a model or a network:
 responses come from a queue the test fills, and every request body is recorded so a test can
 assert on exactly what went over the wire. It listens only on 127.0.0.1 (port chosen by the OS)
 and is shut down when the context manager / fixture exits.
@@ -25,6 +25,8 @@ import pytest
 
 OLLAMA_CHAT_PATH = "/api/chat"
 OPENAI_CHAT_PATH = "/v1/chat/completions"
+OLLAMA_EMBED_PATH = "/api/embed"
+OPENAI_EMBED_PATH = "/v1/embeddings"
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Scripted:
     prompt_tokens: int = 11
     completion_tokens: int = 7
     headers: dict[str, str] = field(default_factory=dict)  # e.g. {"Retry-After": "1"} on a 429
+    embeddings: list[list[float]] | None = None  # an embedding route's vectors as given (wrong count, ragged...)
 
 
 @dataclass
@@ -67,6 +70,7 @@ class FakeLLMServer:
     max_in_flight: int = 0
     # What GET /api/tags lists (Ollama's installed models: {"model": "name:tag", "digest": ...}).
     models: list[dict] = field(default_factory=list)
+    embed_dimension: int = 48  # length of the vectors the embedding routes answer with
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -137,7 +141,38 @@ def _openai_body(model: str, reply: Scripted) -> dict[str, Any]:
     }
 
 
+def hashed_embedding(text: str, dimension: int) -> list[float]:
+    """A bag-of-words vector: each lower-cased word adds 1 at a hashed position, so texts sharing
+    words point alike (cosine of a text with itself 1, with an unrelated one near 0), as a real
+    embedding model's would, and the same text always gets the same vector."""
+    import hashlib
+
+    vector = [0.0] * dimension
+    for word in text.lower().split():
+        vector[int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "big") % dimension] += 1.0
+    return vector
+
+
+def _embedding_rows(body: Any, reply: Scripted, dimension: int) -> list[list[float]]:
+    if reply.embeddings is not None:
+        return reply.embeddings
+    texts = body.get("input", []) if isinstance(body, dict) else []
+    return [hashed_embedding(t, dimension) for t in ([texts] if isinstance(texts, str) else texts)]
+
+
+def _ollama_embed_body(model: str, rows: list[list[float]]) -> dict[str, Any]:
+    """/api/embed's answer: {"model", "embeddings": [[...], ...]} (Ollama sends them normalised)."""
+    return {"model": model, "embeddings": rows, "total_duration": 1_234_567, "prompt_eval_count": len(rows)}
+
+
+def _openai_embed_body(model: str, rows: list[list[float]]) -> dict[str, Any]:
+    """/v1/embeddings' answer, items in reverse order: clients must place them by `index`."""
+    data = [{"object": "embedding", "index": i, "embedding": row} for i, row in enumerate(rows)]
+    return {"object": "list", "model": model, "data": data[::-1], "usage": {"prompt_tokens": 0, "total_tokens": 0}}
+
+
 _BODY_BUILDERS = {OLLAMA_CHAT_PATH: _ollama_body, OPENAI_CHAT_PATH: _openai_body}
+_EMBED_BUILDERS = {OLLAMA_EMBED_PATH: _ollama_embed_body, OPENAI_EMBED_PATH: _openai_embed_body}
 
 
 def _make_handler(state: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
@@ -172,13 +207,15 @@ def _make_handler(state: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 body = text
             state.requests.append(Received("POST", self.path, body))
-            builder = _BODY_BUILDERS.get(self.path)
+            builder = _BODY_BUILDERS.get(self.path) or _EMBED_BUILDERS.get(self.path)
             if builder is None:
                 self._send(404, json.dumps({"error": f"no route {self.path}"}))
                 return
             state.enter()
             try:
-                reply = state.next_reply(body)
+                # the responder writes chat answers; an embedding route answers scripted replies, else vectors
+                embedding = self.path in _EMBED_BUILDERS
+                reply = state.next_reply(body) if not embedding or state.replies else Scripted()
                 if reply.delay and state.stopping.wait(reply.delay):
                     self.close_connection = True  # server is shutting down: drop the request and the connection
                     return
@@ -186,7 +223,10 @@ def _make_handler(state: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                     self._send(reply.status, reply.error_body, reply.headers)
                     return
                 model = body.get("model", "") if isinstance(body, dict) else ""
-                self._send(200, json.dumps(builder(model, reply)))
+                if embedding:
+                    self._send(200, json.dumps(builder(model, _embedding_rows(body, reply, state.embed_dimension))))
+                else:
+                    self._send(200, json.dumps(builder(model, reply)))
             finally:
                 state.leave()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mbdg_assets.cli.options import PROJECT_OPTION, llm_options
+from mbdg_assets.cli.options import EMBED_PARAMETERS, PROJECT_OPTION, embed_options, embed_settings, llm_options
 from mbdg_assets.storage.project import ProjectPaths, project_dir_from_env
 
 
@@ -27,6 +27,7 @@ def main() -> None:
 @click.option("--schema", "schema_name", default="instruction_pair", show_default=True,
               help="instruction_pair | mcq | chat | preference, or the path of your own JSON Schema file.")
 @llm_options
+@embed_options
 @click.option("--k", default=4, show_default=True, type=click.IntRange(1, 32), help="Candidates per target.")
 @click.option("--max-targets", default=8, show_default=True, type=click.IntRange(1),
               help="Targets per document (ignored with --records, which plans them).")
@@ -55,7 +56,9 @@ def main() -> None:
 @click.option("--follow-symlinks", is_flag=True,
               help="Read links that lead out of DOCS_DIR (default: skipped and listed).")
 @PROJECT_OPTION
-def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: str, hosts: tuple[str, ...], k: int,
+def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: str, hosts: tuple[str, ...],
+        embed_backend: str, embed_model: str, embed_hosts: tuple[str, ...], embed_batch_size: int, embed_api_key_env: str,
+        k: int,
         max_targets: int, records: int, max_calls: int, max_rounds: int, quotas: tuple[str, ...], kinds: str,
         answer_mode: str, seed: int, concurrency: int, judge: bool, seed_examples: Path | None, allow_key_change: bool,
         follow_symlinks: bool,
@@ -80,12 +83,14 @@ def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: st
         except ValueError as error:
             _fail(str(error))
     llm = _project_or_given_llm(project_dir_from_env(project_dir), backend, model, hosts)
+    embed = _project_or_given_embed(project_dir_from_env(project_dir), embed_settings(
+        embed_backend, embed_model, embed_hosts, embed_batch_size, embed_api_key_env))
     generate = {"schema_name": schema_name, "k": k, "max_targets_per_document": max_targets, "seed": seed,
                 "concurrency": concurrency, "judge": judge, "target_kinds": _target_kinds(kinds), "answer_mode": answer_mode,
                 "seed_examples_path": str(seed_examples.resolve()) if seed_examples else ""}
     goal = _goal(records, max_calls, max_rounds, quotas)
     summary = run_pipeline(docs_dir.resolve(), out_dir.resolve(), project_dir_from_env(project_dir), llm, generate,
-                           click.echo, goal, allow_key_change, follow_symlinks)
+                           click.echo, goal, allow_key_change, follow_symlinks, embed)
     _print_summary(summary, out_dir)
     if summary.dataset_error:
         _fail(f"dataset phase failed: {summary.dataset_error}")
@@ -109,6 +114,22 @@ def _project_or_given_llm(project: Path, backend: str, model: str, hosts: tuple[
                    "(the project's; --backend/--model/--host to change it)".replace("  ", " "))
         return LLMResource.from_project({"llm": saved})
     return LLMResource(backend=backend, model=model, hosts=list(hosts))
+
+
+def _project_or_given_embed(project: Path, given: dict) -> dict:
+    """The embedder as --model is: without any --embed-* option a run keeps the project's (the
+    last run's, the UI's); giving one chooses anew (a change re-embeds every document)."""
+    from mbdg_assets.storage.project import project_config
+
+    context = click.get_current_context()
+    chosen = any(context.get_parameter_source(name) != click.core.ParameterSource.DEFAULT for name in EMBED_PARAMETERS)
+    saved = project_config(ProjectPaths(project))["embed"]
+    if not chosen and saved:
+        if saved.get("embed_backend", "local") != "local":
+            click.echo(f"embedding model: {saved.get('embed_backend')} {saved.get('embedding_model') or '(default)'} "
+                       "(the project's; --embed-backend/--embed-model/--embed-host to change it)")
+        return saved
+    return given
 
 
 def _target_kinds(kinds: str) -> list[str]:

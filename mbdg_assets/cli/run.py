@@ -94,12 +94,13 @@ def _run_configs(config: dict[str, dict]) -> tuple[dict, dict]:
 
 
 def save_run_settings(paths: ProjectPaths, docs: Path, out: Path, llm: LLMResource, generate: dict,
-                      echo: Callable[[str], None]) -> dict[str, dict]:
+                      echo: Callable[[str], None], embed: dict | None = None) -> dict[str, dict]:
     """This run's settings become the project configuration (what the UI and sensors use); a
     change from the saved one is said here and recorded (the manifest carries the history)."""
     saved = project_config(paths)
     validate = saved["validate"] | {"schema_name": generate.get("schema_name", "instruction_pair")}
-    changed = save_project_config(paths, "mbdg run", docs, out, generate=generate, validate=validate,
+    embed = VectorStoreResource.from_project({"embed": saved["embed"] if embed is None else embed}).settings()
+    changed = save_project_config(paths, "mbdg run", docs, out, generate=generate, validate=validate, embed=embed,
                                   llm={"backend": llm.backend, "model": llm.model, "host": llm.host, "hosts": list(llm.hosts)})
     if any(saved.values()) and changed:
         echo("project configuration changed: " + "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items()))
@@ -308,19 +309,20 @@ def _echo_skipped(docs: Path, follow_symlinks: bool, echo: Callable[[str], None]
 
 def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, generate: dict,
                  echo: Callable[[str], None] = print, goal: Goal | None = None, allow_key_change: bool = False,
-                 follow_symlinks: bool = False) -> RunSummary:
+                 follow_symlinks: bool = False, embed: dict | None = None) -> RunSummary:
     """Every phase for every document, then the dataset phase; with a `goal`, rounds of that
-    until the goal's number of records is approved or its budget is spent."""
+    until the goal's number of records is approved or its budget is spent. `embed`: the embedder's
+    settings (VectorStoreResource fields; None = the project's, else the local model)."""
     started, summary = time.monotonic(), RunSummary()
     run_started = datetime.now(timezone.utc)
     paths = ProjectPaths(project_dir)
     os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(paths))
     os.environ["MBDG_PROJECT_DIR"] = str(paths.root)
-    config = save_run_settings(paths, docs, out, llm, generate, echo)
+    config = save_run_settings(paths, docs, out, llm, generate, echo, embed)
     defs = build_definitions(
         project=ProjectResource(project_dir=str(paths.root), docs_dir=str(docs), out_dir=str(out),
                                 follow_symlinks=follow_symlinks), llm=llm,
-        warehouse=WarehouseResource(path=str(paths.warehouse)), vectors=VectorStoreResource(uri=str(paths.lancedb)),
+        warehouse=WarehouseResource(path=str(paths.warehouse)), vectors=VectorStoreResource.from_project(config, uri=str(paths.lancedb)),
         signer=SignerResource(key_dir=str(paths.keys), allow_key_change=allow_key_change), config=config,
     )
     document_config, dataset_config = _run_configs(config)

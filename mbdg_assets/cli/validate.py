@@ -22,8 +22,9 @@ import click
 import numpy as np
 
 from mbdg_assets.cli.extract import expand
-from mbdg_assets.cli.options import PROJECT_OPTION, llm_options
+from mbdg_assets.cli.options import PROJECT_OPTION, embed_options, embed_settings, llm_options
 from mbdg_assets.enrich.chunking import chunk_document
+from mbdg_assets.enrich.embedding_servers import EmbeddingServerError
 from mbdg_assets.validate.contamination import EvalIndex
 from mbdg_assets.validate.decisions import AUTO_REJECT
 from mbdg_assets.validate.eval_sets import EvalSetError, load_eval_texts
@@ -219,9 +220,10 @@ def read_records(records_path: Path) -> tuple[list[dict | None], list[tuple[int,
 
 
 def validate_file(records_path: Path, sources: Path, schema: str | None, embed: bool, eval_sets: list[str],
-                  reject_contaminated: bool, echo=lambda m: None, judge=None) -> list[dict]:
+                  reject_contaminated: bool, echo=lambda m: None, judge=None, embedder=None) -> list[dict]:
     """The report lines for `records_path`, one per input line (plain function: the CLI and tests
-    call it). `judge`: optional entailment judge for the grounding stage (validate.entailment)."""
+    call it). `judge`: optional entailment judge for the grounding stage (validate.entailment);
+    `embedder`: the one whose vectors every stage uses (default: the local model; unused without `embed`)."""
     from mbdg_assets.llm.prompts import load_template
 
     lines, items = read_records(records_path)
@@ -234,11 +236,16 @@ def validate_file(records_path: Path, sources: Path, schema: str | None, embed: 
         else:
             readable.append((number, item, f))
     if readable:
-        _validate_readable(lines, readable, template, sources, embed, eval_sets, reject_contaminated, echo, judge)
+        if embed and embedder is None:
+            from mbdg_assets.enrich.embeddings import make_embedder
+
+            embedder = make_embedder()
+        _validate_readable(lines, readable, template, sources, embedder if embed else None, eval_sets,
+                           reject_contaminated, echo, judge)
     return lines
 
 
-def _validate_readable(lines: list, readable: list[tuple[int, dict, dict]], template, sources: Path, embed: bool,
+def _validate_readable(lines: list, readable: list[tuple[int, dict, dict]], template, sources: Path, embedder,
                        eval_sets: list[str], reject_contaminated: bool, echo, judge) -> None:
     """Fills `lines` (indexed by line number - 1) with the validator's verdict on each readable record."""
     from mbdg_assets.validate.stages import stage_summary
@@ -247,11 +254,6 @@ def _validate_readable(lines: list, readable: list[tuple[int, dict, dict]], temp
     chunks = load_source_chunks(sources, echo)
     if not chunks:
         raise click.ClickException(f"{sources}: no readable source documents")
-    embedder = None
-    if embed:
-        from mbdg_assets.enrich.embeddings import Embedder
-
-        embedder = Embedder()
     best = best_chunks([template.answer_of(f) or json.dumps(f) for _, _, f in readable], chunks, embedder)
     priors = {number: prior_reward(item) for number, item, _ in readable}
     candidates = [{"candidate_id": f"{number:09d}", "fields": f, "chunk": chunks[b], "generation": {},
@@ -277,6 +279,22 @@ def _validate_readable(lines: list, readable: list[tuple[int, dict, dict]], temp
             "error": None, "warnings": priors[number][1]}
 
 
+def _lines(records_path: Path, sources: Path, schema: str | None, embed: bool, eval_sets: list[str],
+           reject_contaminated: bool, echo, embedder, judging: tuple) -> list[dict]:
+    """validate_file with the entailment judge when `judging` (mode, backend, model, hosts,
+    project) turns it on, and the judge's call counts said."""
+    from mbdg_assets.validate.entailment import judge_enabled
+
+    judge_mode, backend, model, hosts, project_dir = judging
+    if not judge_enabled(judge_mode, backend):
+        return validate_file(records_path, sources, schema, embed, eval_sets, reject_contaminated, echo, embedder=embedder)
+    with _cached_judge(backend, model, hosts, project_dir) as judge:
+        lines = validate_file(records_path, sources, schema, embed, eval_sets, reject_contaminated, echo, judge, embedder)
+        echo(f"entailment judge: {backend} {judge.llm.model}: {judge.llm.misses} calls, {judge.llm.hits} cached; "
+             + ", ".join(f"{k.removeprefix('entailment_')} {v}" for k, v in judge.stats().items() if v != ""))
+    return lines
+
+
 @click.command("validate")
 @click.argument("records_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--sources", required=True, type=click.Path(exists=True, path_type=Path), help="Folder (or file) of the source documents.")
@@ -291,23 +309,29 @@ def _validate_readable(lines: list, readable: list[tuple[int, dict, dict]], temp
               help="LLM entailment check of reworded claims (--judge alone = on; auto = on for ollama/openai, off for "
                    "the embedded model, which judges no better than chance).")
 @llm_options
+@embed_options
 @PROJECT_OPTION
 def validate(records_path: Path, sources: Path, out_path: Path, schema: str | None, eval_sets: tuple[str, ...],
              reject_contaminated: bool, no_embed: bool, judge_mode: str, backend: str, model: str, hosts: tuple[str, ...],
-             project_dir: str | None) -> None:
+             embed_backend: str, embed_model: str, embed_hosts: tuple[str, ...], embed_batch_size: int,
+             embed_api_key_env: str, project_dir: str | None) -> None:
     """Run the five validation stages on an existing RECORDS_PATH dataset against its source documents."""
-    from mbdg_assets.validate.entailment import judge_enabled
+    from resources import VectorStoreResource
+
+    try:
+        embedder = VectorStoreResource(**embed_settings(embed_backend, embed_model, embed_hosts, embed_batch_size,
+                                                        embed_api_key_env)).embedder()
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
 
     if schema and schema.endswith(".json"):
         schema = str(Path(schema).resolve())
     echo = lambda message: click.echo(message, err=True)  # noqa: E731
-    if judge_enabled(judge_mode, backend):
-        with _cached_judge(backend, model, hosts, project_dir) as judge:
-            lines = validate_file(records_path, sources, schema, not no_embed, list(eval_sets), reject_contaminated, echo, judge)
-            echo(f"entailment judge: {backend} {judge.llm.model}: {judge.llm.misses} calls, {judge.llm.hits} cached; "
-                 + ", ".join(f"{k.removeprefix('entailment_')} {v}" for k, v in judge.stats().items() if v != ""))
-    else:
-        lines = validate_file(records_path, sources, schema, not no_embed, list(eval_sets), reject_contaminated, echo)
+    try:
+        lines = _lines(records_path, sources, schema, not no_embed, list(eval_sets), reject_contaminated, echo,
+                       embedder, (judge_mode, backend, model, hosts, project_dir))
+    except EmbeddingServerError as error:
+        raise click.ClickException(str(error)) from None
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with out_path.open("w", encoding="utf-8") as out:
         for line in lines:

@@ -7,8 +7,9 @@ from mbdg_assets.enrich.chunking import DEFAULT_MAX_TOKENS, DEFAULT_TARGET_TOKEN
 from mbdg_assets.enrich.annotate import enrichment_rows
 from mbdg_assets.extract.formats.base import ExtractionError
 from mbdg_assets.storage.incremental import chunks_current, ensure_enrichment_columns, ensure_versions_table, mark_chunked
-from mbdg_assets.storage.tables import load_document, replace_chunks
-from mbdg_assets.enrich.topics import load_topics, previous_topics, release_chunks, save_topics
+from mbdg_assets.storage.tables import load_document, load_run_facts, record_run_facts, replace_chunks
+from mbdg_assets.enrich.embeddings import DEFAULT_EMBEDDING_MODEL
+from mbdg_assets.enrich.topics import empty_centroids, load_topics, previous_topics, release_chunks, save_topics
 from mbdg_assets.defs.extract import source_documents
 from mbdg_assets.defs.partitions import documents_partitions, in_groups, range_metadata
 from resources import VectorStoreResource, WarehouseResource
@@ -22,13 +23,32 @@ class ChunkingConfig(dg.Config):
     overlap_tokens: int = 0
 
 
-def _stale(con, paths: list[str], config: ChunkingConfig, vectors: VectorStoreResource, store,
+def _key(config: ChunkingConfig, vectors: VectorStoreResource, embedder) -> str:
+    """The chunking key with the embedder's identity when it is not the tokenizer's model (a
+    server): another embedding model makes every document's chunks stale, so they are re-embedded."""
+    tokenizer = vectors.tokenizer()
+    return chunking_key(config.target_tokens, config.max_tokens, config.overlap_tokens, tokenizer,
+                        "" if embedder.identity == tokenizer else embedder.identity)
+
+
+TOPIC_SPACE_FACTS = "topic_space"  # run_facts row: {"embedder": identity} of the topic centroids
+
+
+def _enter_space(con, identity: str) -> None:
+    """Topic centroids are grown with this embedder's vectors: when they were another's, they are
+    emptied (topics.empty_centroids). A project from before this record counts as all-MiniLM-L6-v2's."""
+    stored = (load_run_facts(con, TOPIC_SPACE_FACTS) or {}).get("embedder", DEFAULT_EMBEDDING_MODEL)
+    if stored != identity:
+        empty_centroids(con)
+        record_run_facts(con, TOPIC_SPACE_FACTS, {"embedder": identity})
+
+
+def _stale(con, paths: list[str], config: ChunkingConfig, vectors: VectorStoreResource, store, key: str,
            failed: dict[str, str]) -> tuple[list, dict]:
     """(document, chunks) of each document whose chunks must be made again, and the metadata of
     those that are current; a document that was never extracted (its error is recorded) is skipped,
     and one over its chunk budget (max_chunks) goes into `failed` with the reason."""
-    count = token_counter(vectors.embedding_model)
-    key = chunking_key(config.target_tokens, config.max_tokens, config.overlap_tokens, vectors.embedding_model)
+    count = token_counter(vectors.tokenizer())
     stale, current = [], {}
     for path in paths:
         try:
@@ -75,14 +95,15 @@ def enriched_chunks(context: dg.AssetExecutionContext, config: ChunkingConfig, w
     documents, one warehouse connection per group."""
     paths = list(context.partition_keys)
     store, embedder = vectors.store(), vectors.embedder()
-    key = chunking_key(config.target_tokens, config.max_tokens, config.overlap_tokens, vectors.embedding_model)
+    key = _key(config, vectors, embedder)
     done: dict[str, dict] = {}
     failed: dict[str, str] = {}
     for group in in_groups(paths):
         with warehouse.connect() as con:
             ensure_enrichment_columns(con)
             ensure_versions_table(con)
-            stale, current = _stale(con, group, config, vectors, store, failed)
+            _enter_space(con, embedder.identity)
+            stale, current = _stale(con, group, config, vectors, store, key, failed)
         done |= current
         if not stale:
             continue
@@ -92,7 +113,7 @@ def enriched_chunks(context: dg.AssetExecutionContext, config: ChunkingConfig, w
             offsets.append(offsets[-1] + len(chunks))
         rows = [{"chunk_id": c.chunk_id, "doc_id": c.doc_id, "path": doc.path}
                 for doc, chunks in stale for c in chunks]
-        store.replace_chunks_of([doc.path for doc, _chunks in stale], rows, embeddings)
+        store.replace_chunks_of([doc.path for doc, _chunks in stale], rows, embeddings, embedder.identity)
         with warehouse.connect() as con:
             for (doc, chunks), start, end in zip(stale, offsets, offsets[1:]):
                 done[doc.path] = _store_enriched(con, doc, chunks, embeddings[start:end], key)
@@ -101,8 +122,8 @@ def enriched_chunks(context: dg.AssetExecutionContext, config: ChunkingConfig, w
         if skipped:
             reason = failed.get(paths[0], "not extracted yet (materialize source_documents for it first)")
             raise dg.Failure(description=f"{paths[0]}: {reason}")
-        metadata = done[paths[0]] | {"embedding_model": embedder.model}
+        metadata = done[paths[0]] | {"embedding_model": embedder.identity}
         return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(metadata["doc_id"]))
     return dg.MaterializeResult(metadata=range_metadata(paths, skipped) | {
-        "chunks": sum(m["chunks"] for m in done.values()), "embedding_model": embedder.model,
+        "chunks": sum(m["chunks"] for m in done.values()), "embedding_model": embedder.identity,
         "unchanged": sum(bool(m.get("unchanged")) for m in done.values())})

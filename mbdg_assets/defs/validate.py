@@ -3,6 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
+from mbdg_assets.enrich.embeddings import EMBEDDING_FACTS
 from mbdg_assets.validate.accepted_records import add_accepted, load_prior
 from mbdg_assets.validate.contamination import EvalIndex
 from mbdg_assets.validate.decisions import AUTO_APPROVE, AUTO_REJECT, Thresholds
@@ -60,16 +61,17 @@ def _entailment_judge(mode: str, llm: LLMResource, con) -> EntailmentJudge | Non
     return EntailmentJudge(CachedLLM(llm.client(), con)) if judge_enabled(mode, llm.backend) else None
 
 
-def _remember_accepted(store_uri, records) -> int:
+def _remember_accepted(store_uri, records, embedder) -> int:
     """Approved records go to LanceDB `accepted_records` for later runs' dedup and novelty."""
     approved = [r for r in records if r.decision == AUTO_APPROVE and r.vector is not None]
     rows = [{"record_id": r.record_id, "text": record_text(r.fields), "path": r.paths[0], "chunk_id": r.chunk_ids[0],
              "topic": r.topic} for r in approved]
     import numpy as np
 
-    vectors = np.stack([r.vector for r in approved]) if approved else np.zeros((0, 384), dtype=np.float32)
-    signatures = np.stack([r.signature for r in approved]) if approved else np.zeros((0, 128), dtype=np.uint32)
-    return add_accepted(store_uri, rows, vectors, signatures)
+    if not approved:
+        return 0
+    vectors, signatures = np.stack([r.vector for r in approved]), np.stack([r.signature for r in approved])
+    return add_accepted(store_uri, rows, vectors, signatures, embedder.identity)
 
 
 @dg.asset(deps=[candidates], group_name="validate", kinds={"python", "duckdb", "lancedb"})
@@ -87,22 +89,23 @@ def validated_records(context: dg.AssetExecutionContext, config: ValidateConfig,
         purged = purge_removed_documents(con, store, paths)
         judge = _entailment_judge(config.entailment_judge, llm, con)
         records = validate_candidates(load_winners(con, paths), template.schema_name, template.json_schema, config.params(),
-                                      embedder=embedder, prior=load_prior(store_uri), eval_index=eval_index,
+                                      embedder=embedder, prior=load_prior(store_uri, embedder), eval_index=eval_index,
                                       judge=judge, remembered=remembered)
         replace_records(con, records)
         replace_stage_counts(con, records.stages)
         record_run_facts(con, VALIDATE_FACTS, config.model_dump())  # the settings the export's data card names
+        record_run_facts(con, EMBEDDING_FACTS, embedder.describe())  # the model behind the record vectors (manifest)
         counts = decision_counts(con)
         counts |= review_counts(con)  # issue 7: reviews_pending, reviewed
     current = {vector_key(embedder, record_text(r.fields)): r.vector for r in records if r.vector is not None}
-    store.replace_record_vectors(current)
-    remembered_count = _remember_accepted(store_uri, records)
+    store.replace_record_vectors(current, embedder.identity)
+    remembered_count = _remember_accepted(store_uri, records, embedder)
     duplicates = sum(1 for r in records if r.duplicate_of)
     judged = ({"entailment_judge": f"{llm.backend} {judge.llm.model}", "entailment_calls": judge.llm.misses,
                "entailment_cache_hits": judge.llm.hits, **judge.stats()} if judge else {"entailment_judge": "off"})
     return dg.MaterializeResult(
         metadata={"records": len(records), **counts, "documents": len(paths), "duplicates": duplicates, **judged,
-                  "accepted_stored": remembered_count, "winners_embedded": len(set(current) - earlier),
+                  "accepted_stored": remembered_count, "embedding_model": embedder.identity, "winners_embedded": len(set(current) - earlier),
                   "documents_purged": len(purged), "preview": dg.MetadataValue.md(_preview(records)),
                   "stages": dg.MetadataValue.json({name: c.as_dict() for name, c in records.stages.items()})}
     )

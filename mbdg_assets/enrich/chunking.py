@@ -371,10 +371,12 @@ def _check_sizes(target_tokens: int, max_tokens: int, overlap_tokens: int) -> No
         )
 
 
-def chunking_key(target_tokens: int, max_tokens: int, overlap_tokens: int, tokenizer: str) -> str:
-    """What chunk boundaries depend on besides the text: stored with the chunks, so a change of
-    chunker version, budget or tokenizer re-chunks (and re-embeds) an unchanged document."""
-    return f"chunker={CHUNKER_VERSION};target={target_tokens};max={max_tokens};overlap={overlap_tokens};tokenizer={tokenizer}"
+def chunking_key(target_tokens: int, max_tokens: int, overlap_tokens: int, tokenizer: str, embedder: str = "") -> str:
+    """What chunk boundaries and vectors depend on besides the text: stored with the chunks, so a
+    change of chunker version, budget, tokenizer or embedding model (`embedder`, a server's
+    identity; the local model is the tokenizer's) re-chunks and re-embeds an unchanged document."""
+    key = f"chunker={CHUNKER_VERSION};target={target_tokens};max={max_tokens};overlap={overlap_tokens};tokenizer={tokenizer}"
+    return key + (f";embedder={embedder}" if embedder else "")
 
 
 def chunk_document(

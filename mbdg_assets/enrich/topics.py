@@ -10,7 +10,10 @@ no model; the result depends on document order (the first document on a theme na
 labels are those of the founding chunk rather than a summary of all members.
 
 Re-running an unchanged document keeps its chunks' topics (same chunk ids, same topics), so
-the labels are stable.
+the labels are stable. Centroids live in one embedder's vector space: when the run's embedder is
+another (defs/enrich.py records it), every centroid is emptied, topics keep their ids, labels and members,
+and a topic's centroid is seeded again by the first of its members embedded in the new space; a
+topic with no centroid yet is not offered to new chunks.
 """
 
 from __future__ import annotations
@@ -60,12 +63,17 @@ def assign(topics: Topics, vectors: np.ndarray, phrases: Sequence[Sequence[str]]
     result = []
     for vector, chunk_phrases, fallback, before in zip(vectors, phrases, fallbacks, previous):
         if before is not None and before in topics.ids:
-            result.append((before, topics.labels[topics.index(before)]))
+            position = topics.index(before)
+            if len(topics.centroids[position]) != len(vector):  # emptied by enter_space: seed it again
+                topics.centroids[position] = vector / max(float(np.linalg.norm(vector)), 1e-12)
+                topics.changed.add(before)
+            result.append((before, topics.labels[position]))
             continue
-        if topics.ids:
-            similarities = np.stack(topics.centroids) @ vector
-            best = int(np.argmax(similarities))
-            if similarities[best] >= threshold:
+        live = [i for i, centroid in enumerate(topics.centroids) if len(centroid) == len(vector)]
+        if live:
+            similarities = np.stack([topics.centroids[i] for i in live]) @ vector
+            best = live[int(np.argmax(similarities))]
+            if similarities[live.index(best)] >= threshold:
                 _join(topics, best, vector)
                 result.append((topics.ids[best], topics.labels[best]))
                 continue
@@ -77,6 +85,12 @@ def assign(topics: Topics, vectors: np.ndarray, phrases: Sequence[Sequence[str]]
         topics.changed.add(new_id)
         result.append((new_id, topics.labels[-1]))
     return result
+
+
+def empty_centroids(con: duckdb.DuckDBPyConnection) -> None:
+    """Forget every centroid (the embedder changed: see the module docstring); ids, labels and
+    sizes stay, and each topic is seeded again by its first member embedded anew."""
+    con.execute("UPDATE topics SET centroid = []")
 
 
 def load_topics(con: duckdb.DuckDBPyConnection) -> Topics:

@@ -59,8 +59,12 @@ def _generation_section(facts: dict) -> list[str]:
     rows = [[g.get("backend"), g.get("model"), licence_note(g.get("model")), g.get("prompt_version"),
              g.get("temperature"), g.get("k"), f"{g.get('seed_min')}..{g.get('seed_max')}", g.get("candidates")]
             for g in facts["generation"]]
+    embedding = facts.get("embedding") or {}
+    embedder = ([f"Embedding model: {embedding.get('backend')} {embedding.get('model')}, "
+                 f"{embedding.get('dimension')} dimensions (chunk and record vectors, dedup, grounding, novelty).", ""]
+                if embedding else [])
     return ["## Generator", ""] + _table(
-        ["backend", "model", "licence", "prompt template", "temperature", "K", "seeds", "candidates"], rows)
+        ["backend", "model", "licence", "prompt template", "temperature", "K", "seeds", "candidates"], rows) + embedder
 
 
 def _filters_section(facts: dict) -> list[str]:

@@ -19,7 +19,8 @@ from mbdg_assets.manifest.signed_manifest import describe_files
 from mbdg_assets.export.coverage import corpus_coverage
 from mbdg_assets.export.review_decisions import review_of
 from mbdg_assets.storage.sql_files import sql_text
-from mbdg_assets.storage.tables import load_stage_counts
+from mbdg_assets.enrich.embeddings import EMBEDDING_FACTS
+from mbdg_assets.storage.tables import load_run_facts, load_stage_counts
 from mbdg_assets.storage.warehouse import fetch_dicts
 
 SELECTION_RULE = "highest hybrid reward among parsed candidates; ties go to the lower rank (earlier seed)"
@@ -119,6 +120,7 @@ def collect_facts(con: duckdb.DuckDBPyConnection, result, source_rows: list[dict
     return {
         "created_at": created_at, "mbdg_version": mbdg_version, "sources": source_rows,
         "generation": generation_parameters(con), "validation": validation, "export": export,
+        "embedding": load_run_facts(con, EMBEDDING_FACTS),
         "funnel": funnel(con, result.rows), "stages": stage_pass_counts(con),
         "distribution": distribution(result.rows), "splits": result.split_sizes,
         "pairs": {"kept": result.pairs, "dropped": result.pairs_dropped},
@@ -148,7 +150,8 @@ def manifest_body(facts: dict, out_dir: Path, lineage: dict, created_at: str) ->
         "created_at": created_at,
         "mbdg_version": facts["mbdg_version"],
         "sources": facts["sources"],
-        "parameters": {"generation": facts["generation"], "validation": facts["validation"], "export": facts["export"]},
+        "parameters": {"generation": facts["generation"], "embedding": facts.get("embedding"),
+                       "validation": facts["validation"], "export": facts["export"]},
         "summary": {"funnel": facts["funnel"], "stages": facts["stages"], "split_sizes": facts["splits"],
                     "preference_pairs": facts["pairs"], "distribution": facts["distribution"]},
         "records": facts["records"],

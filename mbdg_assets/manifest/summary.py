@@ -14,6 +14,8 @@ def _generation_lines(manifest: dict) -> list[str]:
     parameters = manifest.get("parameters", {})
     generation = parameters.get("generation", [])
     lines = [f"  generation: {_kv(g)}" for g in generation] or ["  generation: (none recorded)"]
+    if parameters.get("embedding"):
+        lines.append(f"  embedding: {_kv(parameters['embedding'])}")
     if parameters.get("validation"):
         lines.append(f"  validation: {_kv(parameters['validation'])}")
     if parameters.get("export"):

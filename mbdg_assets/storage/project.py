@@ -93,11 +93,12 @@ def save_settings(paths: ProjectPaths, **updates: object) -> None:
 # What `mbdg run` ran with, read back by the Dagster resources, jobs, sensors and schedule as their
 # defaults, so that a UI launch with an empty config does what the CLI did. Sections:
 #   llm:      backend, model, host, hosts (resources.LLMResource's fields)
+#   embed:    embed_backend, embedding_model, embed_hosts, ... (resources.VectorStoreResource's fields)
 #   generate: the candidates asset's config (GenerateConfig fields)
 #   validate: the validated_records asset's config (ValidateConfig fields: thresholds, judge, ...)
 #   docs_dir, out_dir: relative to the project folder when they sit next to it (relocatable)
 #   changes:  who changed which setting when; the manifest carries it
-CONFIG_SECTIONS = ("llm", "generate", "validate")
+CONFIG_SECTIONS = ("llm", "embed", "generate", "validate")
 MAX_CHANGES_KEPT = 50
 
 
@@ -117,7 +118,7 @@ def resolve_folder(paths: ProjectPaths, stored: str) -> Path:
 
 
 def project_config(paths: ProjectPaths) -> dict[str, dict]:
-    """The configuration sections (llm, generate, validate); empty sections when nothing is saved."""
+    """The configuration sections (llm, embed, generate, validate); empty sections when nothing is saved."""
     settings = load_settings(paths)
     return {section: dict(settings.get(section) or {}) for section in CONFIG_SECTIONS}
 

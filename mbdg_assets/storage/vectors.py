@@ -7,6 +7,12 @@ and vector only. (It once held the text again with a full-text index that no pro
 queried; keyword retrieval, when a feature needs it, belongs beside the text in DuckDB.)
 Chunk writes are per document: a re-extracted or deleted document replaces or removes exactly its
 own rows, so adding one document never rewrites the others.
+
+Each table holds the vectors of one embedding model: its schema's metadata names the embedder
+(`identity` of enrich.embeddings), and its vector column has that model's dimension. Writing
+vectors of another model (another dimension, or the same dimension from other weights) drops and
+re-creates the table: its rows belong to another vector space and would be compared with the new
+ones. A table made before the metadata existed counts as all-MiniLM-L6-v2's (the only model then).
 """
 
 from __future__ import annotations
@@ -16,7 +22,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from mbdg_assets.enrich.embeddings import DEFAULT_EMBEDDING_MODEL
+
 CHUNKS_TABLE = "chunk_vectors"
+SPACE_KEY = b"embedder"
 LEGACY_CHUNKS_TABLE = "chunks"  # the earlier table with text and a full-text index: dropped on sight
 RECORD_VECTORS_TABLE = "record_vectors"
 
@@ -25,19 +34,36 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _chunk_schema(dimension: int) -> pa.Schema:
-    return pa.schema(
-        [
-            pa.field("chunk_id", pa.string()),
-            pa.field("doc_id", pa.string()),
-            pa.field("path", pa.string()),
-            pa.field("vector", pa.list_(pa.float32(), dimension)),
-        ]
-    )
+def vector_schema(fields: list[pa.Field], dimension: int, space: str) -> pa.Schema:
+    """`fields` and a `vector` column of `dimension` floats, marked with the embedder `space`."""
+    return pa.schema([*fields, pa.field("vector", pa.list_(pa.float32(), dimension))],
+                     metadata={SPACE_KEY: space.encode()})
 
 
-def _key_vector_schema(dimension: int) -> pa.Schema:
-    return pa.schema([pa.field("key", pa.string()), pa.field("vector", pa.list_(pa.float32(), dimension))])
+def table_space(schema: pa.Schema) -> tuple[str, int]:
+    """(embedder identity, dimension) of an existing vector table."""
+    space = (schema.metadata or {}).get(SPACE_KEY)
+    return (space.decode() if space else DEFAULT_EMBEDDING_MODEL), schema.field("vector").type.list_size
+
+
+def open_in_space(db, name: str, schema: pa.Schema):
+    """The table `name`, made with `schema` when missing, and dropped and made again when its
+    vectors are another embedder's (see the module docstring)."""
+    if name in db.list_tables().tables:
+        table = db.open_table(name)
+        if table_space(table.schema) == table_space(schema):
+            return table
+        db.drop_table(name)
+    return db.create_table(name, schema=schema, exist_ok=True)
+
+
+def _chunk_schema(dimension: int, space: str) -> pa.Schema:
+    return vector_schema([pa.field("chunk_id", pa.string()), pa.field("doc_id", pa.string()),
+                          pa.field("path", pa.string())], dimension, space)
+
+
+def _key_vector_schema(dimension: int, space: str) -> pa.Schema:
+    return vector_schema([pa.field("key", pa.string())], dimension, space)
 
 
 class VectorStore:
@@ -52,18 +78,20 @@ class VectorStore:
         if LEGACY_CHUNKS_TABLE in self.db.list_tables().tables:
             self.db.drop_table(LEGACY_CHUNKS_TABLE)  # its documents are re-embedded: chunks_current finds no vectors
 
-    def _table(self, name: str, schema: pa.Schema):
-        if name in self.db.list_tables().tables:
-            return self.db.open_table(name)
-        return self.db.create_table(name, schema=schema, exist_ok=True)
-
-    def replace_document_chunks(self, path: str, rows: list[dict], vectors: np.ndarray) -> int:
+    def replace_document_chunks(self, path: str, rows: list[dict], vectors: np.ndarray,
+                                space: str = DEFAULT_EMBEDDING_MODEL) -> int:
         """Drop the document's old chunk vectors and add the new ones; returns rows written."""
-        return self.replace_chunks_of([path], rows, vectors)
+        return self.replace_chunks_of([path], rows, vectors, space)
 
-    def replace_chunks_of(self, paths: list[str], rows: list[dict], vectors: np.ndarray) -> int:
-        """The same for several documents in one delete and one append (each is a table version)."""
-        table = self._table(CHUNKS_TABLE, _chunk_schema(vectors.shape[1] if len(rows) else 384))
+    def replace_chunks_of(self, paths: list[str], rows: list[dict], vectors: np.ndarray,
+                          space: str = DEFAULT_EMBEDDING_MODEL) -> int:
+        """The same for several documents in one delete and one append (each is a table version).
+        `space`: the embedder's identity; vectors of another one than the table's re-create it."""
+        if not rows:
+            if CHUNKS_TABLE in self.db.list_tables().tables:
+                self.db.open_table(CHUNKS_TABLE).delete(f"path IN ({', '.join(_quote(p) for p in paths)})")
+            return 0
+        table = open_in_space(self.db, CHUNKS_TABLE, _chunk_schema(vectors.shape[1], space))
         table.delete(f"path IN ({', '.join(_quote(p) for p in paths)})")
         if rows:
             table.add([row | {"vector": vector.tolist()} for row, vector in zip(rows, vectors)])
@@ -96,8 +124,10 @@ class VectorStore:
         keys, vectors = rows.column("key").to_pylist(), rows.column("vector").to_numpy(zero_copy_only=False)
         return {key: np.asarray(vector, dtype=np.float32) for key, vector in zip(keys, vectors)}
 
-    def replace_record_vectors(self, vectors: dict[str, np.ndarray]) -> None:
-        """Keep exactly the current records' vectors: records that left the dataset leave the table."""
+    def replace_record_vectors(self, vectors: dict[str, np.ndarray], space: str = DEFAULT_EMBEDDING_MODEL) -> None:
+        """Keep exactly the current records' vectors: records that left the dataset leave the table
+        (an overwrite, so a new embedder's dimension simply replaces the old table)."""
         dimension = len(next(iter(vectors.values()))) if vectors else 384
-        data = pa.Table.from_pylist([{"key": k, "vector": v.tolist()} for k, v in vectors.items()], schema=_key_vector_schema(dimension))
+        data = pa.Table.from_pylist([{"key": k, "vector": v.tolist()} for k, v in vectors.items()],
+                                    schema=_key_vector_schema(dimension, space))
         self.db.create_table(RECORD_VECTORS_TABLE, data, mode="overwrite")

@@ -3,6 +3,9 @@
 Every AUTO_APPROVE record is stored with its text, embedding and MinHash signature, so a later
 run deduplicates and measures novelty against everything released before without re-embedding
 it. Rows are keyed by record_id (an upsert), so re-validating the same dataset changes nothing.
+The table is marked with the embedder that made its vectors (storage/vectors.py); when the run's
+embedder is another one, the stored texts are embedded again, once, so earlier records stay
+comparable instead of being dropped or compared across two vector spaces.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+
+from mbdg_assets.enrich.embeddings import DEFAULT_EMBEDDING_MODEL
+from mbdg_assets.storage.vectors import open_in_space, table_space, vector_schema
 
 ACCEPTED_TABLE = "accepted_records"
 
@@ -37,14 +43,13 @@ class PriorRecords:
                             None if self.signatures is None else self.signatures[keep])
 
 
-def _schema(dimension: int, num_perm: int) -> pa.Schema:
-    return pa.schema([
+def _schema(dimension: int, num_perm: int, space: str) -> pa.Schema:
+    return vector_schema([
         pa.field("record_id", pa.string()), pa.field("text", pa.string()), pa.field("path", pa.string()),
         pa.field("chunk_id", pa.string()), pa.field("topic", pa.string()),
-        pa.field("vector", pa.list_(pa.float32(), dimension)),
         pa.field("signature", pa.list_(pa.uint32(), num_perm)),
         pa.field("accepted_at", pa.timestamp("us", tz="UTC")),
-    ])
+    ], dimension, space)
 
 
 def _db(uri: str | Path):
@@ -54,25 +59,39 @@ def _db(uri: str | Path):
     return lancedb.connect(str(uri))
 
 
-def load_prior(uri: str | Path) -> PriorRecords:
+def load_prior(uri: str | Path, embedder=None) -> PriorRecords:
+    """Every accepted record; with `embedder`, in its vector space (re-embedded once when the
+    table holds another embedder's vectors)."""
     db = _db(uri)
     if ACCEPTED_TABLE not in db.list_tables().tables:
         return PriorRecords()
     table = db.open_table(ACCEPTED_TABLE).to_arrow()
     if table.num_rows == 0:
         return PriorRecords()
+    if embedder is not None and table_space(table.schema)[0] != embedder.identity:
+        table = _reembedded(db, table, embedder)
     col = lambda name: table.column(name).to_pylist()  # noqa: E731
     return PriorRecords(col("record_id"), col("text"), col("path"), col("chunk_id"), col("topic"),
                         np.asarray(col("vector"), dtype=np.float32), np.asarray(col("signature"), dtype=np.uint32))
 
 
-def add_accepted(uri: str | Path, rows: list[dict], vectors: np.ndarray, signatures: np.ndarray) -> int:
-    """Upsert rows {record_id, text, path, chunk_id, topic} with their vector and signature."""
+def _reembedded(db, table: pa.Table, embedder) -> pa.Table:
+    """The accepted records again with `embedder`'s vectors of their texts, stored in its space."""
+    vectors = embedder.embed(table.column("text").to_pylist())
+    schema = _schema(vectors.shape[1], table.schema.field("signature").type.list_size, embedder.identity)
+    fresh = table.drop_columns(["vector"]).append_column("vector", pa.array(list(vectors), schema.field("vector").type))
+    fresh = fresh.select(schema.names).cast(schema)
+    db.create_table(ACCEPTED_TABLE, fresh, mode="overwrite")
+    return db.open_table(ACCEPTED_TABLE).to_arrow()
+
+
+def add_accepted(uri: str | Path, rows: list[dict], vectors: np.ndarray, signatures: np.ndarray,
+                 space: str = DEFAULT_EMBEDDING_MODEL) -> int:
+    """Upsert rows {record_id, text, path, chunk_id, topic} with their vector and signature
+    (`space`: the identity of the embedder that made the vectors)."""
     if not rows:
         return 0
-    db = _db(uri)
-    table = (db.open_table(ACCEPTED_TABLE) if ACCEPTED_TABLE in db.list_tables().tables
-             else db.create_table(ACCEPTED_TABLE, schema=_schema(vectors.shape[1], signatures.shape[1]), exist_ok=True))
+    table = open_in_space(_db(uri), ACCEPTED_TABLE, _schema(vectors.shape[1], signatures.shape[1], space))
     ids = ", ".join("'" + r["record_id"].replace("'", "''") + "'" for r in rows)
     table.delete(f"record_id IN ({ids})")
     now = datetime.now(timezone.utc)

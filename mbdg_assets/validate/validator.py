@@ -127,7 +127,7 @@ def _batch_stages(records: list[ValidatedRecord], dups, nearest: list[float], pr
 
 def vector_key(embedder, text: str) -> str:
     """What a remembered record vector is filed under: the embedding model and the record's text."""
-    return stable_id(getattr(embedder, "model", ""), text)
+    return stable_id(getattr(embedder, "identity", ""), text)
 
 
 def embed_records(embedder, texts: list[str], remembered: dict[str, np.ndarray] | None = None) -> np.ndarray | None:
