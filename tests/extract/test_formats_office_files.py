@@ -56,6 +56,30 @@ def test_every_text_format_reads_wide_encodings(tmp_path: Path, codec: str, suff
     assert "Zürich" in doc.text and "Tuesday" in doc.text
 
 
+CJK = {"zh": "北京咖啡烘焙厂每周二收到生豆。\n麻袋称重并登记，然后送入烘焙机。\n",
+       "ja": "東京の焙煎所では、毎週火曜日に生豆が届きます。袋は計量され、記録されます。",  # no ASCII, no NUL byte
+       "ko": "서울의 로스터리는 매주 화요일에 생두를 받습니다. 자루는 무게를 달아 기록합니다."}
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("language", sorted(CJK))
+def test_utf16_without_a_bom_in_cjk_scripts_is_recognised_by_decoding(tmp_path: Path, codec: str, language: str) -> None:
+    data = CJK[language].encode(codec)
+    assert text_encoding(data) == codec
+    path = tmp_path / f"{language}.txt"
+    path.write_bytes(data)
+    assert extract_document(path).text == CJK[language].strip()
+
+
+@pytest.mark.parametrize(("text", "codec"), [
+    ("Bush hid the facts", "cp1252"),  # the classic: these bytes also decode as valid 'CJK' UTF-16
+    ("Résumé, café, naïve garçon: déjà vu.\r\n" * 30, "cp1252"),
+    (CJK["zh"] * 20, "gbk"), (CJK["ja"] * 20, "shift_jis"), (CJK["ko"] * 20, "euc-kr"),
+])
+def test_byte_encodings_of_any_script_are_not_taken_for_utf16(text: str, codec: str) -> None:
+    assert text_encoding(text.encode(codec)) is None
+
+
 @pytest.mark.parametrize("codec", ["utf-16", "utf-16-le"])
 def test_mail_saved_as_utf16_is_read(tmp_path: Path, codec: str) -> None:
     source = write_eml(tmp_path / "plain.eml", tmp_path)
@@ -167,18 +191,18 @@ def test_tar_gz_and_single_gzip_files(tmp_path: Path) -> None:
 def test_archive_limits_are_the_shared_extraction_limits(tmp_path: Path) -> None:
     from mbdg_assets.extract.formats import archive
     from mbdg_assets.extract.extraction import parse_bytes
-    from mbdg_assets.extract.limits import DEFAULT_LIMITS, ExtractionLimits
+    from mbdg_assets.extract.limits import DEFAULT_LIMITS, ExtractionLimits, reading
 
     bomb = _zip(tmp_path / "bomb.zip", {"zeros.txt": b"0" * (20 << 20)})
     with pytest.raises(ExtractionError) as error:
         extract_document(bomb)
     assert error.value.code == "too_large" and "zip bomb" in error.value.message
     many = _zip(tmp_path / "many.zip", {f"n{i}.txt": b"note %d" % i for i in range(12)})
-    with pytest.raises(ExtractionError) as error:
-        archive.extract_zip(many, many.read_bytes(), 0, parse_bytes, ExtractionLimits(max_archive_entries=10))
+    with pytest.raises(ExtractionError) as error, reading(many.name, ExtractionLimits(max_archive_entries=10)):
+        archive.extract_zip(many, many.read_bytes(), 0, parse_bytes)
     assert error.value.code == "too_many_parts"
-    with pytest.raises(ExtractionError) as error:
-        archive.extract_zip(many, many.read_bytes(), 0, parse_bytes, ExtractionLimits(max_decompressed_bytes=40))
+    with pytest.raises(ExtractionError) as error, reading(many.name, ExtractionLimits(max_decompressed_bytes=40)):
+        archive.extract_zip(many, many.read_bytes(), 0, parse_bytes)
     assert error.value.code == "too_large"
     nested = _zip(tmp_path / "z4.zip", {"x.txt": b"deep text"})
     for level in (3, 2, 1, 0):  # z0 > z1 > z2 > z3 > z4 > x.txt
@@ -363,6 +387,46 @@ def test_other_languages_by_their_declarations(tmp_path: Path, name: str) -> Non
     assert {t: text_of.get(t) for t in comments} == comments
     code = "\n".join(kinds(doc, "code"))
     assert all(line in code for line in source.split("\n") if line.strip() and not line.strip().startswith(("/", "*")))
+
+
+QT_TS = """<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="de_DE">
+<context>
+    <name>RoastDialog</name>
+    <message>
+        <location filename="roastdialog.cpp" line="42"/>
+        <source>Start roasting</source>
+        <translation>Röstung starten</translation>
+    </message>
+    <message>
+        <source>Beans weighed: %1 kg</source>
+        <translation type="unfinished">Bohnen gewogen: %1 kg</translation>
+        <translatorcomment>kg stays</translatorcomment>
+    </message>
+</context>
+<context>
+    <name>MainWindow</name>
+    <message><source>&amp;Quit</source><translation>&amp;Beenden</translation></message>
+</context>
+</TS>
+"""
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "utf-16"])
+def test_ts_is_a_qt_translation_file_by_its_content_else_typescript(tmp_path: Path, codec: str) -> None:
+    path = tmp_path / "roaster_de.ts"
+    path.write_bytes(QT_TS.encode(codec))
+    doc = extract_document(path)
+    assert doc.format == "qt_translation" and doc.title == "roaster_de translations (de_DE)"
+    assert [title for _, _, title in headings(doc)][1:] == ["## RoastDialog", "## MainWindow"]
+    tables = kinds(doc, "table")
+    assert "| Start roasting | Röstung starten |  |" in tables[0] and "| Beans weighed: %1 kg | Bohnen gewogen: %1 kg | kg stays |" in tables[0]
+    assert tables[1].splitlines()[-1] == "| &Quit | &Beenden |"
+    typescript = _write(tmp_path, "cart.ts", SOURCES["cart.ts"][0])
+    assert extract_document(typescript).format == "code"
+    generic = _write(tmp_path, "generic.ts", "// a TypeScript file that mentions <TS> in a comment\nconst a = 1;\n")
+    assert extract_document(generic).format == "code"
 
 
 # --------------------------------------------------------------------------- BMP, HEIC
