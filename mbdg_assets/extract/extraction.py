@@ -42,7 +42,8 @@ _MAGIC_READ = 1 << 20  # detect_format reads at most this much of a file
 # 4: scanned PDF pages OCRed, UTF-16/32 text read, OCR without the angle classifier, new formats;
 #    PDF words hyphenated at a line end joined again, running headers / footers / page numbers dropped,
 #    paragraphs running over a page break joined (formats/pdf.py).
-EXTRACTOR_VERSION = "4"
+# 5: UTF-16 without a BOM in CJK scripts, Qt Linguist .ts files, archive members as documents of their own.
+EXTRACTOR_VERSION = "5"
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -74,7 +75,10 @@ _FORMATS: tuple[_Format, ...] = (
     _Format("pptx", (".pptx",), office.extract_pptx, zip_magic("PowerPoint file")),
     _Format("xlsx", (".xlsx", ".xlsm"), office.extract_xlsx, zip_magic("Excel workbook")),
     _Format("xls", (".xls",), office.extract_xls, office.check_xls_magic),
-    _Format("odt", (".odt",), office.extract_odt, zip_magic("OpenDocument text")),
+    _Format("odt", (".odt", ".ott"), office.extract_odt, zip_magic("OpenDocument text")),
+    _Format("ods", (".ods", ".ots"), office.extract_odt, zip_magic("OpenDocument spreadsheet")),
+    _Format("odp", (".odp", ".otp"), office.extract_odt, zip_magic("OpenDocument presentation")),
+    _Format("odg", (".odg", ".otg"), office.extract_odt, zip_magic("OpenDocument drawing")),
     _Format("csv", (".csv", ".tsv"), data_formats.extract_csv, check_text_magic),
     _Format("json", (".json",), data_formats.extract_json, check_text_magic),
     _Format("jsonl", (".jsonl", ".ndjson"), data_formats.extract_jsonl, check_text_magic),

@@ -429,6 +429,53 @@ def test_ts_is_a_qt_translation_file_by_its_content_else_typescript(tmp_path: Pa
     assert extract_document(generic).format == "code"
 
 
+ODF_HEAD = ('<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+            'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+            'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+            'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+            'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0"><office:body>')
+ODF_BODIES = {
+    ".ots": ("spreadsheet", '<office:spreadsheet><table:table table:name="Budget"><table:table-row>'
+             '<table:table-cell><text:p>Item</text:p></table:table-cell><table:table-cell><text:p>Cost</text:p>'
+             '</table:table-cell><table:table-cell table:number-columns-repeated="1000"/></table:table-row>'
+             '<table:table-row table:number-rows-repeated="1000000"><table:table-cell/></table:table-row>'
+             '<table:table-row><table:table-cell><text:p>Green beans</text:p></table:table-cell>'
+             '<table:table-cell><text:p>420</text:p></table:table-cell></table:table-row></table:table></office:spreadsheet>'),
+    ".otp": ("presentation", '<office:presentation><draw:page draw:name="Welcome"><draw:frame><draw:text-box>'
+             '<text:p>Roastery onboarding</text:p></draw:text-box></draw:frame></draw:page>'
+             '<draw:page draw:name="Empty"><draw:frame><draw:text-box/></draw:frame></draw:page>'
+             '<draw:page><draw:frame><draw:text-box><text:p>Safety first</text:p></draw:text-box></draw:frame>'
+             '</draw:page></office:presentation>'),
+    ".odg": ("graphics", '<office:drawing><draw:page draw:name="Floor plan"><draw:frame><draw:text-box>'
+             '<text:p>Roaster by the north wall</text:p></draw:text-box></draw:frame></draw:page></office:drawing>'),
+}
+
+
+@pytest.mark.parametrize("suffix", sorted(ODF_BODIES))
+def test_opendocument_spreadsheets_presentations_drawings_and_templates(tmp_path: Path, suffix: str) -> None:
+    import zipfile
+
+    kind, body = ODF_BODIES[suffix]
+    path = tmp_path / f"office{suffix}"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("mimetype", f"application/vnd.oasis.opendocument.{kind}")
+        archive.writestr("content.xml", ODF_HEAD + body + "</office:body></office:document-content>")
+    doc = extract_document(path)
+    expected = {".ots": (["## Budget"], ["| Item | Cost |\n|---|---|\n| Green beans | 420 |"]),
+                ".otp": (["## Welcome", "## Slide 3"], []), ".odg": (["## Floor plan"], [])}[suffix]
+    assert [title for _, _, title in headings(doc)] == expected[0]  # no heading for an empty template page
+    assert kinds(doc, "table") == expected[1]  # a million repeated empty rows are not text
+    if suffix == ".otp":
+        assert kinds(doc, "paragraph") == ["Roastery onboarding", "Safety first"]
+    styles_only = tmp_path / f"styles{suffix}"
+    with zipfile.ZipFile(styles_only, "w") as archive:
+        archive.writestr("mimetype", f"application/vnd.oasis.opendocument.{kind}")
+        archive.writestr("styles.xml", "<office:document-styles/>")
+    with pytest.raises(ExtractionError) as error:
+        extract_document(styles_only)
+    assert error.value.code == "no_text"
+
+
 # --------------------------------------------------------------------------- BMP, HEIC
 
 
