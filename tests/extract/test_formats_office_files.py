@@ -186,6 +186,14 @@ def test_tar_gz_and_single_gzip_files(tmp_path: Path) -> None:
     single = tmp_path / "notes.txt.gz"
     single.write_bytes(gzip.compress(b"A gzipped note about roasting."))
     assert "gzipped note" in extract_document(single).text
+    changelog = tmp_path / "changelog.Debian.gz"  # gzipped alone, named without a known suffix: text if it is text
+    changelog.write_bytes(gzip.compress(b"roaster (1.2-1) unstable; urgency=low\n\n  * New drum motor.\n"))
+    assert "New drum motor." in extract_document(changelog).text
+    binary = tmp_path / "blob.bin.gz"
+    binary.write_bytes(gzip.compress(bytes(range(256)) * 4))
+    with pytest.raises(ExtractionError) as error:
+        extract_document(binary)
+    assert error.value.code == "no_text" and "unsupported_format" in error.value.message
 
 
 def test_archive_limits_are_the_shared_extraction_limits(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path, PurePosixPath
 
 from mbdg_assets.extract.limits import current_budget
 
-from .base import Drafts, ExtractionError, Parsed, open_zip
+from .base import Drafts, ExtractionError, Parsed, open_zip, text_encoding
 
 ParseFn = Callable[[Path, bytes, int], Parsed]  # (member path, member bytes, depth) -> Parsed
 Members = Iterator[tuple[str, Callable[[], bytes]]]  # (member name, read its bytes: ExtractionError if it cannot)
@@ -186,8 +186,21 @@ def extract_tar(path: Path, data: bytes, depth: int, parse: ParseFn) -> Parsed:
     not a tar is one gzipped file, read as the file its name says (``notes.txt.gz`` -> text)."""
     if data.startswith(_GZIP_MAGIC) and not _is_tar(path, data):
         inner = _gunzip(path, data)
-        return _read_members(path, iter([(path.stem, lambda: inner)]), depth, parse)
+        return _read_members(path, iter([(path.stem, lambda: inner)]), depth, _text_when_unknown(parse))
     return _read_members(path, tar_members(path, data), depth, parse)
+
+
+def _text_when_unknown(parse: ParseFn) -> ParseFn:
+    """``parse``, reading bytes that are text as plain text when their name has no known suffix:
+    what is gzipped alone is mostly text named without one (``changelog.Debian.gz``, ``NEWS.gz``)."""
+    def run(path: Path, data: bytes, depth: int) -> Parsed:
+        try:
+            return parse(path, data, depth)
+        except ExtractionError as error:
+            if error.code != "unsupported_format" or (b"\x00" in data[:8192] and text_encoding(data) is None):
+                raise
+            return parse(path.with_name(f"{path.name}.txt"), data, depth)
+    return run
 
 
 def _is_tar(path: Path, data: bytes) -> bool:
