@@ -73,7 +73,8 @@ def test_utf16_without_a_bom_in_cjk_scripts_is_recognised_by_decoding(tmp_path: 
 
 @pytest.mark.parametrize(("text", "codec"), [
     ("Bush hid the facts", "cp1252"),  # the classic: these bytes also decode as valid 'CJK' UTF-16
-    ("Résumé, café, naïve garçon: déjà vu.\r\n" * 30, "cp1252"),
+    ("Résumé, café, naïve garçon: déjà vu.\r\n" * 30, "cp1252"), ("Grüße aus Köln, schöne Straße.", "cp1252"),
+    ("Zürich: “Kaffee” – 3 €", "cp1252"), ("café “quoted”!", "cp1252"),  # short, even length, few ASCII bytes
     (CJK["zh"] * 20, "gbk"), (CJK["ja"] * 20, "shift_jis"), (CJK["ko"] * 20, "euc-kr"),
 ])
 def test_byte_encodings_of_any_script_are_not_taken_for_utf16(text: str, codec: str) -> None:

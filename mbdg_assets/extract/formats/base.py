@@ -150,6 +150,9 @@ _WIDE_SCRIPTS = ((0x3000, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 
                  (0xFF00, 0xFFEF))  # CJK punctuation, kana, ideographs, Hangul, full-width forms
 
 
+_BYTE_SEPARATOR = re.compile(rb"(?<!\x00)[ \n\r](?!\x00)")  # a space or line break that is not an ASCII unit of UTF-16
+
+
 def _valid_utf8(sample: bytes) -> bool:
     """Whether a sample is UTF-8, allowing a character cut off at its end."""
     try:
@@ -173,10 +176,14 @@ def _ideographic_utf16(sample: bytes) -> str | None:
     punctuation, symbols, spaces or line breaks (no control, unassigned or private-use code
     points), and at least half its letters are ideographs, kana or Hangul. Byte text in Latin
     scripts also decodes as 'CJK' (the classic "Bush hid the facts" misreading), so a sample whose
-    bytes are over 90% printable ASCII is byte text, whatever it decodes to."""
+    bytes are over 90% printable ASCII is byte text, whatever it decodes to, and so is one where
+    spaces and line breaks that are not half of a NUL-padded ASCII unit make 3% of the bytes or more:
+    alphabetic text separates its words (10-20% of its bytes), while in UTF-16 CJK such a byte is
+    only half of some unit (about 1%)."""
     sample = sample[: len(sample) // 2 * 2]
     ascii_bytes = sum(32 <= b < 127 or b in (9, 10, 13) for b in sample)
-    if len(sample) < 4 or ascii_bytes > 0.9 * len(sample):
+    separators = len(_BYTE_SEPARATOR.findall(sample))
+    if len(sample) < 4 or ascii_bytes > 0.9 * len(sample) or separators >= 0.03 * len(sample):
         return None
     best, best_share = None, 0.0
     for encoding in ("utf-16-le", "utf-16-be"):
@@ -200,9 +207,11 @@ def text_encoding(data: bytes) -> str | None:
         if data.startswith(bom):
             return encoding
     sample = data[:8192]
-    if b"\x00" in sample:
-        return _unit_layout(sample) or _ideographic_utf16(sample)
-    return None if _valid_utf8(sample) else _ideographic_utf16(sample)
+    if b"\x00" in sample and (found := _unit_layout(sample)):
+        return found
+    if len(data) % 2 or (b"\x00" not in sample and _valid_utf8(sample)):
+        return None  # UTF-16 is whole 2-byte units: an odd length is byte text
+    return _ideographic_utf16(sample)
 
 
 def decode(path: Path, data: bytes) -> str:
