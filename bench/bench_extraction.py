@@ -16,7 +16,11 @@ OCR settings; ``scan-before`` the same page with the settings before (2400 px, a
 on, recognition batches of 6); both print CPU seconds and the similarity of the OCR text to the known text. ``pdf-scan`` is a
 two-page PDF, one scanned page (OCRed) and one typed page (not rendered). Rows for the formats of
 issue 15: ``text-utf16``, ``yaml``, ``xml``, ``org``, ``python``, ``code`` (Go), ``zip`` and
-``tar.gz`` (five of the files above inside), ``doc`` (when LibreOffice is installed).
+``tar.gz`` (five of the files above inside), ``doc`` (when LibreOffice is installed),
+``text-utf16-cjk`` (Chinese / Japanese UTF-16 without a BOM), ``qt-ts`` (a Qt Linguist file of 3,000
+messages), ``ods`` (20 sheets) and ``otp`` (100 slides). After that table, the archives as folders of
+documents: seconds to list the zip's / tar.gz's members, to read every member as a document of
+its own, and to read the archive as one document.
 
 The last table (``--no-worker`` skips it) is the per-file cost of reading in a bounded worker
 process (extract/worker.py: fork, address-space cap, result pickled back) against reading in
@@ -40,7 +44,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from format_files import HTML_PAGE, RST_TEXT, pdf_bytes, write_eml, write_epub, write_odt, write_text_image  # noqa: E402
 
 from mbdg_assets.enrich.chunking import chunk_document, token_counter  # noqa: E402
-from mbdg_assets.extract.extraction import extract_document  # noqa: E402
+from mbdg_assets.extract.extraction import ExtractionError, extract_document  # noqa: E402
+from mbdg_assets.extract.folder_scan import FolderScan  # noqa: E402
+from mbdg_assets.extract.members import expand_archives, extract_source  # noqa: E402
 from mbdg_assets.extract.formats import pdf as pdf_format  # noqa: E402
 from mbdg_assets.extract.worker import run_bounded  # noqa: E402
 
@@ -187,6 +193,68 @@ def _archives(folder: Path, files: dict[str, Path]) -> dict[str, Path]:
     return {"zip": folder / "bench.zip", "tar.gz": folder / "bench.tar.gz"}
 
 
+CJK_LINE = "北京咖啡烘焙厂每周二收到生豆，麻袋称重并登记，然后送入烘焙机。东京的焙煎所では、毎週火曜日に生豆が届きます。\n"
+_ODF_NS = ('xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+           'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+           'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+           'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0"')
+
+
+def _odf(folder: Path, name: str, kind: str, body: str) -> Path:
+    """An OpenDocument spreadsheet / presentation with the content.xml body given."""
+    import zipfile
+
+    path = folder / name
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("mimetype", f"application/vnd.oasis.opendocument.{kind}")
+        archive.writestr("content.xml", f'<?xml version="1.0"?><office:document-content {_ODF_NS}><office:body>'
+                                        f"{body}</office:body></office:document-content>")
+    return path
+
+
+def _new_formats(folder: Path) -> dict[str, Path]:
+    """Chinese / Japanese UTF-16 without a BOM, a Qt Linguist .ts, an .ods with 20 sheets of 250
+    rows and an .otp with 100 slides."""
+    files = {"text-utf16-cjk": folder / "bench-cjk.txt", "qt-ts": folder / "bench_de.ts"}
+    files["text-utf16-cjk"].write_bytes((CJK_LINE * 2000).encode("utf-16-le"))
+    messages = "".join(f"<message><source>Weigh batch {i}</source><translation>Charge {i} wiegen</translation></message>"
+                       for i in range(100))
+    files["qt-ts"].write_text('<?xml version="1.0"?><!DOCTYPE TS><TS version="2.1" language="de_DE">'
+                              + "".join(f"<context><name>Dialog{c}</name>{messages}</context>" for c in range(30)) + "</TS>")
+    cell = "<table:table-cell><text:p>{}</text:p></table:table-cell>"
+    rows = "".join("<table:table-row>" + cell.format(f"Batch {r}") + cell.format(PARAGRAPH[:60]) + cell.format(r % 90)
+                   + "</table:table-row>" for r in range(250))
+    files["ods"] = _odf(folder, "bench.ods", "spreadsheet", "<office:spreadsheet>" + "".join(
+        f'<table:table table:name="Sheet{n}">{rows}</table:table>' for n in range(20)) + "</office:spreadsheet>")
+    files["otp"] = _odf(folder, "bench.otp", "presentation", "<office:presentation>" + "".join(
+        f'<draw:page draw:name="Slide {n}"><draw:frame><draw:text-box><text:p>Part {n}</text:p><text:p>{PARAGRAPH}</text:p>'
+        "</draw:text-box></draw:frame></draw:page>" for n in range(100)) + "</office:presentation>")
+    return files
+
+
+def _read_or_error(path: Path) -> str:
+    """A member's format, or its error code (a member that fails still costs its reading)."""
+    try:
+        return extract_source(path).format
+    except ExtractionError as error:
+        return error.code
+
+
+def archive_members(files: dict[str, Path], repeat: int) -> None:
+    """Archives as folders of documents: listing the members, then reading each as a document
+    (extract_source), against reading the archive as one document (extract_document)."""
+    print(f"\n{'archive':<8} {'members':>8} {'list s':>8} {'read all s':>11} {'docs/s':>8} {'as one doc s':>13}")
+    for name in ("zip", "tar.gz"):
+        path = files[name]
+        scan = FolderScan({path.name: ""})
+        listing = _median_seconds(lambda: expand_archives(path.parent, scan), repeat)
+        keys = list(expand_archives(path.parent, scan).documents)
+        read_all = _median_seconds(lambda: [_read_or_error(path.parent / key) for key in keys], repeat)
+        whole = _median_seconds(lambda: extract_document(path), repeat)
+        print(f"{name:<8} {len(keys):>8} {listing:>8.3f} {read_all:>11.3f} {len(keys) / read_all:>8.1f} {whole:>13.3f}  "
+              + ", ".join(f"{key.rsplit('/', 1)[-1]}: {_read_or_error(path.parent / key)}" for key in keys))
+
+
 def _legacy_doc(folder: Path, docx: Path) -> Path:
     """The DOCX above saved as a legacy .doc by LibreOffice (read back through LibreOffice)."""
     from mbdg_assets.extract.formats import legacy_office
@@ -266,7 +334,7 @@ def build(folder: Path, ocr: bool) -> dict[str, Path]:
               "docx": _docx(folder), "pptx": _pptx(folder), "xlsx": _xlsx(folder),
               "odt": write_odt(folder / "bench.odt"), "epub": write_epub(folder / "bench.epub"),
               "eml": write_eml(folder / "bench.eml", folder)}
-    files |= _archives(folder, files)
+    files |= _archives(folder, files) | _new_formats(folder)
     if shutil.which("soffice"):
         files["doc"] = _legacy_doc(folder, files["docx"])
     if ocr:
@@ -359,6 +427,8 @@ def main() -> None:
                 print(f"{'':<11} OCR accuracy against the known text: {ocr_accuracy(' '.join(texts)):.3f}")
             chunk_texts += texts if name not in ("pdfium-only", "scan-before") else []
         print("* no pages in this format: documents/s")
+        if not only or only & {"zip", "tar.gz"}:
+            archive_members(files, args.repeat)
         if not args.no_worker:
             worker_overhead({n: p for n, p in files.items() if not only or n in only}, args.worker_repeat)
         if not args.no_embed:

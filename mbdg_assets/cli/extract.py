@@ -18,23 +18,29 @@ from pathlib import Path
 import click
 
 from mbdg_assets.enrich.chunking import DEFAULT_MAX_TOKENS, DEFAULT_TARGET_TOKENS, CountTokens, chunk_document, token_counter
-from mbdg_assets.extract.extraction import SUPPORTED_FORMATS, ExtractionError, extract_document, prepare_reader
-from mbdg_assets.extract.folder_scan import Skipped, display_name, scan_folder
+from mbdg_assets.extract.extraction import SUPPORTED_FORMATS, ExtractionError, prepare_reader
+from mbdg_assets.extract.folder_scan import FolderScan, Skipped, display_name
+from mbdg_assets.extract.members import expand_archives, extract_source, scan_sources
 from mbdg_assets.extract.limits import DEFAULT_LIMITS, LIMIT_NAMES, ExtractionLimits, reading
 from mbdg_assets.extract.worker import run_bounded
 
 
-def expand(paths: tuple[Path, ...], follow_symlinks: bool = False) -> Iterator[Path | Skipped]:
-    """Files as given, and every document file under a folder (hidden and partial files skipped);
-    folder entries that are not read (links out of the folder, FIFOs, devices) as Skipped."""
+def expand(paths: tuple[Path, ...], follow_symlinks: bool = False,
+           limits: ExtractionLimits = DEFAULT_LIMITS) -> Iterator[Path | Skipped]:
+    """Files as given, and every document file under a folder (hidden and partial files skipped),
+    an archive's members in its place (``a.zip/inner/b.pdf``, as a run reads them); folder entries
+    that are not read (links out of the folder, FIFOs, devices) as Skipped."""
     for path in paths:
         if path.is_dir():
-            scan = scan_folder(path, follow_symlinks)
-            found = [(tuple(r.split("/")), path / r) for r in scan.documents]
-            found += [(s.path.parts, Skipped(path / s.path, s.code, s.reason)) for s in scan.skipped]
-            yield from (item for _, item in sorted(found, key=lambda pair: pair[0]))
+            root, scan = path, scan_sources(path, follow_symlinks, limits)
+        elif path.is_file():
+            root, scan = path.parent, expand_archives(path.parent, FolderScan({path.name: ""}), limits)
         else:
-            yield path
+            yield path  # reported as unreadable
+            continue
+        found = [(tuple(r.split("/")), root / r) for r in scan.documents]
+        found += [(s.path.parts, Skipped(root / s.path, s.code, s.reason)) for s in scan.skipped]
+        yield from (item for _, item in sorted(found, key=lambda pair: pair[0]))
 
 
 def _summary(path: Path, limits: ExtractionLimits, parser: str, target_tokens: int, max_tokens: int,
@@ -42,7 +48,7 @@ def _summary(path: Path, limits: ExtractionLimits, parser: str, target_tokens: i
     """Extract and chunk one file under one budget (the deadline covers both); only the figures
     travel back from the worker."""
     with reading(path.name, limits):
-        doc = extract_document(path, parser=parser, limits=limits)
+        doc = extract_source(path, parser, limits)
         chunks = chunk_document(doc, target_tokens, max_tokens, overlap_tokens, count_tokens)
     return {"format": doc.format, "parser": doc.parser, "pages": doc.pages, "chunks": len(chunks), "characters": len(doc.text)}
 
@@ -120,7 +126,7 @@ def extract(paths: tuple[Path, ...], report_path: Path | None, max_bytes: int, t
     out = report_path.open("w", encoding="utf-8") if report_path else sys.stdout
     counts = {"ok": 0, "error": 0, "skipped": 0}
     try:
-        for path in expand(paths, follow_symlinks):
+        for path in expand(paths, follow_symlinks, limits):
             line = extract_report(path, limits, target_tokens, max_tokens, overlap_tokens, count_tokens, parser)
             counts[line["status"]] += 1
             out.write(json.dumps(line, ensure_ascii=False) + "\n")

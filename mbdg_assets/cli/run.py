@@ -22,7 +22,8 @@ from tqdm import tqdm
 from definitions import build_definitions
 from mbdg_assets.storage import warehouse
 from mbdg_assets.export.coverage import corpus_coverage
-from mbdg_assets.extract.folder_scan import display_name, is_valid_name, scan_documents, scan_folder
+from mbdg_assets.extract.folder_scan import display_name, is_valid_name
+from mbdg_assets.extract.members import scan_documents, scan_sources
 from mbdg_assets.generate.candidates import calls_per_target
 from mbdg_assets.generate.goal_rounds import Goal, GoalReport, extra_targets, stop_reason
 from mbdg_assets.shared.quotas import quota_shortfalls
@@ -73,7 +74,8 @@ def failure_reason(result: dg.ExecuteInProcessResult) -> str:
 
 def sync_partitions(instance: dg.DagsterInstance, docs: Path, paths: ProjectPaths,
                     follow_symlinks: bool = False) -> list[str]:
-    """Partitions = files in the docs folder now; a vanished file's partition and state are removed."""
+    """Partitions = documents in the docs folder now (files, and archive members in place of their
+    archive: extract/members.py); a vanished document's partition and state are removed."""
     present = list(scan_documents(docs, follow_symlinks))
     known = set(instance.get_dynamic_partitions(documents_partitions.name))
     new = [p for p in present if p not in known]
@@ -298,8 +300,8 @@ def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict],
 
 def _echo_skipped(docs: Path, follow_symlinks: bool, echo: Callable[[str], None]) -> None:
     """Folder entries the run does not read (links out of the folder, FIFOs, devices, names
-    that are not UTF-8), each with its reason."""
-    scan = scan_folder(docs, follow_symlinks)
+    that are not UTF-8 or archive member names that cannot be keys), each with its reason."""
+    scan = scan_sources(docs, follow_symlinks)
     skipped = [(s.path, s.reason) for s in scan.skipped]
     skipped += [(Path(name), "file name is not valid UTF-8: rename it to read it")
                 for name in scan.documents if not is_valid_name(name)]

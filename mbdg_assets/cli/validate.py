@@ -28,7 +28,8 @@ from mbdg_assets.enrich.embedding_servers import EmbeddingServerError
 from mbdg_assets.validate.contamination import EvalIndex
 from mbdg_assets.validate.decisions import AUTO_REJECT
 from mbdg_assets.validate.eval_sets import EvalSetError, load_eval_texts
-from mbdg_assets.extract.extraction import ExtractionError, extract_document
+from mbdg_assets.extract.extraction import ExtractionError
+from mbdg_assets.extract.members import extract_source
 from mbdg_assets.shared.text import content_stems
 
 # Keys of mbdg's own record contract: not part of a record's fields when an mbdg export is re-validated.
@@ -56,7 +57,7 @@ def load_source_chunks(sources: Path, echo) -> list[dict]:
     chunks = []
     for path in expand((sources,)):
         try:
-            doc = extract_document(path)
+            doc = extract_source(path)
         except ExtractionError as error:
             echo(f"{path}: skipped ({error.code}: {error.message})")
             continue

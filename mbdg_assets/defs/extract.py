@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from mbdg_assets.extract.extraction import ExtractionError, extract_document, prepare_reader
+from mbdg_assets.extract.extraction import ExtractionError, prepare_reader
+from mbdg_assets.extract.members import extract_source, source_sha256, split_source
 from mbdg_assets.extract.worker import run_bounded
 from mbdg_assets.storage.incremental import ensure_versions_table, extractor_version, mark_extracted, unchanged_document
 from mbdg_assets.storage.tables import record_extraction_error, store_document
@@ -13,17 +14,18 @@ from resources import ProjectResource, WarehouseResource
 
 def _extract_one(con, project: ProjectResource, path: str, version: str) -> tuple[dict, str | None]:
     """(metadata, None) for a stored document, (metadata, message) for a recorded extraction error."""
-    file = project.docs_path() / path
-    stored = unchanged_document(con, path, file, project.max_file_bytes, version)
+    file = project.docs_path() / path  # an archive member's path runs into its archive (extract/members.py)
+    limits = project.extraction_limits()
+    stored = unchanged_document(con, path, split_source(file)[0], project.max_file_bytes, version,
+                                digest=lambda: source_sha256(file, limits))
     if stored is not None:  # same bytes, same extractor as last time: nothing to parse
         return stored | {"pages": stored["pages"] or 0, "unchanged": True}, None
-    limits = project.extraction_limits()
     try:
         if project.isolate_extraction:  # hard timeout and memory cap: a hostile file fails alone
             prepare_reader(file, project.parser)
-            doc = run_bounded(extract_document, (file, None, project.parser, limits), file.name, limits)
+            doc = run_bounded(extract_source, (file, project.parser, limits), file.name, limits)
         else:
-            doc = extract_document(file, parser=project.parser, limits=limits)
+            doc = extract_source(file, project.parser, limits)
     except ExtractionError as error:
         release_chunks(con, path)  # its chunks go with its rows: their topics shrink
         record_extraction_error(con, path, error.code, error.message)

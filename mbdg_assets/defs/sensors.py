@@ -13,7 +13,7 @@ from mbdg_assets.defs.jobs import DATASET_JOB, DOCUMENT_JOB
 from mbdg_assets.defs.lineage import latest_materializations
 from mbdg_assets.defs.partitions import documents_partitions
 from mbdg_assets.defs.run_configs import current_config, dataset_run_config, document_run_config
-from mbdg_assets.extract.folder_scan import scan_documents
+from mbdg_assets.extract.members import scan_documents
 from resources import ProjectResource
 
 MAX_RUNS_PER_TICK = 20  # a batch; the rest are requested at the next ticks (the run queue runs one at a time)
@@ -23,7 +23,8 @@ IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dag
 
 
 def _file_mtime(fingerprint: str) -> float:
-    """Seconds since the epoch from scan_documents' "size-mtime_ns" fingerprint."""
+    """Seconds since the epoch from scan_documents' "size-mtime_ns" fingerprint (an archive member
+    carries its archive's)."""
     return int(fingerprint.rsplit("-", 1)[1]) / 1e9
 
 
@@ -42,7 +43,7 @@ def docs_folder_sensor(context: dg.SensorEvaluationContext, project: ProjectReso
     docs = project.docs_path()
     if not docs.is_dir():
         return dg.SkipReason(f"docs folder {docs} does not exist (set MBDG_DOCS_DIR or run `mbdg run DOCS_DIR` once)")
-    current = scan_documents(docs, project.follow_symlinks)
+    current = scan_documents(docs, project.follow_symlinks, project.extraction_limits())
     previous = json.loads(context.cursor) if context.cursor else {}
     known = set(context.instance.get_dynamic_partitions(documents_partitions.name))
     pending = [p for p, fingerprint in current.items() if previous.get(p) != fingerprint or p not in known]

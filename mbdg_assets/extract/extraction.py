@@ -26,12 +26,14 @@ from mbdg_assets.extract.formats.docx import extract_docx
 from mbdg_assets.extract.formats.text import extract_markdown, extract_text
 from mbdg_assets.extract.formats import pdf as pdf_format
 from mbdg_assets.extract.folder_scan import special_kind
-from mbdg_assets.extract.sniffing import check_doc_magic, check_pdf_magic, check_text_magic, sniff, wrong_extension, zip_magic
+from mbdg_assets.extract.sniffing import (check_doc_magic, check_pdf_magic, check_text_magic, is_qt_translation, sniff,
+                                         wrong_extension, zip_magic)
 from mbdg_assets.extract.document import BLOCK_SEPARATOR, Block, ExtractedDocument
 from mbdg_assets.extract.limits import DEFAULT_LIMITS, ExtractionLimits, current_budget, reading
 from mbdg_assets.extract.formats.base import ExtractionError, Parsed
 
-__all__ = ["EXTRACTOR_VERSION", "ExtractionError", "SUPPORTED_FORMATS", "detect_format", "extract_document", "parse_bytes"]
+__all__ = ["EXTRACTOR_VERSION", "ExtractionError", "SUPPORTED_FORMATS", "detect_format", "extract_bytes", "extract_document",
+           "parse_bytes", "read_checked"]
 
 _MAGIC_READ = 1 << 20  # detect_format reads at most this much of a file
 # Bump when any extractor's output for the same bytes can change: incremental runs re-extract
@@ -40,7 +42,8 @@ _MAGIC_READ = 1 << 20  # detect_format reads at most this much of a file
 # 4: scanned PDF pages OCRed, UTF-16/32 text read, OCR without the angle classifier, new formats;
 #    PDF words hyphenated at a line end joined again, running headers / footers / page numbers dropped,
 #    paragraphs running over a page break joined (formats/pdf.py).
-EXTRACTOR_VERSION = "4"
+# 5: UTF-16 without a BOM in CJK scripts, Qt Linguist .ts files, archive members as documents of their own.
+EXTRACTOR_VERSION = "5"
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -72,7 +75,10 @@ _FORMATS: tuple[_Format, ...] = (
     _Format("pptx", (".pptx",), office.extract_pptx, zip_magic("PowerPoint file")),
     _Format("xlsx", (".xlsx", ".xlsm"), office.extract_xlsx, zip_magic("Excel workbook")),
     _Format("xls", (".xls",), office.extract_xls, office.check_xls_magic),
-    _Format("odt", (".odt",), office.extract_odt, zip_magic("OpenDocument text")),
+    _Format("odt", (".odt", ".ott"), office.extract_odt, zip_magic("OpenDocument text")),
+    _Format("ods", (".ods", ".ots"), office.extract_odt, zip_magic("OpenDocument spreadsheet")),
+    _Format("odp", (".odp", ".otp"), office.extract_odt, zip_magic("OpenDocument presentation")),
+    _Format("odg", (".odg", ".otg"), office.extract_odt, zip_magic("OpenDocument drawing")),
     _Format("csv", (".csv", ".tsv"), data_formats.extract_csv, check_text_magic),
     _Format("json", (".json",), data_formats.extract_json, check_text_magic),
     _Format("jsonl", (".jsonl", ".ndjson"), data_formats.extract_jsonl, check_text_magic),
@@ -90,6 +96,7 @@ _FORMATS: tuple[_Format, ...] = (
     _Format("man", (".man",) + tuple(f".{n}" for n in range(1, 10)), markup.extract_man, check_text_magic),
     _Format("python", (".py", ".pyw"), code.extract_python, check_text_magic),
     _Format("code", tuple(s for s in code.LANGUAGES if s not in (".py",)), code.extract_code, check_text_magic),
+    _Format("qt_translation", (), data_formats.extract_qt_translations, check_text_magic),  # .ts by content
     _Format("smime", (".p7s", ".p7m"), mail.extract_smime, None, nested=True),
     _Format("doc", (".doc",), legacy_office.extract_doc, check_doc_magic),
     _Format("ppt", (".ppt",), legacy_office.extract_ppt, legacy_office.check_ole_magic),
@@ -97,6 +104,7 @@ _FORMATS: tuple[_Format, ...] = (
     _Format("tar", (".tar", ".gz", ".tgz", ".bz2", ".tbz2", ".xz", ".txz"), archive.extract_tar, archive.check_tar_magic, nested=True),
 )
 _BY_SUFFIX: dict[str, _Format] = {s: f for f in _FORMATS for s in f.suffixes}
+_QT_TRANSLATION = next(f for f in _FORMATS if f.name == "qt_translation")
 SUPPORTED_FORMATS: dict[str, str] = {s: f.name for s, f in _BY_SUFFIX.items()}
 
 
@@ -110,6 +118,8 @@ def _format_for(path: Path, head: bytes) -> _Format:
             "unsupported_format",
             f"{path.name}: unsupported file type {path.suffix or '(no suffix)'!r}; supported: {supported}",
         )
+    if path.suffix.lower() == ".ts" and head and is_qt_translation(head):
+        fmt = _QT_TRANSLATION  # Qt Linguist, not TypeScript
     if fmt.check_magic is not None and head:
         try:
             fmt.check_magic(path, head)
@@ -152,7 +162,7 @@ def parse_bytes(path: Path, data: bytes, depth: int = 0) -> Parsed:
     return fmt.read(path, data, depth)
 
 
-def _read_checked(path: Path, max_bytes: int) -> bytes:
+def read_checked(path: Path, max_bytes: int) -> bytes:
     """Read a regular file of at most ``max_bytes``. Opened without blocking and checked on the
     open handle, so a FIFO, device or socket (even one swapped in after a folder scan) is refused
     instead of hanging the run, and a file growing meanwhile is cut off at the limit."""
@@ -208,10 +218,12 @@ def _no_text_message(path: Path, parsed: Parsed) -> str:
 _FALLBACK_CODES = ("corrupt_file", "internal_error")  # not passwords, cut-offs, size limits or empty files
 
 
-def _parsers(path: Path, data: bytes, fmt: _Format, parser: str) -> list[tuple[str, Callable[[], Parsed]]]:
+def _parsers(path: Path, data: bytes, fmt: _Format, parser: str,
+             depth: int = 0) -> list[tuple[str, Callable[[], Parsed]]]:
     """The parsers to try, in order: the chosen one first; under "auto", the other one after it
-    where docling reads the format offline and is installed (native <-> docling)."""
-    native = ("native", lambda: fmt.read(path, data))
+    where docling reads the format offline and is installed (native <-> docling). ``depth``: the
+    archives around the bytes (an archive member), for a container's depth limit."""
+    native = ("native", lambda: fmt.read(path, data, depth))
     chosen = docling_backend.extractor_for(fmt.name, parser)
     if chosen is not None:
         chain = [("docling", lambda: chosen(path, data))]
@@ -238,12 +250,12 @@ def _attempt(path: Path, run: Callable[[], Parsed], more: bool) -> Parsed:
     return parsed
 
 
-def _parse_with_fallback(path: Path, data: bytes, fmt: _Format, parser: str) -> tuple[Parsed, str]:
+def _parse_with_fallback(path: Path, data: bytes, fmt: _Format, parser: str, depth: int = 0) -> tuple[Parsed, str]:
     """(parsed, which parser read it). A parser that cannot make sense of the bytes (corrupt_file,
     a crash inside it) hands the file to the next; if every one fails, the first
     parser's error is raised with what the others said appended."""
     failures: list[tuple[str, ExtractionError]] = []
-    chain = _parsers(path, data, fmt, parser)
+    chain = _parsers(path, data, fmt, parser, depth)
     for position, (name, run) in enumerate(chain):
         try:
             parsed = _attempt(path, run, more=position < len(chain) - 1)
@@ -276,18 +288,26 @@ def extract_document(path: Path, max_bytes: int | None = None, parser: str = "au
     if max_bytes is not None:
         limits = limits.with_values(max_file_bytes=max_bytes)
     docling_backend.check_parser(parser)
-    fmt = _format_for(path, b"")
-    with reading(path.name, limits) as budget:
-        data = _read_checked(path, limits.max_file_bytes)
-        fmt = _format_for(path, data[:_MAGIC_READ])
-        if parser == "auto" and fmt.name == "xlsx" and office.declares_huge_sheet(path, data):
-            parser = "native"  # docling pads every row to the declared range (issue 16); ours does not
-        parsed, used = _parse_with_fallback(path, data, fmt, parser)
-        budget.check_count("pages", parsed.pages or 0, "max_pages")
-        doc = replace(_assemble(path, fmt.name, data, parsed), parser=parsed.parser or used)
-        budget.check_size("characters of text", len(doc.text), "max_text_chars")
-        budget.check_count("blocks", len(doc.blocks), "max_blocks")
-        return doc
+    _format_for(path, b"")  # an unsupported suffix fails before the file is read
+    with reading(path.name, limits):
+        return extract_bytes(path, read_checked(path, limits.max_file_bytes), parser)
+
+
+def extract_bytes(path: Path, data: bytes, parser: str = "auto", depth: int = 0) -> ExtractedDocument:
+    """The document in ``data`` named ``path`` (a file read, or an archive member inflated by
+    ``extract/members.py``), under the budget open for it (``reading``); ``depth``: the archives
+    around it."""
+    budget = current_budget()
+    budget.check_size("bytes", len(data), "max_file_bytes")
+    fmt = _format_for(path, data[:_MAGIC_READ])
+    if parser == "auto" and fmt.name == "xlsx" and office.declares_huge_sheet(path, data):
+        parser = "native"  # docling pads every row to the declared range (issue 16); ours does not
+    parsed, used = _parse_with_fallback(path, data, fmt, parser, depth)
+    budget.check_count("pages", parsed.pages or 0, "max_pages")
+    doc = replace(_assemble(path, fmt.name, data, parsed), parser=parsed.parser or used)
+    budget.check_size("characters of text", len(doc.text), "max_text_chars")
+    budget.check_count("blocks", len(doc.blocks), "max_blocks")
+    return doc
 
 
 # What each native reader imports when it first runs (the readers import lazily, so `mbdg extract

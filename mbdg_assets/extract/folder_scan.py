@@ -137,8 +137,3 @@ def scan_folder(docs_dir: Path, follow_symlinks: bool = False) -> FolderScan:
     walk.scan.documents = dict(sorted(walk.scan.documents.items(), key=lambda item: item[0].split("/")))
     return walk.scan
 
-
-def scan_documents(docs_dir: Path, follow_symlinks: bool = False) -> dict[str, str]:
-    """The pipeline's documents: ``scan_folder``'s, less file names that are not valid UTF-8
-    (they cannot be partition keys or warehouse strings; ``mbdg extract`` reports them escaped)."""
-    return {name: print_ for name, print_ in scan_folder(docs_dir, follow_symlinks).documents.items() if is_valid_name(name)}

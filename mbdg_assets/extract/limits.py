@@ -62,6 +62,16 @@ class Budget:
         self.name = name
         self.limits = limits
         self.deadline = time.monotonic() + limits.timeout_s
+        self._inflated: dict[tuple[str, int], int] = {}
+
+    def inflate(self, container: tuple[str, int], size: int, label: str) -> None:
+        """Count ``size`` bytes inflated from one container (keyed by its name and stored size) against
+        ``max_decompressed_bytes`` for the whole file: archives inside archives and an office file
+        inside an archive share one budget, so nesting cannot multiply it. A container opened twice
+        (a format that checks a zip, then reads it) keeps its largest figure instead of counting twice."""
+        self._inflated[container] = max(self._inflated.get(container, 0), size)
+        others = " and the containers read with it" if len(self._inflated) > 1 else ""
+        self.check_size(f"bytes inflated from the {label}{others}", sum(self._inflated.values()), "max_decompressed_bytes")
 
     def fail(self, code: str, what: str):
         """Raise the per-file error; ``what`` says which budget and by how much."""

@@ -3,11 +3,11 @@ when a file carries the wrong suffix (``wrong_extension``)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
-from mbdg_assets.extract.formats.base import OLE_MAGIC, ExtractionError, check_zip, text_encoding
-
+from mbdg_assets.extract.formats.base import OLE_MAGIC, ExtractionError, as_utf8, check_zip, text_encoding
 
 
 def check_pdf_magic(path: Path, head: bytes) -> None:
@@ -83,3 +83,12 @@ def check_doc_magic(path: Path, head: bytes) -> None:
     if sniff(head) is None and (b"\x00" not in head[:8192] or text_encoding(head)):
         return
     raise ExtractionError("corrupt_file", f"{path.name}: named .doc but is neither a Word file, RTF nor text")
+
+
+_QT_TS = re.compile(rb"^\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*(?:<!DOCTYPE\s+TS\b[^>]*>\s*)?<TS[\s>]", re.DOTALL)
+
+
+def is_qt_translation(head: bytes) -> bool:
+    """Whether ``.ts`` bytes are a Qt Linguist translation file (XML whose root is ``<TS``) and
+    not TypeScript, which never starts with an XML declaration or a ``<TS`` element."""
+    return bool(_QT_TS.match(as_utf8(head[:4096]).removeprefix(b"\xef\xbb\xbf")))

@@ -12,6 +12,7 @@ The check lives in the assets (not in the runner) so it holds however a partitio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -60,11 +61,13 @@ def extractor_version(parser: str) -> str:
 
 
 def unchanged_document(con: duckdb.DuckDBPyConnection, path: str, file: Path, max_bytes: int,
-                       extractor_version: str | None = None) -> dict | None:
+                       extractor_version: str | None = None,
+                       digest: Callable[[], str | None] | None = None) -> dict | None:
     """The stored documents row when the file on disk still has the stored doc_id, the row was
     made by this extractor version and its blocks are stored as rows, else None (call
     ensure_versions_table first). (A warehouse from before blocks were rows kept them in a JSON
-    column: such a document has no block rows and is extracted again, once.)"""
+    column: such a document has no block rows and is extracted again, once.) ``digest``: the
+    document's sha256 when it is not ``file``'s (an archive member inside ``file``), asked last."""
     try:
         if file.stat().st_size > max_bytes:
             return None
@@ -73,7 +76,9 @@ def unchanged_document(con: duckdb.DuckDBPyConnection, path: str, file: Path, ma
     row = con.execute("SELECT doc_id, format, title, pages, chars FROM documents WHERE path = ? "
                       "AND EXISTS (SELECT 1 FROM blocks b WHERE b.path = documents.path)", [path]).fetchone()
     wanted = extractor_version or EXTRACTOR_VERSION
-    if row is None or _stored_version(con, path, "extractor_version") != wanted or _readable_sha256(file) != row[0]:
+    if row is None or _stored_version(con, path, "extractor_version") != wanted:
+        return None
+    if (digest() if digest is not None else _readable_sha256(file)) != row[0]:
         return None
     return dict(zip(("doc_id", "format", "title", "pages", "characters"), row))
 

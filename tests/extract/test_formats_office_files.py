@@ -56,6 +56,31 @@ def test_every_text_format_reads_wide_encodings(tmp_path: Path, codec: str, suff
     assert "Zürich" in doc.text and "Tuesday" in doc.text
 
 
+CJK = {"zh": "北京咖啡烘焙厂每周二收到生豆。\n麻袋称重并登记，然后送入烘焙机。\n",
+       "ja": "東京の焙煎所では、毎週火曜日に生豆が届きます。袋は計量され、記録されます。",  # no ASCII, no NUL byte
+       "ko": "서울의 로스터리는 매주 화요일에 생두를 받습니다. 자루는 무게를 달아 기록합니다."}
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("language", sorted(CJK))
+def test_utf16_without_a_bom_in_cjk_scripts_is_recognised_by_decoding(tmp_path: Path, codec: str, language: str) -> None:
+    data = CJK[language].encode(codec)
+    assert text_encoding(data) == codec
+    path = tmp_path / f"{language}.txt"
+    path.write_bytes(data)
+    assert extract_document(path).text == CJK[language].strip()
+
+
+@pytest.mark.parametrize(("text", "codec"), [
+    ("Bush hid the facts", "cp1252"),  # the classic: these bytes also decode as valid 'CJK' UTF-16
+    ("Résumé, café, naïve garçon: déjà vu.\r\n" * 30, "cp1252"), ("Grüße aus Köln, schöne Straße.", "cp1252"),
+    ("Zürich: “Kaffee” – 3 €", "cp1252"), ("café “quoted”!", "cp1252"),  # short, even length, few ASCII bytes
+    (CJK["zh"] * 20, "gbk"), (CJK["ja"] * 20, "shift_jis"), (CJK["ko"] * 20, "euc-kr"),
+])
+def test_byte_encodings_of_any_script_are_not_taken_for_utf16(text: str, codec: str) -> None:
+    assert text_encoding(text.encode(codec)) is None
+
+
 @pytest.mark.parametrize("codec", ["utf-16", "utf-16-le"])
 def test_mail_saved_as_utf16_is_read(tmp_path: Path, codec: str) -> None:
     source = write_eml(tmp_path / "plain.eml", tmp_path)
@@ -162,23 +187,31 @@ def test_tar_gz_and_single_gzip_files(tmp_path: Path) -> None:
     single = tmp_path / "notes.txt.gz"
     single.write_bytes(gzip.compress(b"A gzipped note about roasting."))
     assert "gzipped note" in extract_document(single).text
+    changelog = tmp_path / "changelog.Debian.gz"  # gzipped alone, named without a known suffix: text if it is text
+    changelog.write_bytes(gzip.compress(b"roaster (1.2-1) unstable; urgency=low\n\n  * New drum motor.\n"))
+    assert "New drum motor." in extract_document(changelog).text
+    binary = tmp_path / "blob.bin.gz"
+    binary.write_bytes(gzip.compress(bytes(range(256)) * 4))
+    with pytest.raises(ExtractionError) as error:
+        extract_document(binary)
+    assert error.value.code == "no_text" and "unsupported_format" in error.value.message
 
 
 def test_archive_limits_are_the_shared_extraction_limits(tmp_path: Path) -> None:
     from mbdg_assets.extract.formats import archive
     from mbdg_assets.extract.extraction import parse_bytes
-    from mbdg_assets.extract.limits import DEFAULT_LIMITS, ExtractionLimits
+    from mbdg_assets.extract.limits import DEFAULT_LIMITS, ExtractionLimits, reading
 
     bomb = _zip(tmp_path / "bomb.zip", {"zeros.txt": b"0" * (20 << 20)})
     with pytest.raises(ExtractionError) as error:
         extract_document(bomb)
     assert error.value.code == "too_large" and "zip bomb" in error.value.message
     many = _zip(tmp_path / "many.zip", {f"n{i}.txt": b"note %d" % i for i in range(12)})
-    with pytest.raises(ExtractionError) as error:
-        archive.extract_zip(many, many.read_bytes(), 0, parse_bytes, ExtractionLimits(max_archive_entries=10))
+    with pytest.raises(ExtractionError) as error, reading(many.name, ExtractionLimits(max_archive_entries=10)):
+        archive.extract_zip(many, many.read_bytes(), 0, parse_bytes)
     assert error.value.code == "too_many_parts"
-    with pytest.raises(ExtractionError) as error:
-        archive.extract_zip(many, many.read_bytes(), 0, parse_bytes, ExtractionLimits(max_decompressed_bytes=40))
+    with pytest.raises(ExtractionError) as error, reading(many.name, ExtractionLimits(max_decompressed_bytes=40)):
+        archive.extract_zip(many, many.read_bytes(), 0, parse_bytes)
     assert error.value.code == "too_large"
     nested = _zip(tmp_path / "z4.zip", {"x.txt": b"deep text"})
     for level in (3, 2, 1, 0):  # z0 > z1 > z2 > z3 > z4 > x.txt
@@ -363,6 +396,93 @@ def test_other_languages_by_their_declarations(tmp_path: Path, name: str) -> Non
     assert {t: text_of.get(t) for t in comments} == comments
     code = "\n".join(kinds(doc, "code"))
     assert all(line in code for line in source.split("\n") if line.strip() and not line.strip().startswith(("/", "*")))
+
+
+QT_TS = """<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="de_DE">
+<context>
+    <name>RoastDialog</name>
+    <message>
+        <location filename="roastdialog.cpp" line="42"/>
+        <source>Start roasting</source>
+        <translation>Röstung starten</translation>
+    </message>
+    <message>
+        <source>Beans weighed: %1 kg</source>
+        <translation type="unfinished">Bohnen gewogen: %1 kg</translation>
+        <translatorcomment>kg stays</translatorcomment>
+    </message>
+</context>
+<context>
+    <name>MainWindow</name>
+    <message><source>&amp;Quit</source><translation>&amp;Beenden</translation></message>
+</context>
+</TS>
+"""
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "utf-16"])
+def test_ts_is_a_qt_translation_file_by_its_content_else_typescript(tmp_path: Path, codec: str) -> None:
+    path = tmp_path / "roaster_de.ts"
+    path.write_bytes(QT_TS.encode(codec))
+    doc = extract_document(path)
+    assert doc.format == "qt_translation" and doc.title == "roaster_de translations (de_DE)"
+    assert [title for _, _, title in headings(doc)][1:] == ["## RoastDialog", "## MainWindow"]
+    tables = kinds(doc, "table")
+    assert "| Start roasting | Röstung starten |  |" in tables[0] and "| Beans weighed: %1 kg | Bohnen gewogen: %1 kg | kg stays |" in tables[0]
+    assert tables[1].splitlines()[-1] == "| &Quit | &Beenden |"
+    typescript = _write(tmp_path, "cart.ts", SOURCES["cart.ts"][0])
+    assert extract_document(typescript).format == "code"
+    generic = _write(tmp_path, "generic.ts", "// a TypeScript file that mentions <TS> in a comment\nconst a = 1;\n")
+    assert extract_document(generic).format == "code"
+
+
+ODF_HEAD = ('<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+            'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+            'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+            'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+            'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0"><office:body>')
+ODF_BODIES = {
+    ".ots": ("spreadsheet", '<office:spreadsheet><table:table table:name="Budget"><table:table-row>'
+             '<table:table-cell><text:p>Item</text:p></table:table-cell><table:table-cell><text:p>Cost</text:p>'
+             '</table:table-cell><table:table-cell table:number-columns-repeated="1000"/></table:table-row>'
+             '<table:table-row table:number-rows-repeated="1000000"><table:table-cell/></table:table-row>'
+             '<table:table-row><table:table-cell><text:p>Green beans</text:p></table:table-cell>'
+             '<table:table-cell><text:p>420</text:p></table:table-cell></table:table-row></table:table></office:spreadsheet>'),
+    ".otp": ("presentation", '<office:presentation><draw:page draw:name="Welcome"><draw:frame><draw:text-box>'
+             '<text:p>Roastery onboarding</text:p></draw:text-box></draw:frame></draw:page>'
+             '<draw:page draw:name="Empty"><draw:frame><draw:text-box/></draw:frame></draw:page>'
+             '<draw:page><draw:frame><draw:text-box><text:p>Safety first</text:p></draw:text-box></draw:frame>'
+             '</draw:page></office:presentation>'),
+    ".odg": ("graphics", '<office:drawing><draw:page draw:name="Floor plan"><draw:frame><draw:text-box>'
+             '<text:p>Roaster by the north wall</text:p></draw:text-box></draw:frame></draw:page></office:drawing>'),
+}
+
+
+@pytest.mark.parametrize("suffix", sorted(ODF_BODIES))
+def test_opendocument_spreadsheets_presentations_drawings_and_templates(tmp_path: Path, suffix: str) -> None:
+    import zipfile
+
+    kind, body = ODF_BODIES[suffix]
+    path = tmp_path / f"office{suffix}"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("mimetype", f"application/vnd.oasis.opendocument.{kind}")
+        archive.writestr("content.xml", ODF_HEAD + body + "</office:body></office:document-content>")
+    doc = extract_document(path)
+    expected = {".ots": (["## Budget"], ["| Item | Cost |\n|---|---|\n| Green beans | 420 |"]),
+                ".otp": (["## Welcome", "## Slide 3"], []), ".odg": (["## Floor plan"], [])}[suffix]
+    assert [title for _, _, title in headings(doc)] == expected[0]  # no heading for an empty template page
+    assert kinds(doc, "table") == expected[1]  # a million repeated empty rows are not text
+    if suffix == ".otp":
+        assert kinds(doc, "paragraph") == ["Roastery onboarding", "Safety first"]
+    styles_only = tmp_path / f"styles{suffix}"
+    with zipfile.ZipFile(styles_only, "w") as archive:
+        archive.writestr("mimetype", f"application/vnd.oasis.opendocument.{kind}")
+        archive.writestr("styles.xml", "<office:document-styles/>")
+    with pytest.raises(ExtractionError) as error:
+        extract_document(styles_only)
+    assert error.value.code == "no_text"
 
 
 # --------------------------------------------------------------------------- BMP, HEIC

@@ -18,7 +18,8 @@ from format_files import write_docx, write_epub, write_odt
 
 from mbdg_assets.enrich.chunking import chunk_document, count_words
 from mbdg_assets.extract.extraction import ExtractionError, extract_document
-from mbdg_assets.extract.folder_scan import scan_documents, scan_folder
+from mbdg_assets.extract.folder_scan import scan_folder
+from mbdg_assets.extract.members import scan_documents
 from mbdg_assets.extract.limits import DEFAULT_LIMITS, ExtractionLimits
 from mbdg_assets.extract.worker import run_bounded
 

@@ -1,16 +1,19 @@
-"""Archives (.zip, .tar, .tar.gz / .tgz, .tar.bz2, .tar.xz, single-file .gz) read as folders of documents.
+"""Archives (.zip, .tar, .tar.gz / .tgz, .tar.bz2, .tar.xz, single-file .gz): their members.
 
-Every member that is a document is extracted with the same extractors as a file on disk and laid
-out below a level-1 heading naming it as ``archive.zip/inner/path.pdf``, so each chunk's heading
-path says which member it came from. A member that cannot be read becomes a one-line note under its
-heading (like a mail attachment), never a failure of the whole archive. Archives inside archives are
-read recursively up to ``max_archive_depth``.
+In a docs folder an archive is a folder of documents: ``extract/members.py`` lists its members
+(``archive_members``) and each becomes a document of its own, ``archive.zip/inner/path.pdf``.
+Read as one document (an archive attached to a mail, or ``extract_document`` on the archive
+itself), every member is laid out below a level-1 heading naming it the same way, so each chunk's
+heading path says which member it came from; a member that cannot be read becomes a one-line note
+under its heading, never a failure of the whole archive. Archives inside archives are read
+recursively up to ``max_archive_depth``.
 
-Hostile archives are bounded by the shared ``ExtractionLimits``: member count
-(``max_archive_entries``), bytes inflated from one archive (``max_decompressed_bytes``, counted as
-read, so a header that lies about sizes does not help) and the ratio of a member's inflated to its
-stored size (``max_compression_ratio``). Over a limit the archive fails with ``too_large`` /
-``too_many_parts``; nothing is ever written to disk, so member names like ``../../etc`` are only text.
+Hostile archives are bounded by the file's ``Budget`` (limits.py), one for the whole tree of
+archives inside archives: member count (``max_archive_entries`` per archive), bytes inflated from
+the file and every container in it together (``max_decompressed_bytes``, ``Budget.inflate``:
+declared sizes for a zip, bytes as read for tar and gzip) and the ratio of a member's inflated to
+its stored size (``max_compression_ratio``). Over a limit the whole file fails with ``too_large``
+/ ``too_many_parts``; nothing is ever written to disk, so member names like ``../../etc`` are only text.
 
 The parse function for members is passed in (``extraction.parse_bytes``), so this module never
 imports the dispatcher: no import cycle.
@@ -21,32 +24,22 @@ from __future__ import annotations
 import gzip
 import io
 import tarfile
+import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
-from mbdg_assets.extract.limits import ExtractionLimits, current_budget
+from mbdg_assets.extract.limits import current_budget
 
-from .base import Drafts, ExtractionError, Parsed, open_zip
+from .base import Drafts, ExtractionError, Parsed, open_zip, text_encoding
 
 ParseFn = Callable[[Path, bytes, int], Parsed]  # (member path, member bytes, depth) -> Parsed
+Members = Iterator[tuple[str, Callable[[], bytes]]]  # (member name, read its bytes: ExtractionError if it cannot)
 _SKIPPED = ("__MACOSX/", ".DS_Store", "Thumbs.db", "desktop.ini")
 _GZIP_MAGIC = b"\x1f\x8b"
-
-
-class _Budget:
-    """Bytes inflated so far from one archive, against ``max_decompressed_bytes``."""
-
-    def __init__(self, path: Path, limits: ExtractionLimits) -> None:
-        self.path, self.limits, self.used = path, limits, 0
-
-    def take(self, size: int) -> int:
-        """Reserve ``size`` bytes; the most one read may return without passing the budget."""
-        if self.used + size > self.limits.max_decompressed_bytes:
-            raise ExtractionError("too_large", f"{self.path.name}: archive inflates past the limit of "
-                                  f"{self.limits.max_decompressed_bytes:,} bytes")
-        self.used += size
-        return size
+_TAR_MAGIC = (_GZIP_MAGIC, b"BZh", b"\xfd7zXZ\x00")
+BUDGET_CODES = ("too_large", "too_many_parts", "timeout")  # over one of the file's budgets: the whole file fails
+_READ_ERRORS = (OSError, EOFError, zlib.error, NotImplementedError, RuntimeError, tarfile.TarError)
 
 
 def _skipped(name: str) -> bool:
@@ -54,42 +47,49 @@ def _skipped(name: str) -> bool:
     return not parts or any(p.startswith(".") or p in _SKIPPED or p + "/" in _SKIPPED for p in parts)
 
 
-def _count(path: Path, count: int, limits: ExtractionLimits) -> None:
-    if count > limits.max_archive_entries:
-        raise ExtractionError("too_many_parts", f"{path.name}: {count:,} archive members, over the limit of "
-                              f"{limits.max_archive_entries:,}")
-
-
-def _ratio(path: Path, name: str, stored: int, size: int, limits: ExtractionLimits) -> None:
-    if size > max(stored, 1) * limits.max_compression_ratio and size > 1 << 20:
+def _ratio(path: Path, name: str, stored: int, size: int) -> None:
+    ratio = current_budget().limits.max_compression_ratio
+    if size > max(stored, 1) * ratio and size > 1 << 20:
         raise ExtractionError("too_large", f"{path.name}: member {name} inflates {size / max(stored, 1):,.0f}x "
-                              f"(limit {limits.max_compression_ratio:,.0f}x): a zip bomb?")
+                              f"(limit {ratio:,.0f}x, max_compression_ratio): a zip bomb?")
 
 
-_Members = Iterator[tuple[str, bytes | Exception]]  # (member name, its bytes or why they could not be read)
+def _reader(path: Path, name: str, read: Callable[[], bytes]) -> Callable[[], bytes]:
+    """``read`` with a damaged member's library error turned into ``corrupt_file`` for that member."""
+    def run() -> bytes:
+        try:
+            return read()
+        except _READ_ERRORS as exc:
+            raise ExtractionError("corrupt_file", f"{path.name}: member {name} cannot be inflated "
+                                  f"({type(exc).__name__}: {exc})") from exc
+    return run
 
 
-def _zip_members(path: Path, data: bytes, limits: ExtractionLimits) -> _Members:
+def zip_members(path: Path, data: bytes) -> Members:
+    """The document members of a zip, each with a function that inflates it. The declared sizes
+    are counted against the file's budget when the zip is opened (``check_zip_budget``), and a
+    member is never read past its declared size, so a lying header fails as ``corrupt_file``."""
     archive = open_zip(path, data, "zip archive")
-    budget = _Budget(path, limits)
     with archive:
-        infos = [i for i in archive.infolist() if not i.is_dir() and not _skipped(i.filename)]
-        _count(path, len(infos), limits)
-        for info in infos:
-            _ratio(path, info.filename, info.compress_size, info.file_size, limits)
-            try:
-                with archive.open(info) as member:
-                    content = member.read(budget.take(info.file_size) + 1)
-            except (OSError, EOFError, zlib.error, NotImplementedError, RuntimeError) as exc:
-                yield info.filename, exc  # reported under the member's heading
+        for info in archive.infolist():
+            if info.is_dir() or _skipped(info.filename):
                 continue
-            if len(content) > info.file_size:  # the header lied about the size
-                raise ExtractionError("corrupt_file", f"{path.name}: member {info.filename} is larger than its header says")
-            yield info.filename, content
+            _ratio(path, info.filename, info.compress_size, info.file_size)
+
+            def read(info: zipfile.ZipInfo = info) -> bytes:
+                with archive.open(info) as member:
+                    content = member.read(info.file_size + 1)
+                if len(content) > info.file_size:
+                    raise ExtractionError("corrupt_file", f"{path.name}: member {info.filename} is larger than its "
+                                          "header says")
+                return content
+            yield info.filename, _reader(path, info.filename, read)
 
 
-def _tar_members(path: Path, data: bytes, limits: ExtractionLimits) -> _Members:
-    budget = _Budget(path, limits)
+def tar_members(path: Path, data: bytes) -> Members:
+    """The file members of a tar (plain or compressed). Bytes are counted as read against the file's
+    budget, and the stream position against the compression ratio, so walking past a bomb stops too."""
+    budget, container, read_so_far = current_budget(), (path.as_posix(), len(data)), [0]
     try:
         archive = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
@@ -100,25 +100,30 @@ def _tar_members(path: Path, data: bytes, limits: ExtractionLimits) -> _Members:
         try:
             for info in archive:
                 count += 1
-                _count(path, count, limits)
+                budget.check_count(f"members of {path.name}", count, "max_archive_entries")
+                _ratio(path, info.name, len(data), info.offset_data + info.size)
                 if not info.isfile() or _skipped(info.name):
                     continue
-                _ratio(path, info.name, len(data), budget.used + info.size, limits)
-                handle = archive.extractfile(info)
-                content = handle.read(budget.take(info.size)) if handle is not None else b""
-                yield info.name, content
+
+                def read(info: tarfile.TarInfo = info) -> bytes:
+                    read_so_far[0] += info.size
+                    budget.inflate(container, read_so_far[0], "tar archive")
+                    handle = archive.extractfile(info)
+                    return handle.read(info.size) if handle is not None else b""
+                yield info.name, _reader(path, info.name, read)
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             raise ExtractionError("truncated", f"{path.name}: tar archive is cut off or damaged ({exc})") from exc
 
 
-def _gunzip(path: Path, data: bytes, limits: ExtractionLimits) -> bytes:
+def _gunzip(path: Path, data: bytes) -> bytes:
     """A single gzipped file, inflated in slices so a bomb stops at the budget."""
-    budget, out = _Budget(path, limits), []
+    budget, container, out, used = current_budget(), (path.as_posix(), len(data)), [], 0
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
             while chunk := stream.read(1 << 20):
-                budget.take(len(chunk))
-                _ratio(path, path.stem, len(data), budget.used, limits)
+                used += len(chunk)
+                budget.inflate(container, used, "gzip file")
+                _ratio(path, path.stem, len(data), used)
                 out.append(chunk)
     except EOFError as exc:
         raise ExtractionError("truncated", f"{path.name}: gzip file is cut off ({exc})") from exc
@@ -127,32 +132,41 @@ def _gunzip(path: Path, data: bytes, limits: ExtractionLimits) -> bytes:
     return b"".join(out)
 
 
-def _member(drafts: Drafts, title: str, content: bytes | Exception, depth: int, parse: ParseFn,
-            limits: ExtractionLimits) -> bool:
-    """One member below its heading; True when it was read."""
+def archive_members(path: Path, data: bytes) -> Members | None:
+    """The members of a zip or tar archive, or None for what is not one (a single gzipped file
+    such as ``notes.txt.gz`` is one document, not an archive)."""
+    if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return zip_members(path, data)
+    tar_like = data.startswith(_TAR_MAGIC) or data[257:262] == b"ustar"
+    if not tar_like or (data.startswith(_GZIP_MAGIC) and not _is_tar(path, data)):
+        return None
+    return tar_members(path, data)
+
+
+def _member(drafts: Drafts, title: str, read: Callable[[], bytes], depth: int, parse: ParseFn) -> bool:
+    """One member below its heading; True when it was read. A member that cannot be read is a
+    note; one over the file's budgets fails the whole file (the budgets are the file's)."""
     drafts.heading(f"# {title}", title, 1)
-    if isinstance(content, Exception):
-        drafts.add("paragraph", f"(not read: corrupt_file: {type(content).__name__}: {content})")
-        return False
-    if depth + 1 > limits.max_archive_depth:
-        drafts.add("paragraph", f"(not read: nested deeper than {limits.max_archive_depth} levels)")
+    max_depth = current_budget().limits.max_archive_depth
+    if depth + 1 > max_depth:
+        drafts.add("paragraph", f"(not read: nested deeper than {max_depth} levels)")
         return False
     try:
-        parsed = parse(Path(title), content, depth + 1)
+        drafts.nest(parse(Path(title), read(), depth + 1), 1)
     except ExtractionError as error:
+        if error.code in BUDGET_CODES:
+            raise
         drafts.add("paragraph", f"(not read: {error.code}: {error.message})")
         return False
-    drafts.nest(parsed, 1)
     return True
 
 
-def _read_members(path: Path, members: _Members, depth: int, parse: ParseFn,
-                  limits: ExtractionLimits) -> Parsed:
+def _read_members(path: Path, members: Members, depth: int, parse: ParseFn) -> Parsed:
     drafts, read, seen = Drafts(), 0, 0
     prefix = path.name if depth == 0 else path.as_posix()  # members of a member: outer.zip/inner.zip/...
     for name, content in members:
         seen += 1
-        read += _member(drafts, f"{prefix}/{name.lstrip('/')}", content, depth, parse, limits)
+        read += _member(drafts, f"{prefix}/{name.lstrip('/')}", content, depth, parse)
     if not read:
         what = f"none of its {seen} members could be read" if seen else "it holds no documents"
         raise ExtractionError("no_text", f"{path.name}: archive, but {what}"
@@ -160,24 +174,36 @@ def _read_members(path: Path, members: _Members, depth: int, parse: ParseFn,
     return Parsed(drafts.items)
 
 
-def extract_zip(path: Path, data: bytes, depth: int, parse: ParseFn, limits: ExtractionLimits | None = None) -> Parsed:
-    """A .zip archive: every document member below an ``archive.zip/inner/path`` heading.
-    ``limits``: the budgets of the file being read (``current_budget``) unless given."""
-    limits = limits or current_budget().limits
-    return _read_members(path, _zip_members(path, data, limits), depth, parse, limits)
+def extract_zip(path: Path, data: bytes, depth: int, parse: ParseFn) -> Parsed:
+    """A .zip archive read as one document: every document member below an
+    ``archive.zip/inner/path`` heading (an archive attached to a mail; in a docs folder the
+    members are documents of their own, ``extract/members.py``)."""
+    return _read_members(path, zip_members(path, data), depth, parse)
 
 
-def extract_tar(path: Path, data: bytes, depth: int, parse: ParseFn, limits: ExtractionLimits | None = None) -> Parsed:
+def extract_tar(path: Path, data: bytes, depth: int, parse: ParseFn) -> Parsed:
     """A tar archive, plain or compressed (.tar.gz / .tgz / .tar.bz2 / .tar.xz); a .gz that is
     not a tar is one gzipped file, read as the file its name says (``notes.txt.gz`` -> text)."""
-    limits = limits or current_budget().limits
-    if data.startswith(_GZIP_MAGIC) and not _is_tar(path, data, limits):
-        inner = _gunzip(path, data, limits)
-        return _read_members(path, iter([(path.stem, inner)]), depth, parse, limits)
-    return _read_members(path, _tar_members(path, data, limits), depth, parse, limits)
+    if data.startswith(_GZIP_MAGIC) and not _is_tar(path, data):
+        inner = _gunzip(path, data)
+        return _read_members(path, iter([(path.stem, lambda: inner)]), depth, _text_when_unknown(parse))
+    return _read_members(path, tar_members(path, data), depth, parse)
 
 
-def _is_tar(path: Path, data: bytes, limits: ExtractionLimits) -> bool:
+def _text_when_unknown(parse: ParseFn) -> ParseFn:
+    """``parse``, reading bytes that are text as plain text when their name has no known suffix:
+    what is gzipped alone is mostly text named without one (``changelog.Debian.gz``, ``NEWS.gz``)."""
+    def run(path: Path, data: bytes, depth: int) -> Parsed:
+        try:
+            return parse(path, data, depth)
+        except ExtractionError as error:
+            if error.code != "unsupported_format" or (b"\x00" in data[:8192] and text_encoding(data) is None):
+                raise
+            return parse(path.with_name(f"{path.name}.txt"), data, depth)
+    return run
+
+
+def _is_tar(path: Path, data: bytes) -> bool:
     """Whether a gzip stream holds a tar: its first inflated block carries 'ustar' at 257."""
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
@@ -185,9 +211,6 @@ def _is_tar(path: Path, data: bytes, limits: ExtractionLimits) -> bool:
     except (OSError, EOFError, zlib.error):
         return path.name.lower().endswith((".tar.gz", ".tgz"))
     return head[257:262] == b"ustar" or path.name.lower().endswith((".tar.gz", ".tgz"))
-
-
-_TAR_MAGIC = (_GZIP_MAGIC, b"BZh", b"\xfd7zXZ\x00")
 
 
 def check_tar_magic(path: Path, head: bytes) -> None:

@@ -7,8 +7,10 @@ Kept apart from ``extraction.py`` so format modules can import them without an i
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
+import unicodedata
 import zipfile
 from dataclasses import dataclass
 from typing import Protocol
@@ -142,13 +144,74 @@ def _unit_layout(sample: bytes) -> str | None:
     return None
 
 
+_TEXT_CATEGORIES = ("L", "M", "N", "P", "S", "Zs")  # Unicode classes of what people write (not C*: control,
+                                                    # unassigned, private use, surrogate; not Zl/Zp)
+_WIDE_SCRIPTS = ((0x3000, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7A3), (0xF900, 0xFAFF),
+                 (0xFF00, 0xFFEF))  # CJK punctuation, kana, ideographs, Hangul, full-width forms
+
+
+_BYTE_SEPARATOR = re.compile(rb"(?<!\x00)[ \n\r](?!\x00)")  # a space or line break that is not an ASCII unit of UTF-16
+
+
+def _valid_utf8(sample: bytes) -> bool:
+    """Whether a sample is UTF-8, allowing a character cut off at its end."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _ideographic_share(text: str) -> float:
+    """Share of letters that are CJK ideographs, kana, Hangul or full-width forms."""
+    letters = [ch for ch in text if ch.isalpha()]
+    wide = sum(any(low <= ord(ch) <= high for low, high in _WIDE_SCRIPTS) for ch in letters)
+    return wide / max(len(letters), 1)
+
+
+def _ideographic_utf16(sample: bytes) -> str | None:
+    """UTF-16 without a BOM in the scripts where the NUL bytes give no sign (Chinese, Japanese,
+    Korean: most units have no NUL byte). An orientation is kept when the sample decodes strictly
+    (every surrogate paired), at least 98% of its characters are letters, marks, digits,
+    punctuation, symbols, spaces or line breaks (no control, unassigned or private-use code
+    points), and at least half its letters are ideographs, kana or Hangul. Byte text in Latin
+    scripts also decodes as 'CJK' (the classic "Bush hid the facts" misreading), so a sample whose
+    bytes are over 90% printable ASCII is byte text, whatever it decodes to, and so is one where
+    spaces and line breaks that are not half of a NUL-padded ASCII unit make 3% of the bytes or more:
+    alphabetic text separates its words (10-20% of its bytes), while in UTF-16 CJK such a byte is
+    only half of some unit (about 1%)."""
+    sample = sample[: len(sample) // 2 * 2]
+    ascii_bytes = sum(32 <= b < 127 or b in (9, 10, 13) for b in sample)
+    separators = len(_BYTE_SEPARATOR.findall(sample))
+    if len(sample) < 4 or ascii_bytes > 0.9 * len(sample) or separators >= 0.03 * len(sample):
+        return None
+    best, best_share = None, 0.0
+    for encoding in ("utf-16-le", "utf-16-be"):
+        try:
+            text = codecs.getincrementaldecoder(encoding)().decode(sample, final=False)  # a pair cut at the end waits
+        except UnicodeDecodeError:
+            continue
+        share = sum(ch in "\t\n\r" or unicodedata.category(ch).startswith(_TEXT_CATEGORIES)
+                    for ch in text) / max(len(text), 1)
+        if share >= 0.98 and _ideographic_share(text) >= 0.5 and share > best_share:
+            best, best_share = encoding, share
+    return best
+
+
 def text_encoding(data: bytes) -> str | None:
     """The Unicode encoding a byte-order mark names, or UTF-16 / UTF-32 recognised without one
-    (Windows tools save text and mail as UTF-16); None for byte-oriented text (UTF-8, cp1252)."""
+    (Windows tools save text and mail as UTF-16): from where the NUL bytes sit, or, for Chinese,
+    Japanese and Korean text that has few or none, by decoding (``_ideographic_utf16``). None for
+    byte-oriented text (UTF-8, cp1252)."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             return encoding
-    return _unit_layout(data[:8192]) if b"\x00" in data[:8192] else None
+    sample = data[:8192]
+    if b"\x00" in sample and (found := _unit_layout(sample)):
+        return found
+    if len(data) % 2 or (b"\x00" not in sample and _valid_utf8(sample)):
+        return None  # UTF-16 is whole 2-byte units: an odd length is byte text
+    return _ideographic_utf16(sample)
 
 
 def decode(path: Path, data: bytes) -> str:
@@ -252,22 +315,23 @@ def open_zip(path: Path, data: bytes, label: str) -> zipfile.ZipFile:
         raise ExtractionError("corrupt_file", f"{path.name}: {label} is damaged ({exc})") from exc
     if any(info.flag_bits & 0x1 for info in archive.infolist()):
         raise ExtractionError("encrypted", f"{path.name}: {label} is a password-protected zip")
-    check_zip_budget(archive, label)
+    check_zip_budget(archive, label, (path.as_posix(), len(data)))
     return archive
 
 
 RATIO_FLOOR = 1 << 20  # members inflating to less than this are never a bomb, whatever their ratio
 
 
-def check_zip_budget(archive: zipfile.ZipFile, label: str) -> None:
+def check_zip_budget(archive: zipfile.ZipFile, label: str, container: tuple[str, int]) -> None:
     """Entry count, total inflated size and per-member compression ratio from the central
-    directory, before any member is inflated. The declared sizes are a real bound: zipfile stops
+    directory, before any member is inflated. The inflated size counts against the whole file's
+    budget (``Budget.inflate``: a zip inside a zip shares it), ``container`` naming this zip. The declared sizes are a real bound: zipfile stops
     inflating a member at its declared size (and fails its CRC if there was more), and every
     library we hand the bytes to (python-docx, python-pptx, openpyxl, docling) reads through it."""
     budget = current_budget()
     infos = archive.infolist()
     budget.check_count(f"entries in the {label}", len(infos), "max_archive_entries")
-    budget.check_size(f"bytes inflated from the {label}", sum(i.file_size for i in infos), "max_decompressed_bytes")
+    budget.inflate(container, sum(i.file_size for i in infos), label)
     ratio = budget.limits.max_compression_ratio
     for info in infos:
         if info.file_size > RATIO_FLOOR and info.file_size > ratio * max(info.compress_size, 1):

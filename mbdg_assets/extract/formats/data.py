@@ -250,20 +250,25 @@ def _xml_element(drafts: Drafts, element, level: int) -> None:
     drafts.add("paragraph", "\n".join(lines))
 
 
-def extract_xml(path: Path, data: bytes) -> Parsed:
-    """Generic XML: the root is the level-1 heading, elements with element children are headings
-    below it (their path is the heading path), text nodes are the text. No DTDs, no entities,
-    no network: external entities and entity bombs are never expanded."""
+def _parse_xml(path: Path, data: bytes):
+    """The root element, parsed with no DTDs, no entities, no network: external entities and
+    entity bombs are never expanded."""
     from lxml import etree
 
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
                              remove_comments=True, remove_pis=True)
     try:
-        root = etree.fromstring(as_utf8(data), parser)
+        return etree.fromstring(as_utf8(data), parser)
     except etree.XMLSyntaxError as exc:
         cut = "end of data" in str(exc).lower() or "premature end" in str(exc).lower()
         raise ExtractionError("truncated" if cut else "corrupt_file",
                               f"{path.name}: {'XML is cut off' if cut else 'not well-formed XML'} ({exc})") from exc
+
+
+def extract_xml(path: Path, data: bytes) -> Parsed:
+    """Generic XML: the root is the level-1 heading, elements with element children are headings
+    below it (their path is the heading path), text nodes are the text."""
+    root = _parse_xml(path, data)
     drafts = Drafts()
     title = _xml_name(root)
     drafts.heading(f"# {title}", title, 1)
@@ -271,4 +276,27 @@ def extract_xml(path: Path, data: bytes) -> Parsed:
         drafts.add("paragraph", squash(" ".join(root.itertext())))
     else:
         _xml_element(drafts, root, 2)
+    return Parsed(drafts.items)
+
+
+def extract_qt_translations(path: Path, data: bytes) -> Parsed:
+    """A Qt Linguist translation file (``.ts``, XML with a ``<TS>`` root; the suffix is shared with
+    TypeScript, ``sniffing.is_qt_translation`` tells them apart): each context (a window, a
+    dialog) is a heading with a table of source text, translation and the translator's comment."""
+    root = _parse_xml(path, data)
+    drafts = Drafts()
+    language = root.get("language") or root.get("sourcelanguage") or ""
+    title = f"{path.stem} translations" + (f" ({language})" if language else "")
+    drafts.heading(f"# {title}", title, 1)
+    for context in root.iter("context"):
+        name = squash(context.findtext("name") or "") or "(no context)"
+        drafts.heading(f"## {name}", name, 2)
+        rows = [[squash(message.findtext(tag) or "") for tag in ("source", "translation", "translatorcomment")]
+                for message in context.iter("message")]
+        with_comments = any(row[2] for row in rows)
+        rows = [row if with_comments else row[:2] for row in rows if row[0]]
+        if rows:
+            header = ["Source", "Translation", "Comment"] if with_comments else ["Source", "Translation"]
+            for table in markdown_tables([header] + rows):
+                drafts.add("table", table)
     return Parsed(drafts.items)

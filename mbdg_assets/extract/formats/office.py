@@ -180,6 +180,7 @@ _NS = {
     "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0",
     "table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
     "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
+    "draw": "urn:oasis:names:tc:opendocument:xmlns:drawing:1.0",
 }
 
 
@@ -221,7 +222,7 @@ def _odf_list(element, depth: int = 0) -> list[str]:
     return items
 
 
-def _odf_table(element) -> list[str]:
+def _odf_table_rows(element) -> list[list[str]]:
     rows = []
     for row in element.iter(_q("table", "table-row")):
         cells = []
@@ -229,7 +230,11 @@ def _odf_table(element) -> list[str]:
             repeat = min(int(cell.get(_q("table", "number-columns-repeated"), "1")), 50)
             cells.extend([" ".join(_odf_text(p) for p in cell)] * repeat)
         rows.append(cells)
-    return markdown_tables(rows)
+    return rows
+
+
+def _odf_table(element) -> list[str]:
+    return markdown_tables(_odf_table_rows(element))
 
 
 def _odf_walk(drafts: Drafts, parent) -> None:
@@ -249,19 +254,61 @@ def _odf_walk(drafts: Drafts, parent) -> None:
             _odf_walk(drafts, child)
 
 
+def _odf_sheets(drafts: Drafts, body) -> None:
+    """Spreadsheets: a heading per sheet, its non-empty rows as tables (a template declares
+    thousands of repeated empty rows and columns; they are not text)."""
+    for sheet in body.iterchildren(_q("table", "table")):
+        name = sheet.get(_q("table", "name")) or "Sheet"
+        drafts.heading(f"## {name}", name, 2)
+        rows = []
+        for row in _odf_table_rows(sheet):
+            while row and not row[-1]:
+                row.pop()
+            if row:
+                rows.append(row)
+        width = max((len(row) for row in rows), default=0)
+        for table in markdown_tables([row + [""] * (width - len(row)) for row in rows]):
+            drafts.add("table", table)
+
+
+def _odf_pages(drafts: Drafts, body, label: str) -> None:
+    """Presentations and drawings: a heading per page (its name, else 'Slide N'), then the text
+    of its frames in order."""
+    for number, page in enumerate(body.iterchildren(_q("draw", "page")), 1):
+        if not any(_odf_text(p) for p in page.iter(_q("text", "p"), _q("text", "h"), _q("table", "table-cell"))):
+            continue  # a template's empty page: its placeholders live in styles.xml
+        name = page.get(_q("draw", "name")) or f"{label} {number}"
+        drafts.heading(f"## {name}", name, 2)
+        for box in page.iter(_q("draw", "text-box")):
+            _odf_walk(drafts, box)
+        for table in page.iter(_q("table", "table")):
+            for piece in _odf_table(table):
+                drafts.add("table", piece)
+
+
 def extract_odt(path: Path, data: bytes) -> Parsed:
-    """OpenDocument text: headings with outline levels, paragraphs, lists, tables."""
+    """OpenDocument files and templates: text (.odt / .ott: headings with outline levels,
+    paragraphs, lists, tables), spreadsheets (.ods / .ots), presentations (.odp / .otp) and
+    drawings (.odg / .otg), by the kind of body content.xml holds."""
     archive = open_zip(path, data, "OpenDocument file")
     manifest = archive.read("META-INF/manifest.xml") if "META-INF/manifest.xml" in archive.namelist() else b""
     if b"encryption-data" in manifest:
         raise ExtractionError("encrypted", f"{path.name}: OpenDocument file is password-protected")
+    names = archive.namelist()
+    if "content.xml" not in names and "mimetype" in names and archive.read("mimetype").startswith(b"application/vnd.oasis"):
+        raise ExtractionError("no_text", f"{path.name}: OpenDocument file with styles only (no content.xml): no text")
     content = require_member(path, archive, "content.xml", "OpenDocument file")
     try:
         root = etree.fromstring(content, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
     except etree.XMLSyntaxError as exc:
         raise ExtractionError("corrupt_file", f"{path.name}: content.xml is damaged ({exc})") from exc
-    body = root.find(f"{_q('office', 'body')}/{_q('office', 'text')}")
+    body = root.find(_q("office", "body"))
     drafts = Drafts()
-    if body is not None:
-        _odf_walk(drafts, body)
+    for kind in (body if body is not None else ()):
+        if kind.tag == _q("office", "text"):
+            _odf_walk(drafts, kind)
+        elif kind.tag == _q("office", "spreadsheet"):
+            _odf_sheets(drafts, kind)
+        elif kind.tag in (_q("office", "presentation"), _q("office", "drawing")):
+            _odf_pages(drafts, kind, "Slide" if kind.tag == _q("office", "presentation") else "Page")
     return Parsed(drafts.items)
