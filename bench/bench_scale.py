@@ -11,6 +11,7 @@ documents with L = 8 s, S = 128.
     .venv/bin/python bench/bench_scale.py                      # N = 100 and 1,000, L = 8, S = 128
     .venv/bin/python bench/bench_scale.py --docs 20 --latency 0.5 --endpoints 1
     .venv/bin/python bench/bench_scale.py --big                # also N = 10,000
+    .venv/bin/python bench/bench_scale.py --modes pipeline     # without the single-range-run comparison
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def server_stats(url: str) -> dict:
         return json.loads(response.read())
 
 
-def run_once(count: int, endpoints: int, args: argparse.Namespace, workdir: Path) -> dict:
+def run_once(count: int, endpoints: int, args: argparse.Namespace, workdir: Path, mode: str = "pipeline") -> dict:
     docs = workdir / f"docs-{count}"
     if not docs.exists():
         write_documents(docs, count)
@@ -70,7 +71,8 @@ def run_once(count: int, endpoints: int, args: argparse.Namespace, workdir: Path
     project = workdir / f"project-{count}-{endpoints}-{time.monotonic_ns()}"
     command = [sys.executable, "-m", "mbdg_assets.cli.main", "run", str(docs), "--out", str(project / "out"),
                "--project", str(project), "--backend", "openai", "--model", "fake", "--k", str(args.k),
-               "--max-targets", str(args.max_targets), "--kinds", "base", "--concurrency", str(args.slots * endpoints)]
+               "--max-targets", str(args.max_targets), "--kinds", "base", "--concurrency", str(args.slots * endpoints),
+               "--pipeline" if mode == "pipeline" else "--no-pipeline"]
     for _process, url in servers:
         command += ["--host", url]
     env = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
@@ -92,7 +94,7 @@ def run_once(count: int, endpoints: int, args: argparse.Namespace, workdir: Path
     calls = sum(s["calls"] for s in stats)
     ideal = calls * args.latency / (args.slots * endpoints)
     cpu = usage.ru_utime + usage.ru_stime
-    return {"docs": count, "endpoints": endpoints, "ok": returncode == 0, "wall_s": round(wall, 1),
+    return {"docs": count, "endpoints": endpoints, "mode": mode, "ok": returncode == 0, "wall_s": round(wall, 1),
             "calls": calls, "per_endpoint": [s["calls"] for s in stats],
             "max_in_flight": [s["max_in_flight"] for s in stats], "ideal_s": round(ideal, 1),
             "wall_over_ideal": round(wall / ideal, 2) if ideal else None,
@@ -107,6 +109,8 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=8.0, help="seconds per request (L)")
     parser.add_argument("--slots", type=int, default=128, help="requests the server serves at once (S)")
     parser.add_argument("--endpoints", default="1,2", help="comma-separated endpoint counts")
+    parser.add_argument("--modes", default="pipeline,single",
+                        help="pipeline: mbdg run's prepare and generate lanes; single: one range run (--no-pipeline)")
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--max-targets", type=int, default=2)
     args = parser.parse_args()
@@ -114,7 +118,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         for count in counts:
             for endpoints in (int(e) for e in args.endpoints.split(",")):
-                print(json.dumps(run_once(count, endpoints, args, Path(tmp))), flush=True)
+                for mode in args.modes.split(","):
+                    print(json.dumps(run_once(count, endpoints, args, Path(tmp), mode)), flush=True)
 
 
 if __name__ == "__main__":

@@ -55,15 +55,19 @@ def main() -> None:
               help="Sign even if the key differs from the one that signed the project's last manifest (recorded in it).")
 @click.option("--follow-symlinks", is_flag=True,
               help="Read links that lead out of DOCS_DIR (default: skipped and listed).")
+@click.option("--pipeline/--no-pipeline", default=True, show_default=True,
+              help="With a model server and 64+ documents, extract and embed the next slice of documents in a "
+                   "second process while the server generates for the last one (docs/scaling.md).")
 @PROJECT_OPTION
 def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: str, hosts: tuple[str, ...],
         embed_backend: str, embed_model: str, embed_hosts: tuple[str, ...], embed_batch_size: int, embed_api_key_env: str,
         k: int,
         max_targets: int, records: int, max_calls: int, max_rounds: int, quotas: tuple[str, ...], kinds: str,
         answer_mode: str, seed: int, concurrency: int, judge: bool, seed_examples: Path | None, allow_key_change: bool,
-        follow_symlinks: bool,
+        follow_symlinks: bool, pipeline: bool,
         project_dir: str | None) -> None:
-    """Materialize every phase for every document in DOCS_DIR, in this process."""
+    """Materialize every phase for every document in DOCS_DIR (in this process, and with --pipeline
+    against a server also in one that prepares the next documents)."""
     from mbdg_assets.llm.prompts import load_template
     from mbdg_assets.cli.run import run_pipeline
 
@@ -90,7 +94,7 @@ def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: st
                 "seed_examples_path": str(seed_examples.resolve()) if seed_examples else ""}
     goal = _goal(records, max_calls, max_rounds, quotas)
     summary = run_pipeline(docs_dir.resolve(), out_dir.resolve(), project_dir_from_env(project_dir), llm, generate,
-                           click.echo, goal, allow_key_change, follow_symlinks, embed)
+                           click.echo, goal, allow_key_change, follow_symlinks, embed, pipeline)
     _print_summary(summary, out_dir)
     if summary.dataset_error:
         _fail(f"dataset phase failed: {summary.dataset_error}")

@@ -12,7 +12,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -32,8 +32,8 @@ from mbdg_assets.llm.progress import CallProgress, add_listener, remove_listener
 from mbdg_assets.storage.project import ProjectPaths, prepare_dagster_home, project_config, save_project_config
 from mbdg_assets.storage.tables import decision_counts, load_plan_sizes, purge_removed_documents
 from mbdg_assets.storage.vectors import VectorStore
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from mbdg_assets.cli.range_runs import PIPELINE_FROM, LaneSpec, failure_reason, run_pipelined, run_range
 from mbdg_assets.defs.partitions import documents_partitions
 from mbdg_assets.defs.run_configs import dataset_run_config, document_run_config
 from resources import LLMResource, ProjectResource, SignerResource, VectorStoreResource, WarehouseResource
@@ -58,18 +58,6 @@ class RunSummary:
     decode_seconds: float = 0.0    # and the seconds they took
     coverage: dict = field(default_factory=dict)          # export/coverage.py
     rejections: list[tuple[str, int]] = field(default_factory=list)  # commonest reasons, most frequent first
-
-
-def failure_reason(result: dg.ExecuteInProcessResult) -> str:
-    """The first step failure's own message (our Failure descriptions are written for users)."""
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data:
-            data = event.step_failure_data
-            if data.user_failure_data and data.user_failure_data.description:
-                return data.user_failure_data.description
-            if data.error:
-                return data.error.message.strip().splitlines()[-1]
-    return "run failed (see the Dagster run log)"
 
 
 def sync_partitions(instance: dg.DagsterInstance, docs: Path, paths: ProjectPaths,
@@ -145,14 +133,15 @@ class ProgressBar:
 
 
 def _document_failures(paths: ProjectPaths, present: list[str]) -> dict[str, str]:
-    """Documents with no extracted text now, each with its latest recorded extraction error."""
+    """Documents with no extracted text now, each with its latest recorded extraction error (None
+    for one that has none: its run did not get to it)."""
     with warehouse.connect(paths.warehouse) as con:
         rows = con.execute(
             """SELECT p.path, (SELECT e.reason FROM extraction_errors e WHERE e.path = p.path
                                 ORDER BY e.failed_at DESC LIMIT 1)
                FROM (SELECT unnest($p::VARCHAR[]) AS path) p
                WHERE p.path NOT IN (SELECT path FROM documents)""", {"p": present}).fetchall()
-    return {path: reason or "not extracted (see the run log)" for path, reason in rows}
+    return dict(rows)
 
 
 PER_DOCUMENT_LINES = 50  # above this many documents the summary counts parsers instead of listing each file
@@ -177,33 +166,28 @@ def _echo_documents(paths: ProjectPaths, present: list[str], failures: dict[str,
         echo("read: " + ", ".join(f"{n} {what}" for what, n in counts.most_common()))
 
 
-def _generation_failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
-    """Documents whose model calls failed (the candidates step names them when the step itself
-    went on for the others)."""
-    failures: dict[str, str] = {}
-    for event in result.get_asset_materialization_events():
-        found = event.materialization.metadata.get("failed_documents")
-        if found is not None:
-            failures |= dict(found.value)
-    return failures
-
-
 def _run_documents(job, instance, present: list[str], run_config: dict, summary: RunSummary, bar: ProgressBar,
-                   echo: Callable[[str], None], paths: ProjectPaths, asset_selection: list[dg.AssetKey] | None = None) -> None:
-    """One Dagster run over all document partitions (a partition range, as a UI backfill is):
-    each asset takes every document in one step, and generation shares one request pool."""
+                   echo: Callable[[str], None], paths: ProjectPaths, asset_selection: list[dg.AssetKey] | None = None,
+                   lanes: LaneSpec | None = None) -> None:
+    """Dagster runs over the document partitions (partition ranges, as a UI backfill makes): one
+    run over all of them, or with `lanes` the prepare and generate lanes over slices of them
+    (cli/range_runs.py), so that the machine extracts and embeds while the server generates."""
     if not present:
         return
     keys = instance.get_dynamic_partitions(documents_partitions.name)  # the range is in the instance's order
-    tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
     t0 = time.monotonic()
-    result = job.execute_in_process(run_config=run_config, instance=instance, tags=tags, raise_on_error=False,
-                                    asset_selection=asset_selection)
+    if lanes is not None and asset_selection is None and len(keys) >= PIPELINE_FROM:
+        outcomes = run_pipelined(job, instance, keys, replace(lanes, run_config=run_config))
+    else:
+        outcomes = [run_range(job, instance, keys, run_config, asset_selection)]
     bar.close()
-    failures = _document_failures(paths, present) | _generation_failures(result)
-    if not result.success:  # a step failed as a whole: every document it held is reported with its reason
-        reason = failure_reason(result)
-        failures |= {path: reason for path in present if path not in failures}
+    unread = _document_failures(paths, present)
+    failures = {path: reason for path, reason in unread.items() if reason}
+    for outcome in outcomes:
+        failures |= outcome.failed_documents
+    for outcome in (o for o in outcomes if not o.success):  # a step failed as a whole: each document it held fails
+        failures |= {path: outcome.failure for path in outcome.keys if path in present and path not in failures}
+    failures |= {path: "not extracted (see the run log)" for path in unread if path not in failures}
     summary.failures = failures
     _echo_documents(paths, present, failures, echo)
     echo(f"{len(present)} document(s): {len(present) - len(failures)} ok, {len(failures)} failed "
@@ -258,7 +242,8 @@ def _next_budgets(extra: int, budgets: dict[str, int], sizes: dict[str, list[int
 
 
 def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict], generate: dict, goal: Goal,
-                 paths: ProjectPaths, summary: RunSummary, bar: ProgressBar, echo: Callable[[str], None]) -> None:
+                 paths: ProjectPaths, summary: RunSummary, bar: ProgressBar, echo: Callable[[str], None],
+                 lanes: LaneSpec | None = None) -> None:
     """Rounds of generation and validation until `goal.records` are approved or a budget ends it.
     Every round re-plans each document with a larger budget: its earlier targets are cache hits,
     so only the new targets cost model calls, and no record is made twice."""
@@ -279,7 +264,7 @@ def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict],
         echo(f"round {report.rounds}: up to {sum(budgets.values())} targets over {len(present)} document(s)")
         # documents whose budget did not grow plan as before: their calls are cache hits
         _run_documents(job, instance, present, _with_generate(document_config, targets_per_document=budgets),
-                       summary, bar, echo, paths, selection)
+                       summary, bar, echo, paths, selection, lanes)
         selection = [dg.AssetKey("candidates")]  # later rounds: documents are extracted and enriched already
         _run_dataset(defs, instance, dataset_config, summary)
         sizes = _plan_sizes(paths, present)
@@ -309,25 +294,39 @@ def _echo_skipped(docs: Path, follow_symlinks: bool, echo: Callable[[str], None]
         echo(f"skipped {display_name(path)}: {reason}")
 
 
+def project_definitions(project_dir: str, docs: str, out: str, llm: dict, config: dict[str, dict],
+                        follow_symlinks: bool, allow_key_change: bool) -> dg.Definitions:
+    """The project's definitions as `mbdg run` runs them (also built by the prepare lane's process;
+    `llm`: LLMResource's fields)."""
+    paths = ProjectPaths(Path(project_dir))
+    return build_definitions(
+        project=ProjectResource(project_dir=str(paths.root), docs_dir=docs, out_dir=out, follow_symlinks=follow_symlinks),
+        llm=LLMResource(**llm), warehouse=WarehouseResource(path=str(paths.warehouse)),
+        vectors=VectorStoreResource.from_project(config, uri=str(paths.lancedb)),
+        signer=SignerResource(key_dir=str(paths.keys), allow_key_change=allow_key_change), config=config,
+    )
+
+
 def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, generate: dict,
                  echo: Callable[[str], None] = print, goal: Goal | None = None, allow_key_change: bool = False,
-                 follow_symlinks: bool = False, embed: dict | None = None) -> RunSummary:
+                 follow_symlinks: bool = False, embed: dict | None = None, pipeline: bool = True) -> RunSummary:
     """Every phase for every document, then the dataset phase; with a `goal`, rounds of that
     until the goal's number of records is approved or its budget is spent. `embed`: the embedder's
-    settings (VectorStoreResource fields; None = the project's, else the local model)."""
+    settings (VectorStoreResource fields; None = the project's, else the local model); `pipeline`:
+    overlap preparing and generating (cli/range_runs.py) where a server generates."""
     started, summary = time.monotonic(), RunSummary()
     run_started = datetime.now(timezone.utc)
     paths = ProjectPaths(project_dir)
     os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(paths))
     os.environ["MBDG_PROJECT_DIR"] = str(paths.root)
     config = save_run_settings(paths, docs, out, llm, generate, echo, embed)
-    defs = build_definitions(
-        project=ProjectResource(project_dir=str(paths.root), docs_dir=str(docs), out_dir=str(out),
-                                follow_symlinks=follow_symlinks), llm=llm,
-        warehouse=WarehouseResource(path=str(paths.warehouse)), vectors=VectorStoreResource.from_project(config, uri=str(paths.lancedb)),
-        signer=SignerResource(key_dir=str(paths.keys), allow_key_change=allow_key_change), config=config,
-    )
+    llm_fields = {name: getattr(llm, name) for name in LLMResource.model_fields}  # plain values travel to a process
+    defs_args = (str(paths.root), str(docs), str(out), llm_fields, config, follow_symlinks, allow_key_change)
+    defs = project_definitions(*defs_args)
     document_config, dataset_config = _run_configs(config)
+    lanes = None  # the embedded model's decoding wants the CPU a prepare lane would take: one range run then
+    if pipeline and llm.backend != "embedded":
+        lanes = LaneSpec(project_definitions, defs_args, str(paths.dagster_home), "document_job", document_config)
     bar = ProgressBar()
     add_listener(bar)
     try:
@@ -337,11 +336,11 @@ def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, gen
             summary.documents = len(present)
             if goal is None:
                 _run_documents(defs.resolve_job_def("document_job"), instance, present, document_config,
-                               summary, bar, echo, paths)
+                               summary, bar, echo, paths, lanes=lanes)
                 _run_dataset(defs, instance, dataset_config, summary)
             else:
                 _run_to_goal(defs, instance, present, (document_config, dataset_config), generate, goal, paths,
-                             summary, bar, echo)
+                             summary, bar, echo, lanes)
     finally:
         remove_listener(bar)
         bar.close()

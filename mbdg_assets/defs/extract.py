@@ -1,7 +1,11 @@
 """Phase 1: extract. Each document's text and structure, or its recorded, specific error."""
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import dagster as dg
 
+from mbdg_assets.extract.document import ExtractedDocument
 from mbdg_assets.extract.extraction import ExtractionError, prepare_reader
 from mbdg_assets.extract.members import extract_source, source_sha256, split_source
 from mbdg_assets.extract.worker import run_bounded
@@ -12,30 +16,66 @@ from mbdg_assets.defs.partitions import documents_partitions, in_groups, range_m
 from resources import ProjectResource, WarehouseResource
 
 
-def _extract_one(con, project: ProjectResource, path: str, version: str) -> tuple[dict, str | None]:
-    """(metadata, None) for a stored document, (metadata, message) for a recorded extraction error."""
+Parsed = ExtractedDocument | ExtractionError
+
+
+def _unchanged(con, project: ProjectResource, path: str, version: str) -> dict | None:
+    """The stored document's metadata when the file has the same bytes and extractor as last time."""
     file = project.docs_path() / path  # an archive member's path runs into its archive (extract/members.py)
-    limits = project.extraction_limits()
     stored = unchanged_document(con, path, split_source(file)[0], project.max_file_bytes, version,
-                                digest=lambda: source_sha256(file, limits))
-    if stored is not None:  # same bytes, same extractor as last time: nothing to parse
-        return stored | {"pages": stored["pages"] or 0, "unchanged": True}, None
+                                digest=lambda: source_sha256(file, project.extraction_limits()))
+    return None if stored is None else stored | {"pages": stored["pages"] or 0, "unchanged": True}
+
+
+def _parse(project: ProjectResource, path: str) -> Parsed:
+    """The file's document, or its extraction error. Runs with no warehouse connection open: the
+    generate step of another slice (cli/range_runs.py) commits its answers meanwhile."""
+    file, limits = project.docs_path() / path, project.extraction_limits()
     try:
         if project.isolate_extraction:  # hard timeout and memory cap: a hostile file fails alone
             prepare_reader(file, project.parser)
-            doc = run_bounded(extract_source, (file, project.parser, limits), file.name, limits)
-        else:
-            doc = extract_source(file, project.parser, limits)
+            return run_bounded(extract_source, (file, project.parser, limits), file.name, limits)
+        return extract_source(file, project.parser, limits)
     except ExtractionError as error:
+        return error
+
+
+def _parse_all(project: ProjectResource, paths: list[str]) -> dict[str, Parsed]:
+    """Each file parsed; with isolated extraction, several at once (each in its own forked worker,
+    so they use all cores); in-process parsing holds the interpreter lock, so it goes one by one."""
+    workers = (project.extraction_workers or os.cpu_count() or 1) if project.isolate_extraction else 1
+    if workers == 1 or len(paths) < 2:
+        return {path: _parse(project, path) for path in paths}
+    with ThreadPoolExecutor(min(workers, len(paths)), thread_name_prefix="mbdg-extract") as pool:
+        return dict(zip(paths, pool.map(lambda path: _parse(project, path), paths)))
+
+
+def _store_parsed(con, path: str, parsed: Parsed, version: str) -> tuple[dict, str | None]:
+    """(metadata, None) for a stored document, (metadata, message) for a recorded extraction error."""
+    if isinstance(parsed, ExtractionError):
         release_chunks(con, path)  # its chunks go with its rows: their topics shrink
-        record_extraction_error(con, path, error.code, error.message)
-        return {"path": path, "error_code": error.code}, error.message
-    store_document(con, path, doc)
+        record_extraction_error(con, path, parsed.code, parsed.message)
+        return {"path": path, "error_code": parsed.code}, parsed.message
+    store_document(con, path, parsed)
     mark_extracted(con, path, version)
-    kinds = sorted({b.kind for b in doc.blocks})
-    return {"doc_id": doc.doc_id, "format": doc.format, "parser": doc.parser, "title": doc.title, "pages": doc.pages or 0,
-            "characters": len(doc.text), "blocks": len(doc.blocks), "block_kinds": ", ".join(kinds),
-            "unchanged": False}, None
+    kinds = sorted({b.kind for b in parsed.blocks})
+    return {"doc_id": parsed.doc_id, "format": parsed.format, "parser": parsed.parser, "title": parsed.title,
+            "pages": parsed.pages or 0, "characters": len(parsed.text), "blocks": len(parsed.blocks),
+            "block_kinds": ", ".join(kinds), "unchanged": False}, None
+
+
+def _extract_group(warehouse: WarehouseResource, project: ProjectResource, paths: list[str],
+                   version: str) -> dict[str, tuple[dict, str | None]]:
+    """One group of files: what is unchanged is looked up and the results stored on short
+    connections; the parsing in between holds none (no file stays locked while files are read)."""
+    with warehouse.connect() as con:
+        ensure_versions_table(con)
+        unchanged = {path: _unchanged(con, project, path, version) for path in paths}
+    parsed = _parse_all(project, [path for path in paths if unchanged[path] is None])
+    outcomes = {path: (meta, None) for path, meta in unchanged.items() if meta is not None}
+    with warehouse.connect() as con:
+        outcomes |= {path: _store_parsed(con, path, result, version) for path, result in parsed.items()}
+    return outcomes
 
 
 @dg.asset(partitions_def=documents_partitions, group_name="extract", kinds={"python", "duckdb"},
@@ -48,10 +88,8 @@ def source_documents(context: dg.AssetExecutionContext, project: ProjectResource
     paths = list(context.partition_keys)
     version = extractor_version(project.parser)
     outcomes: dict[str, tuple[dict, str | None]] = {}
-    for group in in_groups(paths):  # no file stays locked for a whole backfill
-        with warehouse.connect() as con:
-            ensure_versions_table(con)
-            outcomes |= {path: _extract_one(con, project, path, version) for path in group}
+    for group in in_groups(paths):
+        outcomes |= _extract_group(warehouse, project, group, version)
     failed = {path: error for path, (_meta, error) in outcomes.items() if error}
     if len(paths) == 1:
         metadata, error = outcomes[paths[0]]

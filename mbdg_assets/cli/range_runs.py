@@ -1,0 +1,166 @@
+"""Document runs over ranges of partitions, and the pipeline `mbdg run` makes of them.
+
+A run over the whole range does each phase for every document before the next phase starts, so
+against a model server the CPU phases (extraction in its workers, chunk embeddings) and the
+model's time add up instead of overlapping: at 1,000 documents the server sat idle while the
+machine extracted and embedded. With a server backend `mbdg run` therefore cuts the range into
+slices (small ones first, so the server gets work within seconds) and runs two lanes:
+
+- the *prepare* lane runs `source_documents` + `enriched_chunks` over one slice after the other
+  in a process of its own (the first slice in this process, while that one starts);
+- the *generate* lane, in this process, runs `candidates` over each slice as soon as it is
+  prepared, with the run's one request pool.
+
+Every slice is an ordinary Dagster run over a partition range, as a UI backfill makes
+(BackfillPolicy.single_run), in the same instance and warehouse. The lanes are processes, not
+threads, because Dagster reconfigures Python logging whenever a run starts (dictConfig), which
+deadlocks with a run that logs in another thread of the same process. A UI backfill overlaps the
+same way with `BackfillPolicy.multi_run` and the run queue (docs/scaling.md).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+
+import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+PREPARE = [dg.AssetKey("source_documents"), dg.AssetKey("enriched_chunks")]
+GENERATE = [dg.AssetKey("candidates")]
+FIRST_SLICE, LARGEST_SLICE = 16, 128  # documents: the server's first calls come after 16 are prepared
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+PIPELINE_FROM = 64  # documents; below, starting the prepare process (imports, embedding model) costs more than it saves
+
+
+@dataclass
+class RangeOutcome:
+    """What `mbdg run` reports of one range run: the documents it held, whether it succeeded (and
+    why not), and documents the generate step named as failed (path -> reason)."""
+
+    keys: list[str]
+    success: bool
+    failure: str = ""
+    failed_documents: dict[str, str] = field(default_factory=dict)
+
+
+def failure_reason(result: dg.ExecuteInProcessResult) -> str:
+    """The first step failure's own message (our Failure descriptions are written for users)."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data:
+            data = event.step_failure_data
+            if data.user_failure_data and data.user_failure_data.description:
+                return data.user_failure_data.description
+            if data.error:
+                return data.error.message.strip().splitlines()[-1]
+    return "run failed (see the Dagster run log)"
+
+
+def _failed_documents(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    failures: dict[str, str] = {}
+    for event in result.get_asset_materialization_events():
+        found = event.materialization.metadata.get("failed_documents")
+        if found is not None:
+            failures |= dict(found.value)
+    return failures
+
+
+def slice_keys(keys: Sequence[str], first: int = FIRST_SLICE, largest: int = LARGEST_SLICE) -> list[list[str]]:
+    """Contiguous slices of `keys`, doubling from `first` up to `largest` keys each."""
+    slices, start, size = [], 0, max(first, 1)
+    while start < len(keys):
+        slices.append(list(keys[start:start + size]))
+        start, size = start + size, min(size * 2, max(largest, first))
+    return slices
+
+
+def run_range(job: dg.JobDefinition, instance: dg.DagsterInstance, keys: Sequence[str], run_config: dict,
+              selection: list[dg.AssetKey] | None = None) -> RangeOutcome:
+    """One Dagster run over the partition range keys[0]..keys[-1] (in the instance's order)."""
+    tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
+    result = job.execute_in_process(run_config=run_config, instance=instance, tags=tags, raise_on_error=False,
+                                    asset_selection=selection)
+    return RangeOutcome(list(keys), result.success, "" if result.success else failure_reason(result),
+                        _failed_documents(result))
+
+
+@dataclass(frozen=True)
+class LaneSpec:
+    """How the prepare process finds the same job: `make_defs(*defs_args)` builds the
+    definitions (a module-level function, so it travels to a spawned process by name)."""
+
+    make_defs: Callable[..., dg.Definitions]
+    defs_args: tuple
+    dagster_home: str
+    job_name: str
+    run_config: dict
+
+
+def run_pipelined(job: dg.JobDefinition, instance: dg.DagsterInstance, keys: Sequence[str],
+                  spec: LaneSpec) -> list[RangeOutcome]:
+    """The prepare and generate lanes over slices of `keys` (see the module's docstring). A slice
+    whose prepare run failed as a whole is not generated; its outcome says why."""
+    slices = slice_keys(keys)
+    context = multiprocessing.get_context("spawn")  # a fork would copy Dagster's and LanceDB's threads' locks
+    receiver, sender = context.Pipe(duplex=False)
+    lane = context.Process(target=_prepare_lane, args=(spec, slices[1:], sender, os.getpid()), name="mbdg-prepare")
+    lane.start()
+    sender.close()
+    outcomes: list[RangeOutcome] = []
+    try:
+        for index, piece in enumerate(slices):
+            prepared = (run_range(job, instance, piece, spec.run_config, PREPARE) if index == 0
+                        else _receive(receiver, lane, piece))
+            outcomes.append(prepared)
+            if prepared.success:
+                outcomes.append(run_range(job, instance, piece, spec.run_config, GENERATE))
+    finally:
+        lane.join(timeout=30)
+        if lane.is_alive():  # this process is being interrupted: the lane stops with it
+            lane.terminate()
+            lane.join()
+    return outcomes
+
+
+def _receive(receiver: Connection, lane: multiprocessing.Process, piece: list[str]) -> RangeOutcome:
+    try:
+        return receiver.recv()
+    except EOFError:
+        lane.join(timeout=5)
+        return RangeOutcome(piece, False, f"the prepare process ended before this slice (exit code {lane.exitcode})")
+
+
+def _prepare_lane(spec: LaneSpec, slices: list[list[str]], sender: Connection, parent: int) -> None:
+    """The prepare lane's process: each slice's prepare run in turn, its outcome sent back."""
+    _end_with_parent(parent)
+    job = spec.make_defs(*spec.defs_args).resolve_job_def(spec.job_name)
+    with dg.DagsterInstance.from_config(spec.dagster_home) as instance:
+        for piece in slices:
+            sender.send(run_range(job, instance, piece, spec.run_config, PREPARE))
+    sender.close()
+
+
+def _end_with_parent(parent: int) -> None:
+    """A `kill -9` of `mbdg run` must not leave its prepare lane writing to the warehouse that the
+    rerun uses: on Linux the kernel kills this process with its parent (PR_SET_PDEATHSIG);
+    elsewhere a watcher thread ends it within half a second."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    if os.getppid() != parent:  # the parent died before the kernel was told
+        os._exit(1)
+    threading.Thread(target=watch, name="mbdg-parent-watch", daemon=True).start()

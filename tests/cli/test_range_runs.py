@@ -1,0 +1,64 @@
+"""`mbdg run`'s prepare and generate lanes (cli/range_runs.py): slices that cover the range once,
+and a run against a model server whose generation overlaps the preparing of later slices."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from fake_llm_servers import Scripted, instruction_pair_responder, running_fake_llm_server
+from mbdg_assets.cli.range_runs import FIRST_SLICE, LARGEST_SLICE, PIPELINE_FROM, slice_keys
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_slices_cover_the_range_once_in_order_and_grow_to_the_largest():
+    keys = [f"doc-{i:04d}" for i in range(1000)]
+    slices = slice_keys(keys)
+    assert [k for piece in slices for k in piece] == keys
+    sizes = [len(piece) for piece in slices]
+    assert sizes[0] == FIRST_SLICE and max(sizes) == LARGEST_SLICE
+    assert all(b >= a for a, b in zip(sizes, sizes[1:-1]))  # only the last may be cut short
+    assert slice_keys(keys[:5]) == [keys[:5]]
+
+
+def _run_times(project: Path) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(start, end) of the prepare runs and of the generate runs of the document job."""
+    prepare, generate = [], []
+    with dg.DagsterInstance.from_config(str(project / "dagster")) as instance:
+        for run in instance.get_runs(filters=dg.RunsFilter(job_name="document_job")):
+            stats = instance.get_run_stats(run.run_id)
+            steps = {s.step_key for s in instance.get_run_step_stats(run.run_id)}
+            (generate if steps == {"candidates"} else prepare).append((stats.start_time, stats.end_time))
+    return sorted(prepare), sorted(generate)
+
+
+@pytest.mark.slow
+def test_a_server_run_generates_while_later_slices_are_prepared(tmp_path: Path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_scale import write_documents
+
+    count = PIPELINE_FROM + 8
+    write_documents(tmp_path / "docs", count)
+    answer = instruction_pair_responder()
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    with running_fake_llm_server() as server:
+        server.responder = lambda body: Scripted(content=answer(body).content, delay=0.3)
+        run = subprocess.run(
+            [sys.executable, "-m", "mbdg_assets.cli.main", "run", str(tmp_path / "docs"), "--out", str(tmp_path / "out"),
+             "--project", str(tmp_path / "project"), "--backend", "openai", "--model", "fake",
+             "--host", server.openai_base_url, "--k", "2", "--max-targets", "1", "--kinds", "base", "--concurrency", "32"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert f"{count} document(s): {count} ok, 0 failed" in run.stdout
+    with duckdb.connect(str(tmp_path / "project" / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(DISTINCT path) FROM candidates WHERE is_winner").fetchone()[0] == count
+    prepare, generate = _run_times(tmp_path / "project")
+    assert len(prepare) == len(generate) == len(slice_keys(range(count)))
+    assert generate[0][0] < prepare[-1][1]  # the first slice was generating before the last was prepared
