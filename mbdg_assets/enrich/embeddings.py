@@ -13,6 +13,8 @@ import threading
 from functools import cache
 from pathlib import Path
 
+from collections.abc import Callable
+
 import numpy as np
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
@@ -72,6 +74,27 @@ class Embedder:
                 texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
             )
         return np.asarray(vectors, dtype=np.float32)
+
+
+class PrefetchedEmbed:
+    """`embed` (texts -> vectors) with the texts of the next block of work embedded ahead in one
+    call: a local model costs ~0.2 s per call whatever its size, so validation embedding each
+    record's claims and source windows apart spent most of its time there. Callable like
+    `embed`; a text not prefetched is embedded when asked. Holds one block at a time."""
+
+    def __init__(self, embed: Callable[[list[str]], np.ndarray]) -> None:
+        self._embed = embed
+        self._memo: dict[str, np.ndarray] = {}
+
+    def prefetch(self, texts: list[str]) -> None:
+        unique = list(dict.fromkeys(texts))
+        self._memo = dict(zip(unique, self._embed(unique))) if unique else {}
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._memo))
+        if missing:
+            self._memo.update(zip(missing, self._embed(missing)))
+        return np.stack([self._memo[t] for t in texts])
 
 
 def make_embedder(backend: str = "local", model: str = "", hosts: list[str] | None = None,

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mbdg_assets.enrich.embeddings import PrefetchedEmbed
 from mbdg_assets.validate.accepted_records import PriorRecords
+from mbdg_assets.validate.grounding import grounding_texts
 from mbdg_assets.validate.contamination import VERBATIM_WORDS, EvalIndex, contamination, verbatim_reason
 from mbdg_assets.validate.decisions import Thresholds, decide
 from mbdg_assets.validate.dedup import NEAR_JACCARD, SEMANTIC_COSINE, find_duplicates, minhash_signatures, shingles
@@ -102,6 +104,9 @@ def _nearest(records: list[ValidatedRecord], texts: list[str], vectors: np.ndarr
     return [nearest_jaccard(word_sets[i], prior_sets + [word_sets[j] for j in range(i) if kept[j]]) for i in range(len(records))]
 
 
+PREFETCH_RECORDS = 256  # records whose grounding texts are embedded in one call
+
+
 class Validation(list):
     """The validated records (a list, best reward first) with each stage's counts (`stages`:
     stage name -> StageCounts) from the same run."""
@@ -170,17 +175,20 @@ def validate_candidates(candidates: list[dict], schema_name: str, json_schema: d
         record.vector = None if vectors is None else vectors[i]
         record.signature = signatures[i]
     contaminated = contamination(texts, eval_index)
-    stages = _batch_stages(records, dups, _nearest(records, texts, vectors, prior), prior, template, params,
-                           embedder.embed if embedder is not None else None, judge)
-    for i, (record, candidate) in enumerate(zip(records, ordered)):
-        item = StageItem(i, record.fields, candidate, texts[i], template.answer_of(record.fields), record.duplicate_of,
-                         template.question_of(record.fields))
+    embed = PrefetchedEmbed(embedder.embed) if embedder is not None else None
+    stages = _batch_stages(records, dups, _nearest(records, texts, vectors, prior), prior, template, params, embed, judge)
+    items = [StageItem(i, record.fields, candidate, texts[i], template.answer_of(record.fields), record.duplicate_of,
+                       template.question_of(record.fields)) for i, (record, candidate) in enumerate(zip(records, ordered))]
+    for record, item in zip(records, items):
+        if embed is not None and item.index % PREFETCH_RECORDS == 0:
+            embed.prefetch([t for ahead in items[item.index:item.index + PREFETCH_RECORDS]
+                            for t in grounding_texts(ahead.answer, ahead.source_text, ahead.question)])
         results = stages.check(item)
         record.supporting_spans = list(results["grounding"].spans)
-        reported = [r for r in (contaminated[i], verbatim_reason(item.answer, item.source_text, params.verbatim_words)) if r]
+        reported = [r for r in (contaminated[item.index], verbatim_reason(item.answer, item.source_text, params.verbatim_words)) if r]
         record.reasons = [reason for result in results.values() for reason in result.reasons] + reported
         record.stage_scores = {name: result.score for name, result in results.items()}
         record.score = params.weights.combine(record.stage_scores)
-        hard_fail = any(r.hard_fail for r in results.values()) or (params.reject_contaminated and contaminated[i] is not None)
+        hard_fail = any(r.hard_fail for r in results.values()) or (params.reject_contaminated and contaminated[item.index] is not None)
         record.decision = decide(record.score, params.thresholds, hard_fail, any(r.review for r in results.values()))
     return Validation(records, stages.counts)
