@@ -78,8 +78,8 @@ class Embedder:
 
 class PrefetchedEmbed:
     """`embed` (texts -> vectors) with the texts of the next block of work embedded ahead in one
-    call: a local model costs ~0.2 s per call whatever its size, so validation embedding each
-    record's claims and source windows apart spent most of its time there. Callable like
+    call: validation embedding each record's claims and source windows apart took 1.5x as long
+    (200 records, 2,600 texts: 32.7 s vs 22.0 s on the local model). Callable like
     `embed`; a text not prefetched is embedded when asked. Holds one block at a time."""
 
     def __init__(self, embed: Callable[[list[str]], np.ndarray]) -> None:
