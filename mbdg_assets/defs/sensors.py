@@ -8,15 +8,17 @@ from __future__ import annotations
 import json
 
 import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from mbdg_assets.defs.jobs import DATASET_JOB, DOCUMENT_JOB
 from mbdg_assets.defs.lineage import latest_materializations
 from mbdg_assets.defs.partitions import documents_partitions
 from mbdg_assets.defs.run_configs import current_config, dataset_run_config, document_run_config
 from mbdg_assets.extract.members import scan_documents
+from mbdg_assets.shared.text import stable_id
 from resources import ProjectResource
 
-MAX_RUNS_PER_TICK = 20  # a batch; the rest are requested at the next ticks (the run queue runs one at a time)
+MAX_DOCUMENTS_PER_TICK = 500  # a batch; the rest are requested at the next ticks (the run queue runs one at a time)
 LAST_PHASE = "candidates"  # a document is done when its last per-document asset is newer than its file
 IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
              dg.DagsterRunStatus.STARTED]
@@ -37,7 +39,8 @@ def _materialized(instance: dg.DagsterInstance, current: dict[str, str], known: 
 
 @dg.sensor(job_name=DOCUMENT_JOB, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED,
            description="Watches the project's docs folder: a partition and a document run for each new or changed "
-                       f"file (at most {MAX_RUNS_PER_TICK} per tick; files already materialized are not redone); "
+                       f"file (at most {MAX_DOCUMENTS_PER_TICK} per tick, consecutive partitions as one range run, as "
+                       "`mbdg run` and a backfill make; files already materialized are not redone); "
                        "deleted files' partitions are removed.")
 def docs_folder_sensor(context: dg.SensorEvaluationContext, project: ProjectResource):
     docs = project.docs_path()
@@ -49,7 +52,7 @@ def docs_folder_sensor(context: dg.SensorEvaluationContext, project: ProjectReso
     pending = [p for p, fingerprint in current.items() if previous.get(p) != fingerprint or p not in known]
     done = _materialized(context.instance, {p: current[p] for p in pending}, known)
     wanted = [p for p in pending if p not in done]
-    batch, deleted = wanted[:MAX_RUNS_PER_TICK], sorted(known - current.keys())
+    batch, deleted = wanted[:MAX_DOCUMENTS_PER_TICK], sorted(known - current.keys())
     # the cursor holds what is requested or done; files left for the next batch stay out of it
     cursor = {p: f for p, f in current.items() if p not in wanted or p in batch}
     if not batch and not deleted:
@@ -59,12 +62,36 @@ def docs_folder_sensor(context: dg.SensorEvaluationContext, project: ProjectReso
     run_config = document_run_config(current_config(project.paths))
     context.log.info(f"{len(wanted)} new or changed file(s) in {docs}: requesting {len(batch)} now, "
                      f"{len(wanted) - len(batch)} at later ticks; {len(done)} already materialized; {len(deleted)} deleted")
+    added = [p for p in batch if p not in known]
+    order = context.instance.get_dynamic_partitions(documents_partitions.name) + added  # new keys go at the end
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(partition_key=p, run_key=f"{p}@{current[p]}", run_config=run_config) for p in batch],
-        dynamic_partitions_requests=[documents_partitions.build_add_request([p for p in batch if p not in known]),
+        run_requests=[_request(keys, current, run_config) for keys in stretches(batch, order)],
+        dynamic_partitions_requests=[documents_partitions.build_add_request(added),
                                      documents_partitions.build_delete_request(deleted)],
         cursor=json.dumps(cursor, sort_keys=True),
     )
+
+
+def stretches(keys: list[str], order: list[str]) -> list[list[str]]:
+    """`keys` grouped into runs of consecutive partitions of `order`, each in that order."""
+    position = {key: i for i, key in enumerate(order)}
+    groups: list[list[str]] = []
+    for key in sorted(keys, key=position.__getitem__):
+        if groups and position[key] == position[groups[-1][-1]] + 1:
+            groups[-1].append(key)
+        else:
+            groups.append([key])
+    return groups
+
+
+def _request(keys: list[str], fingerprints: dict[str, str], run_config: dict) -> dg.RunRequest:
+    """A run of one partition, or of a range of them (the partition-range tags `mbdg run` and a
+    backfill with BackfillPolicy.single_run use: one run, each asset one step for the range)."""
+    if len(keys) == 1:
+        return dg.RunRequest(partition_key=keys[0], run_key=f"{keys[0]}@{fingerprints[keys[0]]}", run_config=run_config)
+    versions = stable_id(*(f"{key}@{fingerprints[key]}" for key in keys))
+    return dg.RunRequest(run_key=f"{keys[0]}..{keys[-1]}@{versions}", run_config=run_config,
+                         tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]})
 
 
 def _latest_run(instance: dg.DagsterInstance, job: str, statuses: list[dg.DagsterRunStatus] | None = None):

@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from definitions import build_definitions, defs
 from mbdg_assets.defs.sensors import docs_folder_sensor
@@ -63,7 +64,8 @@ def test_sensor_adds_changes_and_deletes_partitions(tmp_path: Path):
         (docs / "a.md").write_text("# A\n\nalpha, edited")
         (docs / "b.txt").write_text("beta")
         changed = _evaluate(docs, instance, cursor)
-        assert sorted(r.partition_key for r in changed.run_requests) == ["a.md", "b.txt"]
+        [both] = changed.run_requests  # consecutive partitions (b.txt is added after a.md): one range run
+        assert (both.tags[ASSET_PARTITION_RANGE_START_TAG], both.tags[ASSET_PARTITION_RANGE_END_TAG]) == ("a.md", "b.txt")
         assert changed.dynamic_partitions_requests[0].partition_keys == ["b.txt"]
         assert json.loads(changed.cursor).keys() == {"a.md", "b.txt"}
 

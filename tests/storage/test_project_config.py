@@ -10,13 +10,14 @@ import time
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 import pytest
 
 from definitions import build_definitions
 from mbdg_assets.defs.generate import _fail_or_warn_on_failed_calls
 from mbdg_assets.generate.documents import BatchOutcome
 from mbdg_assets.defs.run_configs import dataset_run_config, document_run_config
-from mbdg_assets.defs.sensors import MAX_RUNS_PER_TICK, docs_folder_sensor, refresh_dataset_after_documents
+from mbdg_assets.defs.sensors import MAX_DOCUMENTS_PER_TICK, docs_folder_sensor, refresh_dataset_after_documents, stretches
 from mbdg_assets.llm.backends import Generation
 from mbdg_assets.llm.progress import CallProgress
 from mbdg_assets.manifest.signing import KEY_ENV, KeyChangeError, continuing_key, load_or_create_key
@@ -95,10 +96,19 @@ def _sensor(docs: Path, instance, cursor=None, sensor=docs_folder_sensor):
     return sensor(context)
 
 
-def test_folder_sensor_skips_materialized_documents_and_batches_the_rest(tmp_path: Path):
+def _requested(request: dg.RunRequest, order: list[str]) -> list[str]:
+    """The partitions a run request covers: one key, or the range its tags name."""
+    if request.partition_key:
+        return [request.partition_key]
+    start, end = request.tags[ASSET_PARTITION_RANGE_START_TAG], request.tags[ASSET_PARTITION_RANGE_END_TAG]
+    return order[order.index(start):order.index(end) + 1]
+
+
+def test_folder_sensor_skips_materialized_documents_and_batches_the_rest_as_range_runs(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr("mbdg_assets.defs.sensors.MAX_DOCUMENTS_PER_TICK", 20)
     docs = tmp_path / "docs"
     docs.mkdir()
-    names = [f"d{i:02}.md" for i in range(MAX_RUNS_PER_TICK + 3)]
+    names = [f"d{i:02}.md" for i in range(20 + 3)]
     for name in names:
         (docs / name).write_text(f"# {name}\n\ntext")
     with dg.instance_for_test() as instance:
@@ -106,17 +116,29 @@ def test_folder_sensor_skips_materialized_documents_and_batches_the_rest(tmp_pat
         for name in names[:2]:  # done by an earlier `mbdg run`, after the files were written
             instance.report_runless_asset_event(dg.AssetMaterialization("candidates", partition=name))
         first = _sensor(docs, instance)
-        requested = [r.partition_key for r in first.run_requests]
-        assert requested == names[2:2 + MAX_RUNS_PER_TICK]
+        assert len(first.run_requests) == 1  # 20 new files: one range run, not 20 runs
         instance.add_dynamic_partitions("documents", first.dynamic_partitions_requests[0].partition_keys)  # the daemon's part
+        order = instance.get_dynamic_partitions("documents")
+        assert _requested(first.run_requests[0], order) == names[2:22]
         second = _sensor(docs, instance, first.cursor)
-        assert [r.partition_key for r in second.run_requests] == names[2 + MAX_RUNS_PER_TICK:]
         instance.add_dynamic_partitions("documents", second.dynamic_partitions_requests[0].partition_keys)
+        order = instance.get_dynamic_partitions("documents")
+        assert [k for r in second.run_requests for k in _requested(r, order)] == names[22:]
         third = _sensor(docs, instance, second.cursor)
         assert not third.run_requests and f"{len(names)} file(s)" in third.skip_reason.skip_message
         time.sleep(0.01)
-        (docs / names[0]).write_text("# changed\n\nnew text")  # newer than its materialization
-        assert [r.partition_key for r in _sensor(docs, instance, second.cursor).run_requests] == [names[0]]
+        for name in (names[0], names[1], names[5]):
+            (docs / name).write_text("# changed\n\nnew text")  # newer than its materialization
+        changed = _sensor(docs, instance, second.cursor).run_requests
+        assert [_requested(r, order) for r in changed] == [names[:2], [names[5]]]
+        assert changed[1].partition_key == names[5] and len({r.run_key for r in changed}) == 2
+
+
+def test_stretches_group_consecutive_partitions_in_partition_order():
+    order = ["a", "b", "c", "d", "e", "f"]
+    assert stretches(["e", "a", "b", "d"], order) == [["a", "b"], ["d", "e"]]
+    assert stretches(["f"], order) == [["f"]] and stretches([], order) == []
+    assert MAX_DOCUMENTS_PER_TICK >= 100  # a big corpus is not fed to the run queue 20 documents at a time
 
 
 @dg.op
