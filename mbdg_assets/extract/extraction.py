@@ -88,7 +88,7 @@ _FORMATS: tuple[_Format, ...] = (
     _Format("msg", (".msg",), mail.extract_msg, None, nested=True),
     _Format("rst", (".rst", ".rest"), markup.extract_rst, check_text_magic),
     _Format("rtf", (".rtf",), markup.extract_rtf, markup.check_rtf_magic),
-    _Format("image", (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".heic", ".heif"), images.extract_image,
+    _Format("image", (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".heic", ".heif"), images.extract_image,
             images.check_image_magic),
     _Format("yaml", (".yaml", ".yml"), data_formats.extract_yaml, check_text_magic),
     _Format("xml", (".xml",), data_formats.extract_xml, check_text_magic),

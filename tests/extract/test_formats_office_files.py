@@ -495,6 +495,21 @@ def test_bmp_goes_through_ocr(tmp_path: Path) -> None:
     assert doc.format == "image" and "Invoice4711" in doc.text.replace(" ", "")
 
 
+@pytest.mark.parametrize("suffix, magic", [(".gif", b"GIF8"), (".webp", b"RIFF")])
+def test_gif_and_webp_go_through_ocr(tmp_path: Path, suffix: str, magic: bytes) -> None:
+    path = write_text_image(tmp_path / f"scan{suffix}", ["Invoice 4711"])
+    assert path.read_bytes()[:4] == magic
+    doc = extract_document(path)
+    assert doc.format == "image" and "Invoice4711" in doc.text.replace(" ", "")
+
+
+def test_a_png_named_gif_is_refused_by_its_magic(tmp_path: Path) -> None:
+    path = write_text_image(tmp_path / "scan.png", ["Invoice 4711"]).rename(tmp_path / "scan.gif")
+    with pytest.raises(ExtractionError) as error:
+        extract_document(path)
+    assert error.value.code == "wrong_extension" and "PNG" in error.value.message.upper()
+
+
 HEIC_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "invoice.heic"  # 'Invoice 4711', encoded once with heif-enc (x265)
 
 
