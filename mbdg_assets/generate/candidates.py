@@ -27,6 +27,7 @@ from mbdg_assets.llm.prompts import (PromptTemplate, load_answer_template, load_
                       target_kind_guidance)
 from mbdg_assets.generate.rewards import FIELD_WEIGHT, MIN_FACT_FOCUS, score_candidate
 from mbdg_assets.shared.text import stable_id
+from mbdg_assets.validate.question_match import question_matches
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class GenerationParams:
     seed_examples: tuple[dict, ...] = ()  # the user's own records: shown as style anchors, never to be copied
     kinds: tuple[str, ...] = KINDS  # which target kinds the plan may use (core.planning)
     answer_mode: str = "abstractive"  # extractive: the model writes the question, the target's fact is the answer
+    # The project's sentence embedding (enrich.embeddings.Embedder.embed): with it, a question must
+    # also be answered by its fact among the passage's sentences to win (validate/question_match.py)
+    embed: Callable[[list[str]], object] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -325,12 +329,27 @@ def _score(candidate: Candidate, target: Target, template: PromptTemplate, param
 
 
 def _off_fact(candidate: Candidate) -> bool:
-    """An extractive question that does not lead to its fact: the record would pair a question
-    with an answer to another one, so it never wins (the target then has no record)."""
+    """An extractive question that does not lead to its fact (lexically, or by round-trip
+    retrieval when it was measured): the record would pair a question with an answer to another
+    one, so it never wins (the target then has no record)."""
     for checks in candidate.detail.get("field", {}).values():
-        if checks.get("fact_focus", 1.0) < MIN_FACT_FOCUS:
+        if checks.get("fact_focus", 1.0) < MIN_FACT_FOCUS or checks.get("fact_match", 1.0) < 1.0:
             return True
     return False
+
+
+def _match_fact(candidates: list[Candidate], target: Target, template: PromptTemplate, params: GenerationParams) -> None:
+    """Round-trip retrieval for the parsed extractive candidates of a target: `fact_match` 1/0 in
+    the question field's checks (a gate for select_winner, not a reward share: the reward still
+    orders the questions that pass) and the measure in `detail["match"]`."""
+    if params.embed is None or target.fact is None or template.ask_schema is None:
+        return
+    parsed = [c for c in candidates if c.fields is not None and template.question_field in c.detail.get("field", {})]
+    questions = [template.question_of(c.fields) for c in parsed]
+    for candidate, match in zip(parsed, question_matches(questions, target.fact.text, source_text(target), params.embed)):
+        candidate.detail["field"][template.question_field]["fact_match"] = float(match.ok)
+        candidate.detail["match"] = {"similarity": match.similarity, "margin": match.margin,
+                                     **({"why": match.why} if match.why else {})}
 
 
 def select_winner(candidates: list[Candidate]) -> Candidate | None:
@@ -358,6 +377,7 @@ def _run_stage(llm, template: PromptTemplate, targets: list[Target], calls: list
         candidates = [latest[(target.target_id, rank)][1] for rank in range(params.k)]
         for candidate in candidates:
             _score(candidate, target, template, params, kept, grades.get(candidate.candidate_id))
+        _match_fact(candidates, target, template, params)
         winner = select_winner(candidates)
         if winner:
             kept.append(template.question_of(winner.fields))
