@@ -354,7 +354,7 @@ def _match_fact(candidates: list[Candidate], target: Target, template: PromptTem
         return
     parsed = [c for c in candidates if c.fields is not None and template.question_field in c.detail.get("field", {})]
     questions = [template.question_of(c.fields) for c in parsed]
-    for candidate, match in zip(parsed, question_matches(questions, target.fact.text, source_text(target), params.embed)):
+    for candidate, match in zip(parsed, question_matches(questions, target.fact.text, source_text(target), params.embed, target.fact.span)):
         candidate.detail["field"][template.question_field]["fact_match"] = float(match.ok)
         candidate.detail["match"] = {"similarity": match.similarity, "margin": match.margin,
                                      **({"why": match.why} if match.why else {})}

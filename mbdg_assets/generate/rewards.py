@@ -161,7 +161,7 @@ def fact_focus(question: str, fact: str, span: str | None, source: str) -> tuple
     if stated or (span and normalized_text(span) in normalized_text(question)):
         return 0.0, f"the question states its answer ({', '.join(sorted(stated)) or span})"
     foreign_figures = numbers(question) - numbers(fact)
-    foreign_figures |= fact_figures(question) - fact_figures(fact)  # "within 1 minute" where "severity 1" is no value
+    foreign_figures |= fact_figures(question, labels=False) - fact_figures(fact)  # "within 1 minute" where "severity 1" is no value
     if foreign_figures:  # from elsewhere in the passage it asks about another sentence; from nowhere, it invents
         return 0.0, f"the question has figures its fact does not ({', '.join(sorted(foreign_figures))})"
     if _ASKS_FOR_FIGURE.search(question) and not numbers(fact):

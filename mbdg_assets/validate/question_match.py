@@ -18,6 +18,7 @@ generate/rewards.fact_focus (figures stated, words from nowhere) remain beside i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,6 +30,9 @@ from mbdg_assets.shared.text import normalized_text
 
 MIN_MATCH_SIMILARITY = 0.5   # cosine question-fact below this: the question is about something else or nothing
 MIN_MATCH_MARGIN = 0.0       # the fact must be the question's nearest passage sentence (ties broken for the fact)
+
+MIN_CLAUSE_WORDS = 4
+_CLAUSE_CUT = re.compile(r"(\s*[;,]\s+|\s+(?:and|but)\s+)")
 
 Embed = Callable[[list[str]], np.ndarray]
 
@@ -50,29 +54,51 @@ def _sentences(source: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(fact_units(source)))
 
 
-def question_matches(questions: Sequence[str], fact: str, source: str, embed: Embed) -> list[Match]:
+def clauses(sentence: str) -> list[str]:
+    """A sentence's clauses: cut at semicolons, commas and a joining "and" / "but", a piece of
+    fewer than MIN_CLAUSE_WORDS words staying with the one before ("between 15 and 20")."""
+    pieces = _CLAUSE_CUT.split(sentence)  # text, cut, text, cut, ...: a merged piece keeps its cut
+    parts: list[str] = [pieces[0]]
+    for cut, piece in zip(pieces[1::2], pieces[2::2]):
+        if len(piece.split()) < MIN_CLAUSE_WORDS or len(parts[-1].split()) < MIN_CLAUSE_WORDS:
+            parts[-1] += cut + piece
+        else:
+            parts.append(piece)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def question_matches(questions: Sequence[str], fact: str, source: str, embed: Embed, span: str | None = None) -> list[Match]:
     """For each question, whether its nearest sentence of `source` (its passage, split as the
-    fact planner splits it) is `fact`. One embedding call for the questions and the sentences."""
+    fact planner splits it) is `fact`, and, when the fact has a key value `span` and several
+    clauses, whether its nearest clause of the fact holds that value (a question about the
+    espresso roast's 150 seconds does not ask for the filter roast's 90). One embedding call."""
     if not questions:
         return []
     key = normalized_text(fact)
     others = [s for s in _sentences(source) if normalized_text(s) != key]
-    vectors = embed(list(questions) + [fact] + others)
-    asked, fact_vector, other_vectors = vectors[: len(questions)], vectors[len(questions)], vectors[len(questions) + 1 :]
+    parts = clauses(fact) if span else []
+    parts = parts if len(parts) > 1 and any(span in p for p in parts) else []
+    vectors = embed(list(questions) + [fact] + others + parts)
+    n, m = len(questions), len(others)
+    asked, fact_vector, other_vectors, part_vectors = vectors[:n], vectors[n], vectors[n + 1 : n + 1 + m], vectors[n + 1 + m :]
     matches = []
-    for question, vector in zip(questions, asked):
+    for vector in asked:
         similarity = float(vector @ fact_vector)
-        scores = other_vectors @ vector if len(others) else np.zeros(0)
-        best = int(np.argmax(scores)) if len(others) else -1
+        scores = other_vectors @ vector if m else np.zeros(0)
+        best = int(np.argmax(scores)) if m else -1
         margin = similarity - (float(scores[best]) if best >= 0 else 0.0)
         nearest = others[best] if best >= 0 and margin < 0 else fact
-        matches.append(Match(round(similarity, 4), round(margin, 4), nearest, _why(similarity, margin, nearest)))
+        clause = parts[int(np.argmax(part_vectors @ vector))] if parts else None
+        matches.append(Match(round(similarity, 4), round(margin, 4), nearest,
+                             _why(similarity, margin, nearest, clause if clause and span not in clause else None)))
     return matches
 
 
-def _why(similarity: float, margin: float, nearest: str) -> str | None:
+def _why(similarity: float, margin: float, nearest: str, other_clause: str | None) -> str | None:
     if margin < MIN_MATCH_MARGIN:
         return f"the question is answered by another sentence of the passage ({nearest[:60]!r}, margin {margin:.2f})"
     if similarity < MIN_MATCH_SIMILARITY:
         return f"the question is too far from its answer (similarity {similarity:.2f} < {MIN_MATCH_SIMILARITY})"
+    if other_clause:
+        return f"the question asks about another part of its sentence ({other_clause[:60]!r}), not its answer"
     return None

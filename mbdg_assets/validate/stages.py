@@ -100,7 +100,8 @@ class SchemaStage:
         if self.embed is None or generation.get("answer_mode") != "extractive" or not generation.get("fact"):
             return StageResult(1.0)
         question = self.template.question_of(item.fields)
-        match = question_matches([question], generation["fact"], item.source_text, self.embed)[0]
+        match = question_matches([question], generation["fact"], item.source_text, self.embed,
+                                 generation.get("fact_span"))[0]
         if match.ok:
             return StageResult(1.0)
         return StageResult(0.0, (f"schema: {match.why}",), "off_fact", hard_fail=True)

@@ -62,8 +62,10 @@ def test_fact_units_join_wrapped_lines_and_drop_headings():
 def test_facts_rank_information_first_and_keep_their_value():
     facts = chunk_facts(CHUNKS[0])
     assert facts[0].span == "5 minutes" and facts[0].kind == "QUANTITY" and facts[0].unit == "duration"
-    plain = next(f for f in facts if f.text.startswith("Severity 3 issues"))
-    assert plain.span is None and plain.kind == "STATEMENT" and plain.score < facts[0].score
+    labelled = next(f for f in facts if f.text.startswith("Severity 3 issues"))  # no value but a numbered label
+    assert labelled.span == "Severity 3" and labelled.kind == "LABEL" and labelled.score < facts[0].score
+    plain = chunk_facts({**CHUNKS[0], "text": "Reviews are blameless and describe systems, not people."})[0]
+    assert plain.span is None and plain.kind == "STATEMENT"
 
 
 def test_plan_covers_every_chunk_before_asking_a_second_fact():
