@@ -70,17 +70,21 @@ def clauses(sentence: str) -> list[str]:
 def question_matches(questions: Sequence[str], fact: str, source: str, embed: Embed, span: str | None = None) -> list[Match]:
     """For each question, whether its nearest sentence of `source` (its passage, split as the
     fact planner splits it) is `fact`, and, when the fact has a key value `span` and several
-    clauses, whether its nearest clause of the fact holds that value (a question about the
-    espresso roast's 150 seconds does not ask for the filter roast's 90). One embedding call."""
+    clauses, whether the clause the question leans on holds that value (a question about the
+    espresso roast's 150 seconds does not ask for the filter roast's 90). A clause's weight is
+    what the question's similarity to the fact loses when the clause is left out: embedding a
+    clause alone fails on elliptical ones ("an espresso roast about 150 seconds after it").
+    One embedding call."""
     if not questions:
         return []
     key = normalized_text(fact)
     others = [s for s in _sentences(source) if normalized_text(s) != key]
     parts = clauses(fact) if span else []
     parts = parts if len(parts) > 1 and any(span in p for p in parts) else []
-    vectors = embed(list(questions) + [fact] + others + parts)
+    without = [" ".join(parts[:i] + parts[i + 1 :]) for i in range(len(parts))]
+    vectors = embed(list(questions) + [fact] + others + without)
     n, m = len(questions), len(others)
-    asked, fact_vector, other_vectors, part_vectors = vectors[:n], vectors[n], vectors[n + 1 : n + 1 + m], vectors[n + 1 + m :]
+    asked, fact_vector, other_vectors, without_vectors = vectors[:n], vectors[n], vectors[n + 1 : n + 1 + m], vectors[n + 1 + m :]
     matches = []
     for vector in asked:
         similarity = float(vector @ fact_vector)
@@ -88,9 +92,9 @@ def question_matches(questions: Sequence[str], fact: str, source: str, embed: Em
         best = int(np.argmax(scores)) if m else -1
         margin = similarity - (float(scores[best]) if best >= 0 else 0.0)
         nearest = others[best] if best >= 0 and margin < 0 else fact
-        clause = parts[int(np.argmax(part_vectors @ vector))] if parts else None
+        leaned_on = parts[int(np.argmax(similarity - without_vectors @ vector))] if parts else None
         matches.append(Match(round(similarity, 4), round(margin, 4), nearest,
-                             _why(similarity, margin, nearest, clause if clause and span not in clause else None)))
+                             _why(similarity, margin, nearest, leaned_on if leaned_on and span not in leaned_on else None)))
     return matches
 
 

@@ -156,6 +156,25 @@ def test_fact_focus_prefers_questions_that_lead_to_the_fact():
     assert fact_focus("Is a severity 1 page acknowledged within 5 minutes?", fact, "5 minutes", fact)[0] == 0.0
 
 
+def test_fact_focus_rejects_questions_a_reader_would_not_accept():
+    sack = "Green coffee arrives in 60 kg jute sacks. Each sack is weighed on arrival."
+    rests = "Roasted coffee rests for 24 hours before it is packed."
+    assert fact_focus("How much does a single sack of green coffee weigh?", sack.split(". ")[0] + ".", "60 kg", sack)[1] is None
+    cases = {  # question, fact, span, passage -> the reason it fails
+        ("How long does it take to pack a bag of roasted coffee using a microwave?", rests, "24 hours", rests): "invents",
+        ("Where does the Northwind roastery in Leeds ship coffee?", "The Northwind roastery in Leeds ships coffee.",
+         "Leeds", "The Northwind roastery in Leeds ships coffee."): "states its answer",
+        ("Why is the sentence in the passage about the roast?", rests, "24 hours", rests): "about the prompt",
+        ("What is the response time of the incident commander?", "The incident commander coordinates the response.",
+         None, "The incident commander coordinates the response."): "figure its fact does not give",
+        ("How long does a severity 1 page wait within 1 minute?", "A severity 1 page is acknowledged within 5 minutes.",
+         "5 minutes", "A severity 1 page is acknowledged within 5 minutes."): "figures its fact does not",
+    }
+    for (question, fact, span, passage), why in cases.items():
+        score, reason = fact_focus(question, fact, span, passage)
+        assert score == 0.0 and why in reason, (question, reason)
+
+
 # ------------------------------------------------------------------------------ batched generation
 
 
