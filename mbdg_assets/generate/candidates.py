@@ -51,6 +51,18 @@ class GenerationParams:
     embed: Callable[[list[str]], object] | None = field(default=None, compare=False, repr=False)
 
 
+# Candidates per target and targets per document when the user names none. With extractive answers
+# (the embedded default) most of a small model's questions fail the match checks, so more choice per
+# target and more facts pay; the figures keep the README quickstart near 2 minutes on 2 cores.
+DEFAULT_PLAN = {"extractive": (6, 12), "abstractive": (4, 8)}
+
+
+def plan_defaults(k: int | None, max_targets: int | None, answer_mode: str) -> tuple[int, int]:
+    """K and targets per document: the user's, else DEFAULT_PLAN's for the answer mode."""
+    default_k, default_targets = DEFAULT_PLAN.get(answer_mode, DEFAULT_PLAN["abstractive"])
+    return k or default_k, max_targets or default_targets
+
+
 @dataclass
 class Candidate:
     candidate_id: str

@@ -27,6 +27,7 @@ MAX_OPTION_OVERLAP = 0.8  # two MCQ options sharing more of their words than thi
 MIN_TASK_WORDS = 3        # "List the steps." is a task; "Safety limits" is a heading
 MIN_FACT_FOCUS = 0.5      # extractive: a question below this does not lead to its fact and cannot win
 MAX_FOREIGN_SHARE = 0.2   # extractive: more of a question's words from nowhere (not fact, passage, asking words) invents
+_POSSESSIVE = re.compile(r"(?<=\w)['’]s?\b")
 # A question that asks for a number, amount or time ("How many ...", "What is the response time ...").
 _ASKS_FOR_FIGURE = re.compile(
     r"^\s*(?:how (?:many|much|long|often|soon|quickly|far|heavy|high|hot|old|big|large)\b|"
@@ -153,6 +154,7 @@ def fact_focus(question: str, fact: str, span: str | None, source: str) -> tuple
     sentence in the passage ...?": words of mbdg's own instructions that the passage lacks), and
     must not invent: over MAX_FOREIGN_SHARE of its words found neither in the fact, nor the
     passage, nor the few words questions ask with ("... using a microwave?") is a made-up premise."""
+    question, source = _POSSESSIVE.sub("", question), _POSSESSIVE.sub("", source)  # "commander's" is "commander"
     asked = set(content_stems(question))
     if not asked:
         return 0.0, "the question is empty"
