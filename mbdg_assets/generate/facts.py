@@ -175,6 +175,11 @@ def _all_values(fact: Fact) -> list[tuple[str, str, str]]:
                     {v for v, _k, _u in found} else [])
 
 
+def numbered_labels(text: str, word: str) -> list[str]:
+    """The numbered labels of `text` named by `word` ("severity 1", "Severity 3" for "severity")."""
+    return [m.group(0) for m in _LABEL.finditer(text) if m.group(0).split()[0].lower() == word.lower()]
+
+
 def fact_figures(text: str, labels: bool = True) -> set[str]:
     """The numbers of a fact's values ("5" and "15" of "within 5 minutes ... within 15 minutes"):
     a question that states one of them answers itself or names another option. `labels`: with the

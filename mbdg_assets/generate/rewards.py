@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from itertools import combinations
 
-from mbdg_assets.generate.facts import fact_figures
+from mbdg_assets.generate.facts import fact_figures, numbered_labels
 from mbdg_assets.validate.grounding import lexical_grounding
 from mbdg_assets.llm.prompts import QUESTION_NAMES, SCHEMAS, PromptTemplate, load_template
 from mbdg_assets.shared.text import content_stems, content_words, jaccard, numbers, normalized_text, repetition_ratio, words
@@ -27,6 +27,7 @@ MAX_OPTION_OVERLAP = 0.8  # two MCQ options sharing more of their words than thi
 MIN_TASK_WORDS = 3        # "List the steps." is a task; "Safety limits" is a heading
 MIN_FACT_FOCUS = 0.5      # extractive: a question below this does not lead to its fact and cannot win
 MAX_FOREIGN_SHARE = 0.2   # extractive: more of a question's words from nowhere (not fact, passage, asking words) invents
+_ASKED_ATTRIBUTE = re.compile(r"^\s*(?:what|which)\s+(?:(?:is|was|are)\s+)?(?:the\s+)?(\w+)", re.I)
 _POSSESSIVE = re.compile(r"(?<=\w)['’]s?\b")
 # A question that asks for a number, amount or time ("How many ...", "What is the response time ...").
 _ASKS_FOR_FIGURE = re.compile(
@@ -168,6 +169,8 @@ def fact_focus(question: str, fact: str, span: str | None, source: str) -> tuple
         return 0.0, f"the question has figures its fact does not ({', '.join(sorted(foreign_figures))})"
     if _ASKS_FOR_FIGURE.search(question) and not numbers(fact):
         return 0.0, "the question asks for a figure its fact does not give"
+    if (label := asked_label(question, source)) and not numbered_labels(fact, label):
+        return 0.0, f"the question asks for a {label} its fact does not give"
     rest = set(content_stems(fact)) - answer
     shared = len(asked & rest) / min(FOCUS_WORDS, len(rest)) if rest else 0.0
     foreign = asked - (rest | answer | set(content_stems(source)) | _ASKING_WORDS)
@@ -177,6 +180,14 @@ def fact_focus(question: str, fact: str, span: str | None, source: str) -> tuple
         return 0.0, f"the question invents content the passage lacks ({', '.join(sorted(foreign))})"
     score = round(min(shared, 1.0) * (1.0 - len(foreign) / len(asked)), 4)
     return score, None if score >= MIN_FACT_FOCUS else f"the question does not lead to its fact (focus {score})"
+
+
+def asked_label(question: str, source: str) -> str | None:
+    """The attribute a "What is the X ...?" / "Which X ...?" question asks for, when the passage
+    uses X as a numbered label ("severity 1", "step 4"): the answer must then give such a label."""
+    asked = _ASKED_ATTRIBUTE.match(question)
+    word = asked.group(1).lower() if asked else ""
+    return word if word and numbered_labels(source, word) else None
 
 
 @functools.cache

@@ -167,6 +167,8 @@ def test_fact_focus_rejects_questions_a_reader_would_not_accept():
         ("Why is the sentence in the passage about the roast?", rests, "24 hours", rests): "about the prompt",
         ("What is the response time of the incident commander?", "The incident commander coordinates the response.",
          None, "The incident commander coordinates the response."): "figure its fact does not give",
+        ("What is the severity of the commander's response?", "The incident commander coordinates the response.",
+         None, "A severity 1 incident is an outage. The incident commander coordinates the response."): "asks for a severity",
         ("How long does a severity 1 page wait within 1 minute?", "A severity 1 page is acknowledged within 5 minutes.",
          "5 minutes", "A severity 1 page is acknowledged within 5 minutes."): "figures its fact does not",
     }
