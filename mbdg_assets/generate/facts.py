@@ -42,6 +42,7 @@ _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 _CONDITION = re.compile(r"\b(if|when|unless|before|after|within|every|at least|at most|must|only|until|whose|over|"
                         r"below|above|between)\b", re.I)
 _DEFINITION = re.compile(r"\b(is an?|are|means|refers to|is defined as|consists of)\b", re.I)
+_CODE = re.compile(r"^[`~]|>>> |(?:^|\s)\$ \w")  # a code block kept in the text, a shell or Python prompt: no fact
 _LABEL = re.compile(r"\b[A-Za-z]{3,} \d+(?:\.\d+)?(?![\w.,]\d)")  # "severity 3", "step 4", "version 2.1"
 _SPAN_PRIORITY = {"QUANTITY": 3.0, "MONEY": 3.0, "PERCENT": 3.0, "TIME": 2.5, "DATE": 2.5, "NAME": 1.5}
 
@@ -122,7 +123,7 @@ def chunk_facts(chunk: dict) -> list[Fact]:
     """A chunk's facts, best first (ties: document order)."""
     facts = []
     for position, sentence in enumerate(fact_units(chunk["text"])):
-        if not MIN_FACT_WORDS <= len(words(sentence)) <= MAX_FACT_WORDS or sentence.endswith(":"):
+        if not MIN_FACT_WORDS <= len(words(sentence)) <= MAX_FACT_WORDS or sentence.endswith(":") or _CODE.search(sentence):
             continue
         spans = _spans(sentence, chunk)
         value, kind, unit = spans[0] if spans else (None, "STATEMENT", "")

@@ -26,6 +26,7 @@ MAX_REPETITION = 0.3      # a share of repeated word 3-grams above this reads as
 MAX_OPTION_OVERLAP = 0.8  # two MCQ options sharing more of their words than this are the same option
 MIN_TASK_WORDS = 3        # "List the steps." is a task; "Safety limits" is a heading
 MIN_FACT_FOCUS = 0.5      # extractive: a question below this does not lead to its fact and cannot win
+MAX_RESTATED = 0.8        # extractive, a fact without key value: a question holding this much of it asks nothing
 MAX_FOREIGN_SHARE = 0.2   # extractive: more of a question's words from nowhere (not fact, passage, asking words) invents
 _ASKED_ATTRIBUTE = re.compile(r"^\s*(?:what|which)\s+(?:(?:is|was|are)\s+)?(?:the\s+)?(\w+)", re.I)
 _POSSESSIVE = re.compile(r"(?<=\w)['’]s?\b")
@@ -172,6 +173,8 @@ def fact_focus(question: str, fact: str, span: str | None, source: str) -> tuple
     if (label := asked_label(question, source)) and not numbered_labels(fact, label):
         return 0.0, f"the question asks for a {label} its fact does not give"
     rest = set(content_stems(fact)) - answer
+    if not span and rest and len(asked & rest) / len(rest) >= MAX_RESTATED:
+        return 0.0, "the question restates its answer (a sentence without a key value)"
     shared = len(asked & rest) / min(FOCUS_WORDS, len(rest)) if rest else 0.0
     foreign = asked - (rest | answer | set(content_stems(source)) | _ASKING_WORDS)
     if foreign & _prompt_stems():

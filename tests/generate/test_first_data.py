@@ -66,6 +66,8 @@ def test_facts_rank_information_first_and_keep_their_value():
     assert labelled.span == "Severity 3" and labelled.kind == "LABEL" and labelled.score < facts[0].score
     plain = chunk_facts({**CHUNKS[0], "text": "Reviews are blameless and describe systems, not people."})[0]
     assert plain.span is None and plain.kind == "STATEMENT"
+    code = "` >>> from tzlocal import get_localzone >>> tz = get_localzone() `\n\nRun $ pip install h11 to get it first."
+    assert chunk_facts({**CHUNKS[0], "text": code}) == []  # code and shell lines are no facts
 
 
 def test_plan_covers_every_chunk_before_asking_a_second_fact():
@@ -169,6 +171,9 @@ def test_fact_focus_rejects_questions_a_reader_would_not_accept():
          None, "The incident commander coordinates the response."): "figure its fact does not give",
         ("What is the severity of the commander's response?", "The incident commander coordinates the response.",
          None, "A severity 1 incident is an outage. The incident commander coordinates the response."): "asks for a severity",
+        ("Which module returns the local time zone name under Unix and Windows?",
+         "This module returns the local time zone name under Unix and Windows.", None,
+         "This module returns the local time zone name under Unix and Windows."): "restates its answer",
         ("How long does a severity 1 page wait within 1 minute?", "A severity 1 page is acknowledged within 5 minutes.",
          "5 minutes", "A severity 1 page is acknowledged within 5 minutes."): "figures its fact does not",
     }
