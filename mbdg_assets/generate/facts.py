@@ -42,6 +42,10 @@ _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 _CONDITION = re.compile(r"\b(if|when|unless|before|after|within|every|at least|at most|must|only|until|whose|over|"
                         r"below|above|between)\b", re.I)
 _DEFINITION = re.compile(r"\b(is an?|are|means|refers to|is defined as|consists of)\b", re.I)
+# A sentence that leans on the one before ("This module returns ...", "But, it's ..."): as an answer
+# it does not say what it is about, so it is no fact to ask for.
+_NOT_STANDALONE = re.compile(r"^(?:(?:but|and|so|also|however),?\s+)?(?:it|its|it's|this|that|these|those|they|their|"
+                             r"he|she|his|her)\b", re.I)
 _CODE = re.compile(r"^[`~]|>>> |(?:^|\s)\$ \w")  # a code block kept in the text, a shell or Python prompt: no fact
 _LABEL = re.compile(r"\b[A-Za-z]{3,} \d+(?:\.\d+)?(?![\w.,]\d)")  # "severity 3", "step 4", "version 2.1"
 _SPAN_PRIORITY = {"QUANTITY": 3.0, "MONEY": 3.0, "PERCENT": 3.0, "TIME": 2.5, "DATE": 2.5, "NAME": 1.5}
@@ -119,11 +123,18 @@ def _score(sentence: str, spans: list, chunk: dict) -> float:
             + (1.0 if _CONDITION.search(sentence) else 0.0) + (0.5 if _DEFINITION.search(sentence) else 0.0))
 
 
+def _can_be_fact(sentence: str) -> bool:
+    """Not a label or heading (too short), a paragraph (too long), a lead-in ("... as follows:"),
+    code, or a sentence that leans on the one before."""
+    return (MIN_FACT_WORDS <= len(words(sentence)) <= MAX_FACT_WORDS and not sentence.endswith(":")
+            and not _CODE.search(sentence) and not _NOT_STANDALONE.match(sentence))
+
+
 def chunk_facts(chunk: dict) -> list[Fact]:
     """A chunk's facts, best first (ties: document order)."""
     facts = []
     for position, sentence in enumerate(fact_units(chunk["text"])):
-        if not MIN_FACT_WORDS <= len(words(sentence)) <= MAX_FACT_WORDS or sentence.endswith(":") or _CODE.search(sentence):
+        if not _can_be_fact(sentence):
             continue
         spans = _spans(sentence, chunk)
         value, kind, unit = spans[0] if spans else (None, "STATEMENT", "")

@@ -152,7 +152,8 @@ def fact_focus(question: str, fact: str, span: str | None, source: str) -> tuple
     state the fact's key value or a figure of the fact (the answer's, which gives it away, or
     another one, which asks about something else: "How long does a 15-minute response take?"),
     must not ask for a figure its fact has none of ("What is the response time of ...?" for a
-    sentence without one), must not talk about the prompt instead of the passage ("Why is the
+    sentence without one) or for a numbered label it lacks ("What is the severity of ...?"), must
+    not restate a sentence without key value (it then asks nothing), must not talk about the prompt instead of the passage ("Why is the
     sentence in the passage ...?": words of mbdg's own instructions that the passage lacks), and
     must not invent: over MAX_FOREIGN_SHARE of its words found neither in the fact, nor the
     passage, nor the few words questions ask with ("... using a microwave?") is a made-up premise."""

@@ -68,6 +68,8 @@ def test_facts_rank_information_first_and_keep_their_value():
     assert plain.span is None and plain.kind == "STATEMENT"
     code = "` >>> from tzlocal import get_localzone >>> tz = get_localzone() `\n\nRun $ pip install h11 to get it first."
     assert chunk_facts({**CHUNKS[0], "text": code}) == []  # code and shell lines are no facts
+    leaning = "This module returns the local time zone name. But, it is feature complete and has 40 tests."
+    assert chunk_facts({**CHUNKS[0], "text": leaning}) == []  # sentences that lean on the one before
 
 
 def test_plan_covers_every_chunk_before_asking_a_second_fact():
