@@ -7,7 +7,8 @@ passage would do. Word lists tuned to a few documents cannot tell these apart fr
 the sentence embedding can: embed the question and every sentence of its passage, and require that
 the fact is the sentence nearest to the question (by at least MIN_MATCH_MARGIN over the runner-up)
 and near enough in absolute terms (MIN_MATCH_SIMILARITY), i.e. that a reader searching the passage
-with the question would land on the fact. The same check picks the winner among a target's K
+with the question would land on the fact. In a sentence of several clauses with a key value, the
+question must also lean on the clause that holds the value. The same check picks the winner among a target's K
 candidates (generate/candidates.py) and is a hard gate of the validator's schema stage
 (validate/stages.py), so generation and validation agree on what a matching question is.
 
@@ -31,7 +32,7 @@ from mbdg_assets.shared.text import normalized_text
 MIN_MATCH_SIMILARITY = 0.5   # cosine question-fact below this: the question is about something else or nothing
 MIN_MATCH_MARGIN = 0.0       # the fact must be the question's nearest passage sentence (ties broken for the fact)
 
-MIN_CLAUSE_WORDS = 4
+MIN_CLAUSE_WORDS = 4         # a shorter piece ("and 20 degrees") stays with its neighbour
 _CLAUSE_CUT = re.compile(r"(\s*[;,]\s+|\s+(?:and|but)\s+)")
 
 Embed = Callable[[list[str]], np.ndarray]
