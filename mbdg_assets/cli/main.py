@@ -28,9 +28,11 @@ def main() -> None:
               help="instruction_pair | mcq | chat | preference, or the path of your own JSON Schema file.")
 @llm_options
 @embed_options
-@click.option("--k", default=4, show_default=True, type=click.IntRange(1, 32), help="Candidates per target.")
-@click.option("--max-targets", default=8, show_default=True, type=click.IntRange(1),
-              help="Targets per document (ignored with --records, which plans them).")
+@click.option("--k", default=None, type=click.IntRange(1, 32),
+              help="Candidates per target [default: 6 with extractive answers, 4 else].")
+@click.option("--max-targets", default=None, type=click.IntRange(1),
+              help="Targets per document (ignored with --records, which plans them) [default: 12 with extractive "
+                   "answers, 8 else].")
 @click.option("--records", default=0, type=click.IntRange(0),
               help="Generate in rounds until this many records are approved (or a budget ends it); the dataset holds the best N.")
 @click.option("--max-calls", default=0, type=click.IntRange(0), help="With --records: new model calls this run may make (0: no limit).")
@@ -61,14 +63,15 @@ def main() -> None:
 @PROJECT_OPTION
 def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: str, hosts: tuple[str, ...],
         embed_backend: str, embed_model: str, embed_hosts: tuple[str, ...], embed_batch_size: int, embed_api_key_env: str,
-        k: int,
-        max_targets: int, records: int, max_calls: int, max_rounds: int, quotas: tuple[str, ...], kinds: str,
+        k: int | None,
+        max_targets: int | None, records: int, max_calls: int, max_rounds: int, quotas: tuple[str, ...], kinds: str,
         answer_mode: str, seed: int, concurrency: int, judge: bool, seed_examples: Path | None, allow_key_change: bool,
         follow_symlinks: bool, pipeline: bool,
         project_dir: str | None) -> None:
     """Materialize every phase for every document in DOCS_DIR (in this process, and with --pipeline
     against a server also in one that prepares the next documents)."""
-    from mbdg_assets.llm.prompts import load_template
+    from mbdg_assets.generate.candidates import plan_defaults
+    from mbdg_assets.llm.prompts import load_template, resolve_answer_mode
     from mbdg_assets.cli.run import run_pipeline
 
     if not docs_dir.is_dir():
@@ -89,6 +92,7 @@ def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: st
     llm = _project_or_given_llm(project_dir_from_env(project_dir), backend, model, hosts)
     embed = _project_or_given_embed(project_dir_from_env(project_dir), embed_settings(
         embed_backend, embed_model, embed_hosts, embed_batch_size, embed_api_key_env))
+    k, max_targets = plan_defaults(k, max_targets, resolve_answer_mode(answer_mode, llm.backend, schema_name))
     generate = {"schema_name": schema_name, "k": k, "max_targets_per_document": max_targets, "seed": seed,
                 "concurrency": concurrency, "judge": judge, "target_kinds": _target_kinds(kinds), "answer_mode": answer_mode,
                 "seed_examples_path": str(seed_examples.resolve()) if seed_examples else ""}

@@ -1,5 +1,7 @@
 """Phase 3: generate. K candidates per target from the configured model, best by hybrid reward."""
 
+from dataclasses import replace
+
 import dagster as dg
 from pydantic import Field
 
@@ -80,6 +82,7 @@ def candidates(context: dg.AssetExecutionContext, config: GenerateConfig, wareho
     request pool, so a batch server stays busy across documents."""
     paths = list(context.partition_keys)
     params = config.params(llm.backend, llm.default_concurrency())
+    params = replace(params, embed=vectors.embedder().embed)  # extractive winners must be answered by their fact
     template = load_template(config.schema_name, params.answer_mode)
     store = vectors.store()
     with llm.pool(params.concurrency) as pool, WarehouseGate(warehouse.file()) as gate:

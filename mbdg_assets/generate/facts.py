@@ -42,6 +42,12 @@ _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 _CONDITION = re.compile(r"\b(if|when|unless|before|after|within|every|at least|at most|must|only|until|whose|over|"
                         r"below|above|between)\b", re.I)
 _DEFINITION = re.compile(r"\b(is an?|are|means|refers to|is defined as|consists of)\b", re.I)
+# A sentence that leans on the one before ("This module returns ...", "But, it's ..."): as an answer
+# it does not say what it is about, so it is no fact to ask for.
+_NOT_STANDALONE = re.compile(r"^(?:(?:but|and|so|also|however),?\s+)?(?:it|its|it's|this|that|these|those|they|their|"
+                             r"he|she|his|her)\b", re.I)
+_CODE = re.compile(r"^[`~]|>>> |(?:^|\s)\$ \w")  # a code block kept in the text, a shell or Python prompt: no fact
+_LABEL = re.compile(r"\b[A-Za-z]{3,} \d+(?:\.\d+)?(?![\w.,]\d)")  # "severity 3", "step 4", "version 2.1"
 _SPAN_PRIORITY = {"QUANTITY": 3.0, "MONEY": 3.0, "PERCENT": 3.0, "TIME": 2.5, "DATE": 2.5, "NAME": 1.5}
 
 
@@ -51,7 +57,7 @@ class Fact:
     chunk_id: str
     text: str            # the sentence, item or row, lightly cleaned: the extractive answer
     span: str | None     # its key value ("5 minutes", "Leeds"), or None for a plain statement
-    kind: str            # the span's kind (QUANTITY, TIME, DATE, MONEY, PERCENT, NAME) or STATEMENT
+    kind: str            # the span's kind (QUANTITY, TIME, DATE, MONEY, PERCENT, NAME, LABEL) or STATEMENT
     unit: str            # a QUANTITY's unit family ("duration", "mass"), else ""
     score: float         # how much information it carries (higher first)
 
@@ -104,7 +110,9 @@ def _spans(sentence: str, chunk: dict) -> list[tuple[str, str, str]]:
     for entity, label in zip(chunk.get("entities") or (), chunk.get("entity_types") or ()):
         if label in ("NAME", "DATE") and entity in sentence and not any(entity in v for v, _k, _u in found):
             found.append((entity, label, ""))
-    return sorted(found, key=lambda s: (-_SPAN_PRIORITY.get(s[1], 0.0), sentence.find(s[0])))
+    found = sorted(found, key=lambda s: (-_SPAN_PRIORITY.get(s[1], 0.0), sentence.find(s[0])))
+    label = _LABEL.search(sentence)
+    return found or ([(label.group(0), "LABEL", "")] if label else [])  # a numbered label only when nothing else
 
 
 def _score(sentence: str, spans: list, chunk: dict) -> float:
@@ -115,11 +123,18 @@ def _score(sentence: str, spans: list, chunk: dict) -> float:
             + (1.0 if _CONDITION.search(sentence) else 0.0) + (0.5 if _DEFINITION.search(sentence) else 0.0))
 
 
+def _can_be_fact(sentence: str) -> bool:
+    """Not a label or heading (too short), a paragraph (too long), a lead-in ("... as follows:"),
+    code, or a sentence that leans on the one before."""
+    return (MIN_FACT_WORDS <= len(words(sentence)) <= MAX_FACT_WORDS and not sentence.endswith(":")
+            and not _CODE.search(sentence) and not _NOT_STANDALONE.match(sentence))
+
+
 def chunk_facts(chunk: dict) -> list[Fact]:
     """A chunk's facts, best first (ties: document order)."""
     facts = []
     for position, sentence in enumerate(fact_units(chunk["text"])):
-        if not MIN_FACT_WORDS <= len(words(sentence)) <= MAX_FACT_WORDS or sentence.endswith(":"):
+        if not _can_be_fact(sentence):
             continue
         spans = _spans(sentence, chunk)
         value, kind, unit = spans[0] if spans else (None, "STATEMENT", "")
@@ -168,13 +183,20 @@ def distractors(fact: Fact, facts: list[Fact], n: int = MCQ_OPTIONS - 1) -> list
 def _all_values(fact: Fact) -> list[tuple[str, str, str]]:
     """Every key value of a fact's sentence (not only its span): the pool distractors come from."""
     found = _spans(fact.text, {})
-    return found + ([(fact.span, fact.kind, fact.unit)] if fact.kind in ("NAME", "DATE") else [])
+    return found + ([(fact.span, fact.kind, fact.unit)] if fact.kind in ("NAME", "DATE") and fact.span not in
+                    {v for v, _k, _u in found} else [])
 
 
-def fact_figures(text: str) -> set[str]:
+def numbered_labels(text: str, word: str) -> list[str]:
+    """The numbered labels of `text` named by `word` ("severity 1", "Severity 3" for "severity")."""
+    return [m.group(0) for m in _LABEL.finditer(text) if m.group(0).split()[0].lower() == word.lower()]
+
+
+def fact_figures(text: str, labels: bool = True) -> set[str]:
     """The numbers of a fact's values ("5" and "15" of "within 5 minutes ... within 15 minutes"):
-    a question that states one of them answers itself or names another option."""
-    return {number for value, _kind, _unit in _spans(text, {}) for number in numbers(value)}
+    a question that states one of them answers itself or names another option. `labels`: with the
+    number of a numbered label ("severity 3"), a sentence's value only when it has no other."""
+    return {number for value, kind, _unit in _spans(text, {}) if labels or kind != "LABEL" for number in numbers(value)}
 
 
 def mcq_options(fact: Fact, facts: list[Fact], seed: str) -> tuple[dict[str, str], str] | None:

@@ -10,12 +10,14 @@ already kept for the document. Both are in [0, 1].
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 from itertools import combinations
 
-from mbdg_assets.generate.facts import fact_figures
+from mbdg_assets.generate.facts import fact_figures, numbered_labels
 from mbdg_assets.validate.grounding import lexical_grounding
-from mbdg_assets.llm.prompts import QUESTION_NAMES, SCHEMAS, PromptTemplate
+from mbdg_assets.llm.prompts import QUESTION_NAMES, SCHEMAS, PromptTemplate, load_template
 from mbdg_assets.shared.text import content_stems, content_words, jaccard, numbers, normalized_text, repetition_ratio, words
 
 FIELD_WEIGHT = 0.7
@@ -24,6 +26,15 @@ MAX_REPETITION = 0.3      # a share of repeated word 3-grams above this reads as
 MAX_OPTION_OVERLAP = 0.8  # two MCQ options sharing more of their words than this are the same option
 MIN_TASK_WORDS = 3        # "List the steps." is a task; "Safety limits" is a heading
 MIN_FACT_FOCUS = 0.5      # extractive: a question below this does not lead to its fact and cannot win
+MAX_RESTATED = 0.8        # extractive, a fact without key value: a question holding this much of it asks nothing
+MAX_FOREIGN_SHARE = 0.2   # extractive: more of a question's words from nowhere (not fact, passage, asking words) invents
+_ASKED_ATTRIBUTE = re.compile(r"^\s*(?:what|which)\s+(?:(?:is|was|are)\s+)?(?:the\s+)?(\w+)", re.I)
+_POSSESSIVE = re.compile(r"(?<=\w)['’]s?\b")
+# A question that asks for a number, amount or time ("How many ...", "What is the response time ...").
+_ASKS_FOR_FIGURE = re.compile(
+    r"^\s*(?:how (?:many|much|long|often|soon|quickly|far|heavy|high|hot|old|big|large)\b|"
+    r"(?:at |by |until )?what (?:percentage|share|temperature|time|number|amount|size|price)\b)"
+    r"|\bwhat is the [\w\s-]*?\b(?:time|number|amount|percentage|temperature|price|cost|weight|size)\b", re.I)
 FOCUS_WORDS = 3           # question words shared with the fact (beyond its answer) for full focus
 # Words a question may use that neither the fact nor the passage contains ("How long does it take ...").
 _ASKING_WORDS = frozenset(content_stems(
@@ -135,30 +146,59 @@ def task_form(question: str, heading_path: tuple[str, ...] | list[str] = ()) -> 
     return 1.0, None
 
 
-def fact_focus(question: str, fact: str, span: str | None, source: str, keyed: bool = False) -> tuple[float, str | None]:
+def fact_focus(question: str, fact: str, span: str | None, source: str) -> tuple[float, str | None]:
     """How well an extractive question leads to its fact, in [0, 1], and why it is 0 when it is.
     It must share words with the fact beyond the answer (FOCUS_WORDS for full marks), must not
-    state a figure of the fact (the answer's, which gives it away, or another one, which asks
-    about something else: "How long does a 15-minute response take?"; for a keyed MCQ value,
-    not the value itself), and loses the share of its words found neither in the fact, nor the passage, nor
-    the few words questions ask with: a tiny model's "What is the answer to this JSON?" shares
-    nothing and invents the rest."""
+    state the fact's key value or a figure of the fact (the answer's, which gives it away, or
+    another one, which asks about something else: "How long does a 15-minute response take?"),
+    must not ask for a figure its fact has none of ("What is the response time of ...?" for a
+    sentence without one) or for a numbered label it lacks ("What is the severity of ...?"), must
+    not restate a sentence without key value (it then asks nothing), must not talk about the prompt instead of the passage ("Why is the
+    sentence in the passage ...?": words of mbdg's own instructions that the passage lacks), and
+    must not invent: over MAX_FOREIGN_SHARE of its words found neither in the fact, nor the
+    passage, nor the few words questions ask with ("... using a microwave?") is a made-up premise."""
+    question, source = _POSSESSIVE.sub("", question), _POSSESSIVE.sub("", source)  # "commander's" is "commander"
     asked = set(content_stems(question))
     if not asked:
         return 0.0, "the question is empty"
     answer = set(content_stems(span or ""))
     stated = numbers(question) & (numbers(span or "") | fact_figures(fact))
-    if stated or (span and keyed and normalized_text(span) in normalized_text(question)):
-        return 0.0, f"the question states a figure of its fact ({', '.join(sorted(stated)) or span})"
+    if stated or (span and normalized_text(span) in normalized_text(question)):
+        return 0.0, f"the question states its answer ({', '.join(sorted(stated)) or span})"
     foreign_figures = numbers(question) - numbers(fact)
+    foreign_figures |= fact_figures(question, labels=False) - fact_figures(fact)  # "within 1 minute" where "severity 1" is no value
     if foreign_figures:  # from elsewhere in the passage it asks about another sentence; from nowhere, it invents
         return 0.0, f"the question has figures its fact does not ({', '.join(sorted(foreign_figures))})"
+    if _ASKS_FOR_FIGURE.search(question) and not numbers(fact):
+        return 0.0, "the question asks for a figure its fact does not give"
+    if (label := asked_label(question, source)) and not numbered_labels(fact, label):
+        return 0.0, f"the question asks for a {label} its fact does not give"
     rest = set(content_stems(fact)) - answer
+    if not span and rest and len(asked & rest) / len(rest) >= MAX_RESTATED:
+        return 0.0, "the question restates its answer (a sentence without a key value)"
     shared = len(asked & rest) / min(FOCUS_WORDS, len(rest)) if rest else 0.0
-    known = rest | answer | set(content_stems(source)) | _ASKING_WORDS
-    foreign = len(asked - known) / len(asked)
-    score = round(min(shared, 1.0) * (1.0 - foreign), 4)
+    foreign = asked - (rest | answer | set(content_stems(source)) | _ASKING_WORDS)
+    if foreign & _prompt_stems():
+        return 0.0, f"the question talks about the prompt, not the passage ({', '.join(sorted(foreign & _prompt_stems()))})"
+    if len(foreign) / len(asked) > MAX_FOREIGN_SHARE:
+        return 0.0, f"the question invents content the passage lacks ({', '.join(sorted(foreign))})"
+    score = round(min(shared, 1.0) * (1.0 - len(foreign) / len(asked)), 4)
     return score, None if score >= MIN_FACT_FOCUS else f"the question does not lead to its fact (focus {score})"
+
+
+def asked_label(question: str, source: str) -> str | None:
+    """The attribute a "What is the X ...?" / "Which X ...?" question asks for, when the passage
+    uses X as a numbered label ("severity 1", "step 4"): the answer must then give such a label."""
+    asked = _ASKED_ATTRIBUTE.match(question)
+    word = asked.group(1).lower() if asked else ""
+    return word if word and numbered_labels(source, word) else None
+
+
+@functools.cache
+def _prompt_stems() -> frozenset[str]:
+    """Content words of the extractive question prompt's own instructions (placeholders left out)."""
+    template = load_template("instruction_pair", "extractive")
+    return frozenset(content_stems(re.sub(r"\{+\w+\}+", " ", f"{template.system} {template.user}")))
 
 
 def asks_a_task(template: PromptTemplate) -> bool:
@@ -189,7 +229,7 @@ def field_reward(fields: dict, source: str, template: PromptTemplate, heading_pa
         per_field[template.question_field]["task"] = task_form(template.question_of(fields), heading_path)[0]
     if fact is not None and template.question_field in per_field:
         per_field[template.question_field]["fact_focus"] = fact_focus(
-            template.question_of(fields), fact[0], fact[1], source, keyed=template.schema_name == "mcq")[0]
+            template.question_of(fields), fact[0], fact[1], source)[0]
     answer = template.answer_of(fields)
     for name in template.answer_fields:
         if per_field.get(name, {}).get("present"):

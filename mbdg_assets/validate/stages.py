@@ -25,6 +25,7 @@ from mbdg_assets.validate.decisions import STAGES
 from mbdg_assets.validate.dedup import DedupResult
 from mbdg_assets.validate.grounding import claim_grounding
 from mbdg_assets.validate.novelty import coverage_gain, novelty
+from mbdg_assets.validate.question_match import question_matches
 
 
 def record_chunks(candidate: dict) -> list[dict]:
@@ -77,9 +78,12 @@ class Stage(Protocol):
 @dataclass(frozen=True)
 class SchemaStage:
     """JSON Schema, then the question must ask something (the generation reward's task_form):
-    a bare heading passes any schema but is no training example."""
+    a bare heading passes any schema but is no training example. An extractive record (its answer
+    is the fact its target aimed at) must also have a question that its fact answers: the fact is
+    the question's nearest sentence of the passage (validate/question_match.py, with `embed`)."""
 
     template: PromptTemplate
+    embed: Callable | None = None
     name: str = "schema"
 
     def check(self, item: StageItem) -> StageResult:
@@ -90,7 +94,18 @@ class SchemaStage:
             score, why = task_form(self.template.question_of(item.fields), tuple(item.candidate["chunk"].get("heading_path") or ()))
             if why:
                 return StageResult(score, (f"schema: {why}",), "no_task", hard_fail=score == 0.0)
-        return StageResult(1.0)
+        return self._fact_match(item)
+
+    def _fact_match(self, item: StageItem) -> StageResult:
+        generation = item.candidate.get("generation") or {}
+        if self.embed is None or generation.get("answer_mode") != "extractive" or not generation.get("fact"):
+            return StageResult(1.0)
+        question = self.template.question_of(item.fields)
+        match = question_matches([question], generation["fact"], item.source_text, self.embed,
+                                 generation.get("fact_span"))[0]
+        if match.ok:
+            return StageResult(1.0)
+        return StageResult(0.0, (f"schema: {match.why}",), "off_fact", hard_fail=True)
 
 
 @dataclass(frozen=True)

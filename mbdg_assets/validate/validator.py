@@ -122,7 +122,7 @@ def _batch_stages(records: list[ValidatedRecord], dups, nearest: list[float], pr
     per_source = Counter(r.paths[0] for r in records)
     seen_terms = {s for t in prior.texts for s in content_stems(t)}
     return StageCounter([
-        SchemaStage(template),
+        SchemaStage(template, embed),
         DistributionStage(per_source, len(records), params.fair_share_multiple),
         DedupStage(dups),
         GroundingStage(params.grounding_gate, embed, judge),

@@ -62,8 +62,14 @@ def test_fact_units_join_wrapped_lines_and_drop_headings():
 def test_facts_rank_information_first_and_keep_their_value():
     facts = chunk_facts(CHUNKS[0])
     assert facts[0].span == "5 minutes" and facts[0].kind == "QUANTITY" and facts[0].unit == "duration"
-    plain = next(f for f in facts if f.text.startswith("Severity 3 issues"))
-    assert plain.span is None and plain.kind == "STATEMENT" and plain.score < facts[0].score
+    labelled = next(f for f in facts if f.text.startswith("Severity 3 issues"))  # no value but a numbered label
+    assert labelled.span == "Severity 3" and labelled.kind == "LABEL" and labelled.score < facts[0].score
+    plain = chunk_facts({**CHUNKS[0], "text": "Reviews are blameless and describe systems, not people."})[0]
+    assert plain.span is None and plain.kind == "STATEMENT"
+    code = "` >>> from tzlocal import get_localzone >>> tz = get_localzone() `\n\nRun $ pip install h11 to get it first."
+    assert chunk_facts({**CHUNKS[0], "text": code}) == []  # code and shell lines are no facts
+    leaning = "This module returns the local time zone name. But, it is feature complete and has 40 tests."
+    assert chunk_facts({**CHUNKS[0], "text": leaning}) == []  # sentences that lean on the one before
 
 
 def test_plan_covers_every_chunk_before_asking_a_second_fact():
@@ -152,6 +158,30 @@ def test_fact_focus_prefers_questions_that_lead_to_the_fact():
     assert good >= MIN_FACT_FOCUS
     assert fact_focus("What is the answer to this JSON?", fact, "5 minutes", fact)[0] < MIN_FACT_FOCUS
     assert fact_focus("Is a severity 1 page acknowledged within 5 minutes?", fact, "5 minutes", fact)[0] == 0.0
+
+
+def test_fact_focus_rejects_questions_a_reader_would_not_accept():
+    sack = "Green coffee arrives in 60 kg jute sacks. Each sack is weighed on arrival."
+    rests = "Roasted coffee rests for 24 hours before it is packed."
+    assert fact_focus("How much does a single sack of green coffee weigh?", sack.split(". ")[0] + ".", "60 kg", sack)[1] is None
+    cases = {  # question, fact, span, passage -> the reason it fails
+        ("How long does it take to pack a bag of roasted coffee using a microwave?", rests, "24 hours", rests): "invents",
+        ("Where does the Northwind roastery in Leeds ship coffee?", "The Northwind roastery in Leeds ships coffee.",
+         "Leeds", "The Northwind roastery in Leeds ships coffee."): "states its answer",
+        ("Why is the sentence in the passage about the roast?", rests, "24 hours", rests): "about the prompt",
+        ("What is the response time of the incident commander?", "The incident commander coordinates the response.",
+         None, "The incident commander coordinates the response."): "figure its fact does not give",
+        ("What is the severity of the commander's response?", "The incident commander coordinates the response.",
+         None, "A severity 1 incident is an outage. The incident commander coordinates the response."): "asks for a severity",
+        ("Which module returns the local time zone name under Unix and Windows?",
+         "This module returns the local time zone name under Unix and Windows.", None,
+         "This module returns the local time zone name under Unix and Windows."): "restates its answer",
+        ("How long does a severity 1 page wait within 1 minute?", "A severity 1 page is acknowledged within 5 minutes.",
+         "5 minutes", "A severity 1 page is acknowledged within 5 minutes."): "figures its fact does not",
+    }
+    for (question, fact, span, passage), why in cases.items():
+        score, reason = fact_focus(question, fact, span, passage)
+        assert score == 0.0 and why in reason, (question, reason)
 
 
 # ------------------------------------------------------------------------------ batched generation
