@@ -40,7 +40,8 @@ class ProjectResource(dg.ConfigurableResource):
     isolate_extraction: bool = Field(default=True, description="Read each file in a forked worker process, so the "
                                      "timeout and memory cap are hard stops (extract/worker.py)")
     extraction_workers: int = Field(default=0, ge=0, description="Files read at once, each in its own worker "
-                                    "(with isolate_extraction); 0 = one per CPU core")
+                                    "(with isolate_extraction; each worker has its own memory cap, so the most "
+                                    "memory is workers x max_memory_bytes); 0 = one per CPU core")
     follow_symlinks: bool = Field(default=False, description="Read links that lead out of the docs folder "
                                   "(default: skipped and reported)")
     parser: str = Field(default="auto", description="Document parser: auto (the measured better one per format), "

@@ -121,9 +121,12 @@ def run_pipelined(job: dg.JobDefinition, instance: dg.DagsterInstance, keys: Seq
             outcomes.append(prepared)
             if prepared.success:
                 outcomes.append(run_range(job, instance, piece, spec.run_config, GENERATE))
+    except BaseException:  # interrupted or failed: the lane stops with this process, it does not go on alone
+        lane.terminate()
+        raise
     finally:
-        lane.join(timeout=30)
-        if lane.is_alive():  # this process is being interrupted: the lane stops with it
+        lane.join(timeout=60)  # it has sent its last outcome; only its shutdown is left
+        if lane.is_alive():
             lane.terminate()
             lane.join()
     return outcomes
@@ -153,7 +156,7 @@ def _end_with_parent(parent: int) -> None:
     elsewhere a watcher thread ends it within half a second."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # not Linux: the watcher below does it
         pass
 
     def watch() -> None:

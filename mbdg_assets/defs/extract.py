@@ -2,6 +2,7 @@
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 
 import dagster as dg
 
@@ -33,7 +34,6 @@ def _parse(project: ProjectResource, path: str) -> Parsed:
     file, limits = project.docs_path() / path, project.extraction_limits()
     try:
         if project.isolate_extraction:  # hard timeout and memory cap: a hostile file fails alone
-            prepare_reader(file, project.parser)
             return run_bounded(extract_source, (file, project.parser, limits), file.name, limits)
         return extract_source(file, project.parser, limits)
     except ExtractionError as error:
@@ -44,6 +44,10 @@ def _parse_all(project: ProjectResource, paths: list[str]) -> dict[str, Parsed]:
     """Each file parsed; with isolated extraction, several at once (each in its own forked worker,
     so they use all cores); in-process parsing holds the interpreter lock, so it goes one by one."""
     workers = (project.extraction_workers or os.cpu_count() or 1) if project.isolate_extraction else 1
+    if project.isolate_extraction:  # imports happen here, before any fork: no thread imports while another forks
+        for path in paths:
+            with suppress(ExtractionError):  # the worker meets the same error and reports it for this file
+                prepare_reader(project.docs_path() / path, project.parser)
     if workers == 1 or len(paths) < 2:
         return {path: _parse(project, path) for path in paths}
     with ThreadPoolExecutor(min(workers, len(paths)), thread_name_prefix="mbdg-extract") as pool:
