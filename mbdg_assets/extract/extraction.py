@@ -26,8 +26,8 @@ from mbdg_assets.extract.formats.docx import extract_docx
 from mbdg_assets.extract.formats.text import extract_markdown, extract_text
 from mbdg_assets.extract.formats import pdf as pdf_format
 from mbdg_assets.extract.folder_scan import special_kind
-from mbdg_assets.extract.sniffing import (check_doc_magic, check_pdf_magic, check_text_magic, is_qt_translation, sniff,
-                                         wrong_extension, zip_magic)
+from mbdg_assets.extract.sniffing import (check_doc_magic, check_pdf_magic, check_text_magic, is_qt_translation,
+                                         looks_like_text, sniff, wrong_extension, zip_magic)
 from mbdg_assets.extract.document import BLOCK_SEPARATOR, Block, ExtractedDocument
 from mbdg_assets.extract.limits import DEFAULT_LIMITS, ExtractionLimits, current_budget, reading
 from mbdg_assets.extract.formats.base import ExtractionError, Parsed
@@ -112,12 +112,15 @@ def _format_for(path: Path, head: bytes) -> _Format:
     """Pick the format by suffix, then confirm it by the first bytes: a file whose bytes are
     another known format is a wrong_extension error that names the right suffix."""
     fmt = _BY_SUFFIX.get(path.suffix.lower()) or _BY_SUFFIX.get(_MAN_SECTION.sub(r"\1", path.suffix.lower()))
+    if fmt is None and not path.suffix and (not head or looks_like_text(head)):
+        fmt = _BY_SUFFIX[".txt"]  # README, LICENSE, NEWS: text named without a suffix (decided again once read)
     if fmt is None:
         supported = ", ".join(sorted(SUPPORTED_FORMATS))
-        raise ExtractionError(
+        error = ExtractionError(
             "unsupported_format",
-            f"{path.name}: unsupported file type {path.suffix or '(no suffix)'!r}; supported: {supported}",
+            f"{path.name}: unsupported file type {path.suffix or '(no suffix, not text)'!r}; supported: {supported}",
         )
+        raise wrong_extension(path, head, error) if not path.suffix else error
     if path.suffix.lower() == ".ts" and head and is_qt_translation(head):
         fmt = _QT_TRANSLATION  # Qt Linguist, not TypeScript
     if fmt.check_magic is not None and head:

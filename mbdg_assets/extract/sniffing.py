@@ -61,11 +61,14 @@ def check_text_magic(path: Path, head: bytes) -> None:
         raise ExtractionError("corrupt_file", f"{path.name}: named {path.suffix} but is binary")
 
 
+def looks_like_text(head: bytes) -> bool:
+    """No known binary signature, and no NUL byte or a UTF-16/32 text encoding."""
+    return bool(head) and sniff(head) is None and (b"\x00" not in head[:8192] or text_encoding(head) is not None)
+
+
 def wrong_extension(path: Path, head: bytes, error: ExtractionError) -> ExtractionError:
     """Turn a failed magic check into wrong_extension when the bytes are another known format."""
-    sniffed = sniff(head)
-    if sniffed is None and head and (b"\x00" not in head[:8192] or text_encoding(head)):
-        sniffed = ("plain text", ".txt")
+    sniffed = ("plain text", ".txt") if looks_like_text(head) else sniff(head)
     if sniffed is None or path.suffix.lower() in sniffed[1].split("/"):
         return error
     what, suffix = sniffed

@@ -790,3 +790,29 @@ def test_arrow_functions_gnu_style_c_and_comment_prose(tmp_path: Path) -> None:
                                                     "static void\nusage (int status)\n{\n  exit (status);\n}\n"))
     assert [t for _, _, t in headings(c)][1:] == ["## function usage"]
     assert "Prints usage and\nexits directly (with status)" in c.text
+
+
+# --------------------------------------------------------------------------- files named without a suffix
+
+
+def test_text_named_without_a_suffix_is_read_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "README"
+    path.write_text("Northwind roastery\n\nThe roaster is cleaned every Friday after the last batch.\n")
+    doc = extract_document(path)
+    assert doc.format == "text" and "cleaned every Friday" in doc.text
+
+
+def test_a_pdf_named_without_a_suffix_is_told_to_be_renamed(tmp_path: Path) -> None:
+    path = tmp_path / "report"
+    path.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 4)
+    with pytest.raises(ExtractionError) as error:
+        extract_document(path)
+    assert error.value.code == "wrong_extension" and ".pdf" in error.value.message
+
+
+def test_binary_named_without_a_suffix_is_unsupported(tmp_path: Path) -> None:
+    path = tmp_path / "blob"
+    path.write_bytes(bytes([0, 159, 146, 150, 1, 0, 255, 0]) * 64)
+    with pytest.raises(ExtractionError) as error:
+        extract_document(path)
+    assert error.value.code == "unsupported_format" and "no suffix, not text" in error.value.message
