@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mbdg_assets.llm.backends import (DEFAULT_OLLAMA_HOST, DEFAULT_OPENAI_BASE_URL, THROTTLE_STATUSES, _excerpt,
-                                      _normalise_base_url, _retry_after)
+from mbdg_assets.llm.backends import (DEFAULT_OLLAMA_HOST, DEFAULT_OPENAI_BASE_URL, THROTTLE_STATUSES, excerpt,
+                                      normalise_base_url, retry_after_seconds)
 
 DEFAULT_EMBED_BATCH = 64
 DEFAULT_EMBED_TIMEOUT = 60.0
@@ -66,7 +66,7 @@ class ServerEmbedder:
     def _base(self, url: str) -> str:
         if self.backend == "ollama":
             return (url or os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST).rstrip("/")
-        return _normalise_base_url(url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_BASE_URL)
+        return normalise_base_url(url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_BASE_URL)
 
     @functools.cached_property
     def _client(self):
@@ -151,16 +151,16 @@ class ServerEmbedder:
             except httpx.TimeoutException:
                 raise _Unreachable(f"no answer within {self.timeout:g} s") from None
             except httpx.TransportError as error:
-                raise _Unreachable(_excerpt(error) or type(error).__name__) from None
+                raise _Unreachable(excerpt(error) or type(error).__name__) from None
             with self._lock:
                 self.requests += 1
             if response.status_code in THROTTLE_STATUSES:
-                wait = _retry_after(response.headers)
+                wait = retry_after_seconds(response.headers)
                 time.sleep(min(wait if wait is not None else pause, LONGEST_PAUSE_S))
                 pause = min(pause * 2, LONGEST_PAUSE_S)
                 continue
             if response.status_code != 200:
-                raise EmbeddingServerError(f"{url}: HTTP {response.status_code}: {_excerpt(response.text)}")
+                raise EmbeddingServerError(f"{url}: HTTP {response.status_code}: {excerpt(response.text)}")
             return _normalised(self._vectors(url, response, len(texts)))
         raise EmbeddingServerError(f"{url}: still throttled (HTTP {response.status_code}) after {MAX_THROTTLED_TRIES} tries")
 
@@ -174,7 +174,7 @@ class ServerEmbedder:
                 rows = [item["embedding"] for item in sorted(body["data"], key=lambda item: item["index"])]
         except (ValueError, KeyError, TypeError) as error:
             raise EmbeddingServerError(f"{url}: malformed embeddings answer ({type(error).__name__}: "
-                                       f"{_excerpt(response.text)})") from None
+                                       f"{excerpt(response.text)})") from None
         if not isinstance(rows, list) or len(rows) != count:
             raise EmbeddingServerError(f"{url}: {len(rows) if isinstance(rows, list) else 'no'} vectors for {count} texts")
         if len({len(row) if isinstance(row, list) else -1 for row in rows}) != 1 or not rows[0]:

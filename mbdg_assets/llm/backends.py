@@ -90,7 +90,7 @@ class LLM(Protocol):
 # --------------------------------------------------------------------------------------- helpers
 
 
-def _excerpt(text: object, limit: int = _ERROR_EXCERPT_CHARS) -> str:
+def excerpt(text: object, limit: int = _ERROR_EXCERPT_CHARS) -> str:
     """Squash a (possibly multi-line, possibly huge) body into something fit for a one-line error."""
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
@@ -107,7 +107,7 @@ def _failure(backend: str, reason: str, *, raw: str = "", started: float | None 
 THROTTLE_STATUSES = (429, 503)  # "too many requests", "overloaded": the server asks us to come back later
 
 
-def _retry_after(headers: Any) -> float | None:
+def retry_after_seconds(headers: Any) -> float | None:
     """Seconds from a Retry-After header (the number form; servers under load send that one)."""
     try:
         value = float((headers or {}).get("retry-after"))
@@ -119,14 +119,14 @@ def _retry_after(headers: Any) -> float | None:
 def _http_failure(backend: str, status: int, body: str, headers: Any = None) -> Generation:
     """An HTTP error answer; 429 and 503 are throttling, to be retried later (after Retry-After)."""
     throttled = status in THROTTLE_STATUSES
-    return _failure(backend, f"HTTP {status}: {_excerpt(body)}", raw=body, fault="throttled" if throttled else None,
-                    retry_after=_retry_after(headers) if throttled else None)
+    return _failure(backend, f"HTTP {status}: {excerpt(body)}", raw=body, fault="throttled" if throttled else None,
+                    retry_after=retry_after_seconds(headers) if throttled else None)
 
 
 def _cause(exc: BaseException) -> str:
     """The underlying transport reason; client libraries often wrap it (or hide it with `from None`)."""
     inner = exc.__cause__ or exc.__context__
-    return _excerpt(inner if inner is not None and str(inner) else exc)
+    return excerpt(inner if inner is not None and str(inner) else exc)
 
 
 def _check_messages(messages: Messages) -> None:
@@ -212,7 +212,7 @@ def _from_chat_completion(backend: str, body: dict, raw: str, started: float) ->
     message = choices[0].get("message") if choices and isinstance(choices[0], dict) else None
     text = message.get("content") if isinstance(message, dict) else None
     if not isinstance(text, str):
-        return _failure(backend, f"response has no message content: {_excerpt(raw)}", raw=raw, started=started)
+        return _failure(backend, f"response has no message content: {excerpt(raw)}", raw=raw, started=started)
     usage = body.get("usage") or {}
     return Generation(
         text=text,
@@ -398,7 +398,7 @@ class EmbeddedLLM:
             reason = "llama-cpp-python is not installed (pip install llama-cpp-python)"
             return _failure(self.backend, reason, started=started)
         except Exception as exc:  # llama-cpp raises ValueError/RuntimeError/OSError for unusable files
-            return _failure(self.backend, f"cannot load model {self.model_path}: {_excerpt(exc)}", started=started)
+            return _failure(self.backend, f"cannot load model {self.model_path}: {excerpt(exc)}", started=started)
         request: dict[str, Any] = {
             "messages": messages,
             "temperature": temperature,
@@ -411,7 +411,7 @@ class EmbeddedLLM:
             with lock:
                 body = llama.create_chat_completion(**request)
         except Exception as exc:  # e.g. prompt longer than n_ctx, grammar the schema converter rejects
-            return _failure(self.backend, f"{type(exc).__name__}: {_excerpt(exc)}", started=started)
+            return _failure(self.backend, f"{type(exc).__name__}: {excerpt(exc)}", started=started)
         return _from_chat_completion(self.backend, body, json.dumps(body, ensure_ascii=False), started)
 
     def generate_batch(
@@ -441,7 +441,7 @@ class EmbeddedLLM:
             return [_failure(self.backend, "llama-cpp-python is not installed (pip install llama-cpp-python)",
                              started=started)] * len(seeds)
         except Exception as exc:  # a prompt longer than n_ctx, a grammar llama.cpp rejects, an unusable file
-            return [_failure(self.backend, f"{type(exc).__name__}: {_excerpt(exc)}", started=started)] * len(seeds)
+            return [_failure(self.backend, f"{type(exc).__name__}: {excerpt(exc)}", started=started)] * len(seeds)
         share = (time.perf_counter() - started) / len(seeds)
         return [Generation(text=text, raw=json.dumps({"text": text, "batch": len(seeds)}, ensure_ascii=False), error=None,
                            prompt_tokens=len(tokens), completion_tokens=len(out), seconds=share)
@@ -583,9 +583,9 @@ class OllamaLLM(_ServerLLM):
         if isinstance(exc, httpx.TransportError):  # e.g. the server went away mid-answer
             return self._unreachable(exc)
         if isinstance(exc, httpx.HTTPError):
-            return _failure(self.backend, f"{type(exc).__name__}: {_excerpt(exc)}")
+            return _failure(self.backend, f"{type(exc).__name__}: {excerpt(exc)}")
         if isinstance(exc, ValueError):  # body that is not JSON, or JSON that is not a chat response
-            return _failure(self.backend, f"malformed response: {_excerpt(exc)}")
+            return _failure(self.backend, f"malformed response: {excerpt(exc)}")
         return None
 
     def _to_generation(self, response: Any, started: float) -> Generation:
@@ -593,7 +593,7 @@ class OllamaLLM(_ServerLLM):
         raw = response.model_dump_json(exclude_none=True)
         text = response.message.content if response.message is not None else None
         if text is None:
-            return _failure(self.backend, f"response has no message content: {_excerpt(raw)}", raw=raw, started=started)
+            return _failure(self.backend, f"response has no message content: {excerpt(raw)}", raw=raw, started=started)
         return Generation(
             text=text,
             raw=raw,
@@ -607,7 +607,7 @@ class OllamaLLM(_ServerLLM):
 # ---------------------------------------------------------------------------------------- openai
 
 
-def _normalise_base_url(url: str) -> str:
+def normalise_base_url(url: str) -> str:
     """Accept ``http://host:8000`` as well as ``http://host:8000/v1``: vLLM and llama-server serve /v1."""
     url = url.rstrip("/")
     return url + "/v1" if urlsplit(url).path in ("", "/") else url
@@ -629,7 +629,7 @@ class OpenAICompatibleLLM(_ServerLLM):
         if not model:
             raise ValueError("the openai backend needs a model name (the one the server was started with)")
         self.model = model
-        self.base_url = _normalise_base_url(base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_BASE_URL)
+        self.base_url = normalise_base_url(base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_BASE_URL)
         self.timeout = float(timeout)
         key = api_key or os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_API_KEY
         self._client = OpenAI(base_url=self.base_url, api_key=key, timeout=self.timeout, max_retries=0)
@@ -658,7 +658,7 @@ class OpenAICompatibleLLM(_ServerLLM):
         raw = response.http_response.text
         body = json.loads(raw)
         if not isinstance(body, dict):
-            return _failure(self.backend, f"malformed response: {_excerpt(raw)}", raw=raw, started=started)
+            return _failure(self.backend, f"malformed response: {excerpt(raw)}", raw=raw, started=started)
         return _from_chat_completion(self.backend, body, raw, started)
 
     def _explain(self, exc: Exception) -> Generation | None:
@@ -671,7 +671,7 @@ class OpenAICompatibleLLM(_ServerLLM):
         if isinstance(exc, openai.APIStatusError):
             return _http_failure(self.backend, exc.status_code, exc.response.text, exc.response.headers)
         if isinstance(exc, (openai.OpenAIError, ValueError)):  # includes a body that is not JSON
-            return _failure(self.backend, f"malformed response: {_excerpt(exc)}")
+            return _failure(self.backend, f"malformed response: {excerpt(exc)}")
         return None
 
 
