@@ -1,6 +1,7 @@
-"""`mbdg run` as code: sync the docs folder to document partitions, run the document job for
-each partition and then the dataset job, all in this process against the project's Dagster
-instance (so the runs show up in the UI later). A failing document is reported and skipped."""
+"""`mbdg run` as code: sync the docs folder to document partitions, run the document job over
+their range (against a server: a prepare process and this one as two lanes over slices of it,
+cli/range_runs.py) and then the dataset job, against the project's Dagster instance (so the runs
+show up in the UI later). A failing document is reported and skipped."""
 
 from __future__ import annotations
 
