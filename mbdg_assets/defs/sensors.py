@@ -48,7 +48,8 @@ def docs_folder_sensor(context: dg.SensorEvaluationContext, project: ProjectReso
         return dg.SkipReason(f"docs folder {docs} does not exist (set MBDG_DOCS_DIR or run `mbdg run DOCS_DIR` once)")
     current = scan_documents(docs, project.follow_symlinks, project.extraction_limits())
     previous = json.loads(context.cursor) if context.cursor else {}
-    known = set(context.instance.get_dynamic_partitions(documents_partitions.name))
+    partitions = list(context.instance.get_dynamic_partitions(documents_partitions.name))
+    known = set(partitions)
     pending = [p for p, fingerprint in current.items() if previous.get(p) != fingerprint or p not in known]
     done = _materialized(context.instance, {p: current[p] for p in pending}, known)
     wanted = [p for p in pending if p not in done]
@@ -63,7 +64,7 @@ def docs_folder_sensor(context: dg.SensorEvaluationContext, project: ProjectReso
     context.log.info(f"{len(wanted)} new or changed file(s) in {docs}: requesting {len(batch)} now, "
                      f"{len(wanted) - len(batch)} at later ticks; {len(done)} already materialized; {len(deleted)} deleted")
     added = [p for p in batch if p not in known]
-    order = context.instance.get_dynamic_partitions(documents_partitions.name) + added  # new keys go at the end
+    order = partitions + added  # new keys go at the end
     return dg.SensorResult(
         run_requests=[_request(keys, current, run_config) for keys in stretches(batch, order)],
         dynamic_partitions_requests=[documents_partitions.build_add_request(added),

@@ -87,14 +87,17 @@ class PrefetchedEmbed:
         self._memo: dict[str, np.ndarray] = {}
 
     def prefetch(self, texts: list[str]) -> None:
-        unique = list(dict.fromkeys(texts))
-        self._memo = dict(zip(unique, self._embed(unique))) if unique else {}
+        self._memo = {}
+        self._embed_missing(texts)
 
     def __call__(self, texts: list[str]) -> np.ndarray:
+        self._embed_missing(texts)
+        return np.stack([self._memo[t] for t in texts])
+
+    def _embed_missing(self, texts: list[str]) -> None:
         missing = list(dict.fromkeys(t for t in texts if t not in self._memo))
         if missing:
             self._memo.update(zip(missing, self._embed(missing)))
-        return np.stack([self._memo[t] for t in texts])
 
 
 def make_embedder(backend: str = "local", model: str = "", hosts: list[str] | None = None,
