@@ -64,12 +64,18 @@ def project_dir_from_env(explicit: str | os.PathLike[str] | None = None) -> Path
 
 
 def prepare_dagster_home(paths: ProjectPaths) -> Path:
-    """Create the Dagster instance folder with telemetry disabled (Dagster's default is on)."""
+    """Create the Dagster instance folder with telemetry disabled (Dagster's default is on) and
+    Dagster's newsletter sign-up marked seen: local-first, so the UI loads nothing from dagster.io
+    (that dialog is an iframe from there, and it opens over whatever page a user first visits)."""
     home = paths.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
         config.write_text(_DAGSTER_YAML)
+    nux = home / ".nux" / "nux.yaml"  # the file dagster._core.nux checks
+    if not nux.exists():
+        nux.parent.mkdir(exist_ok=True)
+        nux.write_text("seen: 1\n")
     return home
 
 

@@ -21,8 +21,8 @@ from mbdg_assets.defs.sensors import MAX_DOCUMENTS_PER_TICK, docs_folder_sensor,
 from mbdg_assets.llm.backends import Generation
 from mbdg_assets.llm.progress import CallProgress
 from mbdg_assets.manifest.signing import KEY_ENV, KeyChangeError, continuing_key, load_or_create_key
-from mbdg_assets.storage.project import (ProjectPaths, config_for_manifest, load_settings, project_config,
-                                         save_project_config)
+from mbdg_assets.storage.project import (ProjectPaths, config_for_manifest, load_settings, prepare_dagster_home,
+                                         project_config, save_project_config)
 from resources import LLMResource, ProjectResource
 
 SAVED = {"llm": {"backend": "openai", "model": "qwen-7b", "host": "http://127.0.0.1:9/v1"},
@@ -45,6 +45,13 @@ def test_folders_are_stored_relative_and_follow_a_moved_project(project: Project
     moved = ProjectResource(project_dir=str(tmp_path / "moved" / ".mbdg"))
     assert moved.docs_path() == (tmp_path / "moved" / "docs").resolve()
     assert moved.out_path() == (tmp_path / "moved" / "out").resolve()
+
+
+def test_the_dagster_instance_shows_no_newsletter_dialog(project: ProjectPaths, monkeypatch):
+    """Dagster's own check (the UI's shouldShowNux) says seen; the dialog is an iframe from dagster.io."""
+    from dagster._core.nux import get_has_seen_nux
+    monkeypatch.setenv("DAGSTER_HOME", str(prepare_dagster_home(project)))
+    assert get_has_seen_nux()
 
 
 def test_a_folder_elsewhere_stays_absolute(tmp_path: Path):
