@@ -345,6 +345,20 @@ def test_wrong_extension_pdf_and_docx(tmp_path: Path) -> None:
     assert "zip" in expect_error(noise, "corrupt_file").message
 
 
+def test_an_image_named_as_another_image_kind_is_named_for_what_it_is(tmp_path: Path) -> None:
+    from PIL import Image
+
+    png = tmp_path / "photo.jpg"
+    Image.new("RGB", (8, 8), "white").save(png, format="PNG")
+    assert "rename it to .png" in expect_error(png, "wrong_extension").message
+    bmp = tmp_path / "scan.bmp"
+    Image.new("RGB", (8, 8), "white").save(bmp, format="BMP")
+    assert detect_format(bmp) == "image"  # its header, not only its two-letter signature
+    text = tmp_path / "memo.bmp"
+    text.write_text("BMW fleet memo: plain text.", encoding="utf-8")
+    assert "rename it to .txt" in expect_error(text, "wrong_extension").message
+
+
 def test_suffix_case_does_not_matter(tmp_path: Path, pdf_path: Path) -> None:
     upper = tmp_path / "REPORT.PDF"
     upper.write_bytes(pdf_path.read_bytes())

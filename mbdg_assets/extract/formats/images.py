@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 
 from mbdg_assets.extract.limits import current_budget
+from mbdg_assets.extract.sniffing import sniff
 
 from .base import Drafts, ExtractionError, Parsed, clean
 
@@ -142,22 +143,31 @@ def extract_image(path: Path, data: bytes) -> Parsed:
     return Parsed(drafts.items, frames)
 
 
-_SIGNATURES = {
-    "png": (b"\x89PNG\r\n\x1a\n",),
-    "jpeg": (b"\xff\xd8\xff",),
-    "tiff": (b"II*\x00", b"MM\x00*"),
-    "bmp": (b"BM",),
-    "gif": (b"GIF87a", b"GIF89a"),
-    "webp": (b"RIFF",),  # then the size and "WEBP": Pillow checks the rest
+# Images whose magic is more than a prefix (a text may begin "BM"), so sniffing's table of prefixes
+# does not hold them; the other images' signatures are read from there.
+_BMP_HEADER_SIZES = {12, 16, 40, 52, 56, 64, 108, 124}  # the DIB header's size, bytes 14-17 of a BMP
+_FRAMED_SIGNATURES = {
+    "bmp": lambda head: head.startswith(b"BM") and int.from_bytes(head[14:18], "little") in _BMP_HEADER_SIZES,
+    "webp": lambda head: head.startswith(b"RIFF") and head[8:12] == b"WEBP",
 }
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif")
 
 
+def _image_kind(suffix: str) -> str:
+    suffix = suffix.lower().lstrip(".")
+    return {"jpg": "jpeg", "tif": "tiff", "heif": "heic"}.get(suffix, suffix)
+
+
 def check_image_magic(path: Path, head: bytes) -> None:
-    suffix = path.suffix.lower().lstrip(".")
-    kind = {"jpg": "jpeg", "tif": "tiff", "heif": "heic"}.get(suffix, suffix)
+    kind = _image_kind(path.suffix)
     if kind == "heic":
         if head[4:8] != b"ftyp" or head[8:12] not in _HEIF_BRANDS:
-            raise ExtractionError("corrupt_file", f"{path.name}: named .{suffix} but is not a HEIF image")
-    elif not head.startswith(_SIGNATURES.get(kind, ())):
-        raise ExtractionError("corrupt_file", f"{path.name}: named .{suffix} but is not a {kind.upper()} image")
+            raise ExtractionError("corrupt_file", f"{path.name}: named {path.suffix} but is not a HEIF image")
+        return
+    if kind in _FRAMED_SIGNATURES:
+        matches = _FRAMED_SIGNATURES[kind](head)
+    else:
+        sniffed = sniff(head)
+        matches = sniffed is not None and _image_kind(sniffed[1]) == kind
+    if not matches:
+        raise ExtractionError("corrupt_file", f"{path.name}: named {path.suffix} but is not a {kind.upper()} image")
