@@ -12,7 +12,6 @@ import pytest
 from format_files import (
     pdf_bytes,
     write_corpus,
-    write_eml,
     write_epub,
     write_odt,
     write_pptx,
