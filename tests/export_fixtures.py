@@ -11,7 +11,8 @@ from pathlib import Path
 
 from mbdg_assets.storage import warehouse
 from mbdg_assets.storage.tables import replace_stage_counts
-from mbdg_assets.validate.stages import STAGES, StageCounts
+from mbdg_assets.validate.decisions import STAGES
+from mbdg_assets.validate.stages import StageCounts
 
 STAGE_OK = {"schema": 1.0, "distribution": 1.0, "dedup": 1.0, "grounding": 0.95, "novelty": 0.9}
 DECISIONS = ["AUTO_APPROVE"] * 6 + ["REQUIRE_REVIEW", "AUTO_REJECT"]

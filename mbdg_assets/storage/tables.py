@@ -14,7 +14,8 @@ from mbdg_assets.generate.candidates import Candidate
 from mbdg_assets.storage.incremental import ensure_columns
 from mbdg_assets.storage.sql_files import sql_text
 from mbdg_assets.enrich.topics import release_chunks
-from mbdg_assets.validate.stages import STAGES, StageCounts
+from mbdg_assets.validate.decisions import STAGES
+from mbdg_assets.validate.stages import StageCounts
 from mbdg_assets.validate.validator import ValidatedRecord
 from mbdg_assets.storage.warehouse import fetch_dicts
 

@@ -21,7 +21,6 @@ from mbdg_assets.generate.planning import MULTIHOP_JOIN
 from mbdg_assets.generate.rewards import asks_a_task, task_form
 from mbdg_assets.llm.prompts import PromptTemplate
 from mbdg_assets.shared.text import content_stems
-from mbdg_assets.validate.decisions import STAGES  # noqa: F401  (re-exported: storage/tables.py reads it here)
 from mbdg_assets.validate.dedup import DedupResult
 from mbdg_assets.validate.grounding import claim_grounding
 from mbdg_assets.validate.novelty import coverage_gain, novelty

@@ -26,7 +26,8 @@ from mbdg_assets.validate.contamination import VERBATIM_WORDS, EvalIndex, contam
 from mbdg_assets.validate.decisions import Thresholds, decide
 from mbdg_assets.validate.dedup import NEAR_JACCARD, SEMANTIC_COSINE, find_duplicates, minhash_signatures, shingles
 from mbdg_assets.validate.novelty import nearest_jaccard, nearest_similarities
-from mbdg_assets.validate.stages import (STAGES, DedupStage, DistributionStage, GroundingStage, NoveltyStage, SchemaStage,
+from mbdg_assets.validate.decisions import STAGES
+from mbdg_assets.validate.stages import (DedupStage, DistributionStage, GroundingStage, NoveltyStage, SchemaStage,
                                          StageCounter, StageCounts, StageItem, record_chunks)
 from mbdg_assets.llm.prompts import PromptTemplate, template_for
 from mbdg_assets.shared.text import content_stems, content_words, normalized_hash, stable_id, string_values

@@ -1,7 +1,8 @@
 from mbdg_assets.validate.decisions import AUTO_APPROVE, AUTO_REJECT
 from mbdg_assets.validate.grounding import lexical_grounding
 from mbdg_assets.llm.prompts import load_template
-from mbdg_assets.validate.validator import STAGES, validate_candidates
+from mbdg_assets.validate.decisions import STAGES
+from mbdg_assets.validate.validator import validate_candidates
 
 SCHEMA = load_template("instruction_pair").json_schema
 CHUNK_A = {"chunk_id": "c-a", "doc_id": "d-a", "path": "policy.md", "topic": "Response times",
