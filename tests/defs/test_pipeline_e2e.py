@@ -17,7 +17,7 @@ from resources import LLMResource
 pytestmark = pytest.mark.slow
 # abstractive: every target gets a winner (the extractive default can leave a target without one;
 # tests/test_first_data_e2e.py covers it)
-GENERATE = {"schema_name": "instruction_pair", "k": 4, "max_targets_per_document": 2, "seed": 0,
+GENERATE = {"schema_name": "instruction_pair", "k": 2, "max_targets_per_document": 2, "seed": 0,
             "answer_mode": "abstractive"}
 
 
@@ -50,7 +50,7 @@ def test_good_documents_produce_records_and_bad_files_are_reported(finished_run)
     assert "broken.pdf" in summary.failures["broken.pdf"]
     assert "empty" in summary.failures["empty.txt"]
     assert ".xyz" in summary.failures["slides.xyz"]
-    assert summary.candidates == 2 * 2 * 4  # two documents x two targets x K=4
+    assert summary.candidates == 2 * 2 * 2  # two documents x two targets x K=2
     assert sum(summary.decisions.values()) == 4  # one winner per target reaches validation
     with duckdb.connect(str(ProjectPaths(root / "project").warehouse), read_only=True) as con:
         errors = dict(con.execute("SELECT path, code FROM extraction_errors").fetchall())
@@ -70,7 +70,7 @@ def test_every_record_is_traceable_to_its_source(finished_run):
         chunks = {row[0]: row[1] for row in con.execute("SELECT chunk_id, text FROM chunks").fetchall()}
     for record in everything:
         assert set(record["stage_scores"]) == {"schema", "distribution", "dedup", "grounding", "novelty"}
-        assert record["generation"]["k"] == 4 and record["generation"]["backend"] == "embedded"
+        assert record["generation"]["k"] == 2 and record["generation"]["backend"] == "embedded"
         assert {"instruction", "input", "output"} <= record.keys()
         for span in record["supporting_spans"]:
             assert 0 <= span["start"] < span["end"] <= len(chunks[span["chunk_id"]])
