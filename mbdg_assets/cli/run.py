@@ -275,8 +275,10 @@ def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict],
         echo(f"round {report.rounds}: {report.approved} approved of {goal.records} asked "
              f"({report.targets} targets, {report.calls} new model calls)")
         extra = extra_targets(goal, report.approved, report.targets, per_target, report.calls, bool(report.shortfalls))
-        # round 1 may be all cache hits (a rerun); a later round always asks new targets
-        stalled = _last_model_error(paths) if report.rounds > 1 and report.calls == calls_before else ""
+        # round 1 may be all cache hits (a rerun); a later round always asks new targets, and a
+        # round 1 in which every document failed had no answer either (a dead server: stop now)
+        unanswered = report.rounds > 1 or set(present) <= set(summary.failures)
+        stalled = _last_model_error(paths) if unanswered and report.calls == calls_before else ""
         report.stopped = (stop_reason(goal, report, extra > 0, per_target, stalled) if summary.dataset_error is None
                           else "the dataset phase failed")
         if report.stopped:
