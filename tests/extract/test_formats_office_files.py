@@ -495,10 +495,10 @@ def test_bmp_goes_through_ocr(tmp_path: Path) -> None:
     assert doc.format == "image" and "Invoice4711" in doc.text.replace(" ", "")
 
 
-@pytest.mark.parametrize("suffix, magic", [(".gif", b"GIF8"), (".webp", b"RIFF")])
-def test_gif_and_webp_go_through_ocr(tmp_path: Path, suffix: str, magic: bytes) -> None:
+@pytest.mark.parametrize("suffix, magic", [(".gif", b"GIF8"), (".webp", b"RIFF"), (".pnm", b"P6\n")])
+def test_gif_webp_and_netpbm_go_through_ocr(tmp_path: Path, suffix: str, magic: bytes) -> None:
     path = write_text_image(tmp_path / f"scan{suffix}", ["Invoice 4711"])
-    assert path.read_bytes()[:4] == magic
+    assert path.read_bytes()[:len(magic)] == magic
     doc = extract_document(path)
     assert doc.format == "image" and "Invoice4711" in doc.text.replace(" ", "")
 

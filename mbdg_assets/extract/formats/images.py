@@ -14,6 +14,7 @@ lost.
 from __future__ import annotations
 
 import io
+import re
 import threading
 from functools import cache
 from pathlib import Path
@@ -149,6 +150,9 @@ _BMP_HEADER_SIZES = {12, 16, 40, 52, 56, 64, 108, 124}  # the DIB header's size,
 _FRAMED_SIGNATURES = {
     "bmp": lambda head: head.startswith(b"BM") and int.from_bytes(head[14:18], "little") in _BMP_HEADER_SIZES,
     "webp": lambda head: head.startswith(b"RIFF") and head[8:12] == b"WEBP",
+    # netpbm (SANE's `scanimage` writes it by default): "P1".."P6", then white space
+    **dict.fromkeys(("pnm", "ppm", "pgm", "pbm"),
+                    lambda head: re.match(rb"P[1-6]\s", head) is not None),
 }
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif")
 
