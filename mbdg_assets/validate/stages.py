@@ -25,6 +25,7 @@ from mbdg_assets.validate.decisions import STAGES
 from mbdg_assets.validate.dedup import DedupResult
 from mbdg_assets.validate.grounding import claim_grounding
 from mbdg_assets.validate.novelty import coverage_gain, novelty
+from mbdg_assets.validate.question_fluency import MIN_FLUENCY, form_source, unseen_joins
 from mbdg_assets.validate.question_match import question_matches
 
 
@@ -80,7 +81,8 @@ class SchemaStage:
     """JSON Schema, then the question must ask something (the generation reward's task_form):
     a bare heading passes any schema but is no training example. An extractive record (its answer
     is the fact its target aimed at) must also have a question that its fact answers: the fact is
-    the question's nearest sentence of the passage (validate/question_match.py, with `embed`)."""
+    the question's nearest sentence of the passage (validate/question_match.py, with `embed`), and
+    a question in poor form (validate/question_fluency.py) goes to review."""
 
     template: PromptTemplate
     embed: Callable | None = None
@@ -103,9 +105,23 @@ class SchemaStage:
         question = self.template.question_of(item.fields)
         match = question_matches([question], generation["fact"], item.source_text, self.embed,
                                  generation.get("fact_span"))[0]
-        if match.ok:
-            return StageResult(1.0)
-        return StageResult(0.0, (f"schema: {match.why}",), "off_fact", hard_fail=True)
+        if not match.ok:
+            return StageResult(0.0, (f"schema: {match.why}",), "off_fact", hard_fail=True)
+        return self._form(question, item, generation.get("question_fluency"))
+
+    @staticmethod
+    def _form(question: str, item: StageItem, fluency: float | None) -> StageResult:
+        """An extractive question in poor form goes to review (validate/question_fluency.py): one
+        that joins words its passage never joins ("a customer service response"), or whose wording
+        the model found much less likely than its fact's (measured at generation). Its score stays 1:
+        the review flag, not the combined score, holds it back (a person decides)."""
+        if joins := unseen_joins(question, form_source(item.chunks)):
+            return StageResult(1.0, (f"schema: the question joins words its passage never joins ({', '.join(joins)})",),
+                               "garbled", review=True)
+        if fluency is not None and fluency < MIN_FLUENCY:
+            return StageResult(1.0, (f"schema: the question reads garbled (fluency {fluency:.2f} < {MIN_FLUENCY})",),
+                               "disfluent", review=True)
+        return StageResult(1.0)
 
 
 @dataclass(frozen=True)

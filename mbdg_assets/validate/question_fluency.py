@@ -1,0 +1,84 @@
+"""Question fluency: how likely the model finds a question's wording on its own.
+
+A small model writing a question for a fact sentence copies the sentence's words into the
+question's frame and garbles the join: "What temperature is the roaster charges the drum at?",
+"How long does roasted coffee rests for?". The round-trip match (validate/question_match.py)
+cannot see this: the question still lands on its fact. A language model can: the mean
+log-probability of the question's tokens, read as a user's message with nothing before it (no
+passage), drops for a broken agreement or word order. Rare domain words lower it too, so it is
+taken relative to the fact sentence (which holds the same words, written correctly): the
+question's mean minus the fact's. The score ranks the K candidates of a target (the winner rule
+in generate/candidates.py) and, below MIN_FLUENCY, sends a record to review (validate/stages.py).
+The embedded backend computes it (EmbeddedLLM.mean_logprobs); other backends leave it unmeasured.
+bench/bench_question_fluency.py measures how well it tells garbled questions from the model's own.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+
+from mbdg_assets.generate.rewards import ASKING_WORDS
+from mbdg_assets.shared.text import STOPWORDS, stem
+
+MIN_FLUENCY = -1.0   # question mean token log-probability minus its fact's: below this, a person should look
+FLUENCY_WEIGHT = 0.05  # per nat of relative fluency, added to a candidate's reward when the winner is chosen
+
+Score = Callable[[list[str]], list[float]]
+_PIECE = re.compile(r"[^\W_]+(?:['’][^\W_]+)?|[^\w\s]")
+
+
+def relative_fluency(questions: Sequence[str], fact: str, score: Score) -> list[float]:
+    """Per question, its mean token log-probability minus the fact sentence's (one scoring call);
+    NaN where either could not be scored."""
+    if not questions:
+        return []
+    *asked, base = score(list(questions) + [fact])
+    return [round(v - base, 4) if not (math.isnan(v) or math.isnan(base)) else math.nan for v in asked]
+
+
+def _key(word: str) -> str:
+    """A word's light stem with a final "e" dropped: "charge" and "charges" (stem "charg") meet."""
+    key = stem(word)
+    return key[:-1] if key.endswith("e") and len(key) > 3 else key
+
+
+def _runs(text: str) -> list[list[str]]:
+    """Runs of content words (lower case) between small words, possessives and punctuation; a
+    hyphenated compound counts as its words ("customer-facing" is "customer", "facing")."""
+    runs: list[list[str]] = [[]]
+    for piece in _PIECE.findall(text.replace("-", " ")):
+        word = piece.lower()
+        if piece.endswith(("'s", "’s")):
+            runs[-1].append(word[:-2])
+            runs.append([])
+        elif not piece[0].isalnum() or word in STOPWORDS:
+            runs.append([])
+        else:
+            runs[-1].append(word)
+    return [r for r in runs if r]
+
+
+def unseen_joins(question: str, passage: str) -> list[str]:
+    """Neighbouring content words of the question (no small word between them: a compound, an
+    adjective and its noun, a subject and its verb) that the passage never puts side by side,
+    asking words ("how long", "what percentage") aside. A question built from the passage's own
+    phrases has none; a garbled one glues its words into phrases nobody wrote ("a customer
+    service response", "the written review address"). Compared on light stems, so "bag holds"
+    matches "bags hold"."""
+    seen = {(_key(a), _key(b)) for run in _runs(passage) for a, b in zip(run, run[1:])}
+    pairs = dict.fromkeys((a, b) for run in _runs(question) for a, b in zip(run, run[1:]))
+    return [f"{a} {b}" for a, b in pairs if (_key(a), _key(b)) not in seen
+            and stem(a) not in ASKING_WORDS and stem(b) not in ASKING_WORDS]
+
+
+def form_source(chunks: list[dict]) -> str:
+    """What a question's phrases may come from: its chunks' headings and text (a question may
+    name the document's subject, "the incident response policy", from a heading)."""
+    return "\n\n".join(" > ".join(c.get("heading_path") or ()) + "\n\n" + c["text"] for c in chunks)
+
+
+def well_formed(joins: Sequence[str], fluency: float | None) -> bool:
+    """No join its passage lacks, and fluent enough where fluency was measured."""
+    return not joins and (fluency is None or math.isnan(fluency) or fluency >= MIN_FLUENCY)
