@@ -26,6 +26,8 @@ MIN_FLUENCY = -1.0   # question mean token log-probability minus its fact's: bel
 FLUENCY_WEIGHT = 0.05  # per nat of relative fluency, added to a candidate's reward when the winner is chosen
 
 Score = Callable[[list[str]], list[float]]
+_AUXILIARIES = frozenset("is are was were be been being has have had do does did will would can could shall should "
+                         "may might must not".split())
 _PIECE = re.compile(r"[^\W_]+(?:['’][^\W_]+)?|[^\w\s]")
 
 
@@ -44,15 +46,18 @@ def _key(word: str) -> str:
     return key[:-1] if key.endswith("e") and len(key) > 3 else key
 
 
-def _runs(text: str) -> list[list[str]]:
+def _runs(text: str, through: frozenset[str] = frozenset()) -> list[list[str]]:
     """Runs of content words (lower case) between small words, possessives and punctuation; a
-    hyphenated compound counts as its words ("customer-facing" is "customer", "facing")."""
+    hyphenated compound counts as its words ("customer-facing" is "customer", "facing"); the
+    words in `through` are skipped without ending a run."""
     runs: list[list[str]] = [[]]
     for piece in _PIECE.findall(text.replace("-", " ")):
         word = piece.lower()
         if piece.endswith(("'s", "’s")):
             runs[-1].append(word[:-2])
             runs.append([])
+        elif word in through:
+            continue
         elif not piece[0].isalnum() or word in STOPWORDS:
             runs.append([])
         else:
@@ -66,8 +71,9 @@ def unseen_joins(question: str, passage: str) -> list[str]:
     asking words ("how long", "what percentage") aside. A question built from the passage's own
     phrases has none; a garbled one glues its words into phrases nobody wrote ("a customer
     service response", "the written review address"). Compared on light stems, so "bag holds"
-    matches "bags hold"."""
-    seen = {(_key(a), _key(b)) for run in _runs(passage) for a, b in zip(run, run[1:])}
+    matches "bags hold", and across the passage's auxiliaries, which a question moves to its front
+    ("are severity 2 pages acknowledged" joins what "pages are acknowledged" says)."""
+    seen = {(_key(a), _key(b)) for run in _runs(passage, _AUXILIARIES) for a, b in zip(run, run[1:])}
     pairs = dict.fromkeys((a, b) for run in _runs(question) for a, b in zip(run, run[1:]))
     return [f"{a} {b}" for a, b in pairs if (_key(a), _key(b)) not in seen
             and stem(a) not in ASKING_WORDS and stem(b) not in ASKING_WORDS]
