@@ -31,22 +31,23 @@ import numpy as np  # noqa: E402
 
 from mbdg_assets.llm.backends import EmbeddedLLM  # noqa: E402
 from mbdg_assets.shared.text import STOPWORDS  # noqa: E402
-from mbdg_assets.validate.question_fluency import MIN_FLUENCY, relative_fluency  # noqa: E402
+from mbdg_assets.validate.question_fluency import MIN_FLUENCY, form_source, relative_fluency, unseen_joins  # noqa: E402
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 
 
-def questions(db: str, limit: int) -> list[tuple[str, str]]:
-    """(question, fact) of the table's parsed extractive candidates, distinct questions."""
+def questions(db: str, limit: int) -> list[tuple[str, str, str]]:
+    """(question, fact, form source) of the table's parsed extractive candidates, distinct questions."""
     rows = duckdb.connect(db, read_only=True).sql(
-        "select fields_json, generation_json from candidates where fields_json is not null order by candidate_id").fetchall()
-    found: dict[str, str] = {}
-    for fields_json, generation_json in rows:
+        "select c.fields_json, c.generation_json, k.text, k.heading_path from candidates c join chunks k using (chunk_id) "
+        "where c.fields_json is not null order by c.candidate_id").fetchall()
+    found: dict[str, tuple[str, str]] = {}
+    for fields_json, generation_json, text, heading_path in rows:
         fields, generation = json.loads(fields_json), json.loads(generation_json or "{}")
         question = fields.get("instruction") or fields.get("question")
         if question and generation.get("fact") and generation.get("answer_mode") == "extractive":
-            found.setdefault(question.strip(), generation["fact"])
-    return list(found.items())[:limit]
+            found.setdefault(question.strip(), (generation["fact"], form_source([{"text": text, "heading_path": heading_path}])))
+    return [(q, f, src) for q, (f, src) in found.items()][:limit]
 
 
 def _swap(words: list[re.Match], text: str, rng: random.Random) -> str | None:
@@ -97,20 +98,22 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(0)
     pairs = questions(args.db, args.limit)
-    originals = [q for q, _ in pairs]
+    originals = [q for q, _, _ in pairs]
     garbled = [garble(q, rng) for q in originals]
-    texts = list(dict.fromkeys(originals + [f for _, f in pairs] + [t for g in garbled for t in g.values()]))
+    texts = list(dict.fromkeys(originals + [f for _, f, _ in pairs] + [t for g in garbled for t in g.values()]))
     scored = dict(zip(texts, EmbeddedLLM().mean_logprobs(texts)))  # one scoring pass for every text
     score = lambda batch: [scored[t] for t in batch]  # noqa: E731
     raw = {q: scored[q] for q in originals}
-    rel = {q: relative_fluency([q], f, score)[0] for q, f in pairs}
+    rel = {q: relative_fluency([q], f, score)[0] for q, f, _ in pairs}
     print(f"{len(originals)} questions; threshold in use: MIN_FLUENCY = {MIN_FLUENCY}")
     kinds = sorted({k for g in garbled for k in g})
     bad_raw: dict[str, list[float]] = {k: [] for k in kinds}
     bad_rel: dict[str, list[float]] = {k: [] for k in kinds}
     paired: dict[str, list[float]] = {k: [] for k in kinds}  # the original scored above its own garbled version
-    for (q, f), g in zip(pairs, garbled):
+    joined: dict[str, list[bool]] = {k: [] for k in kinds}  # the garbled version has a join its passage lacks
+    for (q, f, source), g in zip(pairs, garbled):
         for kind, text in g.items():
+            joined[kind].append(bool(unseen_joins(text, source)) and not unseen_joins(q, source))
             bad_raw[kind].append(scored[text])
             bad_rel[kind].append(relative_fluency([text], f, score)[0])
             paired[kind].append(1.0 if scored[q] > scored[text] else 0.5 if scored[q] == scored[text] else 0.0)
@@ -121,9 +124,20 @@ def main() -> None:
     every_rel = [v for k in kinds for v in bad_rel[k]]
     print(f"{'all':18} {len(every_rel):4d} {auroc(list(raw.values()), [v for k in kinds for v in bad_raw[k]]):10.3f} "
           f"{auroc(list(rel.values()), every_rel):10.3f} {np.mean([v for k in kinds for v in paired[k]]):7.3f}")
-    print("\nrelative fluency threshold: share of originals below (sent to review) / garbled below (caught)")
-    for t in np.arange(-3.0, 0.01, 0.25):
-        print(f"  {t:5.2f}: originals {np.mean(np.array(list(rel.values())) < t):.1%}  garbled {np.mean(np.array(every_rel) < t):.1%}")
+    every_raw = [v for k in kinds for v in bad_raw[k]]
+    for name, good, bad, grid in (("relative", rel, every_rel, np.arange(-3.0, 0.01, 0.25)),
+                                  ("raw", raw, every_raw, np.arange(-7.0, -3.99, 0.25))):
+        print(f"\n{name} fluency threshold: share of originals below it (sent to review) / of garbled below it (caught)")
+        for t in grid:
+            print(f"  {t:5.2f}: originals {np.mean(np.array(list(good.values())) < t):.1%}  garbled {np.mean(np.array(bad) < t):.1%}")
+    print("\nunseen joins: share of originals with one (sent to review); per kind, garbled versions of join-free")
+    print(f"originals with a join their passage lacks: {np.mean([bool(unseen_joins(q, src)) for q, _, src in pairs]):.1%}")
+    for kind in kinds:
+        print(f"  {kind:18} newly caught by joins: {np.mean(joined[kind]):.1%}")
+    flagged = [q for q, _, src in pairs if unseen_joins(q, src)]
+    print("a sample of originals with unseen joins:")
+    for q in flagged[:: max(1, len(flagged) // 12)][:12]:
+        print(f"  {unseen_joins(q, dict((p[0], p[2]) for p in pairs)[q])} {q}")
     worst = sorted(rel.items(), key=lambda kv: kv[1])[:15]
     print("\nlowest-scored originals:")
     for q, v in worst:

@@ -22,12 +22,19 @@ from collections.abc import Callable, Sequence
 from mbdg_assets.generate.rewards import ASKING_WORDS
 from mbdg_assets.shared.text import STOPWORDS, stem
 
-MIN_FLUENCY = -1.0   # question mean token log-probability minus its fact's: below this, a person should look
+# Question mean token log-probability minus its fact's: below this, a person should look. Chosen
+# with bench/bench_question_fluency.py on the model's questions for six held-out READMEs: the
+# highest threshold that sends at most 5% of them to review (4.2%; it catches 12.6% of their
+# garbled versions: a weak gate, a last resort; as a ranking, a question scores above its own
+# garbled version 98% of the time, which is why it ranks the candidates).
+MIN_FLUENCY = -1.5
 FLUENCY_WEIGHT = 0.05  # per nat of relative fluency, added to a candidate's reward when the winner is chosen
 
 Score = Callable[[list[str]], list[float]]
 _AUXILIARIES = frozenset("is are was were be been being has have had do does did will would can could shall should "
                          "may might must not".split())
+# Words that link phrases like a preposition ("converting timezones using the method"): they end a run
+_CONNECTIVES = frozenset("using including via per like within without across among based according given".split())
 _PIECE = re.compile(r"[^\W_]+(?:['’][^\W_]+)?|[^\w\s]")
 
 
@@ -58,7 +65,7 @@ def _runs(text: str, through: frozenset[str] = frozenset()) -> list[list[str]]:
             runs.append([])
         elif word in through:
             continue
-        elif not piece[0].isalnum() or word in STOPWORDS:
+        elif not piece[0].isalnum() or word in STOPWORDS or word in _CONNECTIVES:
             runs.append([])
         else:
             runs[-1].append(word)
