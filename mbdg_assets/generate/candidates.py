@@ -28,7 +28,7 @@ from mbdg_assets.llm.prompts import (PromptTemplate, load_answer_template, load_
 from mbdg_assets.generate.rewards import FIELD_WEIGHT, MIN_FACT_FOCUS, score_candidate
 from mbdg_assets.shared.text import stable_id
 from mbdg_assets.generate.question_repairs import repair_question
-from mbdg_assets.validate.question_fluency import FLUENCY_WEIGHT, form_source, relative_fluency, unseen_joins, well_formed
+from mbdg_assets.validate.question_fluency import FLUENCY_WEIGHT, form_faults, form_source, relative_fluency, well_formed
 from mbdg_assets.validate.question_match import question_matches
 
 
@@ -397,8 +397,8 @@ def _target_chunks(target: Target) -> list[dict]:
 
 
 def _measure_form(candidates: list[Candidate], target: Target, template: PromptTemplate, params: GenerationParams) -> None:
-    """For the extractive candidates that may win: the question's joins of words its passage never
-    joins, and its fluency relative to the fact when the model can score wording (one scoring call
+    """For the extractive candidates that may win: the faults of the question's form (joins its
+    passage never makes, a second question), and its fluency relative to the fact when the model can score wording (one scoring call
     per target), in `detail["form"]`; the fluency also in the generation metadata (the validator reads it)."""
     if target.fact is None or template.ask_schema is None:
         return
@@ -407,18 +407,18 @@ def _measure_form(candidates: list[Candidate], target: Target, template: PromptT
     fluency = relative_fluency(questions, target.fact.text, params.fluency) if params.fluency and hopeful else []
     source = form_source(_target_chunks(target))
     for i, (candidate, question) in enumerate(zip(hopeful, questions)):
-        candidate.detail["form"] = {"unseen_joins": unseen_joins(question, source)}
+        candidate.detail["form"] = {"faults": form_faults(question, source)}
         if fluency and fluency[i] == fluency[i]:  # NaN: not measured
             candidate.detail["form"]["fluency"] = fluency[i]
             candidate.generation["question_fluency"] = fluency[i]
 
 
 def _rank_key(candidate: Candidate) -> tuple:
-    """A question in good form first (no join its passage lacks, fluent enough: else the
+    """A question in good form first (no fault of form, fluent enough: else the
     validator sends it to review), then reward + round-trip similarity + FLUENCY_WEIGHT x fluency."""
     form = candidate.detail.get("form", {})
     score = candidate.reward + candidate.detail.get("match", {}).get("similarity", 0.0) + FLUENCY_WEIGHT * form.get("fluency", 0.0)
-    return well_formed(form.get("unseen_joins", []), form.get("fluency")), round(score, 4), -candidate.rank
+    return well_formed(form.get("faults", []), form.get("fluency")), round(score, 4), -candidate.rank
 
 
 def select_winner(candidates: list[Candidate]) -> Candidate | None:

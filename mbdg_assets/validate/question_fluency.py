@@ -35,6 +35,8 @@ _AUXILIARIES = frozenset("is are was were be been being has have had do does did
                          "may might must not".split())
 # Words that link phrases like a preposition ("converting timezones using the method"): they end a run
 _CONNECTIVES = frozenset("using including via per like within without across among based according given".split())
+_SECOND_QUESTION = re.compile(r"(?:[,;]\s*(?:and|or|but)?|\?|\s(?:and|or))\s+(?:how|what|why|when|where|which|who)\s+"
+                              r"(?:is|are|was|were|do|does|did|can|could|would|should|will|must|might|may)\b", re.I)
 _PIECE = re.compile(r"[^\W_]+(?:['’][^\W_]+)?|[^\w\s]")
 
 
@@ -92,6 +94,18 @@ def form_source(chunks: list[dict]) -> str:
     return "\n\n".join(" > ".join(c.get("heading_path") or ()) + "\n\n" + c["text"] for c in chunks)
 
 
-def well_formed(joins: Sequence[str], fluency: float | None) -> bool:
-    """No join its passage lacks, and fluent enough where fluency was measured."""
-    return not joins and (fluency is None or math.isnan(fluency) or fluency >= MIN_FLUENCY)
+def form_faults(question: str, source: str) -> list[str]:
+    """What is wrong with a question's form, for a person: joins its passage (`source`, see
+    form_source) never makes, and a second question tacked on ("..., and how would you determine
+    it?"): one fact sentence answers one question, so the record would leave half of it open."""
+    faults = []
+    if joins := unseen_joins(question, source):
+        faults.append(f"the question joins words its passage never joins ({', '.join(joins)})")
+    if second := _SECOND_QUESTION.search(question.rstrip(" ?")):
+        faults.append(f"the question asks two things ({second.group(0).strip()!r} ...)")
+    return faults
+
+
+def well_formed(faults: Sequence[str], fluency: float | None) -> bool:
+    """No fault of form, and fluent enough where fluency was measured."""
+    return not faults and (fluency is None or math.isnan(fluency) or fluency >= MIN_FLUENCY)

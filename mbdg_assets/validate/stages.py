@@ -25,7 +25,7 @@ from mbdg_assets.validate.decisions import STAGES
 from mbdg_assets.validate.dedup import DedupResult
 from mbdg_assets.validate.grounding import claim_grounding
 from mbdg_assets.validate.novelty import coverage_gain, novelty
-from mbdg_assets.validate.question_fluency import MIN_FLUENCY, form_source, unseen_joins
+from mbdg_assets.validate.question_fluency import MIN_FLUENCY, form_faults, form_source
 from mbdg_assets.validate.question_match import question_matches
 
 
@@ -112,12 +112,12 @@ class SchemaStage:
     @staticmethod
     def _form(question: str, item: StageItem, fluency: float | None) -> StageResult:
         """An extractive question in poor form goes to review (validate/question_fluency.py): one
-        that joins words its passage never joins ("a customer service response"), or whose wording
+        that joins words its passage never joins ("a customer service response") or asks two
+        things, or whose wording
         the model found much less likely than its fact's (measured at generation). Its score stays 1:
         the review flag, not the combined score, holds it back (a person decides)."""
-        if joins := unseen_joins(question, form_source(item.chunks)):
-            return StageResult(1.0, (f"schema: the question joins words its passage never joins ({', '.join(joins)})",),
-                               "garbled", review=True)
+        if faults := form_faults(question, form_source(item.chunks)):
+            return StageResult(1.0, tuple(f"schema: {fault}" for fault in faults), "garbled", review=True)
         if fluency is not None and fluency < MIN_FLUENCY:
             return StageResult(1.0, (f"schema: the question reads garbled (fluency {fluency:.2f} < {MIN_FLUENCY})",),
                                "disfluent", review=True)

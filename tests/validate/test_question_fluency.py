@@ -8,8 +8,8 @@ import pytest
 from mbdg_assets.enrich.embeddings import Embedder
 from mbdg_assets.generate.candidates import Candidate, select_winner
 from mbdg_assets.llm.prompts import load_template
-from mbdg_assets.validate.question_fluency import (MIN_FLUENCY, form_source, relative_fluency, unseen_joins,
-                                                   well_formed)
+from mbdg_assets.validate.question_fluency import (MIN_FLUENCY, form_faults, form_source, relative_fluency,
+                                                   unseen_joins, well_formed)
 from mbdg_assets.validate.validator import validate_candidates
 
 PASSAGE = ("The on-call engineer acknowledges a severity 1 page within 5 minutes and opens an incident channel "
@@ -29,6 +29,17 @@ def test_garbled_joins_are_found_and_the_passage_phrases_pass():
                      "How quickly does the on-call engineer acknowledge a severity 1 page?",  # "engineer acknowledges"
                      "What is a full outage of a customer-facing service?"):
         assert unseen_joins(question, PASSAGE) == [], question
+
+
+def test_a_second_question_is_a_fault_of_form():
+    two = ("How long does the on-call engineer have to acknowledge a severity 1 page, and how would you determine it?",
+           "When is a written review due and what does it list?", "How soon are pages acknowledged? Why is it so?")
+    for question in two:
+        faults = form_faults(question, PASSAGE)
+        assert len(faults) == 1 and "asks two things" in faults[0], question
+    for question in ("How soon are severity 2 pages and severity 1 pages acknowledged?",
+                     "What is a full outage of a customer-facing service?"):
+        assert form_faults(question, PASSAGE) == [], question
 
 
 def test_headings_count_as_the_passage():
@@ -60,14 +71,14 @@ def _candidate(rank: int, question: str, reward: float, form: dict) -> Candidate
 
 def test_the_winner_is_a_question_in_good_form_then_the_more_fluent():
     garbled = _candidate(0, "How many working days does the written review address the incident?", 0.99,
-                         {"unseen_joins": ["review address"], "fluency": 0.5})
+                         {"faults": ["joins"], "fluency": 0.5})
     plain = _candidate(1, "How many working days after an incident is a written review due?", 0.90,
-                       {"unseen_joins": [], "fluency": 0.0})
+                       {"faults": [], "fluency": 0.0})
     assert select_winner([garbled, plain]) is plain
     halting = _candidate(2, "How many working days is a written review due of every incident?", 0.91,
-                         {"unseen_joins": [], "fluency": MIN_FLUENCY - 0.5})
+                         {"faults": [], "fluency": MIN_FLUENCY - 0.5})
     assert select_winner([halting, plain]) is plain  # below MIN_FLUENCY: in poor form
-    fluent = _candidate(3, "When is a written review due?", 0.89, {"unseen_joins": [], "fluency": 0.6})
+    fluent = _candidate(3, "When is a written review due?", 0.89, {"faults": [], "fluency": 0.6})
     assert select_winner([plain, fluent]) is fluent  # 0.89 + 0.05 x 0.6 > 0.90
 
 
