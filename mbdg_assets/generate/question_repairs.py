@@ -100,7 +100,7 @@ def _fix_capitals(question: str, passage: str, prefer: Prefer | None) -> str:
         if not (word[:1].isupper() and word[1:].islower() and word.isalpha()) or not _sentence_initial_only(word, passage):
             continue
         lowered = _replace(question, token, word.lower())
-        if re.search(rf"\b{re.escape(word.lower())}\b", passage):
+        if re.search(rf"(?<![\w./\-]){re.escape(word.lower())}(?![\w./\-])", passage):  # not "python-dotenv"
             question = lowered
         elif prefer is not None:
             before, after = prefer([question, lowered])

@@ -67,6 +67,12 @@ def test_capital_lowered_only_when_the_model_prefers_it_if_the_passage_has_no_lo
     assert repair_question(question, fact, PASSAGE, likes_upper) == question
 
 
+def test_a_lower_case_name_part_is_no_evidence():
+    passage = "Python reads the file. Install it with pip install python-dotenv or see docs/python.md."
+    question = "What does Python read?"
+    assert repair_question(question, "Python reads the file.", passage) == question
+
+
 def test_a_proper_noun_used_inside_a_sentence_keeps_its_capital():
     fact = "Leeds ships coffee every Tuesday."
     question = "On which day does Leeds ship coffee?"
