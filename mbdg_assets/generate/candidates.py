@@ -407,7 +407,7 @@ def _measure_form(candidates: list[Candidate], target: Target, template: PromptT
     fluency = relative_fluency(questions, target.fact.text, params.fluency) if params.fluency and hopeful else []
     source = form_source(_target_chunks(target))
     for i, (candidate, question) in enumerate(zip(hopeful, questions)):
-        candidate.detail["form"] = {"faults": form_faults(question, source)}
+        candidate.detail["form"] = {"faults": form_faults(question, source, target.fact.text, target.fact.span)}
         if fluency and fluency[i] == fluency[i]:  # NaN: not measured
             candidate.detail["form"]["fluency"] = fluency[i]
             candidate.generation["question_fluency"] = fluency[i]

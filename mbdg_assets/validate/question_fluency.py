@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from mbdg_assets.generate.rewards import ASKING_WORDS
-from mbdg_assets.shared.text import STOPWORDS, stem
+from mbdg_assets.shared.text import STOPWORDS, stem, words
 
 # Question mean token log-probability minus its fact's: below this, a person should look. Chosen
 # with bench/bench_question_fluency.py on the model's questions for six held-out READMEs: the
@@ -28,6 +28,7 @@ from mbdg_assets.shared.text import STOPWORDS, stem
 # garbled versions: a weak gate, a last resort; as a ranking, a question scores above its own
 # garbled version 98% of the time, which is why it ranks the candidates).
 MIN_FLUENCY = -1.5
+MAX_SUBJECT_WORDS = 5  # predicate_words: an auxiliary later than this does not end the fact's subject
 FLUENCY_WEIGHT = 0.05  # per nat of relative fluency, added to a candidate's reward when the winner is chosen
 
 Score = Callable[[list[str]], list[float]]
@@ -94,13 +95,33 @@ def form_source(chunks: list[dict]) -> str:
     return "\n\n".join(" > ".join(c.get("heading_path") or ()) + "\n\n" + c["text"] for c in chunks)
 
 
-def form_faults(question: str, source: str) -> list[str]:
+def predicate_words(fact: str, span: str | None = None) -> set[str]:
+    """The content words (light stems) of what a fact says of its subject, when the fact opens
+    "<subject of up to MAX_SUBJECT_WORDS words> is / are / has / can ... <predicate>"; its key
+    value's words left out. Empty when the fact does not open that way (no parser: the subject of
+    "Bags hold 250 grams" cannot be told from its verb by rule)."""
+    tokens = words(fact)
+    value = {_key(w) for w in words(span or "")}
+    for i, word in enumerate(tokens[1 : MAX_SUBJECT_WORDS + 1], 1):
+        if word in _AUXILIARIES:
+            said = [w for w in tokens[i + 1 :] if not ({w} & (STOPWORDS | _AUXILIARIES | _CONNECTIVES)) and stem(w) not in ASKING_WORDS]
+            return {_key(w) for w in said} - value
+    return set()
+
+
+def form_faults(question: str, source: str, fact: str | None = None, span: str | None = None) -> list[str]:
     """What is wrong with a question's form, for a person: joins its passage (`source`, see
-    form_source) never makes, and a second question tacked on ("..., and how would you determine
-    it?"): one fact sentence answers one question, so the record would leave half of it open."""
+    form_source) never makes; a second question tacked on ("..., and how would you determine
+    it?"): one fact sentence answers one question, so the record would leave half of it open;
+    and, given its `fact`, none of what the fact says of its subject (predicate_words): "How many
+    working days can a written review be?" names the subject of "A written review is due within 5
+    working days ..." and its unit but not "due", so it asks something the fact does not answer."""
     faults = []
     if joins := unseen_joins(question, source):
         faults.append(f"the question joins words its passage never joins ({', '.join(joins)})")
+    predicate = predicate_words(fact, span) if fact else set()
+    if predicate and not predicate & {_key(w) for w in words(question)}:
+        faults.append("the question names its fact's subject but nothing the fact says of it")
     if second := _SECOND_QUESTION.search(question.rstrip(" ?")):
         faults.append(f"the question asks two things ({second.group(0).strip()!r} ...)")
     return faults

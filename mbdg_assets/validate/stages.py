@@ -107,17 +107,19 @@ class SchemaStage:
                                  generation.get("fact_span"))[0]
         if not match.ok:
             return StageResult(0.0, (f"schema: {match.why}",), "off_fact", hard_fail=True)
-        return self._form(question, item, generation.get("question_fluency"))
+        return self._form(question, item, generation)
 
     @staticmethod
-    def _form(question: str, item: StageItem, fluency: float | None) -> StageResult:
+    def _form(question: str, item: StageItem, generation: dict) -> StageResult:
         """An extractive question in poor form goes to review (validate/question_fluency.py): one
-        that joins words its passage never joins ("a customer service response") or asks two
-        things, or whose wording
+        that joins words its passage never joins ("a customer service response"), asks two
+        things or none of what its fact says of its subject, or whose wording
         the model found much less likely than its fact's (measured at generation). Its score stays 1:
         the review flag, not the combined score, holds it back (a person decides)."""
-        if faults := form_faults(question, form_source(item.chunks)):
+        faults = form_faults(question, form_source(item.chunks), generation["fact"], generation.get("fact_span"))
+        if faults:
             return StageResult(1.0, tuple(f"schema: {fault}" for fault in faults), "garbled", review=True)
+        fluency = generation.get("question_fluency")
         if fluency is not None and fluency < MIN_FLUENCY:
             return StageResult(1.0, (f"schema: the question reads garbled (fluency {fluency:.2f} < {MIN_FLUENCY})",),
                                "disfluent", review=True)

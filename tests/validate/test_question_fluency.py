@@ -8,8 +8,8 @@ import pytest
 from mbdg_assets.enrich.embeddings import Embedder
 from mbdg_assets.generate.candidates import Candidate, select_winner
 from mbdg_assets.llm.prompts import load_template
-from mbdg_assets.validate.question_fluency import (MIN_FLUENCY, form_faults, form_source, relative_fluency,
-                                                   unseen_joins, well_formed)
+from mbdg_assets.validate.question_fluency import (MIN_FLUENCY, form_faults, form_source, predicate_words,
+                                                   relative_fluency, unseen_joins, well_formed)
 from mbdg_assets.validate.validator import validate_candidates
 
 PASSAGE = ("The on-call engineer acknowledges a severity 1 page within 5 minutes and opens an incident channel "
@@ -40,6 +40,17 @@ def test_a_second_question_is_a_fault_of_form():
     for question in ("How soon are severity 2 pages and severity 1 pages acknowledged?",
                      "What is a full outage of a customer-facing service?"):
         assert form_faults(question, PASSAGE) == [], question
+
+
+def test_a_question_must_ask_about_what_its_fact_says_of_its_subject():
+    fact, span = REVIEW, "5 working days"
+    assert sorted(predicate_words(fact, span)) == ["due", "incident"]
+    assert form_faults("How many working days can a written review be?", PASSAGE, fact, span) == \
+        ["the question names its fact's subject but nothing the fact says of it"]
+    assert form_faults("How many working days after an incident is a written review due?", PASSAGE, fact, span) == []
+    assert form_faults("What are pages?", PASSAGE, SEVERITY_2, "15 minutes") != []
+    # no auxiliary among its first words: the subject cannot be told apart by rule, nothing is asked of it
+    assert predicate_words("Bags hold 250 grams or 1 kilogram and carry the roast date.", "250 grams") == set()
 
 
 def test_headings_count_as_the_passage():
