@@ -28,6 +28,7 @@ from mbdg_assets.shared.text import STOPWORDS, stem, words
 # garbled versions: a weak gate, a last resort; as a ranking, a question scores above its own
 # garbled version 98% of the time, which is why it ranks the candidates).
 MIN_FLUENCY = -1.5
+MAX_COPIED_RUN = 8     # words in a row copied from a fact without key value: the question restates it
 MAX_SUBJECT_WORDS = 5  # predicate_words: an auxiliary later than this does not end the fact's subject
 FLUENCY_WEIGHT = 0.05  # per nat of relative fluency, added to a candidate's reward when the winner is chosen
 
@@ -51,9 +52,10 @@ def relative_fluency(questions: Sequence[str], fact: str, score: Score) -> list[
 
 
 def _key(word: str) -> str:
-    """A word's light stem with a final "e" dropped: "charge" and "charges" (stem "charg") meet."""
-    key = stem(word)
-    return key[:-1] if key.endswith("e") and len(key) > 3 else key
+    """A word's light stem with a final "e" or "y" dropped: "charge" and "charges" (stem "charg"),
+    "authority" and "authorities" (stem "authorit") meet."""
+    key = stem(word[:-3] + "y" if word.endswith("ies") and len(word) > 4 else word)
+    return key[:-1] if key.endswith(("e", "y")) and len(key) > 3 else key
 
 
 def _runs(text: str, through: frozenset[str] = frozenset()) -> list[list[str]]:
@@ -109,16 +111,34 @@ def predicate_words(fact: str, span: str | None = None) -> set[str]:
     return set()
 
 
+def copied_run(question: str, fact: str) -> int:
+    """The longest run of words the question copies from the fact, in order."""
+    asked, said = words(question), words(fact)
+    best, previous = 0, [0] * (len(said) + 1)
+    for word in asked:
+        current = [0] * (len(said) + 1)
+        for j, other in enumerate(said, 1):
+            if word == other:
+                current[j] = previous[j - 1] + 1
+                best = max(best, current[j])
+        previous = current
+    return best
+
+
 def form_faults(question: str, source: str, fact: str | None = None, span: str | None = None) -> list[str]:
     """What is wrong with a question's form, for a person: joins its passage (`source`, see
     form_source) never makes; a second question tacked on ("..., and how would you determine
     it?"): one fact sentence answers one question, so the record would leave half of it open;
-    and, given its `fact`, none of what the fact says of its subject (predicate_words): "How many
+    for a fact without key value, MAX_COPIED_RUN or more of its words in a row (the question
+    holds its answer: "How to install local certificate authorities ..., please put the
+    certificate files as single files ...?"); and, given its `fact`, none of what the fact says of its subject (predicate_words): "How many
     working days can a written review be?" names the subject of "A written review is due within 5
     working days ..." and its unit but not "due", so it asks something the fact does not answer."""
     faults = []
     if joins := unseen_joins(question, source):
         faults.append(f"the question joins words its passage never joins ({', '.join(joins)})")
+    if fact and not span and (copied := copied_run(question, fact)) >= MAX_COPIED_RUN:
+        faults.append(f"the question restates its answer ({copied} words of it in a row)")
     predicate = predicate_words(fact, span) if fact else set()
     if predicate and not predicate & {_key(w) for w in words(question)}:
         faults.append("the question names its fact's subject but nothing the fact says of it")

@@ -8,7 +8,7 @@ import pytest
 from mbdg_assets.enrich.embeddings import Embedder
 from mbdg_assets.generate.candidates import Candidate, select_winner
 from mbdg_assets.llm.prompts import load_template
-from mbdg_assets.validate.question_fluency import (MIN_FLUENCY, form_faults, form_source, predicate_words,
+from mbdg_assets.validate.question_fluency import (MIN_FLUENCY, copied_run, form_faults, form_source, predicate_words,
                                                    relative_fluency, unseen_joins, well_formed)
 from mbdg_assets.validate.validator import validate_candidates
 
@@ -51,6 +51,19 @@ def test_a_question_must_ask_about_what_its_fact_says_of_its_subject():
     assert form_faults("What are pages?", PASSAGE, SEVERITY_2, "15 minutes") != []
     # no auxiliary among its first words: the subject cannot be told apart by rule, nothing is asked of it
     assert predicate_words("Bags hold 250 grams or 1 kilogram and carry the roast date.", "250 grams") == set()
+
+
+def test_a_question_that_copies_its_answer_is_a_fault_for_a_fact_without_key_value():
+    fact = ("If you want to install local certificate authorities to be implicitly trusted, please put the certificate "
+            "files as single files ending with .crt into the certificates folder.")
+    question = "How to install local certificate authorities to be implicitly trusted, please put the certificate files?"
+    assert copied_run(question, fact) == 14
+    assert form_faults(question, fact, fact) == ["the question restates its answer (14 words of it in a row)"]
+    assert form_faults("What should you do to install a local certificate authority?", fact, fact) == []
+    # with a key value the value is hidden: restating the rest is how a label is asked for
+    label = "A severity 1 incident is a full outage of a customer-facing service or any loss of customer data."
+    question = "What is the severity of a full outage of a customer-facing service or any loss of customer data?"
+    assert copied_run(question, label) >= 8 and form_faults(question, label, label, "severity 1") == []
 
 
 def test_headings_count_as_the_passage():
