@@ -39,6 +39,9 @@ _AUXILIARIES = frozenset("is are was were be been being has have had do does did
 _CONNECTIVES = frozenset("using including via per like within without across among based according given".split())
 _SECOND_QUESTION = re.compile(r"(?:[,;]\s*(?:and|or|but)?|\?|\s(?:and|or))\s+(?:how|what|why|when|where|which|who)\s+"
                               r"(?:is|are|was|were|do|does|did|can|could|would|should|will|must|might|may)\b", re.I)
+_DEFINITION = re.compile(r"^(?:what|who)\s+(?:is|are)\s+(?:(?:the|a|an)\s+)?(.+?)\s*\?$", re.I)
+_ARTICLES = frozenset({"a", "an", "the"})
+_DEFINING = frozenset("is are means refers denotes".split())
 _PIECE = re.compile(r"[^\W_]+(?:['’][^\W_]+)?|[^\w\s]")
 
 
@@ -125,10 +128,26 @@ def copied_run(question: str, fact: str) -> int:
     return best
 
 
+def undefined_subject(question: str, fact: str) -> bool:
+    """A "What is <the fact's opening words>?" question whose fact goes on with something other
+    than a definition ("Full responsibility to assess them belongs to ...", "the home directory
+    for the ftp user is preserved ..."): the question asks for a definition the fact does not give."""
+    asked = _DEFINITION.match(question.strip())
+    if not asked:
+        return False
+    subject, said = words(asked.group(1)), words(fact)
+    said = said[1:] if said[:1] and said[0] in _ARTICLES else said
+    if not subject or said[: len(subject)] != subject or len(said) <= len(subject):
+        return False
+    verb, after = said[len(subject)], said[len(subject) + 1 : len(subject) + 2]
+    return verb not in _DEFINING or (verb in ("is", "are") and bool(after) and after[0].endswith("ed"))
+
+
 def form_faults(question: str, source: str, fact: str | None = None, span: str | None = None) -> list[str]:
     """What is wrong with a question's form, for a person: joins its passage (`source`, see
     form_source) never makes; a second question tacked on ("..., and how would you determine
     it?"): one fact sentence answers one question, so the record would leave half of it open;
+    a definition question its fact does not answer (undefined_subject);
     for a fact without key value, MAX_COPIED_RUN or more of its words in a row (the question
     holds its answer: "How to install local certificate authorities ..., please put the
     certificate files as single files ...?"); and, given its `fact`, none of what the fact says of its subject (predicate_words): "How many
@@ -139,6 +158,8 @@ def form_faults(question: str, source: str, fact: str | None = None, span: str |
         faults.append(f"the question joins words its passage never joins ({', '.join(joins)})")
     if fact and not span and (copied := copied_run(question, fact)) >= MAX_COPIED_RUN:
         faults.append(f"the question restates its answer ({copied} words of it in a row)")
+    if fact and undefined_subject(question, fact):
+        faults.append("the question asks what its fact's subject is; the fact does not say")
     predicate = predicate_words(fact, span) if fact else set()
     if predicate and not predicate & {_key(w) for w in words(question)}:
         faults.append("the question names its fact's subject but nothing the fact says of it")

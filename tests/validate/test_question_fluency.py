@@ -9,7 +9,7 @@ from mbdg_assets.enrich.embeddings import Embedder
 from mbdg_assets.generate.candidates import Candidate, select_winner
 from mbdg_assets.llm.prompts import load_template
 from mbdg_assets.validate.question_fluency import (MIN_FLUENCY, copied_run, form_faults, form_source, predicate_words,
-                                                   relative_fluency, unseen_joins, well_formed)
+                                                   relative_fluency, undefined_subject, unseen_joins, well_formed)
 from mbdg_assets.validate.validator import validate_candidates
 
 PASSAGE = ("The on-call engineer acknowledges a severity 1 page within 5 minutes and opens an incident channel "
@@ -64,6 +64,16 @@ def test_a_question_that_copies_its_answer_is_a_fault_for_a_fact_without_key_val
     label = "A severity 1 incident is a full outage of a customer-facing service or any loss of customer data."
     question = "What is the severity of a full outage of a customer-facing service or any loss of customer data?"
     assert copied_run(question, label) >= 8 and form_faults(question, label, label, "severity 1") == []
+
+
+def test_a_definition_question_needs_a_defining_fact():
+    fact = "Full responsibility to assess them belongs to the local system administrator."
+    assert undefined_subject("What is the full responsibility to assess them?", fact)
+    assert undefined_subject("What is the home directory?", "The home directory is preserved and never removed.")
+    assert not undefined_subject("What is a severity 1 incident?", "A severity 1 incident is a full outage of a service.")
+    assert not undefined_subject("Who owns the full responsibility to assess them?", fact)
+    assert not undefined_subject("What is the incident commander's role?",
+                                 "The incident commander coordinates the response and decides when it is resolved.")
 
 
 def test_headings_count_as_the_passage():
