@@ -1,16 +1,24 @@
-"""Question fluency: how likely the model finds a question's wording on its own.
+"""Question form: faults a person would not accept in a question the model wrote for a fact,
+and how likely the model finds the question's wording on its own (fluency).
 
 A small model writing a question for a fact sentence copies the sentence's words into the
 question's frame and garbles the join: "What temperature is the roaster charges the drum at?",
-"How long does roasted coffee rests for?". The round-trip match (validate/question_match.py)
-cannot see this: the question still lands on its fact. A language model can: the mean
-log-probability of the question's tokens, read as a user's message with nothing before it (no
-passage), drops for a broken agreement or word order. Rare domain words lower it too, so it is
-taken relative to the fact sentence (which holds the same words, written correctly): the
-question's mean minus the fact's. The score ranks the K candidates of a target (the winner rule
-in generate/candidates.py) and, below MIN_FLUENCY, sends a record to review (validate/stages.py).
-The embedded backend computes it (EmbeddedLLM.mean_logprobs); other backends leave it unmeasured.
-bench/bench_question_fluency.py measures how well it tells garbled questions from the model's own.
+"How long does it take to respond to a severity 2 pages of a customer service response?". The
+round-trip match (validate/question_match.py) cannot see this: the question still lands on its
+fact. Two signals can:
+
+* form_faults: rules on the words, no model: joins of words the passage never makes, a second
+  question, a definition question its fact does not answer, a restated answer, none of what the
+  fact says of its subject;
+* fluency: the mean log-probability of the question's tokens, read as a user's message with
+  nothing before it (no passage); it drops for a broken agreement or word order. Rare domain
+  words lower it too, so it is taken relative to the fact sentence (the same words, written
+  correctly): the question's mean minus the fact's. The embedded backend computes it
+  (EmbeddedLLM.mean_logprobs); other backends leave it unmeasured.
+
+Both rank the K candidates of a target (the winner rule in generate/candidates.py: a question in
+good form first) and send a record to review (validate/stages.py). bench/bench_question_fluency.py
+measures how well they tell garbled questions from the model's own.
 """
 
 from __future__ import annotations
@@ -109,7 +117,8 @@ def predicate_words(fact: str, span: str | None = None) -> set[str]:
     value = {_key(w) for w in words(span or "")}
     for i, word in enumerate(tokens[1 : MAX_SUBJECT_WORDS + 1], 1):
         if word in _AUXILIARIES:
-            said = [w for w in tokens[i + 1 :] if not ({w} & (STOPWORDS | _AUXILIARIES | _CONNECTIVES)) and stem(w) not in ASKING_WORDS]
+            said = [w for w in tokens[i + 1 :]
+                    if not {w} & (STOPWORDS | _AUXILIARIES | _CONNECTIVES) and stem(w) not in ASKING_WORDS]
             return {_key(w) for w in said} - value
     return set()
 
@@ -147,12 +156,13 @@ def form_faults(question: str, source: str, fact: str | None = None, span: str |
     """What is wrong with a question's form, for a person: joins its passage (`source`, see
     form_source) never makes; a second question tacked on ("..., and how would you determine
     it?"): one fact sentence answers one question, so the record would leave half of it open;
-    a definition question its fact does not answer (undefined_subject);
-    for a fact without key value, MAX_COPIED_RUN or more of its words in a row (the question
-    holds its answer: "How to install local certificate authorities ..., please put the
-    certificate files as single files ...?"); and, given its `fact`, none of what the fact says of its subject (predicate_words): "How many
-    working days can a written review be?" names the subject of "A written review is due within 5
-    working days ..." and its unit but not "due", so it asks something the fact does not answer."""
+    given its `fact`: a definition question the fact does not answer (undefined_subject); for a
+    fact without key value, MAX_COPIED_RUN or more of its words in a row (the question holds its
+    answer: "How to install local certificate authorities ..., please put the certificate files
+    as single files ...?"); none of what the fact says of its subject (predicate_words): "How
+    many working days can a written review be?" names the subject of "A written review is due
+    within 5 working days ..." and its unit but not "due", so it asks something the fact does not
+    answer."""
     faults = []
     if joins := unseen_joins(question, source):
         faults.append(f"the question joins words its passage never joins ({', '.join(joins)})")
