@@ -44,6 +44,13 @@ class LLMResource(dg.ConfigurableResource):
                    for url in (self.endpoints() if self.backend != "embedded" else [""])]
         return RequestPool(clients, concurrency or self.default_concurrency())
 
+    def fluency_scorer(self):
+        """The model's mean token log-probability of texts (validate/question_fluency.py), where the
+        backend can compute it: the embedded model (the same loaded weights that generate); None else."""
+        if self.backend != "embedded":
+            return None
+        return make_llm(self.backend, self.model or None, None, None, self.timeout).mean_logprobs
+
     def client(self) -> RequestPool:
         """The model as an LLM (calls retried while throttled, spread over the endpoints)."""
         return self.pool()

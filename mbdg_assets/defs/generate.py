@@ -82,7 +82,8 @@ def candidates(context: dg.AssetExecutionContext, config: GenerateConfig, wareho
     request pool, so a batch server stays busy across documents."""
     paths = list(context.partition_keys)
     params = config.params(llm.backend, llm.default_concurrency())
-    params = replace(params, embed=vectors.embedder().embed)  # extractive winners must be answered by their fact
+    # extractive winners must be answered by their fact, and are ranked by the wording's fluency where the model scores it
+    params = replace(params, embed=vectors.embedder().embed, fluency=llm.fluency_scorer())
     template = load_template(config.schema_name, params.answer_mode)
     store = vectors.store()
     with llm.pool(params.concurrency) as pool, WarehouseGate(warehouse.file()) as gate:

@@ -27,6 +27,8 @@ from mbdg_assets.llm.prompts import (PromptTemplate, load_answer_template, load_
                       target_kind_guidance)
 from mbdg_assets.generate.rewards import FIELD_WEIGHT, MIN_FACT_FOCUS, score_candidate
 from mbdg_assets.shared.text import stable_id
+from mbdg_assets.generate.question_repairs import repair_question
+from mbdg_assets.validate.question_fluency import FLUENCY_WEIGHT, form_faults, form_source, relative_fluency, well_formed
 from mbdg_assets.validate.question_match import question_matches
 
 
@@ -49,6 +51,9 @@ class GenerationParams:
     # The project's sentence embedding (enrich.embeddings.Embedder.embed): with it, a question must
     # also be answered by its fact among the passage's sentences to win (validate/question_match.py)
     embed: Callable[[list[str]], object] | None = field(default=None, compare=False, repr=False)
+    # The model's mean token log-probability of texts (EmbeddedLLM.mean_logprobs): with it, an
+    # extractive question's wording is scored (validate/question_fluency.py) and ranks the candidates
+    fluency: Callable[[list[str]], list[float]] | None = field(default=None, compare=False, repr=False)
 
 
 # Candidates per target and targets per document when the user names none. With extractive answers
@@ -372,15 +377,60 @@ def _match_fact(candidates: list[Candidate], target: Target, template: PromptTem
                                      **({"why": match.why} if match.why else {})}
 
 
+def _repair_questions(candidates: list[Candidate], target: Target, template: PromptTemplate, params: GenerationParams) -> None:
+    """Extractive questions with their small grammar slips repaired (generate/question_repairs.py)
+    before they are scored; the wording the model wrote stays in `generation["question_as_written"]`."""
+    if target.fact is None or template.ask_schema is None:
+        return
+    for candidate in candidates:
+        if candidate.fields is None:
+            continue
+        question = template.question_of(candidate.fields)
+        repaired = repair_question(question, target.fact.text, form_source(_target_chunks(target)), params.fluency)
+        if repaired != question:
+            candidate.fields = assemble_record(template.schema_name, repaired, target)
+            candidate.generation["question_as_written"] = question
+
+
+def _target_chunks(target: Target) -> list[dict]:
+    return [target.chunk] + ([target.partner] if target.partner is not None else [])
+
+
+def _measure_form(candidates: list[Candidate], target: Target, template: PromptTemplate, params: GenerationParams) -> None:
+    """For the extractive candidates that may win: the faults of the question's form (joins its
+    passage never makes, a second question), and its fluency relative to the fact when the model can score wording (one scoring call
+    per target), in `detail["form"]`; the fluency also in the generation metadata (the validator reads it)."""
+    if target.fact is None or template.ask_schema is None:
+        return
+    hopeful = [c for c in candidates if c.fields is not None and not _off_fact(c)]
+    questions = [template.question_of(c.fields) for c in hopeful]
+    fluency = relative_fluency(questions, target.fact.text, params.fluency) if params.fluency and hopeful else []
+    source = form_source(_target_chunks(target))
+    for i, (candidate, question) in enumerate(zip(hopeful, questions)):
+        candidate.detail["form"] = {"faults": form_faults(question, source, target.fact.text, target.fact.span)}
+        if fluency and fluency[i] == fluency[i]:  # NaN: not measured
+            candidate.detail["form"]["fluency"] = fluency[i]
+            candidate.generation["question_fluency"] = fluency[i]
+
+
+def _rank_key(candidate: Candidate) -> tuple:
+    """A question in good form first (no fault of form, fluent enough: else the
+    validator sends it to review), then reward + round-trip similarity + FLUENCY_WEIGHT x fluency."""
+    form = candidate.detail.get("form", {})
+    score = candidate.reward + candidate.detail.get("match", {}).get("similarity", 0.0) + FLUENCY_WEIGHT * form.get("fluency", 0.0)
+    return well_formed(form.get("faults", []), form.get("fluency")), round(score, 4), -candidate.rank
+
+
 def select_winner(candidates: list[Candidate]) -> Candidate | None:
     """Highest reward among parsed candidates; ties go to the lower rank (the earlier seed). An
     extractive candidate whose question does not lead to its fact cannot win; among those that
-    do, the round-trip similarity of question and fact (when measured) is added to the reward:
-    of two well-formed questions, the one that asks most directly for the fact wins."""
+    do, one in good form (_rank_key) beats one that is not, and the round-trip similarity of
+    question and fact (when measured) and the question's fluency are added to the reward: of two
+    well-formed questions, the one that asks most directly and most fluently for the fact wins."""
     parsed = [c for c in candidates if c.fields is not None and not _off_fact(c)]
     if not parsed:
         return None
-    winner = max(parsed, key=lambda c: (round(c.reward + c.detail.get("match", {}).get("similarity", 0.0), 4), -c.rank))
+    winner = max(parsed, key=_rank_key)
     winner.is_winner = True
     winner.generation |= {"candidate_rank": winner.rank, "reward_field": winner.reward_field,
                           "reward_overall": winner.reward_overall, "reward": winner.reward,
@@ -397,9 +447,11 @@ def _run_stage(llm, template: PromptTemplate, targets: list[Target], calls: list
     everything: list[Candidate] = []
     for target in targets:
         candidates = [latest[(target.target_id, rank)][1] for rank in range(params.k)]
+        _repair_questions(candidates, target, template, params)
         for candidate in candidates:
             _score(candidate, target, template, params, kept, grades.get(candidate.candidate_id))
         _match_fact(candidates, target, template, params)
+        _measure_form(candidates, target, template, params)
         winner = select_winner(candidates)
         if winner:
             kept.append(template.question_of(winner.fields))

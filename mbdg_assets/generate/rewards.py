@@ -37,7 +37,7 @@ _ASKS_FOR_FIGURE = re.compile(
     r"|\bwhat is the [\w\s-]*?\b(?:time|number|amount|percentage|temperature|price|cost|weight|size)\b", re.I)
 FOCUS_WORDS = 3           # question words shared with the fact (beyond its answer) for full focus
 # Words a question may use that neither the fact nor the passage contains ("How long does it take ...").
-_ASKING_WORDS = frozenset(content_stems(
+ASKING_WORDS = frozenset(content_stems(
     "long many much often soon quickly time take takes need needs happen happens kind type main purpose mean means "
     "role step first last rule required allowed usually each every size amount number total maximum minimum"))
 _INTERROGATIVES = frozenset(
@@ -177,7 +177,7 @@ def fact_focus(question: str, fact: str, span: str | None, source: str) -> tuple
     if not span and rest and len(asked & rest) / len(rest) >= MAX_RESTATED:
         return 0.0, "the question restates its answer (a sentence without a key value)"
     shared = len(asked & rest) / min(FOCUS_WORDS, len(rest)) if rest else 0.0
-    foreign = asked - (rest | answer | set(content_stems(source)) | _ASKING_WORDS)
+    foreign = asked - (rest | answer | set(content_stems(source)) | ASKING_WORDS)
     if foreign & _prompt_stems():
         return 0.0, f"the question talks about the prompt, not the passage ({', '.join(sorted(foreign & _prompt_stems()))})"
     if len(foreign) / len(asked) > MAX_FOREIGN_SHARE:

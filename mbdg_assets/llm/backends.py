@@ -357,6 +357,46 @@ class _BatchDecoder:
         lib.llama_memory_seq_rm(self.memory, 0, n_prompt, -1)  # sequence 0 keeps only the prompt
         return outputs
 
+    def logprobs(self, prefix: list[int], texts: list[list[int]]) -> list[list[float]]:
+        """The log-probability of each token of each text after `prefix` (and the text's earlier
+        tokens). Per pass, the prefix is evaluated once into sequence 1 and shared with the next
+        sequences (as decode() shares a prompt), then up to MAX_BATCH_SEQUENCES - 1 texts go
+        through one forward pass, each in its own sequence; sequence 0 keeps decode()'s prompt."""
+        lib, results = self.lib, []
+        room = self.n_batch - 1
+        start = 0
+        while start < len(texts):
+            group = [texts[start]]
+            while (start + len(group) < len(texts) and len(group) < MAX_BATCH_SEQUENCES - 1
+                   and sum(map(len, group)) + len(texts[start + len(group)]) <= room):
+                group.append(texts[start + len(group)])
+            start += len(group)
+            for seq in range(1, MAX_BATCH_SEQUENCES):
+                lib.llama_memory_seq_rm(self.memory, seq, -1, -1)
+            self._put([(t, i, 1, i == len(prefix) - 1) for i, t in enumerate(prefix)])
+            first = self._log_softmax(-1)
+            for seq in range(2, len(group) + 1):
+                lib.llama_memory_seq_cp(self.memory, 1, seq, -1, -1)
+            entries = [(t, len(prefix) + i, seq, True) for seq, text in enumerate(group, 1) for i, t in enumerate(text)]
+            if entries:
+                self._put(entries)
+            at = 0
+            for text in group:  # the logits at a text's token i predict its token i + 1
+                rows = [first] + [self._log_softmax(at + i) for i in range(len(text) - 1)]
+                results.append([float(row[token]) for row, token in zip(rows, text)])
+                at += len(text)
+        for seq in range(1, MAX_BATCH_SEQUENCES):
+            self.lib.llama_memory_seq_rm(self.memory, seq, -1, -1)
+        return results
+
+    def _log_softmax(self, at: int) -> Any:
+        """Log-probabilities over the vocabulary from the logits at batch index `at` (-1: the last)."""
+        import numpy as np
+
+        logits = np.ctypeslib.as_array(self.lib.llama_get_logits_ith(self.ctx, at), shape=(self.llama.n_vocab(),))
+        top = float(logits.max())
+        return logits - (top + float(np.log(np.exp(logits - top).sum())))
+
 
 class EmbeddedLLM:
     """llama-cpp-python in-process: no server, no network, works on a laptop CPU."""
@@ -447,6 +487,25 @@ class EmbeddedLLM:
                            prompt_tokens=len(tokens), completion_tokens=len(out), seconds=share)
                 for text, out in zip(texts, outputs)]
 
+    def mean_logprobs(self, texts: list[str]) -> list[float]:
+        """Per text, the mean log-probability of its tokens as a user's message with nothing
+        before it (no passage, no instructions): how likely the model finds the wording itself,
+        which a garbled question ("How long does Roasted coffee rests for?") lowers. NaN for an
+        empty text; every value NaN when the model cannot be loaded."""
+        if not texts:
+            return []
+        try:
+            llama, lock = _load_llama(self.model_path, self.n_ctx, self.n_threads)
+            with lock:
+                decoder = _batch_decoder(llama, self.n_ctx)
+                prefix = _user_turn_prefix(llama)
+                tokens = [llama.tokenize(t.strip().encode("utf-8"), add_bos=False, special=False)[: decoder.n_batch - 1]
+                          for t in texts]
+                rows = decoder.logprobs(prefix, tokens)
+        except Exception:  # scoring is advice: without it the caller ranks as before
+            return [float("nan")] * len(texts)
+        return [sum(row) / len(row) if row else float("nan") for row in rows]
+
 
 _DECODERS: dict[int, _BatchDecoder] = {}
 
@@ -460,6 +519,12 @@ def _batch_decoder(llama: Any, n_ctx: int) -> _BatchDecoder:
 
 def _chat_prompt_tokens(llama: Any, messages: Messages) -> list[int]:
     """The prompt exactly as create_chat_completion builds it: the GGUF's chat template, then tokens."""
+    prompt, added_special = _chat_prompt(llama, messages)
+    return llama.tokenize(prompt.encode("utf-8"), add_bos=not added_special, special=True)
+
+
+def _chat_prompt(llama: Any, messages: Messages) -> tuple[str, bool]:
+    """The GGUF's chat template applied to `messages`, and whether it wrote the BOS itself."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     template = llama.metadata.get("tokenizer.chat_template")
@@ -469,7 +534,16 @@ def _chat_prompt_tokens(llama: Any, messages: Messages) -> list[int]:
     formatter = Jinja2ChatFormatter(template=template, eos_token=llama._model.token_get_text(eos) if eos != -1 else "",
                                     bos_token=llama._model.token_get_text(bos) if bos != -1 else "")
     result = formatter(messages=messages)
-    return llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+    return result.prompt, bool(result.added_special)
+
+
+def _user_turn_prefix(llama: Any) -> list[int]:
+    """The tokens the chat template puts before a user's message: the prompt up to a marker
+    character that no template contains."""
+    marker = "\u2063"
+    prompt, added_special = _chat_prompt(llama, [{"role": "user", "content": marker}])
+    head = prompt.split(marker, 1)[0]
+    return llama.tokenize(head.encode("utf-8"), add_bos=not added_special, special=True) or [llama.token_bos()]
 
 
 @functools.lru_cache(maxsize=64)

@@ -24,6 +24,7 @@ from mbdg_assets.shared.text import content_stems
 from mbdg_assets.validate.dedup import DedupResult
 from mbdg_assets.validate.grounding import claim_grounding
 from mbdg_assets.validate.novelty import coverage_gain, novelty
+from mbdg_assets.validate.question_fluency import MIN_FLUENCY, form_faults, form_source
 from mbdg_assets.validate.question_match import question_matches
 
 
@@ -79,7 +80,8 @@ class SchemaStage:
     """JSON Schema, then the question must ask something (the generation reward's task_form):
     a bare heading passes any schema but is no training example. An extractive record (its answer
     is the fact its target aimed at) must also have a question that its fact answers: the fact is
-    the question's nearest sentence of the passage (validate/question_match.py, with `embed`)."""
+    the question's nearest sentence of the passage (validate/question_match.py, with `embed`), and
+    a question in poor form (validate/question_fluency.py) goes to review."""
 
     template: PromptTemplate
     embed: Callable | None = None
@@ -102,9 +104,25 @@ class SchemaStage:
         question = self.template.question_of(item.fields)
         match = question_matches([question], generation["fact"], item.source_text, self.embed,
                                  generation.get("fact_span"))[0]
-        if match.ok:
-            return StageResult(1.0)
-        return StageResult(0.0, (f"schema: {match.why}",), "off_fact", hard_fail=True)
+        if not match.ok:
+            return StageResult(0.0, (f"schema: {match.why}",), "off_fact", hard_fail=True)
+        return self._form(question, item, generation)
+
+    @staticmethod
+    def _form(question: str, item: StageItem, generation: dict) -> StageResult:
+        """An extractive question in poor form goes to review (validate/question_fluency.py): one
+        that joins words its passage never joins ("a customer service response"), asks two
+        things or none of what its fact says of its subject, or whose wording
+        the model found much less likely than its fact's (measured at generation). Its score stays 1:
+        the review flag, not the combined score, holds it back (a person decides)."""
+        faults = form_faults(question, form_source(item.chunks), generation["fact"], generation.get("fact_span"))
+        if faults:
+            return StageResult(1.0, tuple(f"schema: {fault}" for fault in faults), "garbled", review=True)
+        fluency = generation.get("question_fluency")
+        if fluency is not None and fluency < MIN_FLUENCY:
+            return StageResult(1.0, (f"schema: the question reads garbled (fluency {fluency:.2f} < {MIN_FLUENCY})",),
+                               "disfluent", review=True)
+        return StageResult(1.0)
 
 
 @dataclass(frozen=True)

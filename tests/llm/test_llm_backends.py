@@ -356,3 +356,21 @@ def test_embedded_concurrent_threads_share_one_model():
     assert all(r.ok for r in results), [r.error for r in results]
     assert len(llm_mod._LLAMA_CACHE) >= 1
     assert len({id(v[0]) for k, v in llm_mod._LLAMA_CACHE.items() if k[0].endswith("Q4_1.gguf")}) == 1
+
+
+@pytest.mark.slow
+def test_embedded_mean_logprobs_prefers_the_grammatical_wording():
+    """The question's own likelihood (no passage): the agreement slip and a scramble score lower,
+    a batch gives what one text alone gives, and a batched decode afterwards is unaffected."""
+    pytest.importorskip("llama_cpp")
+    backend = make_llm("embedded")
+    texts = ["How long does roasted coffee rest?", "How long does roasted coffee rests?", "Coffee roasted long rest does how?"]
+    good, slip, scramble = backend.mean_logprobs(texts)
+    assert good > slip > scramble and good < 0
+    assert backend.mean_logprobs(texts[:1])[0] == pytest.approx(good, abs=0.05)
+    assert backend.mean_logprobs([]) == []
+    messages = [{"role": "user", "content": "Say OK."}]
+    before = backend.generate_batch(messages, seeds=[1, 2], max_tokens=8, temperature=0.0)
+    backend.mean_logprobs(texts)
+    after = backend.generate_batch(messages, seeds=[1, 2], max_tokens=8, temperature=0.0)
+    assert [g.text for g in before] == [g.text for g in after]
