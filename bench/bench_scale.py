@@ -5,7 +5,8 @@ The server answers every request after L seconds and serves S requests at once (
 as in vLLM's queue), so the best any client can do is ideal = calls x L / S (per endpoint: two
 endpoints serve 2S at once). Printed per run: wall, calls, ideal, wall/ideal, mbdg's own CPU
 seconds per document (user+sys of the `mbdg run` process: extraction, embedding, scoring,
-validation and orchestration), (wall - ideal) / N, peak RSS. Goal: wall/ideal <= 1.3 at 1,000
+validation and orchestration), (wall - ideal) / N, peak RSS, and the seconds of the document
+phase and after it (the dataset phase: validation and export). Goal: wall/ideal <= 1.3 at 1,000
 documents with L = 8 s, S = 128.
 
     .venv/bin/python bench/bench_scale.py                      # N = 100 and 1,000, L = 8, S = 128
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -63,6 +65,9 @@ def server_stats(url: str) -> dict:
         return json.loads(response.read())
 
 
+DOCUMENT_PHASE = re.compile(r"document\(s\): \d+ ok, \d+ failed \(([\d.]+)s\)")  # cli/run.py's line after the document phase
+
+
 def run_once(count: int, endpoints: int, args: argparse.Namespace, workdir: Path, mode: str = "pipeline") -> dict:
     docs = workdir / f"docs-{count}"
     if not docs.exists():
@@ -94,10 +99,13 @@ def run_once(count: int, endpoints: int, args: argparse.Namespace, workdir: Path
     calls = sum(s["calls"] for s in stats)
     ideal = calls * args.latency / (args.slots * endpoints)
     cpu = usage.ru_utime + usage.ru_stime
+    phase = DOCUMENT_PHASE.search(log.read_text())
+    documents_s = float(phase.group(1)) if phase else None
     return {"docs": count, "endpoints": endpoints, "mode": mode, "ok": returncode == 0, "wall_s": round(wall, 1),
             "calls": calls, "per_endpoint": [s["calls"] for s in stats],
             "max_in_flight": [s["max_in_flight"] for s in stats], "ideal_s": round(ideal, 1),
             "wall_over_ideal": round(wall / ideal, 2) if ideal else None,
+            "document_phase_s": documents_s, "after_documents_s": round(wall - documents_s, 1) if phase else None,
             "cpu_s_per_doc": round(cpu / count, 3), "overhead_s_per_doc": round((wall - ideal) / count, 3),
             "peak_rss_mb": round(usage.ru_maxrss / 1024)}
 

@@ -129,3 +129,7 @@ CREATE TABLE IF NOT EXISTS review_decisions (
     edited_fields_json  VARCHAR,           -- {field: new value} for edit, NULL otherwise
     decided_at          TIMESTAMP          -- the latest decision per record wins
 );
+CREATE TABLE IF NOT EXISTS text_vectors (  -- validation's embeddings (record texts, claims, source windows), filled per
+    key     VARCHAR PRIMARY KEY,          -- slice while later slices generate (validate/vectors_ahead.py); key =
+    vector  FLOAT[]                       -- validator.vector_key(embedder, text): the model's identity and the text
+);

@@ -9,7 +9,10 @@ slices (small ones first, so the server gets work within seconds) and runs two l
 - the *prepare* lane runs `source_documents` + `enriched_chunks` over one slice after the other
   in a process of its own (the first slice in this process, while that one starts);
 - the *generate* lane, in this process, runs `candidates` over each slice as soon as it is
-  prepared, with the run's one request pool.
+  prepared, with the run's one request pool;
+- once a slice's candidates are made, the prepare process (done preparing, or when it is) embeds
+  what validating that slice's winners will embed (validate/vectors_ahead.py), so the dataset
+  run that follows mostly looks vectors up instead of embedding after the server is done.
 
 Every slice is an ordinary Dagster run over a partition range, as a UI backfill makes
 (BackfillPolicy.single_run), in the same instance and warehouse. The lanes are processes, not
@@ -21,6 +24,7 @@ same way with `BackfillPolicy.multi_run` and the run queue (docs/scaling.md).
 from __future__ import annotations
 
 import ctypes
+import logging
 import multiprocessing
 import os
 import signal
@@ -94,37 +98,52 @@ def run_range(job: dg.JobDefinition, instance: dg.DagsterInstance, keys: Sequenc
 @dataclass(frozen=True)
 class LaneSpec:
     """How the prepare process finds the same job: `make_defs(*defs_args)` builds the
-    definitions (a module-level function, so it travels to a spawned process by name)."""
+    definitions (a module-level function, so it travels to a spawned process by name); `ahead`,
+    when given, is run there on each generated slice's keys."""
 
     make_defs: Callable[..., dg.Definitions]
     defs_args: tuple
     dagster_home: str
     job_name: str
     run_config: dict
+    ahead: Callable[[list[str]], object] | None = None  # validation's per-record work for a slice's documents (picklable)
 
 
 def run_pipelined(job: dg.JobDefinition, instance: dg.DagsterInstance, keys: Sequence[str],
                   spec: LaneSpec) -> list[RangeOutcome]:
     """The prepare and generate lanes over slices of `keys` (see the module's docstring). A slice
-    whose prepare run failed as a whole is not generated; its outcome says why."""
+    whose prepare run failed as a whole is not generated; its outcome says why. Validation's work
+    ahead is no document's outcome: a slice it failed on is validated in full by the dataset run."""
     slices = slice_keys(keys)
     context = multiprocessing.get_context("spawn")  # a fork would copy Dagster's and LanceDB's threads' locks
     receiver, sender = context.Pipe(duplex=False)
-    lane = context.Process(target=_prepare_lane, args=(spec, slices[1:], sender, os.getpid()), name="mbdg-prepare")
+    jobs, job_sender = context.Pipe(duplex=False)  # slice numbers to validate ahead, then None
+    lane = context.Process(target=_prepare_lane, args=(spec, slices, sender, jobs, os.getpid()), name="mbdg-prepare")
     lane.start()
     sender.close()
+    jobs.close()
     outcomes: list[RangeOutcome] = []
     try:
+        ahead = 0
         for index, piece in enumerate(slices):
             prepared = (run_range(job, instance, piece, spec.run_config, PREPARE) if index == 0
                         else _receive(receiver, lane, piece))
             outcomes.append(prepared)
             if prepared.success:
                 outcomes.append(run_range(job, instance, piece, spec.run_config, GENERATE))
+                if spec.ahead is not None and outcomes[-1].success:
+                    job_sender.send(index)
+                    ahead += 1
+        job_sender.send(None)
+        for _ in range(ahead):  # the last slice's is still being embedded: the dataset run would do it slower
+            done = _receive(receiver, lane, [])
+            if not done.success:
+                logging.getLogger("mbdg").warning("validation ahead of the dataset run: %s", done.failure)
     except BaseException:  # interrupted or failed: the lane stops with this process, it does not go on alone
         lane.terminate()
         raise
     finally:
+        job_sender.close()
         lane.join(timeout=60)  # it has sent its last outcome; only its shutdown is left
         if lane.is_alive():
             lane.terminate()
@@ -140,14 +159,47 @@ def _receive(receiver: Connection, lane: multiprocessing.Process, piece: list[st
         return RangeOutcome(piece, False, f"the prepare process ended before this slice (exit code {lane.exitcode})")
 
 
-def _prepare_lane(spec: LaneSpec, slices: list[list[str]], sender: Connection, parent: int) -> None:
-    """The prepare lane's process: each slice's prepare run in turn, its outcome sent back."""
+def _prepare_lane(spec: LaneSpec, slices: list[list[str]], sender: Connection, jobs: Connection, parent: int) -> None:
+    """The prepare lane's process: each slice's prepare run in turn (all but the first, which the
+    parent prepares), its outcome sent back; then, slice by slice as the parent names them, the
+    validation work ahead (`spec.ahead`), its outcome sent back too."""
     _end_with_parent(parent)
     job = spec.make_defs(*spec.defs_args).resolve_job_def(spec.job_name)
     with dg.DagsterInstance.from_config(spec.dagster_home) as instance:
-        for piece in slices:
+        for piece in slices[1:]:
             sender.send(run_range(job, instance, piece, spec.run_config, PREPARE))
+    _yield_the_cpu()
+    while (index := _next_job(jobs)) is not None:
+        sender.send(_ahead(spec, slices[index]))
     sender.close()
+
+
+AHEAD_NICENESS = 10
+
+
+def _yield_the_cpu() -> None:
+    """The work ahead is for cores the generate lane leaves idle: where CPU is short (a 1,000-
+    document run on 2 cores), the generate lane's parsing and scoring keep the server fed first."""
+    try:
+        os.nice(AHEAD_NICENESS)
+    except (OSError, AttributeError):  # not permitted or not POSIX: it only runs at the same priority
+        pass
+
+
+def _next_job(jobs: Connection) -> int | None:
+    try:
+        return jobs.recv()
+    except EOFError:  # the parent is gone or done
+        return None
+
+
+def _ahead(spec: LaneSpec, piece: list[str]) -> RangeOutcome:
+    """`spec.ahead` over one slice; a failure is reported, never raised (it only costs the head start)."""
+    try:
+        spec.ahead(piece)
+    except Exception as error:  # noqa: BLE001 - any failure leaves the work to the dataset run
+        return RangeOutcome(piece, False, f"{type(error).__name__}: {error}")
+    return RangeOutcome(piece, True)
 
 
 def _end_with_parent(parent: int) -> None:

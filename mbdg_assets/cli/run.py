@@ -1,7 +1,8 @@
 """`mbdg run` as code: sync the docs folder to document partitions, run the document job over
 their range (against a server: a prepare process and this one as two lanes over slices of it,
-cli/range_runs.py) and then the dataset job, against the project's Dagster instance (so the runs
-show up in the UI later). A failing document is reported and skipped."""
+cli/range_runs.py, which also embeds each generated slice's winners for validation ahead) and then
+the dataset job, against the project's Dagster instance (so the runs show up in the UI later). A
+failing document is reported and skipped."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,7 +38,9 @@ from mbdg_assets.storage.vectors import VectorStore
 
 from mbdg_assets.cli.range_runs import PIPELINE_FROM, LaneSpec, failure_reason, run_pipelined, run_range
 from mbdg_assets.defs.partitions import documents_partitions
-from mbdg_assets.defs.run_configs import dataset_run_config, document_run_config
+from mbdg_assets.defs.run_configs import dataset_run_config, document_run_config, validate_settings
+from mbdg_assets.defs.validate import ValidateConfig
+from mbdg_assets.validate.vectors_ahead import embed_ahead
 from resources import LLMResource, ProjectResource, SignerResource, VectorStoreResource, WarehouseResource
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -310,6 +314,13 @@ def project_definitions(project_dir: str, docs: str, out: str, llm: dict, config
     )
 
 
+def validate_ahead(config: dict[str, dict], warehouse_path: str, keys: list[str]) -> None:
+    """Validation's per-record embeddings for the winners of `keys` (validate/vectors_ahead.py),
+    with the embedder and schema the dataset job will use; the prepare lane runs it per slice."""
+    schema_name = ValidateConfig(**validate_settings(config)).schema_name
+    embed_ahead(warehouse_path, VectorStoreResource.from_project(config).embedder(), schema_name, keys)
+
+
 def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, generate: dict,
                  echo: Callable[[str], None] = print, goal: Goal | None = None, allow_key_change: bool = False,
                  follow_symlinks: bool = False, embed: dict | None = None, pipeline: bool = True) -> RunSummary:
@@ -329,7 +340,8 @@ def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, gen
     document_config, dataset_config = _run_configs(config)
     lanes = None  # the embedded model's decoding wants the CPU a prepare lane would take: one range run then
     if pipeline and llm.backend != "embedded":
-        lanes = LaneSpec(project_definitions, defs_args, str(paths.dagster_home), "document_job", document_config)
+        lanes = LaneSpec(project_definitions, defs_args, str(paths.dagster_home), "document_job", document_config,
+                         partial(validate_ahead, config, str(paths.warehouse)))
     bar = ProgressBar()
     add_listener(bar)
     try:

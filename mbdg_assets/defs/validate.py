@@ -1,5 +1,8 @@
 """Phase 4: validate. Every document's winners through the five stages; checks on the result."""
 
+from contextlib import nullcontext
+from functools import partial
+
 import dagster as dg
 from pydantic import Field
 
@@ -18,7 +21,8 @@ from mbdg_assets.llm.prompts import load_template
 from mbdg_assets.storage.tables import (decision_counts, load_winners, purge_removed_documents, record_run_facts, replace_records,
                                         replace_stage_counts)
 from mbdg_assets.validate.records_table_checks import overrepresented_sources, records_table_failures, schema_failures
-from mbdg_assets.validate.validator import ValidationParams, record_text, validate_candidates, vector_key
+from mbdg_assets.storage.text_vectors import StoredEmbedder, keep_only
+from mbdg_assets.validate.validator import ValidationParams, record_text, validate_candidates
 from mbdg_assets.defs.generate import candidates
 from mbdg_assets.defs.partitions import documents_partitions
 from mbdg_assets.review.queue import review_counts
@@ -81,31 +85,31 @@ def validated_records(context: dg.AssetExecutionContext, config: ValidateConfig,
     paths = context.instance.get_dynamic_partitions(documents_partitions.name)
     template = load_template(config.schema_name)
     eval_index = EvalIndex.build(load_eval_texts(config.eval_sets)) if config.eval_sets else None
-    store, embedder = vectors.store(), vectors.embedder()
+    store, model = vectors.store(), vectors.embedder()
     store_uri = store.uri
-    remembered = store.record_vectors()  # winners embedded by earlier runs are not embedded again
-    earlier = set(remembered)
     with warehouse.connect() as con:
         purged = purge_removed_documents(con, store, paths)
         judge = _entailment_judge(config.entailment_judge, llm, con)
+        # vectors embedded ahead per slice (validate/vectors_ahead.py) or by earlier runs are looked up, not embedded
+        embedder = StoredEmbedder(model, partial(nullcontext, con))
         records = validate_candidates(load_winners(con, paths), template.schema_name, template.json_schema, config.params(),
-                                      embedder=embedder, prior=load_prior(store_uri, embedder), eval_index=eval_index,
-                                      judge=judge, remembered=remembered)
+                                      embedder=embedder, prior=load_prior(store_uri, model), eval_index=eval_index,
+                                      judge=judge)
         replace_records(con, records)
         replace_stage_counts(con, records.stages)
         record_run_facts(con, VALIDATE_FACTS, config.model_dump())  # the settings the export's data card names
-        record_run_facts(con, EMBEDDING_FACTS, embedder.describe())  # the model behind the record vectors (manifest)
+        record_run_facts(con, EMBEDDING_FACTS, model.describe())  # the model behind the record vectors (manifest)
+        vectors_dropped = keep_only(con, embedder.used)
         counts = decision_counts(con)
         counts |= review_counts(con)  # issue 7: reviews_pending, reviewed
-    current = {vector_key(embedder, record_text(r.fields)): r.vector for r in records if r.vector is not None}
-    store.replace_record_vectors(current, embedder.identity)
-    remembered_count = _remember_accepted(store_uri, records, embedder)
+    remembered_count = _remember_accepted(store_uri, records, model)
     duplicates = sum(1 for r in records if r.duplicate_of)
     judged = ({"entailment_judge": f"{llm.backend} {judge.llm.model}", "entailment_calls": judge.llm.misses,
                "entailment_cache_hits": judge.llm.hits, **judge.stats()} if judge else {"entailment_judge": "off"})
     return dg.MaterializeResult(
         metadata={"records": len(records), **counts, "documents": len(paths), "duplicates": duplicates, **judged,
-                  "accepted_stored": remembered_count, "embedding_model": embedder.identity, "winners_embedded": len(set(current) - earlier),
+                  "accepted_stored": remembered_count, "embedding_model": model.identity, "texts_embedded": embedder.embedded,
+                  "texts_stored_before": embedder.hits, "text_vectors_dropped": vectors_dropped,
                   "documents_purged": len(purged), "preview": dg.MetadataValue.md(_preview(records)),
                   "stages": dg.MetadataValue.json({name: c.as_dict() for name, c in records.stages.items()})}
     )

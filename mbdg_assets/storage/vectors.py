@@ -1,6 +1,7 @@
-"""LanceDB tables beside the warehouse: chunk vectors (multi-hop pairing), the vectors of the
-records last validated (so a winner is embedded once, not in every dataset run) and, in
-validate/accepted_records.py, accepted-record vectors (novelty and cross-run dedup).
+"""LanceDB tables beside the warehouse: chunk vectors (multi-hop pairing) and, in
+validate/accepted_records.py, accepted-record vectors (novelty and cross-run dedup). The vectors
+validation looks up by text (records, claims, source windows) are in the warehouse
+(storage/text_vectors.py; LanceDB `record_vectors` held the records' alone before).
 
 Chunk text lives once, in the warehouse's `chunks` table: LanceDB holds the chunk's id, document
 and vector only. (It once held the text again with a full-text index that no production code
@@ -27,7 +28,6 @@ from mbdg_assets.enrich.embeddings import DEFAULT_EMBEDDING_MODEL
 CHUNKS_TABLE = "chunk_vectors"
 SPACE_KEY = b"embedder"
 LEGACY_CHUNKS_TABLE = "chunks"  # the earlier table with text and a full-text index: dropped on sight
-RECORD_VECTORS_TABLE = "record_vectors"
 
 
 def _quote(value: str) -> str:
@@ -60,10 +60,6 @@ def open_in_space(db, name: str, schema: pa.Schema):
 def _chunk_schema(dimension: int, space: str) -> pa.Schema:
     return vector_schema([pa.field("chunk_id", pa.string()), pa.field("doc_id", pa.string()),
                           pa.field("path", pa.string())], dimension, space)
-
-
-def _key_vector_schema(dimension: int, space: str) -> pa.Schema:
-    return vector_schema([pa.field("key", pa.string())], dimension, space)
 
 
 class VectorStore:
@@ -115,19 +111,3 @@ class VectorStore:
                 .select(["chunk_id", "vector"]).limit(None).to_arrow())
         ids, vectors = rows.column("chunk_id").to_pylist(), rows.column("vector").to_numpy(zero_copy_only=False)
         return {chunk_id: np.asarray(vector, dtype=np.float32) for chunk_id, vector in zip(ids, vectors)}
-
-    def record_vectors(self) -> dict[str, np.ndarray]:
-        """key -> vector of the records the latest validation embedded (see validator.embed_records)."""
-        if RECORD_VECTORS_TABLE not in self.db.list_tables().tables:
-            return {}
-        rows = self.db.open_table(RECORD_VECTORS_TABLE).to_arrow()
-        keys, vectors = rows.column("key").to_pylist(), rows.column("vector").to_numpy(zero_copy_only=False)
-        return {key: np.asarray(vector, dtype=np.float32) for key, vector in zip(keys, vectors)}
-
-    def replace_record_vectors(self, vectors: dict[str, np.ndarray], space: str = DEFAULT_EMBEDDING_MODEL) -> None:
-        """Keep exactly the current records' vectors: records that left the dataset leave the table
-        (an overwrite, so a new embedder's dimension simply replaces the old table)."""
-        dimension = len(next(iter(vectors.values()))) if vectors else 384
-        data = pa.Table.from_pylist([{"key": k, "vector": v.tolist()} for k, v in vectors.items()],
-                                    schema=_key_vector_schema(dimension, space))
-        self.db.create_table(RECORD_VECTORS_TABLE, data, mode="overwrite")

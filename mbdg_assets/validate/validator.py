@@ -131,43 +131,43 @@ def _batch_stages(records: list[ValidatedRecord], dups, nearest: list[float], pr
     ])
 
 
-def vector_key(embedder, text: str) -> str:
-    """What a remembered record vector is filed under: the embedding model and the record's text."""
-    return stable_id(getattr(embedder, "identity", ""), text)
+def _stage_item(index: int, candidate: dict, text: str, template: PromptTemplate,
+                duplicate_of: str | None = None) -> StageItem:
+    fields = candidate["fields"]
+    return StageItem(index, fields, candidate, text, template.answer_of(fields), duplicate_of, template.question_of(fields))
 
 
-def embed_records(embedder, texts: list[str], remembered: dict[str, np.ndarray] | None = None) -> np.ndarray | None:
-    """The records' vectors, each distinct text embedded once: `remembered` (key -> vector, keys
-    from the model and the text) holds what earlier runs embedded and gains what this one adds,
-    so a dataset run embeds only the winners that are new or changed."""
-    if embedder is None or not texts:
-        return None
-    if remembered is None:
-        return embedder.embed(texts)
-    keys = [vector_key(embedder, text) for text in texts]
-    missing = list(dict.fromkeys(k for k in keys if k not in remembered))
-    if missing:
-        text_of = dict(zip(keys, texts))
-        remembered.update(zip(missing, embedder.embed([text_of[k] for k in missing])))
-    return np.stack([remembered[k] for k in keys])
+def _grounding_block(items: list[StageItem]) -> list[str]:
+    """The texts the grounding stage will embed for these records, to embed them in one call."""
+    return [t for item in items for t in grounding_texts(item.answer, item.source_text, item.question)]
+
+
+def validation_texts(candidates: list[dict], schema_name: str, json_schema: dict) -> list[str]:
+    """The texts validate_candidates asks its embedder for, record by record: the record's text
+    and its grounding claims and source windows. Independent of the other records, so they can be
+    embedded per slice of documents ahead of the dataset run (validate/vectors_ahead.py); the
+    extractive schema check's few texts are left to the run."""
+    template = template_for(schema_name, json_schema)
+    items = [_stage_item(i, c, record_text(c["fields"]), template) for i, c in enumerate(candidates)]
+    return [item.text for item in items] + _grounding_block(items)
 
 
 def validate_candidates(candidates: list[dict], schema_name: str, json_schema: dict,
                         params: ValidationParams = ValidationParams(), embedder=None,
                         prior: PriorRecords | None = None, eval_index: EvalIndex | None = None,
-                        judge=None, remembered: dict[str, np.ndarray] | None = None) -> Validation:
+                        judge=None) -> Validation:
     """`candidates`: winners, each {candidate_id, fields, reward, generation, chunk: chunks-table row}.
     `embedder` (enrich.embeddings.Embedder, optional) adds semantic dedup, embedding grounding evidence
     and embedding novelty; `prior`: records accepted in earlier runs; `eval_index`: the user's
     evaluation items for the contamination check; `judge`: optional entailment hook for claims
-    that are not near-verbatim (see validate.grounding.claim_grounding, validate.entailment);
-    `remembered`: record vectors from earlier runs (see embed_records)."""
+    that are not near-verbatim (see validate.grounding.claim_grounding, validate.entailment)."""
     template = template_for(schema_name, json_schema)
     ordered = sorted(candidates, key=lambda c: (-c["reward"], c["candidate_id"]))
     records = [_new_record(c, schema_name) for c in ordered]
     prior = (prior or PriorRecords()).without({r.record_id for r in records}, {r.paths[0] for r in records})
     texts = [record_text(r.fields) for r in records]
-    vectors = embed_records(embedder, texts, remembered)
+    # the dataset run's embedder keeps its vectors in the warehouse (storage/text_vectors.py)
+    vectors = embedder.embed(texts) if embedder is not None and texts else None
     signatures = minhash_signatures([shingles(t) for t in texts])
     dups = find_duplicates([r.record_id for r in records], texts, vectors, prior.keys, prior.texts, prior.vectors,
                            params.near_jaccard, params.semantic_cosine, signatures, prior.signatures)
@@ -178,12 +178,11 @@ def validate_candidates(candidates: list[dict], schema_name: str, json_schema: d
     contaminated = contamination(texts, eval_index)
     embed = PrefetchedEmbed(embedder.embed) if embedder is not None else None
     stages = _batch_stages(records, dups, _nearest(records, texts, vectors, prior), prior, template, params, embed, judge)
-    items = [StageItem(i, record.fields, candidate, texts[i], template.answer_of(record.fields), record.duplicate_of,
-                       template.question_of(record.fields)) for i, (record, candidate) in enumerate(zip(records, ordered))]
+    items = [_stage_item(i, candidate, texts[i], template, record.duplicate_of)
+             for i, (record, candidate) in enumerate(zip(records, ordered))]
     for record, item in zip(records, items):
         if embed is not None and item.index % PREFETCH_RECORDS == 0:
-            embed.prefetch([t for ahead in items[item.index:item.index + PREFETCH_RECORDS]
-                            for t in grounding_texts(ahead.answer, ahead.source_text, ahead.question)])
+            embed.prefetch(_grounding_block(items[item.index:item.index + PREFETCH_RECORDS]))
         results = stages.check(item)
         record.supporting_spans = list(results["grounding"].spans)
         reported = [r for r in (contaminated[item.index], verbatim_reason(item.answer, item.source_text, params.verbatim_words)) if r]

@@ -3,6 +3,7 @@ and a run against a model server whose generation overlaps the preparing of late
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -62,3 +63,47 @@ def test_a_server_run_generates_while_later_slices_are_prepared(tmp_path: Path):
     prepare, generate = _run_times(tmp_path / "project")
     assert len(prepare) == len(generate) == len(slice_keys(range(count)))
     assert generate[0][0] < prepare[-1][1]  # the first slice was generating before the last was prepared
+
+
+def _records(project: Path) -> list[tuple]:
+    with duckdb.connect(str(project / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute("SELECT record_id, decision, score, stage_scores_json, reasons, duplicate_of FROM records "
+                           "ORDER BY record_id").fetchall()
+
+
+def _texts_embedded_by_the_dataset_run(project: Path) -> int:
+    with dg.DagsterInstance.from_config(str(project / "dagster")) as instance:
+        latest = instance.fetch_materializations(dg.AssetKey("validated_records"), limit=1).records[0]
+    return latest.asset_materialization.metadata["texts_embedded"].value
+
+
+@pytest.mark.slow
+def test_validation_embedded_ahead_per_slice_decides_as_the_single_run_does(tmp_path: Path):
+    """The lanes embed each generated slice's validation texts in the prepare process; the dataset
+    run then embeds (almost) nothing, and every record's decision and score equal those of a
+    --no-pipeline run that validated everything in the dataset run."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_scale import write_documents
+
+    count = PIPELINE_FROM + 4
+    write_documents(tmp_path / "docs", count)
+    answer = instruction_pair_responder()
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    with running_fake_llm_server() as server:
+        server.responder = lambda body: Scripted(content=answer(body).content)
+        for mode in ("--pipeline", "--no-pipeline"):
+            run = subprocess.run(
+                [sys.executable, "-m", "mbdg_assets.cli.main", "run", str(tmp_path / "docs"), "--out", str(tmp_path / mode),
+                 "--project", str(tmp_path / f"project{mode}"), "--backend", "openai", "--model", "fake",
+                 "--host", server.openai_base_url, "--k", "2", "--max-targets", "1", "--kinds", "base", "--concurrency", "32",
+                 mode], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+            assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    pipelined, single = _records(tmp_path / "project--pipeline"), _records(tmp_path / "project--no-pipeline")
+    assert len(pipelined) == count and {r[1] for r in pipelined} >= {"AUTO_APPROVE"}  # one target per document
+    assert [r[:2] + r[4:] for r in pipelined] == [r[:2] + r[4:] for r in single]  # ids, decisions, reasons, duplicates
+    for a, b in zip(pipelined, single):  # scores: batching texts differently moves a vector by ~1e-7
+        stages_a, stages_b = json.loads(a[3]), json.loads(b[3])
+        assert abs(a[2] - b[2]) < 1e-3 and stages_a.keys() == stages_b.keys()
+        assert all(abs(stages_a[k] - stages_b[k]) < 1e-3 for k in stages_a)
+    assert _texts_embedded_by_the_dataset_run(tmp_path / "project--no-pipeline") > 10 * count
+    assert _texts_embedded_by_the_dataset_run(tmp_path / "project--pipeline") < count  # the lanes embedded the rest

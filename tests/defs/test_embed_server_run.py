@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import lancedb
 from click.testing import CliRunner
 
 from fake_llm_servers import OLLAMA_EMBED_PATH, instruction_pair_responder, running_fake_llm_server
 from mbdg_assets.cli.main import main
-from mbdg_assets.storage.vectors import CHUNKS_TABLE, RECORD_VECTORS_TABLE, table_space
+from mbdg_assets.storage.vectors import CHUNKS_TABLE, table_space
 from mbdg_assets.validate.accepted_records import ACCEPTED_TABLE
 
 DOCS = {
@@ -37,6 +38,11 @@ def _spaces(lance: Path) -> dict[str, tuple[str, int]]:
     return {name: table_space(db.open_table(name).schema) for name in db.list_tables().tables}
 
 
+def _text_vector_sizes(tmp_path: Path) -> set[int]:
+    with duckdb.connect(str(tmp_path / "project" / "warehouse.duckdb"), read_only=True) as con:
+        return {n for (n,) in con.execute("SELECT DISTINCT len(vector) FROM text_vectors").fetchall()}
+
+
 def test_run_with_server_embeddings_then_another_embedding_model(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     for name, text in DOCS.items():
@@ -49,7 +55,7 @@ def test_run_with_server_embeddings_then_another_embedding_model(tmp_path: Path)
         assert result.exit_code == 0, result.output
         identity = "ollama:fake-embed@sha256:feed;dim=48"
         spaces = _spaces(tmp_path / "project" / "lancedb")
-        assert spaces[CHUNKS_TABLE] == spaces[RECORD_VECTORS_TABLE] == (identity, 48)
+        assert spaces[CHUNKS_TABLE] == (identity, 48) and _text_vector_sizes(tmp_path) == {48}
         assert spaces.get(ACCEPTED_TABLE, (identity, 48)) == (identity, 48)
         embed_requests = [r for r in server.requests if r.path == OLLAMA_EMBED_PATH]
         assert embed_requests and all(len(r.body["input"]) <= 2 for r in embed_requests)
@@ -65,7 +71,8 @@ def test_run_with_server_embeddings_then_another_embedding_model(tmp_path: Path)
         assert result.exit_code == 0, result.output
         assert "project configuration changed" in result.output
         spaces = _spaces(tmp_path / "project" / "lancedb")
-        assert spaces[CHUNKS_TABLE] == spaces[RECORD_VECTORS_TABLE] == ("openai:small-embed;dim=24", 24)
+        assert spaces[CHUNKS_TABLE] == ("openai:small-embed;dim=24", 24)
+        assert _text_vector_sizes(tmp_path) == {24}  # the other model's validation vectors left the warehouse
         db = lancedb.connect(str(tmp_path / "project" / "lancedb"))
         assert db.open_table(CHUNKS_TABLE).count_rows() > 0
         assert not [r for r in server.requests[before:] if r.path == OLLAMA_EMBED_PATH]

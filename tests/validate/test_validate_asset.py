@@ -55,6 +55,6 @@ def test_validated_records_materializes_with_checks_and_remembers_accepted_recor
     with warehouse.connect(wh) as con:
         assert dict(con.execute("SELECT candidate_id, decision FROM records").fetchall()) == rows
     assert again.success
-    embedded = [r.asset_materialization.metadata["winners_embedded"].value
+    embedded = [r.asset_materialization.metadata["texts_embedded"].value
                 for r in instance.fetch_materializations(validated_records.key, limit=2).records]
-    assert embedded == [0, len(ANSWERS)]  # newest first: the rerun embeds no winner again
+    assert embedded[0] == 0 and embedded[1] > len(ANSWERS)  # newest first: the rerun embeds nothing again

@@ -14,7 +14,7 @@ from mbdg_assets.validate.distribution import distributions_markdown, markdown_s
 from mbdg_assets.validate.novelty import coverage_gain, novelty
 from mbdg_assets.llm.prompts import load_template
 from mbdg_assets.validate.stages import StageCounter, StageItem, StageResult, stage_summary
-from mbdg_assets.validate.validator import embed_records, record_text, validate_candidates
+from mbdg_assets.validate.validator import record_text, validate_candidates
 
 SCHEMA = load_template("instruction_pair").json_schema
 CHUNK = {"chunk_id": "c-1", "doc_id": "d-1", "path": "policy.md", "topic": "Response times",
@@ -216,22 +216,3 @@ def test_a_stage_counter_counts_kept_flagged_and_failed_per_kind():
     assert (counts.kept, counts.flagged, counts.failed, dict(counts.kinds)) == (3, 2, 1, {"odd": 2})
 
 
-class _CountingEmbedder:
-    model = "fake"
-
-    def __init__(self):
-        self.embedded: list[str] = []
-
-    def embed(self, texts):
-        self.embedded += texts
-        return np.stack([np.full(4, float(len(t)), dtype=np.float32) for t in texts])
-
-
-def test_winners_are_embedded_once_across_runs():
-    embedder, remembered = _CountingEmbedder(), {}
-    first = embed_records(embedder, ["alpha", "beta", "alpha"], remembered)
-    assert embedder.embedded == ["alpha", "beta"] and first.shape == (3, 4) and (first[0] == first[2]).all()
-    again = embed_records(embedder, ["beta", "alpha", "gamma"], remembered)
-    assert embedder.embedded == ["alpha", "beta", "gamma"]  # only the new text
-    assert (again[0] == first[1]).all() and (again[1] == first[0]).all()
-    assert embed_records(embedder, ["delta"]).shape == (1, 4) and embed_records(None, ["x"], remembered) is None
