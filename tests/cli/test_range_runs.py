@@ -1,5 +1,6 @@
 """`mbdg run`'s prepare and generate lanes (cli/range_runs.py): slices that cover the range once,
-and a run against a model server whose generation overlaps the preparing of later slices."""
+and a run against a model server whose generation overlaps the preparing of later slices and
+whose records equal one range run's."""
 
 from __future__ import annotations
 
@@ -40,31 +41,6 @@ def _run_times(project: Path) -> tuple[list[tuple[float, float]], list[tuple[flo
     return sorted(prepare), sorted(generate)
 
 
-@pytest.mark.slow
-def test_a_server_run_generates_while_later_slices_are_prepared(tmp_path: Path):
-    sys.path.insert(0, str(ROOT / "bench"))
-    from bench_scale import write_documents
-
-    count = PIPELINE_FROM + 8
-    write_documents(tmp_path / "docs", count)
-    answer = instruction_pair_responder()
-    env = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    with running_fake_llm_server() as server:
-        server.responder = lambda body: Scripted(content=answer(body).content, delay=0.3)
-        run = subprocess.run(
-            [sys.executable, "-m", "mbdg_assets.cli.main", "run", str(tmp_path / "docs"), "--out", str(tmp_path / "out"),
-             "--project", str(tmp_path / "project"), "--backend", "openai", "--model", "fake",
-             "--host", server.openai_base_url, "--k", "2", "--max-targets", "1", "--kinds", "base", "--concurrency", "32"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    assert f"{count} document(s): {count} ok, 0 failed" in run.stdout
-    with duckdb.connect(str(tmp_path / "project" / "warehouse.duckdb"), read_only=True) as con:
-        assert con.execute("SELECT count(DISTINCT path) FROM candidates WHERE is_winner").fetchone()[0] == count
-    prepare, generate = _run_times(tmp_path / "project")
-    assert len(prepare) == len(generate) == len(slice_keys(range(count)))
-    assert generate[0][0] < prepare[-1][1]  # the first slice was generating before the last was prepared
-
-
 def _records(project: Path) -> list[tuple]:
     with duckdb.connect(str(project / "warehouse.duckdb"), read_only=True) as con:
         return con.execute("SELECT record_id, decision, score, stage_scores_json, reasons, duplicate_of FROM records "
@@ -77,33 +53,49 @@ def _texts_embedded_by_the_dataset_run(project: Path) -> int:
     return latest.asset_materialization.metadata["texts_embedded"].value
 
 
-@pytest.mark.slow
-def test_validation_embedded_ahead_per_slice_decides_as_the_single_run_does(tmp_path: Path):
-    """The lanes embed each generated slice's validation texts in the prepare process; the dataset
-    run then embeds (almost) nothing, and every record's decision and score equal those of a
-    --no-pipeline run that validated everything in the dataset run."""
+def _server_runs(tmp_path: Path, count: int) -> dict[str, Path]:
+    """`mbdg run` over `count` generated documents against a fake server (0.3 s per answer), with
+    the lanes and with --no-pipeline, each in a project of its own; {mode: project folder}."""
     sys.path.insert(0, str(ROOT / "bench"))
     from bench_scale import write_documents
 
-    count = PIPELINE_FROM + 4
     write_documents(tmp_path / "docs", count)
     answer = instruction_pair_responder()
     env = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    projects = {mode: tmp_path / f"project{mode}" for mode in ("--pipeline", "--no-pipeline")}
     with running_fake_llm_server() as server:
-        server.responder = lambda body: Scripted(content=answer(body).content)
-        for mode in ("--pipeline", "--no-pipeline"):
+        server.responder = lambda body: Scripted(content=answer(body).content, delay=0.3)
+        for mode, project in projects.items():
             run = subprocess.run(
                 [sys.executable, "-m", "mbdg_assets.cli.main", "run", str(tmp_path / "docs"), "--out", str(tmp_path / mode),
-                 "--project", str(tmp_path / f"project{mode}"), "--backend", "openai", "--model", "fake",
-                 "--host", server.openai_base_url, "--k", "2", "--max-targets", "1", "--kinds", "base", "--concurrency", "32",
-                 mode], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+                 "--project", str(project), "--backend", "openai", "--model", "fake", "--host", server.openai_base_url,
+                 "--k", "2", "--max-targets", "1", "--kinds", "base", "--concurrency", "32", mode],
+                cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
             assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    pipelined, single = _records(tmp_path / "project--pipeline"), _records(tmp_path / "project--no-pipeline")
+            assert f"{count} document(s): {count} ok, 0 failed" in run.stdout
+    return projects
+
+
+@pytest.mark.slow
+def test_lanes_generate_while_later_slices_are_prepared_and_decide_as_one_range_run_does(tmp_path: Path):
+    """With the lanes, the first slice generates before the last is prepared, and each generated
+    slice's validation texts are embedded in the prepare process, so the dataset run embeds
+    (almost) nothing; every record's decision and score equal a --no-pipeline run's, which
+    validated everything in the dataset run."""
+    count = PIPELINE_FROM + 8
+    projects = _server_runs(tmp_path, count)
+    with duckdb.connect(str(projects["--pipeline"] / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(DISTINCT path) FROM candidates WHERE is_winner").fetchone()[0] == count
+    prepare, generate = _run_times(projects["--pipeline"])
+    assert len(prepare) == len(generate) == len(slice_keys(range(count)))
+    assert generate[0][0] < prepare[-1][1]  # the first slice was generating before the last was prepared
+
+    pipelined, single = _records(projects["--pipeline"]), _records(projects["--no-pipeline"])
     assert len(pipelined) == count and {r[1] for r in pipelined} >= {"AUTO_APPROVE"}  # one target per document
     assert [r[:2] + r[4:] for r in pipelined] == [r[:2] + r[4:] for r in single]  # ids, decisions, reasons, duplicates
     for a, b in zip(pipelined, single):  # scores: batching texts differently moves a vector by ~1e-7
         stages_a, stages_b = json.loads(a[3]), json.loads(b[3])
         assert abs(a[2] - b[2]) < 1e-3 and stages_a.keys() == stages_b.keys()
         assert all(abs(stages_a[k] - stages_b[k]) < 1e-3 for k in stages_a)
-    assert _texts_embedded_by_the_dataset_run(tmp_path / "project--no-pipeline") > 10 * count
-    assert _texts_embedded_by_the_dataset_run(tmp_path / "project--pipeline") < count  # the lanes embedded the rest
+    assert _texts_embedded_by_the_dataset_run(projects["--no-pipeline"]) > 10 * count
+    assert _texts_embedded_by_the_dataset_run(projects["--pipeline"]) < count  # the lanes embedded the rest
