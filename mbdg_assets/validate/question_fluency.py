@@ -178,6 +178,11 @@ def form_faults(question: str, source: str, fact: str | None = None, span: str |
     return faults
 
 
+def disfluent(fluency: float | None) -> bool:
+    """Fluency was measured (None or NaN: it was not) and is below MIN_FLUENCY."""
+    return fluency is not None and not math.isnan(fluency) and fluency < MIN_FLUENCY
+
+
 def well_formed(faults: Sequence[str], fluency: float | None) -> bool:
     """No fault of form, and fluent enough where fluency was measured."""
-    return not faults and (fluency is None or math.isnan(fluency) or fluency >= MIN_FLUENCY)
+    return not faults and not disfluent(fluency)

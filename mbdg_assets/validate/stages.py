@@ -24,7 +24,7 @@ from mbdg_assets.shared.text import content_stems
 from mbdg_assets.validate.dedup import DedupResult
 from mbdg_assets.validate.grounding import claim_grounding
 from mbdg_assets.validate.novelty import coverage_gain, novelty
-from mbdg_assets.validate.question_fluency import MIN_FLUENCY, form_faults, form_source
+from mbdg_assets.validate.question_fluency import MIN_FLUENCY, disfluent, form_faults, form_source
 from mbdg_assets.validate.question_match import question_matches
 
 
@@ -119,7 +119,7 @@ class SchemaStage:
         if faults:
             return StageResult(1.0, tuple(f"schema: {fault}" for fault in faults), "garbled", review=True)
         fluency = generation.get("question_fluency")
-        if fluency is not None and fluency < MIN_FLUENCY:
+        if disfluent(fluency):
             return StageResult(1.0, (f"schema: the question reads garbled (fluency {fluency:.2f} < {MIN_FLUENCY})",),
                                "disfluent", review=True)
         return StageResult(1.0)
