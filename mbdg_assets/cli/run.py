@@ -32,7 +32,7 @@ from mbdg_assets.generate.goal_rounds import Goal, GoalReport, extra_targets, st
 from mbdg_assets.shared.quotas import quota_shortfalls
 from mbdg_assets.generate.planning import KINDS, allocate_targets
 from mbdg_assets.llm.progress import CallProgress, add_listener, remove_listener
-from mbdg_assets.storage.project import ProjectPaths, prepare_dagster_home, project_config, save_project_config
+from mbdg_assets.storage.project import ProjectPaths, dagster_environment, project_config, save_project_config
 from mbdg_assets.storage.tables import decision_counts, load_plan_sizes, purge_removed_documents
 from mbdg_assets.storage.vectors import VectorStore
 
@@ -331,8 +331,7 @@ def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, gen
     started, summary = time.monotonic(), RunSummary()
     run_started = datetime.now(timezone.utc)
     paths = ProjectPaths(project_dir)
-    os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(paths))
-    os.environ["MBDG_PROJECT_DIR"] = str(paths.root)
+    os.environ.update(dagster_environment(paths))
     config = save_run_settings(paths, docs, out, llm, generate, echo, embed)
     llm_fields = {name: getattr(llm, name) for name in LLMResource.model_fields}  # plain values travel to a process
     defs_args = (str(paths.root), str(docs), str(out), llm_fields, config, follow_symlinks, allow_key_change)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from mbdg_assets.storage.project import ProjectPaths, prepare_dagster_home
+from mbdg_assets.storage.project import ProjectPaths, dagster_environment
 
 STOP_GRACE_SECONDS = 20
 
@@ -42,7 +42,7 @@ def dagster_dev_command(host: str, port: int) -> list[str]:
 
 
 def serve_ui(paths: ProjectPaths, host: str, port: int) -> int:
-    env = os.environ | {"DAGSTER_HOME": str(prepare_dagster_home(paths)), "MBDG_PROJECT_DIR": str(paths.root)}
+    env = os.environ | dagster_environment(paths)
     print(f"mbdg: Dagster UI on http://{host}:{port} (project {paths.root}); Ctrl-C stops it", flush=True)
     process = subprocess.Popen(dagster_dev_command(host, port), env=env, preexec_fn=_restore_default_signals,
                                start_new_session=True)

@@ -1,0 +1,63 @@
+"""Dagster's SQLite event log, with a batch of asset events written in one transaction per file.
+
+Why: a range run over N document partitions logs one "materialization planned" and one
+"materialization" event per asset and partition. Dagster's SQLite storage writes each event on a
+fresh connection to the run's file and another to the asset index, and the last connection to
+close checkpoints the write-ahead log, so each event costs several milliseconds of fsync: measured
+at 89% of mbdg's own time per document at 1,000 documents (issue 12). Dagster already groups
+exactly these events into batches when `DAGSTER_EVENT_BATCH_SIZE` is set (mbdg's commands set
+it: storage/project.py `dagster_environment`), but its SQLite storage then writes a batch one event at a time.
+Here a batch costs two transactions: the index (asset rows, tags) first, then the run's file.
+
+Same tables and rows as Dagster's own storage, so the UI, sensors and `dagster` commands read it
+unchanged. A batch with any other kind of event (checks, run status) goes the one-by-one way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+from dagster import Field, StringSource
+from dagster._core.events import ASSET_EVENTS
+from dagster._core.event_api import EventLogEntry
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._serdes import ConfigurableClassData
+
+def _batchable(events: Sequence[EventLogEntry]) -> bool:
+    """Asset events of one run that name an asset: the ones a range run logs per partition."""
+    return (len({event.run_id for event in events}) == 1
+            and all(event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS
+                    and event.get_dagster_event().asset_key for event in events))
+
+
+class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
+    """Dagster's SQLite event log (`base_dir` defaults to `$DAGSTER_HOME/history/runs`, Dagster's
+    own default, so a project folder can move) with one transaction per file for a batch."""
+
+    def __init__(self, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None):
+        super().__init__(base_dir or os.path.join(os.environ["DAGSTER_HOME"], "history", "runs"), inst_data)
+
+    @classmethod
+    def config_type(cls) -> dict:
+        return {"base_dir": Field(StringSource, is_required=False)}
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None,
+                          config_value: Mapping[str, str]) -> BatchedSqliteEventLogStorage:
+        return cls(inst_data=inst_data, **config_value)
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """Index first: if it fails nothing is written and Dagster stores the events one by one."""
+        if not _batchable(events):
+            super().store_event_batch(events)
+            return
+        statements = [self.prepare_insert_event(event) for event in events]
+        with self.index_transaction() as conn:
+            event_ids = [conn.execute(statement).inserted_primary_key[0] for statement in statements]
+            self._store_asset_event_tags(conn, events, event_ids)
+            for event, event_id in zip(events, event_ids):
+                self._store_asset_event(conn, event, event_id)
+        with self.run_connection(events[0].run_id) as conn:
+            for statement in statements:
+                conn.execute(statement)
