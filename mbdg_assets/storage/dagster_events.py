@@ -5,9 +5,11 @@ Why: a range run over N document partitions logs one "materialization planned" a
 fresh connection to the run's file and another to the asset index, and the last connection to
 close checkpoints the write-ahead log, so each event costs several milliseconds of fsync: measured
 at 89% of mbdg's own time per document at 1,000 documents (issue 12). Dagster already groups
-exactly these events into batches when `DAGSTER_EVENT_BATCH_SIZE` is set (mbdg's commands set
-it: storage/project.py `dagster_environment`), but its SQLite storage then writes a batch one event at a time.
-Here a batch costs two transactions: the index (asset rows, tags) first, then the run's file.
+exactly these events into batches when `DAGSTER_EVENT_BATCH_SIZE` is set, but its SQLite storage
+then writes a batch one event at a time. This storage sets the variable (unless it is set already) in
+every process that loads it: `mbdg run`, its lanes, `mbdg ui`, a plain `dagster dev` or run worker on
+the project's instance alike, so a UI backfill writes events the way `mbdg run` does. Here a batch
+costs two transactions: the index (asset rows, tags) first, then the run's file.
 
 Same tables and rows as Dagster's own storage, so the UI, sensors and `dagster` commands read it
 unchanged. A batch with any other kind of event (checks, run status) goes the one-by-one way.
@@ -24,6 +26,9 @@ from dagster._core.event_api import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._serdes import ConfigurableClassData
 
+EVENT_BATCH_SIZE = "1000"  # events per batch: a range run's planned or materialized events of one asset
+
+
 def _batchable(events: Sequence[EventLogEntry]) -> bool:
     """Asset events of one run that name an asset: the ones a range run logs per partition."""
     return (len({event.run_id for event in events}) == 1
@@ -37,6 +42,8 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None):
         super().__init__(base_dir or os.path.join(os.environ["DAGSTER_HOME"], "history", "runs"), inst_data)
+        if not os.environ.get("DAGSTER_EVENT_BATCH_SIZE"):  # a user's own value (0: off) stays
+            os.environ["DAGSTER_EVENT_BATCH_SIZE"] = EVENT_BATCH_SIZE  # Dagster reads it per event
 
     @classmethod
     def config_type(cls) -> dict:

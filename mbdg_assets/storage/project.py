@@ -29,11 +29,6 @@ event_log_storage:
   module: mbdg_assets.storage.dagster_events
   class: BatchedSqliteEventLogStorage
 """
-# Dagster groups a range run's per-partition asset events into batches of up to this many when the
-# variable is set; the storage above writes each batch at once (issue 12: 89% of own time was these).
-DAGSTER_EVENT_BATCH_SIZE = "1000"
-
-
 @dataclass(frozen=True)
 class ProjectPaths:
     """The fixed layout inside a project directory."""
@@ -91,8 +86,7 @@ def prepare_dagster_home(paths: ProjectPaths) -> Path:
 def dagster_environment(paths: ProjectPaths) -> dict[str, str]:
     """The variables every Dagster process of a project runs with (`mbdg run` sets them on itself,
     `mbdg ui` on `dagster dev`; runs and lanes inherit them)."""
-    return {"DAGSTER_HOME": str(prepare_dagster_home(paths)), "MBDG_PROJECT_DIR": str(paths.root),
-            "DAGSTER_EVENT_BATCH_SIZE": DAGSTER_EVENT_BATCH_SIZE}
+    return {"DAGSTER_HOME": str(prepare_dagster_home(paths)), "MBDG_PROJECT_DIR": str(paths.root)}
 
 
 def load_settings(paths: ProjectPaths) -> dict:

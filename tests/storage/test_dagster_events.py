@@ -55,6 +55,7 @@ def _written(instance: dg.DagsterInstance) -> dict:
 
 def test_a_range_run_writes_the_same_rows_in_a_fraction_of_the_connections(tmp_path: Path, monkeypatch):
     project = ProjectPaths(tmp_path / "project")
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
     for name, value in dagster_environment(project).items():
         monkeypatch.setenv(name, value)
     batched, batched_connections = _run_counting_connections(project.dagster_home, monkeypatch)
@@ -64,7 +65,7 @@ def test_a_range_run_writes_the_same_rows_in_a_fraction_of_the_connections(tmp_p
     plain_home.mkdir()
     (plain_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     monkeypatch.setenv("DAGSTER_HOME", str(plain_home))
-    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE")
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE")  # set by the batched storage when it loaded
     plain, plain_connections = _run_counting_connections(plain_home, monkeypatch)
     assert type(plain.event_log_storage).__name__ == "SqliteEventLogStorage"
 
