@@ -21,7 +21,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mbdg_assets.extract.formats import data as data_formats
-from mbdg_assets.extract.formats import archive, code, docling_backend, images, legacy_office, mail, markup, office, web
+from mbdg_assets.extract.formats import (archive, code, docling_backend, images, legacy_office, mail, markup, notebook, office,
+                                         subtitles, web)
 from mbdg_assets.extract.formats.docx import extract_docx
 from mbdg_assets.extract.formats.text import extract_markdown, extract_text
 from mbdg_assets.extract.formats import pdf as pdf_format
@@ -71,10 +72,10 @@ _FORMATS: tuple[_Format, ...] = (
     _Format("markdown", (".md", ".markdown"), extract_markdown, check_text_magic),
     _Format("text", (".txt", ".text", ".log"), extract_text, check_text_magic),
     _Format("pdf", (".pdf",), pdf_format.extract_pdf, check_pdf_magic),
-    _Format("docx", (".docx",), extract_docx, zip_magic("Word document")),
-    _Format("pptx", (".pptx",), office.extract_pptx, zip_magic("PowerPoint file")),
-    _Format("xlsx", (".xlsx", ".xlsm"), office.extract_xlsx, zip_magic("Excel workbook")),
-    _Format("xls", (".xls",), office.extract_xls, office.check_xls_magic),
+    _Format("docx", (".docx", ".docm", ".dotx", ".dotm"), extract_docx, zip_magic("Word document")),
+    _Format("pptx", (".pptx", ".pptm", ".potx", ".potm", ".ppsx", ".ppsm"), office.extract_pptx, zip_magic("PowerPoint file")),
+    _Format("xlsx", (".xlsx", ".xlsm", ".xltx", ".xltm"), office.extract_xlsx, zip_magic("Excel workbook")),
+    _Format("xls", (".xls", ".xlt"), office.extract_xls, office.check_xls_magic),
     _Format("odt", (".odt", ".ott"), office.extract_odt, zip_magic("OpenDocument text")),
     _Format("ods", (".ods", ".ots"), office.extract_odt, zip_magic("OpenDocument spreadsheet")),
     _Format("odp", (".odp", ".otp"), office.extract_odt, zip_magic("OpenDocument presentation")),
@@ -92,15 +93,21 @@ _FORMATS: tuple[_Format, ...] = (
                       ".pnm", ".ppm", ".pgm", ".pbm"), images.extract_image,
             images.check_image_magic),
     _Format("yaml", (".yaml", ".yml"), data_formats.extract_yaml, check_text_magic),
+    _Format("toml", (".toml",), data_formats.extract_toml, check_text_magic),
+    _Format("ini", (".ini", ".cfg", ".conf", ".properties"), data_formats.extract_ini, check_text_magic),
+    _Format("notebook", (".ipynb",), notebook.extract_notebook, check_text_magic),
+    _Format("subtitles", (".vtt", ".srt"), subtitles.extract_subtitles, check_text_magic),
+    _Format("mhtml", (".mht", ".mhtml"), mail.extract_mhtml, check_text_magic),
     _Format("xml", (".xml",), data_formats.extract_xml, check_text_magic),
+    _Format("svg", (".svg",), data_formats.extract_svg, check_text_magic),
     _Format("org", (".org",), markup.extract_org, check_text_magic),
     _Format("man", (".man",) + tuple(f".{n}" for n in range(1, 10)), markup.extract_man, check_text_magic),
     _Format("python", (".py", ".pyw"), code.extract_python, check_text_magic),
     _Format("code", tuple(s for s in code.LANGUAGES if s not in (".py",)), code.extract_code, check_text_magic),
     _Format("qt_translation", (), data_formats.extract_qt_translations, check_text_magic),  # .ts by content
     _Format("smime", (".p7s", ".p7m"), mail.extract_smime, None, nested=True),
-    _Format("doc", (".doc",), legacy_office.extract_doc, check_doc_magic),
-    _Format("ppt", (".ppt",), legacy_office.extract_ppt, legacy_office.check_ole_magic),
+    _Format("doc", (".doc", ".dot"), legacy_office.extract_doc, check_doc_magic),
+    _Format("ppt", (".ppt", ".pot", ".pps"), legacy_office.extract_ppt, legacy_office.check_ole_magic),
     _Format("zip", (".zip",), archive.extract_zip, archive.check_zip_magic, nested=True),
     _Format("tar", (".tar", ".gz", ".tgz", ".bz2", ".tbz2", ".xz", ".txz"), archive.extract_tar, archive.check_tar_magic, nested=True),
 )

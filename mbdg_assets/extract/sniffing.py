@@ -85,7 +85,7 @@ def check_doc_magic(path: Path, head: bytes) -> None:
         return
     if sniff(head) is None and (b"\x00" not in head[:8192] or text_encoding(head)):
         return
-    raise ExtractionError("corrupt_file", f"{path.name}: named .doc but is neither a Word file, RTF nor text")
+    raise ExtractionError("corrupt_file", f"{path.name}: named {path.suffix} but is neither a Word file, RTF nor text")
 
 
 _QT_TS = re.compile(rb"^\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*(?:<!DOCTYPE\s+TS\b[^>]*>\s*)?<TS[\s>]", re.DOTALL)

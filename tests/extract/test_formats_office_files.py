@@ -816,3 +816,154 @@ def test_binary_named_without_a_suffix_is_unsupported(tmp_path: Path) -> None:
     with pytest.raises(ExtractionError) as error:
         extract_document(path)
     assert error.value.code == "unsupported_format" and "no suffix, not text" in error.value.message
+
+
+# --------------------------------------------------------------------------- Office variants and more text kinds
+
+_MAIN_TYPES = {  # what a variant's [Content_Types].xml says its main part is (the only difference to the plain file)
+    ".docm": "application/vnd.ms-word.document.macroEnabled.main+xml",
+    ".dotx": "application/vnd.openxmlformats-officedocument.wordprocessingml.template.main+xml",
+    ".dotm": "application/vnd.ms-word.template.macroEnabledTemplate.main+xml",
+    ".potx": "application/vnd.openxmlformats-officedocument.presentationml.template.main+xml",
+    ".ppsx": "application/vnd.openxmlformats-officedocument.presentationml.slideshow.main+xml",
+    ".pptm": "application/vnd.ms-powerpoint.presentation.macroEnabled.main+xml",
+    ".xltx": "application/vnd.openxmlformats-officedocument.spreadsheetml.template.main+xml",
+}
+_PLAIN_TYPES = {"w": "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
+                "p": "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml",
+                "x": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"}
+
+
+def _variant(plain: Path, suffix: str) -> Path:
+    """``plain`` (a .docx / .pptx / .xlsx we built) saved as ``suffix``: its main part's content type changed."""
+    import zipfile
+
+    kind = {"d": "w", "p": "p", "x": "x"}[suffix[1]]
+    out = plain.with_suffix(suffix)
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "[Content_Types].xml":
+                assert _PLAIN_TYPES[kind].encode() in data
+                data = data.replace(_PLAIN_TYPES[kind].encode(), _MAIN_TYPES[suffix].encode())
+            target.writestr(info, data)
+    return out
+
+
+@pytest.mark.parametrize("suffix", sorted(_MAIN_TYPES))
+def test_macro_enabled_and_template_office_files_read_like_the_plain_ones(tmp_path: Path, suffix: str) -> None:
+    from format_files import write_docx, write_pptx, write_xlsx
+
+    writer, plain_suffix = {"d": (write_docx, ".docx"), "p": (write_pptx, ".pptx"), "x": (write_xlsx, ".xlsx")}[suffix[1]]
+    source = writer(tmp_path / f"plain{plain_suffix}")
+    plain, variant = extract_document(source), extract_document(_variant(source, suffix))
+    assert variant.format == plain.format
+    assert [b.text for b in variant.blocks] == [b.text for b in plain.blocks] and variant.blocks
+
+
+def test_a_word_package_whose_main_part_is_not_a_document_is_refused(tmp_path: Path) -> None:
+    from format_files import write_pptx
+
+    deck = write_pptx(tmp_path / "deck.pptx")
+    path = tmp_path / "deck.docx"
+    path.write_bytes(deck.read_bytes())
+    with pytest.raises(ExtractionError) as error:
+        extract_document(path)
+    assert error.value.code in ("wrong_extension", "corrupt_file") and "deck.docx" in error.value.message
+
+
+@needs_soffice
+@pytest.mark.parametrize(("writer", "suffix", "format_name"), [("write_docx", "dot", "doc"), ("write_pptx", "pps", "ppt")])
+def test_legacy_templates_and_shows_read_like_their_documents(tmp_path: Path, writer: str, suffix: str, format_name: str) -> None:
+    import format_files
+
+    source = getattr(format_files, writer)(tmp_path / f"modern.{'docx' if suffix == 'dot' else 'pptx'}")
+    modern = extract_document(source)
+    doc = extract_document(_legacy(tmp_path, source, suffix))
+    assert doc.format == format_name
+    assert " ".join(doc.text.split()) == " ".join(modern.text.split())
+
+
+def test_subtitles_become_paragraphs_by_speaker_and_pause(tmp_path: Path) -> None:
+    vtt = _write(tmp_path, "meeting.vtt", "WEBVTT\nKind: captions\n\nNOTE written by the recorder\n\n"
+                 "1\n00:00:01.000 --> 00:00:03.500\n<v Ann>The roaster is cleaned <i>every</i> Friday.\n\n"
+                 "00:00:03.600 --> 00:00:05.000\n<v Ann>Its chaff tray daily.\n\n"
+                 "00:00:05.200 --> 00:00:07.000\n<v Ben>Who keeps the log?\n\n"
+                 "00:00:15.000 --> 00:00:17.000\n<v Ben>The shift lead does.\n")
+    assert kinds(extract_document(vtt), "paragraph") == [
+        "Ann: The roaster is cleaned every Friday. Its chaff tray daily.", "Ben: Who keeps the log?",
+        "Ben: The shift lead does."]
+    srt = _write(tmp_path, "talk.srt", "1\n00:00:01,000 --> 00:00:02,000\nGreen coffee arrives\non Tuesdays.\n\n"
+                 "2\n00:00:02,100 --> 00:00:04,000\nIt is weighed at once.\n")
+    doc = extract_document(srt)
+    assert doc.format == "subtitles" and kinds(doc, "paragraph") == ["Green coffee arrives on Tuesdays. It is weighed at once."]
+    with pytest.raises(ExtractionError) as error:
+        extract_document(_write(tmp_path, "notes.srt", "just some words\n"))
+    assert error.value.code == "corrupt_file" and "no timed cues" in error.value.message
+
+
+def test_a_notebook_reads_as_its_markdown_and_code_cells(tmp_path: Path) -> None:
+    import json
+
+    notebook = {"cells": [
+        {"cell_type": "markdown", "source": ["# Roast curves\n", "\n", "We log the bean temperature every second."]},
+        {"cell_type": "code", "source": "curve = load('batch-12.csv')\ncurve.plot()",
+         "outputs": [{"output_type": "display_data", "data": {"image/png": "iVBORw0KGgo="}}]},
+        {"cell_type": "markdown", "source": "## First crack\nIt comes at about 196 degrees."}],
+        "metadata": {"kernelspec": {"language": "python", "name": "python3"}}, "nbformat": 4, "nbformat_minor": 5}
+    doc = extract_document(_write(tmp_path, "roast.ipynb", json.dumps(notebook)))
+    assert doc.format == "notebook"
+    assert [t for _, _, t in headings(doc)] == ["# Roast curves", "## First crack"]
+    assert kinds(doc, "code") == ["```python\ncurve = load('batch-12.csv')\ncurve.plot()\n```"]
+    assert "iVBORw0KGgo" not in doc.text and "about 196 degrees" in doc.text
+    with pytest.raises(ExtractionError) as error:
+        extract_document(_write(tmp_path, "other.ipynb", '{"name": "not a notebook"}'))
+    assert error.value.code == "corrupt_file" and "Jupyter" in error.value.message
+
+
+def test_toml_and_ini_settings(tmp_path: Path) -> None:
+    toml = extract_document(_write(tmp_path, "roaster.toml", 'title = "Roaster settings"\n\n[drum]\ncharge_c = 200\n'
+                                   'rests = 2026-01-05\n\n[[profiles]]\nname = "light"\nminutes = 9\n\n'
+                                   '[[profiles]]\nname = "dark"\nminutes = 13\n'))
+    assert toml.format == "toml"
+    assert [t for _, _, t in headings(toml)] == ["# drum", "# profiles"]
+    assert "charge_c: 200" in toml.text and "2026-01-05" in toml.text and "| dark | 13 |" in toml.text
+    with pytest.raises(ExtractionError) as error:
+        extract_document(_write(tmp_path, "bad.toml", "[drum\ncharge = \n"))
+    assert error.value.code == "corrupt_file"
+
+    ini = extract_document(_write(tmp_path, "roaster.ini", "; Settings for the Probat roaster.\n; Change them only after a test roast.\n"
+                                  "[drum]\ncharge_c = 200\nspeed = 52\n\n# Gas in percent of the burner's maximum.\n[gas]\nstart = 60\n"))
+    assert ini.format == "ini"
+    assert [t for _, _, t in headings(ini)] == ["[drum]", "[gas]"]
+    assert kinds(ini, "paragraph") == ["Settings for the Probat roaster. Change them only after a test roast.",
+                                       "Gas in percent of the burner's maximum."]
+    assert kinds(ini, "code") == ["charge_c = 200\nspeed = 52", "start = 60"]
+
+
+def test_a_saved_web_page_reads_its_html_part(tmp_path: Path) -> None:
+    page = ('From: <Saved by Blink>\nSubject: Roastery guide\nMIME-Version: 1.0\n'
+            'Content-Type: multipart/related; type="text/html"; boundary="----b"\n\n'
+            '------b\nContent-Type: text/html; charset="utf-8"\nContent-Transfer-Encoding: quoted-printable\n'
+            'Content-Location: https://intranet/guide\n\n'
+            '<html><head><title>Roastery guide</title></head><body><h2>Cooling</h2><p>Beans cool for f=\nour minutes.</p></body></html>\n'
+            '------b\nContent-Type: image/png\nContent-Transfer-Encoding: base64\nContent-Location: https://intranet/logo.png\n\n'
+            'iVBORw0KGgo=\n------b--\n')
+    doc = extract_document(_write(tmp_path, "guide.mht", page))
+    assert doc.format == "mhtml"
+    assert [t for _, _, t in headings(doc)] == ["# Roastery guide", "## Cooling"]
+    assert "Beans cool for four minutes." in doc.text and "iVBOR" not in doc.text
+
+
+def test_svg_keeps_the_drawings_words_not_its_geometry(tmp_path: Path) -> None:
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="200" height="80"><title>Roast flow</title>'
+           '<g id="layer1"><rect x="1" y="1" width="50" height="20"/><path d="M20 196q0-25 4-49"/>'
+           '<text x="5" y="15">Green <tspan font-weight="bold">coffee</tspan> store</text></g>'
+           '<desc>Drawn by the roastery</desc><text x="5" y="50">Roaster number two</text></svg>')
+    doc = extract_document(_write(tmp_path, "flow.svg", svg))
+    assert doc.format == "svg"
+    assert [t for _, _, t in headings(doc)] == ["# Roast flow"]
+    assert kinds(doc, "paragraph") == ["Green coffee store\nDrawn by the roastery\nRoaster number two"]
+    with pytest.raises(ExtractionError) as error:
+        extract_document(_write(tmp_path, "icon.svg", '<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0h9"/></svg>'))
+    assert error.value.code == "no_text"

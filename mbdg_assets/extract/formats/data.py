@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 from .base import Drafts, ExtractionError, Parsed, as_utf8, decode, markdown_tables, squash
@@ -87,7 +88,7 @@ def _json_section(drafts: Drafts, title: str, value: object, level: int) -> None
     _json_value(drafts, value, level + 1)
 
 
-def _parse_json(path: Path, text: str, what: str) -> object:
+def parse_json(path: Path, text: str, what: str) -> object:
     """json.loads with truncation told apart from other syntax errors."""
     try:
         return json.loads(text)
@@ -100,7 +101,7 @@ def _parse_json(path: Path, text: str, what: str) -> object:
 def extract_json(path: Path, data: bytes) -> Parsed:
     """A JSON document as nested sections: keys of objects become headings by depth."""
     drafts = Drafts()
-    _json_value(drafts, _parse_json(path, decode(path, data), "JSON"), 1)
+    _json_value(drafts, parse_json(path, decode(path, data), "JSON"), 1)
     return Parsed(drafts.items)
 
 
@@ -109,7 +110,7 @@ def extract_jsonl(path: Path, data: bytes) -> Parsed:
     records = []
     for number, line in enumerate(decode(path, data).split("\n"), start=1):
         if line.strip():
-            records.append(_parse_json(path, line, f"line {number}"))
+            records.append(parse_json(path, line, f"line {number}"))
     drafts = Drafts()
     if _is_records(records):
         _json_value(drafts, records, 1)
@@ -179,6 +180,59 @@ def extract_yaml(path: Path, data: bytes) -> Parsed:
         _json_value(drafts, values[0], 1)
     for number, value in enumerate(values if len(values) > 1 else [], start=1):
         _json_section(drafts, f"document {number}", value, 1)
+    return Parsed(drafts.items)
+
+
+# --------------------------------------------------------------------------- TOML and INI
+
+
+def extract_toml(path: Path, data: bytes) -> Parsed:
+    """TOML (pyproject.toml, Cargo.toml, service settings) read like JSON: tables become headings
+    by depth, arrays of flat tables become Markdown tables. tomllib is the standard library's."""
+    import tomllib
+
+    try:
+        value = tomllib.loads(decode(path, data))
+    except tomllib.TOMLDecodeError as exc:
+        raise ExtractionError("corrupt_file", f"{path.name}: not valid TOML ({exc})") from exc
+    drafts = Drafts()
+    _json_value(drafts, _plain(path, value, [MAX_NODES]), 1)
+    return Parsed(drafts.items)
+
+
+_INI_SECTION = re.compile(r"^\s*\[([^\]\n]+)\]\s*$")
+
+
+def extract_ini(path: Path, data: bytes) -> Parsed:
+    """INI-style settings (.ini, .cfg, .conf): each ``[section]`` a heading, its ``key = value``
+    lines kept together as one block, and comment lines (``#``, ``;``) as the prose they usually
+    are. Read by lines rather than configparser, which drops the comments and refuses the many
+    .conf files that are not strictly INI."""
+    drafts, block, prose = Drafts(), [], []
+
+    def flush() -> None:
+        drafts.add("paragraph", " ".join(prose))
+        drafts.add("code", "\n".join(block))
+        prose.clear()
+        block.clear()
+
+    for line in decode(path, data).split("\n"):
+        stripped, section = line.strip(), _INI_SECTION.match(line)
+        if section:
+            flush()
+            drafts.heading(stripped, section.group(1).strip(), 1)
+        elif stripped.startswith(("#", ";")):
+            if block:
+                flush()
+            prose.append(stripped.lstrip("#;").strip())
+        elif stripped:
+            if prose and not block:
+                drafts.add("paragraph", " ".join(prose))
+                prose.clear()
+            block.append(line.rstrip())
+        elif prose or block:
+            flush()
+    flush()
     return Parsed(drafts.items)
 
 
@@ -276,6 +330,28 @@ def extract_xml(path: Path, data: bytes) -> Parsed:
         drafts.add("paragraph", squash(" ".join(root.itertext())))
     else:
         _xml_element(drafts, root, 2)
+    return Parsed(drafts.items)
+
+
+_SVG_TEXT = {"title", "desc", "text", "flowRoot"}  # the elements whose words a drawing shows or names
+
+
+def extract_svg(path: Path, data: bytes) -> Parsed:
+    """An SVG drawing's words, not its geometry: the drawing's own <title> as the heading, then
+    each <title>, <desc> and <text> (its <tspan> pieces joined) in document order as one line."""
+    from lxml import etree
+
+    root, drafts, lines = _parse_xml(path, data), Drafts(), []
+    for element in root.iter():
+        if isinstance(element.tag, str) and etree.QName(element).localname in _SVG_TEXT:
+            if any(etree.QName(a).localname in _SVG_TEXT for a in element.iterancestors() if isinstance(a.tag, str)):
+                continue  # a <title> inside a <text> is part of that text
+            text = squash(" ".join(element.itertext()))
+            if element.getparent() is root and etree.QName(element).localname == "title" and not drafts.items:
+                drafts.heading(f"# {text}", text, 1)
+            elif text:
+                lines.append(text)
+    drafts.add("paragraph", "\n".join(lines))
     return Parsed(drafts.items)
 
 

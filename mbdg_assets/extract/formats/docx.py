@@ -89,19 +89,34 @@ def _flush_list(drafts: Drafts, pending: list[str]) -> None:
         pending.clear()
 
 
+# Macro-enabled documents (.docm) and templates (.dotx, .dotm) hold the same main part as a .docx
+# under another content type; python-docx's Document() accepts only the .docx one.
+_WORD_MAIN_TYPES = ("application/vnd.ms-word.document.macroEnabled.main+xml",
+                    "application/vnd.openxmlformats-officedocument.wordprocessingml.template.main+xml",
+                    "application/vnd.ms-word.template.macroEnabledTemplate.main+xml")
+
+
 def _load_docx(path: Path, data: bytes):
-    """Open with python-docx; any failure inside the package is a corrupt file to us."""
+    """Open with python-docx (any Word package: document, macro-enabled, template); any failure
+    inside the package is a corrupt file to us. Macros are never run: only the XML is read."""
     import io
 
-    import docx
+    from docx.opc.part import PartFactory
+    from docx.package import Package
+    from docx.parts.document import DocumentPart
 
+    for content_type in _WORD_MAIN_TYPES:
+        PartFactory.part_type_for.setdefault(content_type, DocumentPart)
     open_zip(path, data, "Word document").close()  # tells truncated and encrypted zips apart first
     try:
-        return docx.Document(io.BytesIO(data))
+        part = Package.open(io.BytesIO(data)).main_document_part
     except Exception as exc:  # python-docx raises zip, XML and KeyErrors alike
         raise ExtractionError(
             "corrupt_file", f"{path.name}: not a readable Word document ({type(exc).__name__}: {exc})"
         ) from exc
+    if not isinstance(part, DocumentPart):
+        raise ExtractionError("corrupt_file", f"{path.name}: not a Word document (its main part is {part.content_type})")
+    return part.document
 
 
 def extract_docx(path: Path, data: bytes) -> Parsed:

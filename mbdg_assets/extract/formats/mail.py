@@ -1,4 +1,5 @@
-"""E-mail: .eml through Python's ``email`` package, .msg (Outlook) through olefile.
+"""E-mail: .eml through Python's ``email`` package, .msg (Outlook) through olefile; web pages saved
+as MIME (.mht) through ``email`` too.
 
 Attachments are extracted recursively with the same extractors as files on disk, each under an
 'Attachment: name' heading, so a PDF sent by mail is as searchable as one in the folder.
@@ -103,6 +104,25 @@ def extract_eml(path: Path, data: bytes, depth: int, parse: ParseBytes) -> Parse
     """Subject as the top heading, From/To/Cc/Date, the plain-text body (HTML body when there is
     no plain one), then every attachment extracted recursively."""
     return Parsed(eml_drafts(path, data, depth, parse).items)
+
+
+# --------------------------------------------------------------------------- MHTML
+
+
+def extract_mhtml(path: Path, data: bytes) -> Parsed:
+    """A web page saved as one file (.mht / .mhtml: a MIME multipart/related message, as browsers
+    and Word's "single file web page" save it): its HTML part read like an .html file (the part
+    the ``start`` parameter names, else the first HTML part); saved images, styles and scripts
+    are not text and are not read."""
+    message = email.message_from_bytes(as_utf8(data), policy=email.policy.default)
+    parts = [part for part in message.walk() if part.get_content_type() == "text/html"]
+    start = (message.get_param("start") or "").strip("<>")
+    page = next((p for p in parts if start and (p.get("Content-ID") or "").strip("<>") == start), parts[0] if parts else None)
+    if page is None:
+        raise ExtractionError("corrupt_file", f"{path.name}: no HTML page inside (not a saved web page?)")
+    from .web import html_page
+
+    return html_page(path, _body_text(page, path)[1])
 
 
 # --------------------------------------------------------------------------- MSG

@@ -50,13 +50,17 @@ def _pptx_shapes(drafts: Drafts, shapes, page: int, skip) -> None:
 def extract_pptx(path: Path, data: bytes) -> Parsed:
     """One page per slide: its title (or 'Slide N') is a level-1 heading, then text, lists,
     tables, and the speaker notes as a last paragraph."""
-    from pptx import Presentation
+    from pptx.package import Package
+    from pptx.parts.presentation import PresentationPart
 
     open_zip(path, data, "PowerPoint file").close()  # tells truncated and encrypted zips apart first
-    try:
-        deck = Presentation(io.BytesIO(data))
+    try:  # the package, not Presentation(): that refuses templates (.potx) and shows (.ppsx) python-pptx reads
+        part = Package.open(io.BytesIO(data)).main_document_part
     except Exception as exc:  # python-pptx raises zip, XML and KeyErrors alike
         raise ExtractionError("corrupt_file", f"{path.name}: not a readable PowerPoint file ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(part, PresentationPart):
+        raise ExtractionError("corrupt_file", f"{path.name}: not a PowerPoint file (its main part is {part.content_type})")
+    deck = part.presentation
     drafts = Drafts()
     for number, slide in enumerate(deck.slides, start=1):
         title_shape = slide.shapes.title

@@ -155,10 +155,15 @@ def html_drafts(path: Path, text: str, drafts: Drafts, page: int | None = None) 
 
 
 def extract_html(path: Path, data: bytes) -> Parsed:
-    """Headings h1-h6, paragraphs, lists, tables, <pre> code; page furniture dropped. A page with
-    no <h1> gets its <title> as the top heading so its chunks still carry a section name."""
+    """Headings h1-h6, paragraphs, lists, tables, <pre> code; page furniture dropped."""
+    return html_page(path, _html_source(data, path))
+
+
+def html_page(path: Path, text: str) -> Parsed:
+    """One web page's text (an .html file, a saved .mht page). A page with no <h1> gets its
+    <title> as the top heading so its chunks still carry a section name."""
     drafts = Drafts()
-    title = html_drafts(path, _html_source(data, path), drafts)
+    title = html_drafts(path, text, drafts)
     if title and not any(d.kind == "heading" and d.level == 1 for d in drafts.items):
         top = Drafts()
         top.heading(f"# {title}", title, 1)
