@@ -827,7 +827,10 @@ _MAIN_TYPES = {  # what a variant's [Content_Types].xml says its main part is (t
     ".potx": "application/vnd.openxmlformats-officedocument.presentationml.template.main+xml",
     ".ppsx": "application/vnd.openxmlformats-officedocument.presentationml.slideshow.main+xml",
     ".pptm": "application/vnd.ms-powerpoint.presentation.macroEnabled.main+xml",
+    ".potm": "application/vnd.ms-powerpoint.template.macroEnabled.main+xml",
+    ".ppsm": "application/vnd.ms-powerpoint.slideshow.macroEnabled.main+xml",
     ".xltx": "application/vnd.openxmlformats-officedocument.spreadsheetml.template.main+xml",
+    ".xltm": "application/vnd.ms-excel.template.macroEnabled.main+xml",
 }
 _PLAIN_TYPES = {"w": "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
                 "p": "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml",
@@ -882,6 +885,24 @@ def test_legacy_templates_and_shows_read_like_their_documents(tmp_path: Path, wr
     doc = extract_document(_legacy(tmp_path, source, suffix))
     assert doc.format == format_name
     assert " ".join(doc.text.split()) == " ".join(modern.text.split())
+
+
+@pytest.mark.parametrize("suffix", [".xls", ".xlt"])
+def test_legacy_excel_workbooks_and_templates(tmp_path: Path, suffix: str) -> None:
+    import xlwt
+
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("Inventory")
+    for r, row in enumerate([("Bean", "Origin", "Kg"), ("Arabica", "Brazil", 120), ("Robusta", "Vietnam", 80)]):
+        for c, value in enumerate(row):
+            sheet.write(r, c, value)
+    book.add_sheet("Prices").write(0, 0, "Bean")
+    path = tmp_path / f"stock{suffix}"
+    book.save(str(path))
+    doc = extract_document(path)
+    assert doc.format == "xls" and doc.pages == 2
+    assert [t for _, _, t in headings(doc)][0].endswith("Inventory")
+    assert any("| Robusta | Vietnam | 80 |" in t for t in kinds(doc, "table"))
 
 
 def test_subtitles_become_paragraphs_by_speaker_and_pause(tmp_path: Path) -> None:

@@ -47,12 +47,19 @@ def _pptx_shapes(drafts: Drafts, shapes, page: int, skip) -> None:
             drafts.add(*_pptx_text(shape), page=page)
 
 
+_MACRO_SHOW_TYPES = ("application/vnd.ms-powerpoint.template.macroEnabled.main+xml",  # .potm
+                     "application/vnd.ms-powerpoint.slideshow.macroEnabled.main+xml")  # .ppsm
+
+
 def extract_pptx(path: Path, data: bytes) -> Parsed:
     """One page per slide: its title (or 'Slide N') is a level-1 heading, then text, lists,
     tables, and the speaker notes as a last paragraph."""
+    from pptx.opc.package import PartFactory
     from pptx.package import Package
     from pptx.parts.presentation import PresentationPart
 
+    for content_type in _MACRO_SHOW_TYPES:  # python-pptx maps .pptx, .pptm, .potx and .ppsx only
+        PartFactory.part_type_for.setdefault(content_type, PresentationPart)
     open_zip(path, data, "PowerPoint file").close()  # tells truncated and encrypted zips apart first
     try:  # the package, not Presentation(): that refuses templates (.potx) and shows (.ppsx) python-pptx reads
         part = Package.open(io.BytesIO(data)).main_document_part
