@@ -9,7 +9,8 @@ slices (small ones first, so the server gets work within seconds) and runs two l
 - the *prepare* lane runs `source_documents` + `enriched_chunks` over one slice after the other
   in a process of its own (the first slice in this process, while that one starts);
 - the *generate* lane, in this process, runs `candidates` over each slice as soon as it is
-  prepared, with the run's one request pool;
+  prepared (with the slices after it that are prepared by then, up to MERGED_GENERATE
+  documents: fewer runs, fewer drains of the request pool), with the run's one request pool;
 - once a slice's candidates are made, the prepare process (done preparing, or when it is) embeds
   what validating that slice's winners will embed (validate/vectors_ahead.py), so the dataset
   run that follows mostly looks vectors up instead of embedding after the server is done.
@@ -41,6 +42,7 @@ PREPARE = [dg.AssetKey("source_documents"), dg.AssetKey("enriched_chunks")]
 GENERATE = [dg.AssetKey("candidates")]
 FIRST_SLICE, LARGEST_SLICE = 16, 128  # documents: the server's first calls come after 16 are prepared
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+MERGED_GENERATE = 2 * LARGEST_SLICE  # documents at most in one generate run of slices prepared meanwhile
 PIPELINE_FROM = 64  # documents; below, starting the prepare process (imports, embedding model) costs more than it saves
 
 
@@ -122,18 +124,30 @@ def run_pipelined(job: dg.JobDefinition, instance: dg.DagsterInstance, keys: Seq
     lane.start()
     sender.close()
     jobs.close()
+    prepared: list[RangeOutcome] = []  # prepare outcomes by slice
     outcomes: list[RangeOutcome] = []
+    ready: list[int] = []  # prepared slices not yet generated
+
+    def take(outcome: RangeOutcome) -> None:
+        prepared.append(outcome)
+        outcomes.append(outcome)
+        if outcome.success:
+            ready.append(len(prepared) - 1)
+
     try:
         ahead = 0
-        for index, piece in enumerate(slices):
-            prepared = (run_range(job, instance, piece, spec.run_config, PREPARE) if index == 0
-                        else _receive(receiver, lane, piece))
-            outcomes.append(prepared)
-            if prepared.success:
-                outcomes.append(run_range(job, instance, piece, spec.run_config, GENERATE))
-                if spec.ahead is not None and outcomes[-1].success:
+        take(run_range(job, instance, slices[0], spec.run_config, PREPARE))
+        while ready or len(prepared) < len(slices):
+            if not ready or (len(prepared) < len(slices) and receiver.poll()):
+                take(_receive(receiver, lane, slices[len(prepared)]))
+                continue  # what else is prepared by now joins this generate run
+            batch = _generate_batch(ready, slices)
+            del ready[:len(batch)]
+            outcomes.append(run_range(job, instance, [k for i in batch for k in slices[i]], spec.run_config, GENERATE))
+            if spec.ahead is not None and outcomes[-1].success:
+                for index in batch:
                     job_sender.send(index)
-                    ahead += 1
+                ahead += len(batch)
         job_sender.send(None)
         for _ in range(ahead):  # the last slice's is still being embedded: the dataset run would do it slower
             done = _receive(receiver, lane, [])
@@ -149,6 +163,21 @@ def run_pipelined(job: dg.JobDefinition, instance: dg.DagsterInstance, keys: Seq
             lane.terminate()
             lane.join()
     return outcomes
+
+
+def _generate_batch(ready: list[int], slices: list[list[str]]) -> list[int]:
+    """The prepared slices one generate run takes: the first ready one, and the ones after it that
+    are ready too, up to MERGED_GENERATE documents. Each generate run ends with a drain (its last
+    calls trickle in while no new ones start) and the next begins with a fill, which cost the
+    server a few seconds each, so fewer, longer runs keep it busier. The last slice stays alone:
+    its validation work ahead can only start once it is generated, so it is kept small."""
+    batch, size = ready[:1], len(slices[ready[0]])
+    for index in ready[1:]:
+        if index != batch[-1] + 1 or index == len(slices) - 1 or size + len(slices[index]) > MERGED_GENERATE:
+            break
+        batch.append(index)
+        size += len(slices[index])
+    return batch
 
 
 def _receive(receiver: Connection, lane: multiprocessing.Process, piece: list[str]) -> RangeOutcome:

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from fake_llm_servers import Scripted, instruction_pair_responder, running_fake_llm_server
-from mbdg_assets.cli.range_runs import FIRST_SLICE, LARGEST_SLICE, PIPELINE_FROM, slice_keys
+from mbdg_assets.cli.range_runs import FIRST_SLICE, LARGEST_SLICE, MERGED_GENERATE, PIPELINE_FROM, _generate_batch, slice_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,6 +28,16 @@ def test_slices_cover_the_range_once_in_order_and_grow_to_the_largest():
     assert sizes[0] == FIRST_SLICE and max(sizes) == LARGEST_SLICE
     assert all(b >= a for a, b in zip(sizes, sizes[1:-1]))  # only the last may be cut short
     assert slice_keys(keys[:5]) == [keys[:5]]
+
+
+def test_a_generate_run_takes_the_contiguous_prepared_slices_but_leaves_the_last_alone():
+    slices = slice_keys([f"doc-{i:04d}" for i in range(1000)])  # 16, 32, 64, 128 x 6, 120
+    assert _generate_batch([0], slices) == [0]
+    assert _generate_batch([1, 2, 4], slices) == [1, 2]  # 3 is not prepared yet: 4 waits
+    assert sum(len(slices[i]) for i in _generate_batch([3, 4, 5, 6], slices)) <= MERGED_GENERATE
+    assert _generate_batch([3, 4, 5, 6], slices) == [3, 4]
+    last = len(slices) - 1
+    assert _generate_batch([last - 1, last], slices) == [last - 1]  # its work ahead cannot start before it is generated
 
 
 def _run_times(project: Path) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
@@ -87,7 +97,7 @@ def test_lanes_generate_while_later_slices_are_prepared_and_decide_as_one_range_
     with duckdb.connect(str(projects["--pipeline"] / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(DISTINCT path) FROM candidates WHERE is_winner").fetchone()[0] == count
     prepare, generate = _run_times(projects["--pipeline"])
-    assert len(prepare) == len(generate) == len(slice_keys(range(count)))
+    assert len(prepare) == len(slice_keys(range(count))) and 2 <= len(generate) <= len(prepare)
     assert generate[0][0] < prepare[-1][1]  # the first slice was generating before the last was prepared
 
     pipelined, single = _records(projects["--pipeline"]), _records(projects["--no-pipeline"])
