@@ -3,11 +3,13 @@
     .venv/bin/python bench/real_corpus.py [--list bench/real_corpus.txt] [--gather] [--report out.jsonl]
 
 ``--gather`` writes the list: real files found on disk by the rules in ``PARTS`` (sorted, then
-every n-th file up to a cap, so the list is the same on the same machine). Part ``base`` has the
+every n-th file up to a cap, so the list is the same on the same machine; ``--gather-part more``
+adds one part's files to the list and keeps the others). Part ``base`` has the
 kinds of the corpus measured at the previous stop (documentation text, Markdown, HTML, RST, XML,
 YAML, JSON, CSV, code, PDFs, images, test archives, .doc, .odt); part ``office`` adds what an
 office keeps: LibreOffice's document, spreadsheet, presentation and drawing templates, the Office
-files shipped with Python packages, gzipped documentation, mail. Nothing is dropped because it fails.
+files shipped with Python packages, gzipped documentation, mail; part ``more`` the kinds read
+since (SVG, TOML, INI-style settings, captions). Nothing is dropped because it fails.
 
 Without ``--gather`` the list is read and every file is extracted as ``mbdg extract`` does (archives
 expanded into their members, each read in a bounded worker). A file counts as parsed when at
@@ -51,6 +53,9 @@ PARTS: list[tuple[str, str, tuple[str, ...], int]] = [
     ("office", f"{PY}/test/test_email/data", ("*.eml", "msg_*.txt"), 20),
     ("office", "/usr/share/doc", ("*.gz",), 20), ("office", "/usr/share/doc", ("*.pdf", "*.odt", "*.html"), 20),
     ("office", VENV, ("*.md", "*.rst", "*.txt"), 25),
+    # added at the stop that read these kinds (gathered with --gather-part more, appended to the list)
+    ("more", "/usr/share/doc", ("*.svg",), 10), ("more", VENV, ("*.toml",), 10), ("more", VENV, ("*.cfg", "*.ini"), 10),
+    ("more", "/etc", ("*.conf",), 10), ("more", "/", ("*.srt", "*.vtt"), 6), ("more", VENV, ("*.properties",), 5),
 ]
 SKIP_DIRS = ("/proc", "/sys", "/dev", "/tmp", "/work/wt", "/run")
 
@@ -67,15 +72,18 @@ def _walk(root: str, patterns: tuple[str, ...]) -> list[str]:
     return sorted(found)
 
 
-def gather() -> list[tuple[str, str]]:
-    """(part, path) for every file the rules pick: every n-th of the sorted matches, up to the cap."""
-    chosen: dict[str, str] = {}
+def gather(only: str | None = None, listed: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+    """(part, path) for every file the rules pick: every n-th of the sorted matches, up to the cap
+    (with ``only``: that part's rules, leaving out the ``listed`` files)."""
+    chosen: dict[str, str] = dict.fromkeys(listed, "")
     for part, root, patterns, cap in PARTS:
+        if only and part != only:
+            continue
         found = [p for p in _walk(root, patterns) if p not in chosen] if cap else []
         step = max(len(found) // cap, 1) if cap else 1
         for path in found[::step][:cap]:
             chosen[path] = part
-    return [(part, path) for path, part in chosen.items()]
+    return [(part, path) for path, part in chosen.items() if part]
 
 
 def _sha256(path: str) -> str:
@@ -108,17 +116,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--list", type=Path, default=Path(__file__).with_name("real_corpus.txt"))
     parser.add_argument("--gather", action="store_true", help="pick the files anew and write the list")
+    parser.add_argument("--gather-part", default=None, help="pick one part's files anew and add them to the list")
     parser.add_argument("--report", type=Path, default=None, help="JSON lines of every document read")
     args = parser.parse_args()
     if args.gather:
         args.list.write_text("".join(f"{part}\t{path}\n" for part, path in gather()))
     listing = [tuple(line.split("\t", 1)) for line in args.list.read_text().splitlines() if line.strip()]
+    if args.gather_part:
+        listing = [(part, path) for part, path in listing if part != args.gather_part]
+        listing += gather(args.gather_part, frozenset(path for _, path in listing))
+        args.list.write_text("".join(f"{part}\t{path}\n" for part, path in listing))
     listing = [(part, path) for part, path in listing if os.path.isfile(path)]
     started = time.monotonic()
     outcome = measure(listing, args.report)
     kinds = Counter(Path(path).suffix.lower() or "(none)" for _, path in listing)
     print(f"{len(listing)} files of {len(kinds)} kinds read in {time.monotonic() - started:.0f} s")
-    for label, parts in (("base", ("base",)), ("office", ("office",)), ("all", ("base", "office"))):
+    parts = tuple(dict.fromkeys(part for part, _ in listing))
+    for label, parts in [(part, (part,)) for part in parts] + [("all", parts)]:
         print(f"{label:7s} parsed {_share(outcome, parts, False)}; identical files once {_share(outcome, parts, True)}")
     for path, (part, ok, why, _digest) in outcome.items():
         if not ok:
