@@ -31,6 +31,7 @@ ratio worker / in-process.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
 import sys
@@ -323,6 +324,18 @@ def build(folder: Path, ocr: bool) -> dict[str, Path]:
                                       for i in range(300))),
         "code": ("bench.go", "package main\n\n" + "".join(f"// Batch{i} weighs {PARAGRAPH[:60]}\nfunc Batch{i}(kg int) int {{\n\treturn kg * {i}\n}}\n\n"
                                                         for i in range(300))),
+        "toml": ("bench.toml", "".join(f'[batch{i}]\nbean = "Arabica"\nkg = {i % 90}\nnote = "{PARAGRAPH[:80]}"\n\n' for i in range(2000))),
+        "ini": ("bench.ini", "".join(f"# {PARAGRAPH[:80]}\n[batch{i}]\nbean = Arabica\nkg = {i % 90}\n\n" for i in range(2000))),
+        "subtitles": ("bench.vtt", "WEBVTT\n\n" + "".join(f"00:{i // 60 % 60:02d}:{i % 60:02d}.000 --> 00:{i // 60 % 60:02d}:{i % 60:02d}.900\n"
+                                                          f"<v Ann>{PARAGRAPH[:70]}\n\n" for i in range(3000))),
+        "notebook": ("bench.ipynb", json.dumps({"cells": [c for i in range(300) for c in (
+            {"cell_type": "markdown", "source": f"## Step {i}\n{PARAGRAPH}"},
+            {"cell_type": "code", "source": f"batch_{i} = weigh({i})\nplot(batch_{i})", "outputs": []})],
+            "metadata": {"kernelspec": {"language": "python"}}})),
+        "svg": ("bench.svg", '<svg xmlns="http://www.w3.org/2000/svg"><title>Flow</title>' + "".join(
+            f'<g><rect x="{i}" y="1" width="9" height="9"/><text x="{i}" y="5">{PARAGRAPH[:50]}</text></g>' for i in range(3000)) + "</svg>"),
+        "mhtml": ("bench.mht", 'MIME-Version: 1.0\nContent-Type: multipart/related; boundary="b"\n\n--b\nContent-Type: text/html; charset=utf-8\n\n'
+                  + HTML_PAGE.replace("<main>", "<main>" + f"<h2>More</h2><p>{PARAGRAPH}</p>" * 200) + "\n--b--\n"),
     }
     files = {}
     for name, (filename, content) in text_files.items():
