@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from dagster import Field, StringSource
 from dagster._core.events import ASSET_EVENTS
 from dagster._core.event_api import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
@@ -37,17 +36,13 @@ def _batchable(events: Sequence[EventLogEntry]) -> bool:
 
 
 class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
-    """Dagster's SQLite event log (`base_dir` defaults to `$DAGSTER_HOME/history/runs`, Dagster's
-    own default, so a project folder can move) with one transaction per file for a batch."""
+    """Dagster's SQLite event log with one transaction per file for a batch (`base_dir`: the
+    folder of the run files, `history/runs` in the instance folder as Dagster's default has it)."""
 
-    def __init__(self, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None):
-        super().__init__(base_dir or os.path.join(os.environ["DAGSTER_HOME"], "history", "runs"), inst_data)
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
+        super().__init__(base_dir, inst_data)
         if not os.environ.get("DAGSTER_EVENT_BATCH_SIZE"):  # a user's own value (0: off) stays
             os.environ["DAGSTER_EVENT_BATCH_SIZE"] = EVENT_BATCH_SIZE  # Dagster reads it per event
-
-    @classmethod
-    def config_type(cls) -> dict:
-        return {"base_dir": Field(StringSource, is_required=False)}
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None,

@@ -16,7 +16,8 @@ DEFAULT_PROJECT_DIR = ".mbdg"
 
 _DAGSTER_HEADER = "# Written by mbdg"
 _DAGSTER_YAML = f"""\
-{_DAGSTER_HEADER}; rewritten when mbdg's defaults change, unless this first line is removed.
+{_DAGSTER_HEADER}; rewritten when mbdg's defaults or this folder's place change, unless this first
+# line is removed.
 # Telemetry off; all storage under this folder. One run at a time: the embedded model and the DuckDB
 # warehouse both serve one writer best on a small machine. The event log is Dagster's SQLite one,
 # writing a batch of per-partition asset events in one transaction (storage/dagster_events.py).
@@ -28,6 +29,8 @@ concurrency:
 event_log_storage:
   module: mbdg_assets.storage.dagster_events
   class: BatchedSqliteEventLogStorage
+  config:
+    base_dir: {{runs}}
 """
 @dataclass(frozen=True)
 class ProjectPaths:
@@ -73,9 +76,9 @@ def prepare_dagster_home(paths: ProjectPaths) -> Path:
     (that dialog is an iframe from there, and it opens over whatever page a user first visits)."""
     home = paths.dagster_home
     home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists() or (config.read_text().startswith(_DAGSTER_HEADER) and config.read_text() != _DAGSTER_YAML):
-        config.write_text(_DAGSTER_YAML)
+    config, wanted = home / "dagster.yaml", _DAGSTER_YAML.format(runs=json.dumps(str((home / "history" / "runs").resolve())))
+    if not config.exists() or (config.read_text().startswith(_DAGSTER_HEADER) and config.read_text() != wanted):
+        config.write_text(wanted)  # Dagster's own default for the folder; written out, since the storage is named
     nux = home / ".nux" / "nux.yaml"  # the file dagster._core.nux checks
     if not nux.exists():
         nux.parent.mkdir(exist_ok=True)

@@ -80,14 +80,29 @@ def test_a_range_run_writes_the_same_rows_in_a_fraction_of_the_connections(tmp_p
 
 def test_a_batch_with_other_events_is_stored_one_by_one(tmp_path: Path, monkeypatch):
     """Only a run's per-partition asset events go the batched way; anything else keeps Dagster's path."""
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
-    storage = BatchedSqliteEventLogStorage()
+    storage = BatchedSqliteEventLogStorage(str(tmp_path / "runs"))
     stored = []
     monkeypatch.setattr(storage, "store_event", stored.append)
     event = dg.EventLogEntry(error_info=None, level="INFO", user_message="hello", run_id="r1", timestamp=1.0)
     storage.store_event_batch([event, event])
     assert stored == [event, event]
-    assert storage._base_dir == str(tmp_path / "history" / "runs")
+
+
+def test_the_instance_opens_from_its_folder_alone_and_follows_a_moved_project(tmp_path: Path, monkeypatch):
+    """Tools open a project's instance by folder, without DAGSTER_HOME; the runs folder in
+    dagster.yaml is written out, so it is rewritten when the project has moved."""
+    import shutil
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    project = ProjectPaths(tmp_path / "a" / "project")
+    dagster_environment(project)
+    with dg.DagsterInstance.from_config(str(project.dagster_home)) as instance:
+        assert instance.event_log_storage._base_dir == str(project.dagster_home / "history" / "runs")
+    shutil.move(tmp_path / "a", tmp_path / "b")
+    moved = ProjectPaths(tmp_path / "b" / "project")
+    dagster_environment(moved)
+    with dg.DagsterInstance.from_config(str(moved.dagster_home)) as instance:
+        assert instance.event_log_storage._base_dir == str(moved.dagster_home / "history" / "runs")
 
 
 @pytest.mark.parametrize("edited", [False, True])
