@@ -32,8 +32,9 @@ from pathlib import Path, PurePosixPath
 from mbdg_assets.extract.document import ExtractedDocument
 from mbdg_assets.extract.extraction import SUPPORTED_FORMATS, extract_bytes, extract_document, read_checked
 from mbdg_assets.extract.folder_scan import FolderScan, Skipped, is_valid_name, scan_folder
-from mbdg_assets.extract.formats.archive import BUDGET_CODES, archive_members
+from mbdg_assets.extract.formats.archive import BUDGET_CODES, Members, archive_members, inflated_tar_members
 from mbdg_assets.extract.formats.base import ExtractionError
+from mbdg_assets.extract.inflated import inflated_copy
 from mbdg_assets.extract.limits import DEFAULT_LIMITS, ExtractionLimits, current_budget, reading
 from mbdg_assets.shared.files import file_sha256
 
@@ -146,8 +147,13 @@ def split_source(path: Path) -> tuple[Path, str | None]:
 
 def member_bytes(path: Path, data: bytes, member: str, depth: int = 0) -> tuple[bytes, int]:
     """(the bytes of ``member`` inside the archive ``data``, the number of archives around it),
-    through nested archives: an exact name first, else the nested archive whose name starts it."""
-    members = archive_members(path, data)
+    through nested archives."""
+    return _member_in(path, archive_members(path, data), member, depth)
+
+
+def _member_in(path: Path, members: Members | None, member: str, depth: int) -> tuple[bytes, int]:
+    """``member_bytes`` from the archive's listed members: an exact name first, else the nested
+    archive whose name starts it (read in memory)."""
     if members is None:
         raise ExtractionError("corrupt_file", f"{path.name}: not an archive, so it holds no member {member}")
     for raw, read in members:
@@ -159,6 +165,26 @@ def member_bytes(path: Path, data: bytes, member: str, depth: int = 0) -> tuple[
     raise ExtractionError("unreadable", f"{path.name}: holds no member {member} (the archive changed since it was listed?)")
 
 
+def _read_member(file: Path, member: str, limits: ExtractionLimits) -> tuple[bytes, int]:
+    """``member_bytes`` of a member of the archive ``file`` on disk, under the budget open for it:
+    from the archive's inflated copy when this block of work has one (``inflated_tars``), else
+    from the archive's bytes."""
+    name = Path(file.name)
+    copy = inflated_copy(file, limits)
+    if copy is not None:
+        return _member_in(name, inflated_tar_members(name, copy.path, copy.stored), member, 0)
+    return member_bytes(name, read_checked(file, limits.max_file_bytes), member)
+
+
+def prepare_source(path: Path, limits: ExtractionLimits = DEFAULT_LIMITS) -> None:
+    """Before a worker is forked to read ``path``: when it is a member of a compressed tar and a
+    block of work keeps inflated copies (``inflated.inflated_tars``), the archive's copy, made here
+    once so that every worker reads its member with seeks instead of inflating the archive again."""
+    file, member = split_source(Path(path))
+    if member is not None:
+        inflated_copy(file, limits)
+
+
 def extract_source(path: Path, parser: str = "auto", limits: ExtractionLimits | None = None) -> ExtractedDocument:
     """``extract_document`` for a file or an archive member (``docs/a.zip/inner/b.pdf``): the
     member is inflated from its archive and read under one budget with it."""
@@ -168,7 +194,7 @@ def extract_source(path: Path, parser: str = "auto", limits: ExtractionLimits | 
         return extract_document(path, parser=parser, limits=limits)
     limits = limits or DEFAULT_LIMITS
     with reading(f"{file.name}/{member}", limits):
-        content, depth = member_bytes(Path(file.name), read_checked(file, limits.max_file_bytes), member)
+        content, depth = _read_member(file, member, limits)
         return extract_bytes(path, content, parser, depth)
 
 
@@ -180,6 +206,6 @@ def source_sha256(path: Path, limits: ExtractionLimits = DEFAULT_LIMITS) -> str 
         if member is None:
             return file_sha256(file)
         with reading(f"{file.name}/{member}", limits):
-            return hashlib.sha256(member_bytes(Path(file.name), read_checked(file, limits.max_file_bytes), member)[0]).hexdigest()
+            return hashlib.sha256(_read_member(file, member, limits)[0]).hexdigest()
     except (OSError, ExtractionError):
         return None

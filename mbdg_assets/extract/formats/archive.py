@@ -21,13 +21,17 @@ imports the dispatcher: no import cycle.
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
+import os
 import tarfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from mbdg_assets.extract.limits import current_budget
 
@@ -87,11 +91,24 @@ def zip_members(path: Path, data: bytes) -> Members:
 
 
 def tar_members(path: Path, data: bytes) -> Members:
-    """The file members of a tar (plain or compressed). Bytes are counted as read against the file's
-    budget, and the stream position against the compression ratio, so walking past a bomb stops too."""
-    budget, container, read_so_far = current_budget(), (path.as_posix(), len(data)), [0]
+    """The file members of a tar (plain or compressed) held in memory."""
+    return _tar_walk(path, lambda: tarfile.open(fileobj=io.BytesIO(data), mode="r:*"), len(data))
+
+
+def inflated_tar_members(path: Path, copy: Path, stored: int) -> Members:
+    """The file members of a compressed tar of ``stored`` bytes, read from its inflated copy on
+    disk (``inflate_tar``): the same walk and budgets as ``tar_members``, but tarfile seeks over
+    the data of the members before the one wanted instead of inflating it again."""
+    return _tar_walk(path, lambda: tarfile.open(copy, mode="r:"), stored)
+
+
+def _tar_walk(path: Path, open_tar: Callable[[], tarfile.TarFile], stored: int) -> Members:
+    """The members of the tar ``open_tar`` opens. Bytes are counted as read against the file's budget,
+    and the stream position against the compression ratio (to ``stored``, the size of the file as
+    compressed), so walking past a bomb stops too."""
+    budget, container, read_so_far = current_budget(), (path.as_posix(), stored), [0]
     try:
-        archive = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")
+        archive = open_tar()
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         code = "truncated" if isinstance(exc, EOFError) or "unexpected end" in str(exc).lower() else "corrupt_file"
         raise ExtractionError(code, f"{path.name}: not a readable tar archive ({exc})") from exc
@@ -101,7 +118,7 @@ def tar_members(path: Path, data: bytes) -> Members:
             for info in archive:
                 count += 1
                 budget.check_count(f"members of {path.name}", count, "max_archive_entries")
-                _ratio(path, info.name, len(data), info.offset_data + info.size)
+                _ratio(path, info.name, stored, info.offset_data + info.size)
                 if not info.isfile() or _skipped(info.name):
                     continue
 
@@ -115,21 +132,58 @@ def tar_members(path: Path, data: bytes) -> Members:
             raise ExtractionError("truncated", f"{path.name}: tar archive is cut off or damaged ({exc})") from exc
 
 
+def _inflated_slices(path: Path, stream: BinaryIO, stored: int, label: str) -> Iterator[bytes]:
+    """A compressed stream inflated in 1 MiB slices, each counted against the file's budget (bytes
+    inflated, ratio to the ``stored`` size, time) before it is handed on, so a bomb stops at the budget."""
+    budget, container, used = current_budget(), (path.as_posix(), stored), 0
+    while chunk := stream.read(1 << 20):
+        used += len(chunk)
+        budget.inflate(container, used, label)
+        _ratio(path, path.stem, stored, used)
+        budget.check_time()
+        yield chunk
+
+
 def _gunzip(path: Path, data: bytes) -> bytes:
     """A single gzipped file, inflated in slices so a bomb stops at the budget."""
-    budget, container, out, used = current_budget(), (path.as_posix(), len(data)), [], 0
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
-            while chunk := stream.read(1 << 20):
-                used += len(chunk)
-                budget.inflate(container, used, "gzip file")
-                _ratio(path, path.stem, len(data), used)
-                out.append(chunk)
+            return b"".join(_inflated_slices(path, stream, len(data), "gzip file"))
     except EOFError as exc:
         raise ExtractionError("truncated", f"{path.name}: gzip file is cut off ({exc})") from exc
     except (OSError, zlib.error) as exc:
         raise ExtractionError("corrupt_file", f"{path.name}: not a readable gzip file ({exc})") from exc
-    return b"".join(out)
+
+
+_DECOMPRESSORS: tuple[Callable[[BinaryIO], BinaryIO], ...] = (  # in the order of _TAR_MAGIC's compressed streams
+    lambda raw: gzip.GzipFile(fileobj=raw), bz2.BZ2File, lzma.LZMAFile)
+
+
+def inflate_tar(path: Path, source: Path, target: Path) -> bool:
+    """Inflate the compressed tar ``source`` (gzip, bzip2 or xz; ``path`` names it in messages) into
+    the plain tar ``target``, streaming, under the file's budget (``_inflated_slices``: the same
+    accounting as reading its members). False when ``source`` is not a compressed tar (a single
+    gzipped file, a tar without the POSIX magic); ExtractionError when it breaks a budget or cannot be
+    inflated. Either way ``target`` is then no copy and its caller drops it."""
+    with source.open("rb") as raw:
+        head = raw.read(6)
+        opener = next((open_ for magic, open_ in zip(_TAR_MAGIC, _DECOMPRESSORS) if head.startswith(magic)), None)
+        if opener is None:
+            return False
+        raw.seek(0)
+        stored = os.fstat(raw.fileno()).st_size
+        try:
+            with opener(raw) as stream, target.open("wb") as out:
+                slices = _inflated_slices(path, stream, stored, "tar archive")
+                first = next(slices, b"")
+                if first[257:262] != b"ustar":  # a single gzipped file, or a tar without the POSIX magic
+                    return False
+                out.write(first)
+                for chunk in slices:
+                    out.write(chunk)
+        except (EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+            raise ExtractionError("corrupt_file", f"{path.name}: compressed tar cannot be inflated ({exc})") from exc
+    return True
 
 
 def archive_members(path: Path, data: bytes) -> Members | None:
