@@ -29,22 +29,15 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from mbdg_assets.extract.errors import ExtractionError
-from mbdg_assets.extract.formats.archive import inflate_tar
+from mbdg_assets.extract.formats.archive import InflatedTar, inflate_tar
 from mbdg_assets.extract.limits import ExtractionLimits, reading
 
 
-@dataclass(frozen=True)
-class InflatedCopy:
-    path: Path    # the plain tar on disk
-    stored: int   # the compressed archive's size: the ratio and the budget stay the archive's
-
-
 Identity = tuple[str, int, int]  # (path, size, mtime_ns) of an archive on disk
-_COPIES: dict[Identity, InflatedCopy | None] = {}  # None: tried, could not be inflated: read the archive
+_COPIES: dict[Identity, InflatedTar | None] = {}  # None: tried, could not be inflated: read the archive
 _BLOCK: dict[str, object] = {}  # {"folder": Path | None, "pid": int} while a block of work keeps copies
 _LOCK = threading.Lock()
 
@@ -77,7 +70,7 @@ def _identity(file: Path) -> Identity | None:
     return str(file), info.st_size, info.st_mtime_ns
 
 
-def _inflate(file: Path, identity: Identity, limits: ExtractionLimits) -> InflatedCopy | None:
+def _inflate(file: Path, identity: Identity, limits: ExtractionLimits) -> InflatedTar | None:
     """The archive inflated under its own budget into the block's folder; None when it is not a
     compressed tar, is over ``max_file_bytes`` or breaks a budget while inflating (its members are
     then read as before)."""
@@ -88,15 +81,16 @@ def _inflate(file: Path, identity: Identity, limits: ExtractionLimits) -> Inflat
     target = Path(str(_BLOCK["folder"])) / f"{len(_COPIES)}.tar"
     try:
         with reading(file.name, limits):
-            if inflate_tar(Path(file.name), file, target):
-                return InflatedCopy(target, identity[1])
+            copy = inflate_tar(Path(file.name), file, target)
+        if copy is not None and copy.stored == identity[1]:  # not changed meanwhile
+            return copy
     except (OSError, ExtractionError):
         pass
     target.unlink(missing_ok=True)
     return None
 
 
-def inflated_copy(file: Path, limits: ExtractionLimits) -> InflatedCopy | None:
+def inflated_copy(file: Path, limits: ExtractionLimits) -> InflatedTar | None:
     """The inflated copy of the compressed tar ``file`` on disk, made now when a block is open in
     this process and none was tried; None: read the archive itself (no block, not a compressed
     tar, changed since, or over a budget)."""

@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 from mbdg_assets.extract.document import ExtractedDocument
 from mbdg_assets.extract.extraction import SUPPORTED_FORMATS, extract_bytes, extract_document, read_checked
 from mbdg_assets.extract.folder_scan import FolderScan, Skipped, is_valid_name, scan_folder
-from mbdg_assets.extract.formats.archive import BUDGET_CODES, Members, archive_members, inflated_tar_members
+from mbdg_assets.extract.formats.archive import BUDGET_CODES, Members, archive_members, clean_name, inflated_tar_members
 from mbdg_assets.extract.formats.base import ExtractionError
 from mbdg_assets.extract.inflated import inflated_copy
 from mbdg_assets.extract.limits import DEFAULT_LIMITS, ExtractionLimits, current_budget, reading
@@ -42,12 +42,6 @@ ARCHIVE_FORMATS = ("zip", "tar")
 _NOT_IN_KEYS = ("...", "\a", "\b", "\f", "\n", "\r", "\t", "\v", "\0")  # Dagster refuses these in partition keys
 _LISTINGS: dict[tuple, tuple[list[str] | None, list[str]]] = {}
 _LISTINGS_KEPT = 4096
-
-
-def clean_name(name: str) -> str:
-    """A member name as a key: '/'-separated, without empty or '.' parts ('./docs//a.txt' -> 'docs/a.txt').
-    '..' stays: the key is only text, nothing is written to disk."""
-    return "/".join(part for part in name.replace("\\", "/").split("/") if part not in ("", "."))
 
 
 def is_archive_name(name: str) -> bool:
@@ -172,7 +166,7 @@ def _read_member(file: Path, member: str, limits: ExtractionLimits) -> tuple[byt
     name = Path(file.name)
     copy = inflated_copy(file, limits)
     if copy is not None:
-        return _member_in(name, inflated_tar_members(name, copy.path, copy.stored), member, 0)
+        return _member_in(name, inflated_tar_members(name, copy, member), member, 0)
     return member_bytes(name, read_checked(file, limits.max_file_bytes), member)
 
 

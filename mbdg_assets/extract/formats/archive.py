@@ -29,7 +29,8 @@ import os
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -44,6 +45,12 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _TAR_MAGIC = (_GZIP_MAGIC, b"BZh", b"\xfd7zXZ\x00")
 BUDGET_CODES = ("too_large", "too_many_parts", "timeout")  # over one of the file's budgets: the whole file fails
 _READ_ERRORS = (OSError, EOFError, zlib.error, NotImplementedError, RuntimeError, tarfile.TarError)
+
+
+def clean_name(name: str) -> str:
+    """A member name as a key: '/'-separated, without empty or '.' parts ('./docs//a.txt' -> 'docs/a.txt').
+    '..' stays: the key is only text, nothing is written to disk."""
+    return "/".join(part for part in name.replace("\\", "/").split("/") if part not in ("", "."))
 
 
 def _skipped(name: str) -> bool:
@@ -90,22 +97,39 @@ def zip_members(path: Path, data: bytes) -> Members:
             yield info.filename, _reader(path, info.filename, read)
 
 
+@dataclass(frozen=True)
+class InflatedTar:
+    """A compressed tar inflated to a plain tar on disk (``inflate_tar``), with its entries listed once."""
+    path: Path                             # the plain tar
+    stored: int                            # the compressed archive's size: ratio and budget stay the archive's
+    entries: tuple[tarfile.TarInfo, ...]   # every header, in order (offsets into ``path``)
+    index: dict[str, tuple[int, ...]]      # clean_name -> positions in entries
+
+
 def tar_members(path: Path, data: bytes) -> Members:
     """The file members of a tar (plain or compressed) held in memory."""
     return _tar_walk(path, lambda: tarfile.open(fileobj=io.BytesIO(data), mode="r:*"), len(data))
 
 
-def inflated_tar_members(path: Path, copy: Path, stored: int) -> Members:
-    """The file members of a compressed tar of ``stored`` bytes, read from its inflated copy on
-    disk (``inflate_tar``): the same walk and budgets as ``tar_members``, but tarfile seeks over
-    the data of the members before the one wanted instead of inflating it again."""
-    return _tar_walk(path, lambda: tarfile.open(copy, mode="r:"), stored)
+def inflated_tar_members(path: Path, copy: InflatedTar, member: str) -> Members:
+    """The file members of a compressed tar that can hold ``member`` (a clean name: those named
+    ``member`` or one of its folders, where a nested archive holding it would be), read from the
+    archive's inflated copy: the same walk and budgets as ``tar_members`` (each entry counted at its
+    position), over the entries listed when it was inflated, each member's data read with a seek.
+    No header is parsed, nothing is inflated again and no other entry is visited."""
+    parts = member.split("/")
+    names = ("/".join(parts[:end]) for end in range(1, len(parts) + 1))
+    positions = sorted(position for name in names for position in copy.index.get(name, ()))
+    return _tar_walk(path, lambda: tarfile.open(copy.path, mode="r:"), copy.stored,
+                     ((position + 1, copy.entries[position]) for position in positions))
 
 
-def _tar_walk(path: Path, open_tar: Callable[[], tarfile.TarFile], stored: int) -> Members:
-    """The members of the tar ``open_tar`` opens. Bytes are counted as read against the file's budget,
-    and the stream position against the compression ratio (to ``stored``, the size of the file as
-    compressed), so walking past a bomb stops too."""
+def _tar_walk(path: Path, open_tar: Callable[[], tarfile.TarFile], stored: int,
+              entries: Iterable[tuple[int, tarfile.TarInfo]] | None = None) -> Members:
+    """The members of the tar ``open_tar`` opens: the (position from 1, header) ``entries`` when
+    they are known, else every header as it is read. Bytes are counted as read against the file's
+    budget, and the stream position against the compression ratio (to ``stored``, the size of the
+    file as compressed), so walking past a bomb stops too."""
     budget, container, read_so_far = current_budget(), (path.as_posix(), stored), [0]
     try:
         archive = open_tar()
@@ -113,10 +137,8 @@ def _tar_walk(path: Path, open_tar: Callable[[], tarfile.TarFile], stored: int) 
         code = "truncated" if isinstance(exc, EOFError) or "unexpected end" in str(exc).lower() else "corrupt_file"
         raise ExtractionError(code, f"{path.name}: not a readable tar archive ({exc})") from exc
     with archive:
-        count = 0
         try:
-            for info in archive:
-                count += 1
+            for count, info in enumerate(archive, 1) if entries is None else entries:
                 budget.check_count(f"members of {path.name}", count, "max_archive_entries")
                 _ratio(path, info.name, stored, info.offset_data + info.size)
                 if not info.isfile() or _skipped(info.name):
@@ -159,31 +181,38 @@ _DECOMPRESSORS: tuple[Callable[[BinaryIO], BinaryIO], ...] = (  # in the order o
     lambda raw: gzip.GzipFile(fileobj=raw), bz2.BZ2File, lzma.LZMAFile)
 
 
-def inflate_tar(path: Path, source: Path, target: Path) -> bool:
-    """Inflate the compressed tar ``source`` (gzip, bzip2 or xz; ``path`` names it in messages) into
-    the plain tar ``target``, streaming, under the file's budget (``_inflated_slices``: the same
-    accounting as reading its members). False when ``source`` is not a compressed tar (a single
-    gzipped file, a tar without the POSIX magic); ExtractionError when it breaks a budget or cannot be
-    inflated. Either way ``target`` is then no copy and its caller drops it."""
+def inflate_tar(path: Path, source: Path, target: Path) -> InflatedTar | None:
+    """The compressed tar ``source`` (gzip, bzip2 or xz; ``path`` names it in messages) inflated,
+    streaming, into the plain tar ``target``, under the file's budget (``_inflated_slices``: the
+    same accounting as reading its members), and its entries listed (at most
+    ``max_archive_entries``). None when ``source`` is not a compressed tar (a single gzipped file,
+    a tar without the POSIX magic); ExtractionError when it breaks a budget or cannot be
+    inflated. Unless a copy is returned, ``target`` is no copy and its caller removes it."""
     with source.open("rb") as raw:
         head = raw.read(6)
         opener = next((open_ for magic, open_ in zip(_TAR_MAGIC, _DECOMPRESSORS) if head.startswith(magic)), None)
         if opener is None:
-            return False
+            return None
         raw.seek(0)
         stored = os.fstat(raw.fileno()).st_size
         try:
             with opener(raw) as stream, target.open("wb") as out:
                 slices = _inflated_slices(path, stream, stored, "tar archive")
                 first = next(slices, b"")
-                if first[257:262] != b"ustar":  # a single gzipped file, or a tar without the POSIX magic
-                    return False
+                if first[257:262] != b"ustar":
+                    return None
                 out.write(first)
                 for chunk in slices:
                     out.write(chunk)
-        except (EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+            entries, index = [], {}
+            with tarfile.open(target, mode="r:") as archive:
+                for info in archive:
+                    index.setdefault(clean_name(info.name), []).append(len(entries))
+                    entries.append(info)
+                    current_budget().check_count(f"members of {path.name}", len(entries), "max_archive_entries")
+        except (EOFError, OSError, zlib.error, lzma.LZMAError, tarfile.TarError) as exc:
             raise ExtractionError("corrupt_file", f"{path.name}: compressed tar cannot be inflated ({exc})") from exc
-    return True
+    return InflatedTar(target, stored, tuple(entries), {name: tuple(found) for name, found in index.items()})
 
 
 def archive_members(path: Path, data: bytes) -> Members | None:
