@@ -3,13 +3,14 @@
     .venv/bin/python bench/bench_tar_members.py [--members 400,1600] [--isolate/--no-isolate]
 
 For each N: N small Markdown files (about 1.5 KB each) as a folder, and the same files in one
-``notes.tar.gz``. Each docs folder gets a fresh project and Dagster instance; its partitions are
+``notes.tar.gz`` and in one plain ``notes.tar``. Each docs folder gets a fresh project and Dagster instance; its partitions are
 synced as ``mbdg run`` syncs them and ``source_documents`` extracts the whole range (forked workers,
 the way ``mbdg run`` reads; ``--no-isolate`` reads in-process). Printed: seconds to extract
 (``extract s``), seconds to check again after the archive / the files were touched (a new
 fingerprint: every document's sha256 is read again and nothing is parsed, ``recheck s``), and the
-ratio archive / folder of both. Before extract/inflated.py every member inflated its tar.gz from
-the start (O(n²)); after, the archive is inflated once per group of 64 documents.
+ratio archive / folder of both. Before extract/listed_tars.py every member parsed the tar headers
+before it (and inflated the tar.gz up to it): O(n²); after, the archive is listed (inflated) once per
+group of 64 documents and each member read with a seek.
 """
 
 from __future__ import annotations
@@ -45,19 +46,21 @@ def _note(n: int) -> bytes:
     return f"# Roast log {n}\n\n{body}\n\n## Cupping\n\n{body}\n".encode()
 
 
-def build(folder: Path, members: int) -> tuple[Path, Path]:
-    """(a docs folder of ``members`` Markdown files, a docs folder holding them as one tar.gz)."""
-    plain, packed = folder / f"plain{members}", folder / f"packed{members}"
-    (plain / "notes").mkdir(parents=True)
-    packed.mkdir()
-    with tarfile.open(packed / "notes.tar.gz", "w:gz") as archive:
-        for n in range(members):
-            data = _note(n)
-            (plain / "notes" / f"log{n:05d}.md").write_bytes(data)
-            info = tarfile.TarInfo(f"log{n:05d}.md")
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return plain, packed
+def build(folder: Path, members: int) -> dict[str, Path]:
+    """Docs folders holding ``members`` Markdown files: as files, as one tar.gz, as one plain tar."""
+    docs = {label: folder / f"{label}{members}" for label in ("folder", "tar.gz", "tar")}
+    (docs["folder"] / "notes").mkdir(parents=True)
+    for n in range(members):
+        (docs["folder"] / "notes" / f"log{n:05d}.md").write_bytes(_note(n))
+    for suffix, mode in ((".tar.gz", "w:gz"), (".tar", "w")):
+        docs[suffix[1:]].mkdir()
+        with tarfile.open(docs[suffix[1:]] / f"notes{suffix}", mode) as archive:
+            for n in range(members):
+                data = _note(n)
+                info = tarfile.TarInfo(f"log{n:05d}.md")
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+    return docs
 
 
 def extract_all(docs: Path, project_dir: Path, isolate: bool) -> tuple[float, float, int]:
@@ -90,14 +93,13 @@ def main() -> None:
     print(f"{'members':>8} {'as':>8} {'extract s':>10} {'recheck s':>10}")
     with tempfile.TemporaryDirectory(prefix="mbdg-bench-tars-") as tmp:
         for members in map(int, args.members.split(",")):
-            plain, packed = build(Path(tmp), members)
             rows = {}
-            for label, docs in (("folder", plain), ("tar.gz", packed)):
+            for label, docs in build(Path(tmp), members).items():
                 rows[label] = extract_all(docs, Path(tmp) / f"project-{label}-{members}", not args.no_isolate)
-                print(f"{members:>8} {label:>8} {rows[label][0]:>10.2f} {rows[label][1]:>10.2f}", flush=True)
                 assert rows[label][2] == members
-            print(f"{members:>8} {'ratio':>8} {rows['tar.gz'][0] / rows['folder'][0]:>9.2f}x "
-                  f"{rows['tar.gz'][1] / rows['folder'][1]:>9.2f}x", flush=True)
+                ratio = "" if label == "folder" else (f"  ratio {label}/folder: {rows[label][0] / rows['folder'][0]:.2f}x "
+                                                      f"{rows[label][1] / rows['folder'][1]:.2f}x")
+                print(f"{members:>8} {label:>8} {rows[label][0]:>10.2f} {rows[label][1]:>10.2f}{ratio}", flush=True)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import click
 from mbdg_assets.enrich.chunking import DEFAULT_MAX_TOKENS, DEFAULT_TARGET_TOKENS, CountTokens, chunk_document, token_counter
 from mbdg_assets.extract.extraction import SUPPORTED_FORMATS, ExtractionError, prepare_reader
 from mbdg_assets.extract.folder_scan import FolderScan, Skipped, display_name
-from mbdg_assets.extract.inflated import inflated_tars
+from mbdg_assets.extract.listed_tars import listed_tars
 from mbdg_assets.extract.members import expand_archives, extract_source, prepare_source, scan_sources, split_source
 from mbdg_assets.extract.limits import DEFAULT_LIMITS, LIMIT_NAMES, ExtractionLimits, reading
 from mbdg_assets.extract.worker import run_bounded
@@ -84,13 +84,13 @@ def extract_report(path: Path | Skipped, limits: ExtractionLimits = DEFAULT_LIMI
 
 def reports(items: Iterator[Path | Skipped], limits: ExtractionLimits, *options: object) -> Iterator[dict]:
     """``extract_report(item, limits, *options)`` for each item, in order. The members of one archive
-    come one after another (``expand``'s order) and are read in one block of work, so a compressed
-    tar is inflated once for all of them (extract/inflated.py) and its copy goes after its last member."""
+    come one after another (``expand``'s order) and are read in one block of work, so a tar is
+    listed (inflated) once for all of them (extract/listed_tars.py) and its copy goes after its last member."""
     def archive(item: Path | Skipped) -> Path | None:
         file, member = split_source(item) if isinstance(item, Path) else (None, None)
         return file if member is not None else None
     for _archive, group in groupby(items, key=archive):
-        with inflated_tars():
+        with listed_tars():
             yield from (extract_report(item, limits, *options) for item in group)
 
 

@@ -32,10 +32,10 @@ from pathlib import Path, PurePosixPath
 from mbdg_assets.extract.document import ExtractedDocument
 from mbdg_assets.extract.extraction import SUPPORTED_FORMATS, extract_bytes, extract_document, read_checked
 from mbdg_assets.extract.folder_scan import FolderScan, Skipped, is_valid_name, scan_folder
-from mbdg_assets.extract.formats.archive import BUDGET_CODES, Members, archive_members, clean_name, inflated_tar_members
+from mbdg_assets.extract.formats.archive import BUDGET_CODES, Members, archive_members, clean_name, listed_tar_members
 from mbdg_assets.extract.formats.base import ExtractionError
-from mbdg_assets.extract.inflated import inflated_copy
 from mbdg_assets.extract.limits import DEFAULT_LIMITS, ExtractionLimits, current_budget, reading
+from mbdg_assets.extract.listed_tars import listed_tar
 from mbdg_assets.shared.files import file_sha256
 
 ARCHIVE_FORMATS = ("zip", "tar")
@@ -161,22 +161,21 @@ def _member_in(path: Path, members: Members | None, member: str, depth: int) -> 
 
 def _read_member(file: Path, member: str, limits: ExtractionLimits) -> tuple[bytes, int]:
     """``member_bytes`` of a member of the archive ``file`` on disk, under the budget open for it:
-    from the archive's inflated copy when this block of work has one (``inflated_tars``), else
-    from the archive's bytes."""
-    name = Path(file.name)
-    copy = inflated_copy(file, limits)
-    if copy is not None:
-        return _member_in(name, inflated_tar_members(name, copy, member), member, 0)
+    found in the archive's list and read with a seek when this block of work listed the tar
+    (extract/listed_tars.py), else from the archive's bytes."""
+    name, listed = Path(file.name), listed_tar(file, limits)
+    if listed is not None:
+        return _member_in(name, listed_tar_members(name, listed, member), member, 0)
     return member_bytes(name, read_checked(file, limits.max_file_bytes), member)
 
 
 def prepare_source(path: Path, limits: ExtractionLimits = DEFAULT_LIMITS) -> None:
-    """Before a worker is forked to read ``path``: when it is a member of a compressed tar and a
-    block of work keeps inflated copies (``inflated.inflated_tars``), the archive's copy, made here
-    once so that every worker reads its member with seeks instead of inflating the archive again."""
+    """Before a worker is forked to read ``path``: when it is a member of a tar and a block of work
+    keeps listed tars (``listed_tars.listed_tars``), the archive listed (a compressed one inflated)
+    here once, so that every worker finds its member with a seek instead of walking the archive."""
     file, member = split_source(Path(path))
     if member is not None:
-        inflated_copy(file, limits)
+        listed_tar(file, limits)
 
 
 def extract_source(path: Path, parser: str = "auto", limits: ExtractionLimits | None = None) -> ExtractedDocument:

@@ -98,10 +98,10 @@ def zip_members(path: Path, data: bytes) -> Members:
 
 
 @dataclass(frozen=True)
-class InflatedTar:
-    """A compressed tar inflated to a plain tar on disk (``inflate_tar``), with its entries listed once."""
+class ListedTar:
+    """A tar as a plain tar on disk (itself, or a compressed one inflated), its entries listed once (``list_tar``)."""
     path: Path                             # the plain tar
-    stored: int                            # the compressed archive's size: ratio and budget stay the archive's
+    stored: int                            # the archive's size as stored: ratio and budget stay the archive's
     entries: tuple[tarfile.TarInfo, ...]   # every header, in order (offsets into ``path``)
     index: dict[str, tuple[int, ...]]      # clean_name -> positions in entries
 
@@ -111,10 +111,10 @@ def tar_members(path: Path, data: bytes) -> Members:
     return _tar_walk(path, lambda: tarfile.open(fileobj=io.BytesIO(data), mode="r:*"), len(data))
 
 
-def inflated_tar_members(path: Path, copy: InflatedTar, member: str) -> Members:
-    """The file members of a compressed tar that can hold ``member`` (a clean name: those named
+def listed_tar_members(path: Path, copy: ListedTar, member: str) -> Members:
+    """The file members of a listed tar that can hold ``member`` (a clean name: those named
     ``member`` or one of its folders, where a nested archive holding it would be), read from the
-    archive's inflated copy: the same walk and budgets as ``tar_members`` (each entry counted at its
+    plain tar on disk: the same walk and budgets as ``tar_members`` (each entry counted at its
     position), over the entries listed when it was inflated, each member's data read with a seek.
     No header is parsed, nothing is inflated again and no other entry is visited."""
     parts = member.split("/")
@@ -181,20 +181,22 @@ _DECOMPRESSORS: tuple[Callable[[BinaryIO], BinaryIO], ...] = (  # in the order o
     lambda raw: gzip.GzipFile(fileobj=raw), bz2.BZ2File, lzma.LZMAFile)
 
 
-def inflate_tar(path: Path, source: Path, target: Path) -> InflatedTar | None:
-    """The compressed tar ``source`` (gzip, bzip2 or xz; ``path`` names it in messages) inflated,
-    streaming, into the plain tar ``target``, under the file's budget (``_inflated_slices``: the
-    same accounting as reading its members), and its entries listed (at most
-    ``max_archive_entries``). None when ``source`` is not a compressed tar (a single gzipped file,
-    a tar without the POSIX magic); ExtractionError when it breaks a budget or cannot be
-    inflated. Unless a copy is returned, ``target`` is no copy and its caller removes it."""
+def list_tar(path: Path, source: Path, target: Path) -> ListedTar | None:
+    """The tar ``source`` (``path`` names it in messages) as a plain tar on disk with its entries
+    listed once (at most ``max_archive_entries``), so each member can be found and read with a seek:
+    a plain tar in place, a compressed one (gzip, bzip2 or xz) first inflated, streaming, into
+    ``target`` under the file's budget (``_inflated_slices``: the same accounting as reading its
+    members). None when ``source`` is no tar (a single gzipped file, a tar without the POSIX magic);
+    ExtractionError when it breaks a budget or cannot be read. Unless a copy in ``target`` is
+    returned, ``target`` is no copy and its caller removes it."""
     with source.open("rb") as raw:
-        head = raw.read(6)
+        head, stored = raw.read(512), os.fstat(raw.fileno()).st_size
+        if head[257:262] == b"ustar":
+            return _listed(path, source, stored)
         opener = next((open_ for magic, open_ in zip(_TAR_MAGIC, _DECOMPRESSORS) if head.startswith(magic)), None)
         if opener is None:
             return None
         raw.seek(0)
-        stored = os.fstat(raw.fileno()).st_size
         try:
             with opener(raw) as stream, target.open("wb") as out:
                 slices = _inflated_slices(path, stream, stored, "tar archive")
@@ -204,15 +206,24 @@ def inflate_tar(path: Path, source: Path, target: Path) -> InflatedTar | None:
                 out.write(first)
                 for chunk in slices:
                     out.write(chunk)
-            entries, index = [], {}
-            with tarfile.open(target, mode="r:") as archive:
-                for info in archive:
-                    index.setdefault(clean_name(info.name), []).append(len(entries))
-                    entries.append(info)
-                    current_budget().check_count(f"members of {path.name}", len(entries), "max_archive_entries")
-        except (EOFError, OSError, zlib.error, lzma.LZMAError, tarfile.TarError) as exc:
+        except (EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
             raise ExtractionError("corrupt_file", f"{path.name}: compressed tar cannot be inflated ({exc})") from exc
-    return InflatedTar(target, stored, tuple(entries), {name: tuple(found) for name, found in index.items()})
+    return _listed(path, target, stored)
+
+
+def _listed(path: Path, tar: Path, stored: int) -> ListedTar:
+    """The plain tar ``tar`` with its entries listed, each entry counted against the file's budget."""
+    entries: list[tarfile.TarInfo] = []
+    index: dict[str, list[int]] = {}
+    try:
+        with tarfile.open(tar, mode="r:") as archive:
+            for info in archive:
+                index.setdefault(clean_name(info.name), []).append(len(entries))
+                entries.append(info)
+                current_budget().check_count(f"members of {path.name}", len(entries), "max_archive_entries")
+    except (EOFError, OSError, tarfile.TarError) as exc:
+        raise ExtractionError("truncated", f"{path.name}: tar archive is cut off or damaged ({exc})") from exc
+    return ListedTar(tar, stored, tuple(entries), {name: tuple(found) for name, found in index.items()})
 
 
 def archive_members(path: Path, data: bytes) -> Members | None:

@@ -1,4 +1,4 @@
-"""A compressed tar's members are read from one inflated copy per block of work (extract/inflated.py):
+"""A compressed tar's members are read from one inflated copy per block of work (extract/listed_tars.py):
 the same documents as read from the archive, the archive inflated once for all its members (in the
 parent, never in a forked worker), its budgets unchanged, and no copy left after the block."""
 
@@ -18,8 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from mbdg_assets.extract.extraction import ExtractionError
-from mbdg_assets.extract.inflated import inflated_copy, inflated_tars
 from mbdg_assets.extract.limits import DEFAULT_LIMITS, ExtractionLimits
+from mbdg_assets.extract.listed_tars import listed_tar, listed_tars
 from mbdg_assets.extract.members import extract_source, scan_documents, source_sha256
 
 NOTES = {f"notes/day{n:02d}.md": f"# Day {n}\n\nThe roaster ran {n} batches of the blend called number {n * 7}.".encode()
@@ -66,20 +66,23 @@ def _documents(docs: Path) -> dict[str, tuple]:
             for key in keys for doc in [extract_source(docs / key)]}
 
 
-@pytest.mark.parametrize("mode", ["w:gz", "w:bz2", "w:xz"])
-def test_members_read_from_the_copy_are_the_documents_read_from_the_archive(tmp_path: Path, temp_root: Path,
-                                                                            mode: str) -> None:
+@pytest.mark.parametrize("suffix", [".tar.gz", ".tar.bz2", ".tar.xz", ".tar"])
+def test_members_read_through_the_list_are_the_documents_read_from_the_archive(tmp_path: Path, temp_root: Path,
+                                                                               suffix: str) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     inner_zip = io.BytesIO()
     with zipfile.ZipFile(inner_zip, "w") as archive:
         archive.writestr("inside/deep.md", "# Deep\n\nA nested archive is read in memory.")
-    (docs / f"bundle.tar.{mode[2:]}").write_bytes(_tar(NOTES | {"nested.zip": inner_zip.getvalue()}, mode))
+    mode = "w" + suffix.replace(".tar", "").replace(".", ":")
+    (docs / f"bundle{suffix}").write_bytes(_tar({"./notes//intro.md": b"# Intro\n\nA name to clean."} | NOTES
+                                                | {"nested.zip": inner_zip.getvalue()}, mode))
     before = _documents(docs)
-    assert len(before) == 13 and f"bundle.tar.{mode[2:]}/nested.zip/inside/deep.md" in before
-    with inflated_tars():
+    assert len(before) == 14 and f"bundle{suffix}/nested.zip/inside/deep.md" in before
+    with listed_tars():
         after = _documents(docs)
-        assert [p.suffix for p in temp_root.rglob("*") if p.is_file()] == [".tar"]  # one copy, made on first use
+        copies = [p.suffix for p in temp_root.rglob("*") if p.is_file()]
+        assert copies == ([] if suffix == ".tar" else [".tar"])  # a compressed tar inflated once, on first use
     assert after == before
     assert not any(temp_root.iterdir())  # the copy and its folder went with the block
 
@@ -95,13 +98,32 @@ def test_the_archive_is_inflated_once_for_all_its_members(tmp_path: Path, temp_r
         extract_source(key)
     assert len(inflations) >= 3  # without a block every member inflates the archive again
     inflations.clear()
-    with inflated_tars():
+    with listed_tars():
         texts = [extract_source(key).text for key in keys] + [source_sha256(key) for key in keys]
         assert len(inflations) == 1
         archive.write_bytes(changed)  # a new identity
         assert extract_source(keys[0]).text.endswith("Changed since.")  # not the stale copy
         assert len(inflations) == 2
     assert texts[0].endswith("number 0.") and None not in texts
+
+
+@pytest.mark.parametrize("mode", ["w", "w:gz"])
+def test_each_header_is_parsed_once_not_once_per_member_after_it(tmp_path: Path, temp_root: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    """A plain tar needs no inflating, but reading member i from its bytes parses the i headers before it."""
+    archive = tmp_path / "notes.tar"
+    archive.write_bytes(_tar(NOTES, mode))
+    parsed, original = [], tarfile.TarInfo.fromtarfile.__func__
+    monkeypatch.setattr(tarfile.TarInfo, "fromtarfile", classmethod(lambda cls, tar: parsed.append(1) or original(cls, tar)))
+    for name in NOTES:
+        source_sha256(archive / name)
+    walked = len(parsed)
+    parsed.clear()
+    with listed_tars():
+        hashes = [source_sha256(archive / name) for name in NOTES]
+    assert walked >= len(NOTES) * (len(NOTES) + 1) // 2  # member i: headers 1..i
+    assert len(parsed) <= 2 * len(NOTES) + 1  # the listing, and the first header when the tar is opened
+    assert None not in hashes
 
 
 def test_an_archive_over_the_inflate_budget_fails_as_before(tmp_path: Path, temp_root: Path) -> None:
@@ -113,14 +135,14 @@ def test_an_archive_over_the_inflate_budget_fails_as_before(tmp_path: Path, temp
     tight = ExtractionLimits(max_decompressed_bytes=1_000_000)
     outcomes = []
     for block in (False, True):
-        with inflated_tars() if block else nullcontext():
+        with listed_tars() if block else nullcontext():
             assert extract_source(archive / "a.md", limits=tight).title == "Small"
             with pytest.raises(ExtractionError) as error:
                 extract_source(archive / "big.txt", limits=tight)
             outcomes.append((error.value.code, "max_decompressed_bytes" in error.value.message))
             if block:
-                assert inflated_copy(archive, tight) is None  # tried once, over the budget: none
-                assert inflated_copy(archive, DEFAULT_LIMITS) is None  # remembered for this archive
+                assert listed_tar(archive, tight) is None  # tried once, over the budget: none
+                assert listed_tar(archive, DEFAULT_LIMITS) is None  # remembered for this archive
     assert outcomes == [("too_large", True), ("too_large", True)]
     assert not any(temp_root.iterdir())  # the partial copy was removed at once
 
