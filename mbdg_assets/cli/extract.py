@@ -13,7 +13,6 @@ import json
 import sys
 import time
 from collections.abc import Iterator
-from itertools import groupby
 from pathlib import Path
 
 import click
@@ -21,8 +20,7 @@ import click
 from mbdg_assets.enrich.chunking import DEFAULT_MAX_TOKENS, DEFAULT_TARGET_TOKENS, CountTokens, chunk_document, token_counter
 from mbdg_assets.extract.extraction import SUPPORTED_FORMATS, ExtractionError, prepare_reader
 from mbdg_assets.extract.folder_scan import FolderScan, Skipped, display_name
-from mbdg_assets.extract.listed_tars import listed_tars
-from mbdg_assets.extract.members import expand_archives, extract_source, prepare_source, scan_sources, split_source
+from mbdg_assets.extract.members import expand_archives, extract_source, one_archive_at_a_time, prepare_source, scan_sources
 from mbdg_assets.extract.limits import DEFAULT_LIMITS, LIMIT_NAMES, ExtractionLimits, reading
 from mbdg_assets.extract.worker import run_bounded
 
@@ -82,18 +80,6 @@ def extract_report(path: Path | Skipped, limits: ExtractionLimits = DEFAULT_LIMI
     return line
 
 
-def reports(items: Iterator[Path | Skipped], limits: ExtractionLimits, *options: object) -> Iterator[dict]:
-    """``extract_report(item, limits, *options)`` for each item, in order. The members of one archive
-    come one after another (``expand``'s order) and are read in one block of work, so a tar is
-    listed (inflated) once for all of them (extract/listed_tars.py) and its copy goes after its last member."""
-    def archive(item: Path | Skipped) -> Path | None:
-        file, member = split_source(item) if isinstance(item, Path) else (None, None)
-        return file if member is not None else None
-    for _archive, group in groupby(items, key=archive):
-        with listed_tars():
-            yield from (extract_report(item, limits, *options) for item in group)
-
-
 def limits_from_options(max_bytes: int, timeout: float, pairs: tuple[str, ...]) -> ExtractionLimits:
     """--max-bytes, --timeout and every --limit NAME=VALUE onto the default limits."""
     values: dict[str, str] = {"max_file_bytes": str(max_bytes), "timeout_s": str(timeout)}
@@ -141,8 +127,8 @@ def extract(paths: tuple[Path, ...], report_path: Path | None, max_bytes: int, t
     out = report_path.open("w", encoding="utf-8") if report_path else sys.stdout
     counts = {"ok": 0, "error": 0, "skipped": 0}
     try:
-        for line in reports(expand(paths, follow_symlinks, limits), limits, target_tokens, max_tokens,
-                            overlap_tokens, count_tokens, parser):
+        for path in one_archive_at_a_time(expand(paths, follow_symlinks, limits)):
+            line = extract_report(path, limits, target_tokens, max_tokens, overlap_tokens, count_tokens, parser)
             counts[line["status"]] += 1
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
             out.flush()

@@ -27,7 +27,10 @@ An archive attached to a mail stays part of that mail (``formats/archive.py`` re
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
+from itertools import groupby
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 from mbdg_assets.extract.document import ExtractedDocument
 from mbdg_assets.extract.extraction import SUPPORTED_FORMATS, extract_bytes, extract_document, read_checked
@@ -35,13 +38,14 @@ from mbdg_assets.extract.folder_scan import FolderScan, Skipped, is_valid_name, 
 from mbdg_assets.extract.formats.archive import BUDGET_CODES, Members, archive_members, clean_name, listed_tar_members
 from mbdg_assets.extract.formats.base import ExtractionError
 from mbdg_assets.extract.limits import DEFAULT_LIMITS, ExtractionLimits, current_budget, reading
-from mbdg_assets.extract.listed_tars import listed_tar
+from mbdg_assets.extract.listed_tars import listed_tar, listed_tars
 from mbdg_assets.shared.files import file_sha256
 
 ARCHIVE_FORMATS = ("zip", "tar")
 _NOT_IN_KEYS = ("...", "\a", "\b", "\f", "\n", "\r", "\t", "\v", "\0")  # Dagster refuses these in partition keys
 _LISTINGS: dict[tuple, tuple[list[str] | None, list[str]]] = {}
 _LISTINGS_KEPT = 4096
+T = TypeVar("T")
 
 
 def is_archive_name(name: str) -> bool:
@@ -176,6 +180,19 @@ def prepare_source(path: Path, limits: ExtractionLimits = DEFAULT_LIMITS) -> Non
     file, member = split_source(Path(path))
     if member is not None:
         listed_tar(file, limits)
+
+
+def one_archive_at_a_time(paths: Iterable[T]) -> Iterator[T]:
+    """``paths`` in order, each run of members of one archive (one after another, as folder scans
+    sort them) handed out inside one block of listed tars (``listed_tars.listed_tars``): the
+    caller reads them while the block is open, so a tar is listed (inflated) once for all its
+    members, and its copy goes after the last of them."""
+    def archive(item: T) -> Path | None:
+        file, member = split_source(item) if isinstance(item, Path) else (None, None)
+        return file if member is not None else None
+    for _archive, run in groupby(paths, key=archive):
+        with listed_tars():
+            yield from run
 
 
 def extract_source(path: Path, parser: str = "auto", limits: ExtractionLimits | None = None) -> ExtractedDocument:
