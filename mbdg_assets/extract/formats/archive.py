@@ -13,7 +13,9 @@ archives inside archives: member count (``max_archive_entries`` per archive), by
 the file and every container in it together (``max_decompressed_bytes``, ``Budget.inflate``:
 declared sizes for a zip, bytes as read for tar and gzip) and the ratio of a member's inflated to
 its stored size (``max_compression_ratio``). Over a limit the whole file fails with ``too_large``
-/ ``too_many_parts``; nothing is ever written to disk, so member names like ``../../etc`` are only text.
+/ ``too_many_parts``. No member is ever written to disk, so member names like ``../../etc`` are
+only text; the one file written is a compressed tar's inflated copy (``list_tar``, a temporary file
+named by mbdg, for extract/listed_tars.py), under the same budgets.
 
 The parse function for members is passed in (``extraction.parse_bytes``), so this module never
 imports the dispatcher: no import cycle.
