@@ -20,7 +20,7 @@ import click
 from mbdg_assets.enrich.chunking import DEFAULT_MAX_TOKENS, DEFAULT_TARGET_TOKENS, CountTokens, chunk_document, token_counter
 from mbdg_assets.extract.extraction import SUPPORTED_FORMATS, ExtractionError, prepare_reader
 from mbdg_assets.extract.folder_scan import FolderScan, Skipped, display_name
-from mbdg_assets.extract.members import expand_archives, extract_source, scan_sources
+from mbdg_assets.extract.members import expand_archives, extract_source, one_archive_at_a_time, prepare_source, scan_sources
 from mbdg_assets.extract.limits import DEFAULT_LIMITS, LIMIT_NAMES, ExtractionLimits, reading
 from mbdg_assets.extract.worker import run_bounded
 
@@ -68,6 +68,7 @@ def extract_report(path: Path | Skipped, limits: ExtractionLimits = DEFAULT_LIMI
     args = (path, limits, parser, target_tokens, max_tokens, overlap_tokens, count_tokens)
     try:
         if isolate:
+            prepare_source(path, limits)
             prepare_reader(path, parser)
         line |= run_bounded(_summary, args, path.name, limits) if isolate else _summary(*args)
     except ExtractionError as error:
@@ -126,7 +127,7 @@ def extract(paths: tuple[Path, ...], report_path: Path | None, max_bytes: int, t
     out = report_path.open("w", encoding="utf-8") if report_path else sys.stdout
     counts = {"ok": 0, "error": 0, "skipped": 0}
     try:
-        for path in expand(paths, follow_symlinks, limits):
+        for path in one_archive_at_a_time(expand(paths, follow_symlinks, limits)):
             line = extract_report(path, limits, target_tokens, max_tokens, overlap_tokens, count_tokens, parser)
             counts[line["status"]] += 1
             out.write(json.dumps(line, ensure_ascii=False) + "\n")

@@ -29,7 +29,7 @@ from mbdg_assets.validate.contamination import EvalIndex
 from mbdg_assets.validate.decisions import AUTO_REJECT
 from mbdg_assets.validate.eval_sets import EvalSetError, load_eval_texts
 from mbdg_assets.extract.extraction import ExtractionError
-from mbdg_assets.extract.members import extract_source
+from mbdg_assets.extract.members import extract_source, one_archive_at_a_time
 from mbdg_assets.shared.text import content_stems
 
 # Keys of mbdg's own record contract: not part of a record's fields when an mbdg export is re-validated.
@@ -55,7 +55,7 @@ def guess_schema(fields: dict) -> str:
 def load_source_chunks(sources: Path, echo) -> list[dict]:
     """Every chunk of every readable document under `sources` (unreadable files are reported)."""
     chunks = []
-    for path in expand((sources,)):
+    for path in one_archive_at_a_time(expand((sources,))):
         try:
             doc = extract_source(path)
         except ExtractionError as error:

@@ -8,7 +8,8 @@ import dagster as dg
 
 from mbdg_assets.extract.document import ExtractedDocument
 from mbdg_assets.extract.extraction import ExtractionError, prepare_reader
-from mbdg_assets.extract.members import extract_source, source_sha256, split_source
+from mbdg_assets.extract.listed_tars import listed_tars
+from mbdg_assets.extract.members import extract_source, prepare_source, source_sha256, split_source
 from mbdg_assets.extract.worker import run_bounded
 from mbdg_assets.storage.incremental import ensure_versions_table, extractor_version, mark_extracted, unchanged_document
 from mbdg_assets.storage.tables import record_extraction_error, store_document
@@ -45,7 +46,8 @@ def _parse_all(project: ProjectResource, paths: list[str]) -> dict[str, Parsed]:
     so they use all cores); in-process parsing holds the interpreter lock, so it goes one by one."""
     workers = (project.extraction_workers or os.cpu_count() or 1) if project.isolate_extraction else 1
     if project.isolate_extraction:  # imports happen here, before any fork: no thread imports while another forks
-        for path in paths:
+        for path in paths:  # and a tar is listed (inflated) once here, not walked in every member's worker
+            prepare_source(project.docs_path() / path, project.extraction_limits())
             with suppress(ExtractionError):  # the worker meets the same error and reports it for this file
                 prepare_reader(project.docs_path() / path, project.parser)
     if workers == 1 or len(paths) < 2:
@@ -71,11 +73,13 @@ def _store_parsed(con, path: str, parsed: Parsed, version: str) -> tuple[dict, s
 def _extract_group(warehouse: WarehouseResource, project: ProjectResource, paths: list[str],
                    version: str) -> dict[str, tuple[dict, str | None]]:
     """One group of files: what is unchanged is looked up and the results stored on short
-    connections; the parsing in between holds none (no file stays locked while files are read)."""
-    with warehouse.connect() as con:
-        ensure_versions_table(con)
-        unchanged = {path: _unchanged(con, project, path, version) for path in paths}
-    parsed = _parse_all(project, [path for path in paths if unchanged[path] is None])
+    connections; the parsing in between holds none (no file stays locked while files are read).
+    A tar whose members are read is listed (inflated) once for the group (extract/listed_tars.py)."""
+    with listed_tars():
+        with warehouse.connect() as con:
+            ensure_versions_table(con)
+            unchanged = {path: _unchanged(con, project, path, version) for path in paths}
+        parsed = _parse_all(project, [path for path in paths if unchanged[path] is None])
     outcomes = {path: (meta, None) for path, meta in unchanged.items() if meta is not None}
     with warehouse.connect() as con:
         outcomes |= {path: _store_parsed(con, path, result, version) for path, result in parsed.items()}

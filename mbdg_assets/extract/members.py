@@ -27,26 +27,25 @@ An archive attached to a mail stays part of that mail (``formats/archive.py`` re
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
+from itertools import groupby
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 from mbdg_assets.extract.document import ExtractedDocument
 from mbdg_assets.extract.extraction import SUPPORTED_FORMATS, extract_bytes, extract_document, read_checked
 from mbdg_assets.extract.folder_scan import FolderScan, Skipped, is_valid_name, scan_folder
-from mbdg_assets.extract.formats.archive import BUDGET_CODES, archive_members
+from mbdg_assets.extract.formats.archive import BUDGET_CODES, Members, archive_members, clean_name, listed_tar_members
 from mbdg_assets.extract.formats.base import ExtractionError
 from mbdg_assets.extract.limits import DEFAULT_LIMITS, ExtractionLimits, current_budget, reading
+from mbdg_assets.extract.listed_tars import listed_tar, listed_tars
 from mbdg_assets.shared.files import file_sha256
 
 ARCHIVE_FORMATS = ("zip", "tar")
 _NOT_IN_KEYS = ("...", "\a", "\b", "\f", "\n", "\r", "\t", "\v", "\0")  # Dagster refuses these in partition keys
 _LISTINGS: dict[tuple, tuple[list[str] | None, list[str]]] = {}
 _LISTINGS_KEPT = 4096
-
-
-def clean_name(name: str) -> str:
-    """A member name as a key: '/'-separated, without empty or '.' parts ('./docs//a.txt' -> 'docs/a.txt').
-    '..' stays: the key is only text, nothing is written to disk."""
-    return "/".join(part for part in name.replace("\\", "/").split("/") if part not in ("", "."))
+T = TypeVar("T")
 
 
 def is_archive_name(name: str) -> bool:
@@ -146,8 +145,13 @@ def split_source(path: Path) -> tuple[Path, str | None]:
 
 def member_bytes(path: Path, data: bytes, member: str, depth: int = 0) -> tuple[bytes, int]:
     """(the bytes of ``member`` inside the archive ``data``, the number of archives around it),
-    through nested archives: an exact name first, else the nested archive whose name starts it."""
-    members = archive_members(path, data)
+    through nested archives."""
+    return _member_in(path, archive_members(path, data), member, depth)
+
+
+def _member_in(path: Path, members: Members | None, member: str, depth: int) -> tuple[bytes, int]:
+    """``member_bytes`` from the archive's listed members: an exact name first, else the nested
+    archive whose name starts it (read in memory)."""
     if members is None:
         raise ExtractionError("corrupt_file", f"{path.name}: not an archive, so it holds no member {member}")
     for raw, read in members:
@@ -159,6 +163,38 @@ def member_bytes(path: Path, data: bytes, member: str, depth: int = 0) -> tuple[
     raise ExtractionError("unreadable", f"{path.name}: holds no member {member} (the archive changed since it was listed?)")
 
 
+def _read_member(file: Path, member: str, limits: ExtractionLimits) -> tuple[bytes, int]:
+    """``member_bytes`` of a member of the archive ``file`` on disk, under the budget open for it:
+    found in the archive's list and read with a seek when this block of work listed the tar
+    (extract/listed_tars.py), else from the archive's bytes."""
+    name, listed = Path(file.name), listed_tar(file, limits)
+    if listed is not None:
+        return _member_in(name, listed_tar_members(name, listed, member), member, 0)
+    return member_bytes(name, read_checked(file, limits.max_file_bytes), member)
+
+
+def prepare_source(path: Path, limits: ExtractionLimits = DEFAULT_LIMITS) -> None:
+    """Before a worker is forked to read ``path``: when it is a member of a tar and a block of work
+    keeps listed tars (``listed_tars.listed_tars``), the archive listed (a compressed one inflated)
+    here once, so that every worker finds its member with a seek instead of walking the archive."""
+    file, member = split_source(Path(path))
+    if member is not None:
+        listed_tar(file, limits)
+
+
+def one_archive_at_a_time(paths: Iterable[T]) -> Iterator[T]:
+    """``paths`` in order, each run of members of one archive (one after another, as folder scans
+    sort them) handed out inside one block of listed tars (``listed_tars.listed_tars``): the
+    caller reads them while the block is open, so a tar is listed (inflated) once for all its
+    members, and its copy goes after the last of them."""
+    def archive(item: T) -> Path | None:
+        file, member = split_source(item) if isinstance(item, Path) else (None, None)
+        return file if member is not None else None
+    for _archive, run in groupby(paths, key=archive):
+        with listed_tars():
+            yield from run
+
+
 def extract_source(path: Path, parser: str = "auto", limits: ExtractionLimits | None = None) -> ExtractedDocument:
     """``extract_document`` for a file or an archive member (``docs/a.zip/inner/b.pdf``): the
     member is inflated from its archive and read under one budget with it."""
@@ -168,7 +204,7 @@ def extract_source(path: Path, parser: str = "auto", limits: ExtractionLimits | 
         return extract_document(path, parser=parser, limits=limits)
     limits = limits or DEFAULT_LIMITS
     with reading(f"{file.name}/{member}", limits):
-        content, depth = member_bytes(Path(file.name), read_checked(file, limits.max_file_bytes), member)
+        content, depth = _read_member(file, member, limits)
         return extract_bytes(path, content, parser, depth)
 
 
@@ -180,6 +216,6 @@ def source_sha256(path: Path, limits: ExtractionLimits = DEFAULT_LIMITS) -> str 
         if member is None:
             return file_sha256(file)
         with reading(f"{file.name}/{member}", limits):
-            return hashlib.sha256(member_bytes(Path(file.name), read_checked(file, limits.max_file_bytes), member)[0]).hexdigest()
+            return hashlib.sha256(_read_member(file, member, limits)[0]).hexdigest()
     except (OSError, ExtractionError):
         return None

@@ -13,7 +13,9 @@ archives inside archives: member count (``max_archive_entries`` per archive), by
 the file and every container in it together (``max_decompressed_bytes``, ``Budget.inflate``:
 declared sizes for a zip, bytes as read for tar and gzip) and the ratio of a member's inflated to
 its stored size (``max_compression_ratio``). Over a limit the whole file fails with ``too_large``
-/ ``too_many_parts``; nothing is ever written to disk, so member names like ``../../etc`` are only text.
+/ ``too_many_parts``. No member is ever written to disk, so member names like ``../../etc`` are
+only text; the one file written is a compressed tar's inflated copy (``list_tar``, a temporary file
+named by mbdg, for extract/listed_tars.py), under the same budgets.
 
 The parse function for members is passed in (``extraction.parse_bytes``), so this module never
 imports the dispatcher: no import cycle.
@@ -21,13 +23,18 @@ imports the dispatcher: no import cycle.
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
+import os
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from mbdg_assets.extract.limits import current_budget
 
@@ -40,6 +47,12 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _TAR_MAGIC = (_GZIP_MAGIC, b"BZh", b"\xfd7zXZ\x00")
 BUDGET_CODES = ("too_large", "too_many_parts", "timeout")  # over one of the file's budgets: the whole file fails
 _READ_ERRORS = (OSError, EOFError, zlib.error, NotImplementedError, RuntimeError, tarfile.TarError)
+
+
+def clean_name(name: str) -> str:
+    """A member name as a key: '/'-separated, without empty or '.' parts ('./docs//a.txt' -> 'docs/a.txt').
+    '..' stays: the key is only text, nothing is written to disk."""
+    return "/".join(part for part in name.replace("\\", "/").split("/") if part not in ("", "."))
 
 
 def _skipped(name: str) -> bool:
@@ -86,22 +99,50 @@ def zip_members(path: Path, data: bytes) -> Members:
             yield info.filename, _reader(path, info.filename, read)
 
 
+@dataclass(frozen=True)
+class ListedTar:
+    """A tar as a plain tar on disk (itself, or a compressed one inflated), its entries listed once (``list_tar``)."""
+    path: Path                             # the plain tar
+    stored: int                            # the archive's size as stored: ratio and budget stay the archive's
+    entries: tuple[tarfile.TarInfo, ...]   # every header, in order (offsets into ``path``)
+    index: dict[str, tuple[int, ...]]      # clean_name -> positions in entries
+
+
 def tar_members(path: Path, data: bytes) -> Members:
-    """The file members of a tar (plain or compressed). Bytes are counted as read against the file's
-    budget, and the stream position against the compression ratio, so walking past a bomb stops too."""
-    budget, container, read_so_far = current_budget(), (path.as_posix(), len(data)), [0]
+    """The file members of a tar (plain or compressed) held in memory."""
+    return _tar_walk(path, lambda: tarfile.open(fileobj=io.BytesIO(data), mode="r:*"), len(data))
+
+
+def listed_tar_members(path: Path, copy: ListedTar, member: str) -> Members:
+    """The file members of a listed tar that can hold ``member`` (a clean name: those named
+    ``member`` or one of its folders, where a nested archive holding it would be), read from the
+    plain tar on disk: the same walk and budgets as ``tar_members`` (each entry counted at its
+    position), over the entries listed when it was inflated, each member's data read with a seek.
+    No header is parsed, nothing is inflated again and no other entry is visited."""
+    parts = member.split("/")
+    names = ("/".join(parts[:end]) for end in range(1, len(parts) + 1))
+    positions = sorted(position for name in names for position in copy.index.get(name, ()))
+    return _tar_walk(path, lambda: tarfile.open(copy.path, mode="r:"), copy.stored,
+                     ((position + 1, copy.entries[position]) for position in positions))
+
+
+def _tar_walk(path: Path, open_tar: Callable[[], tarfile.TarFile], stored: int,
+              entries: Iterable[tuple[int, tarfile.TarInfo]] | None = None) -> Members:
+    """The members of the tar ``open_tar`` opens: the (position from 1, header) ``entries`` when
+    they are known, else every header as it is read. Bytes are counted as read against the file's
+    budget, and the stream position against the compression ratio (to ``stored``, the size of the
+    file as compressed), so walking past a bomb stops too."""
+    budget, container, read_so_far = current_budget(), (path.as_posix(), stored), [0]
     try:
-        archive = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")
+        archive = open_tar()
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         code = "truncated" if isinstance(exc, EOFError) or "unexpected end" in str(exc).lower() else "corrupt_file"
         raise ExtractionError(code, f"{path.name}: not a readable tar archive ({exc})") from exc
     with archive:
-        count = 0
         try:
-            for info in archive:
-                count += 1
+            for count, info in enumerate(archive, 1) if entries is None else entries:
                 budget.check_count(f"members of {path.name}", count, "max_archive_entries")
-                _ratio(path, info.name, len(data), info.offset_data + info.size)
+                _ratio(path, info.name, stored, info.offset_data + info.size)
                 if not info.isfile() or _skipped(info.name):
                     continue
 
@@ -115,21 +156,76 @@ def tar_members(path: Path, data: bytes) -> Members:
             raise ExtractionError("truncated", f"{path.name}: tar archive is cut off or damaged ({exc})") from exc
 
 
+def _inflated_slices(path: Path, stream: BinaryIO, stored: int, label: str) -> Iterator[bytes]:
+    """A compressed stream inflated in 1 MiB slices, each counted against the file's budget (bytes
+    inflated, ratio to the ``stored`` size, time) before it is handed on, so a bomb stops at the budget."""
+    budget, container, used = current_budget(), (path.as_posix(), stored), 0
+    while chunk := stream.read(1 << 20):
+        used += len(chunk)
+        budget.inflate(container, used, label)
+        _ratio(path, path.stem, stored, used)
+        budget.check_time()
+        yield chunk
+
+
 def _gunzip(path: Path, data: bytes) -> bytes:
     """A single gzipped file, inflated in slices so a bomb stops at the budget."""
-    budget, container, out, used = current_budget(), (path.as_posix(), len(data)), [], 0
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
-            while chunk := stream.read(1 << 20):
-                used += len(chunk)
-                budget.inflate(container, used, "gzip file")
-                _ratio(path, path.stem, len(data), used)
-                out.append(chunk)
+            return b"".join(_inflated_slices(path, stream, len(data), "gzip file"))
     except EOFError as exc:
         raise ExtractionError("truncated", f"{path.name}: gzip file is cut off ({exc})") from exc
     except (OSError, zlib.error) as exc:
         raise ExtractionError("corrupt_file", f"{path.name}: not a readable gzip file ({exc})") from exc
-    return b"".join(out)
+
+
+_DECOMPRESSORS: tuple[Callable[[BinaryIO], BinaryIO], ...] = (  # in the order of _TAR_MAGIC's compressed streams
+    lambda raw: gzip.GzipFile(fileobj=raw), bz2.BZ2File, lzma.LZMAFile)
+
+
+def list_tar(path: Path, source: Path, target: Path) -> ListedTar | None:
+    """The tar ``source`` (``path`` names it in messages) as a plain tar on disk with its entries
+    listed once (at most ``max_archive_entries``), so each member can be found and read with a seek:
+    a plain tar in place, a compressed one (gzip, bzip2 or xz) first inflated, streaming, into
+    ``target`` under the file's budget (``_inflated_slices``: the same accounting as reading its
+    members). None when ``source`` is no tar (a single gzipped file, a tar without the POSIX magic);
+    ExtractionError when it breaks a budget or cannot be read. Unless a copy in ``target`` is
+    returned, ``target`` is no copy and its caller removes it."""
+    with source.open("rb") as raw:
+        head, stored = raw.read(512), os.fstat(raw.fileno()).st_size
+        if head[257:262] == b"ustar":
+            return _listed(path, source, stored)
+        opener = next((open_ for magic, open_ in zip(_TAR_MAGIC, _DECOMPRESSORS) if head.startswith(magic)), None)
+        if opener is None:
+            return None
+        raw.seek(0)
+        try:
+            with opener(raw) as stream, target.open("wb") as out:
+                slices = _inflated_slices(path, stream, stored, "tar archive")
+                first = next(slices, b"")
+                if first[257:262] != b"ustar":
+                    return None
+                out.write(first)
+                for chunk in slices:
+                    out.write(chunk)
+        except (EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+            raise ExtractionError("corrupt_file", f"{path.name}: compressed tar cannot be inflated ({exc})") from exc
+    return _listed(path, target, stored)
+
+
+def _listed(path: Path, tar: Path, stored: int) -> ListedTar:
+    """The plain tar ``tar`` with its entries listed, each entry counted against the file's budget."""
+    entries: list[tarfile.TarInfo] = []
+    index: dict[str, list[int]] = {}
+    try:
+        with tarfile.open(tar, mode="r:") as archive:
+            for info in archive:
+                index.setdefault(clean_name(info.name), []).append(len(entries))
+                entries.append(info)
+                current_budget().check_count(f"members of {path.name}", len(entries), "max_archive_entries")
+    except (EOFError, OSError, tarfile.TarError) as exc:
+        raise ExtractionError("truncated", f"{path.name}: tar archive is cut off or damaged ({exc})") from exc
+    return ListedTar(tar, stored, tuple(entries), {name: tuple(found) for name, found in index.items()})
 
 
 def archive_members(path: Path, data: bytes) -> Members | None:
