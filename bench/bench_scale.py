@@ -9,6 +9,12 @@ validation and orchestration), (wall - ideal) / N, peak RSS, and the seconds of 
 phase and after it (the dataset phase: validation and export). Goal: wall/ideal <= 1.3 at 1,000
 documents with L = 8 s, S = 128.
 
+Where wall - ideal goes, from the server's record of each call's time in its slot: the seconds
+before its first call (start-up, the first slice prepared), after its last answer (the dataset
+phase), and in between its unused slots as seconds of the whole server (drains and fills between
+generate runs, a prepare lane that fell behind). `--timeline` also prints the server's use per
+`--bucket` seconds, one digit each (0: idle .. 9: 90-100% of its slots busy).
+
     .venv/bin/python bench/bench_scale.py                      # N = 100 and 1,000, L = 8, S = 128
     .venv/bin/python bench/bench_scale.py --docs 20 --latency 0.5 --endpoints 1
     .venv/bin/python bench/bench_scale.py --big                # also N = 10,000
@@ -24,6 +30,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -60,9 +67,76 @@ def start_server(latency: float, slots: int, workdir: Path) -> tuple[subprocess.
     return process, port_file.read_text()
 
 
-def server_stats(url: str) -> dict:
-    with urllib.request.urlopen(f"{url}/stats", timeout=10) as response:
+def server_stats(url: str, route: str = "stats"):
+    with urllib.request.urlopen(f"{url}/{route}", timeout=60) as response:
         return json.loads(response.read())
+
+
+class MemoryWatch(threading.Thread):
+    """Peak RSS of each process of the run's tree (the `mbdg run` process, its prepare lane, their
+    extraction workers), read from /proc twice a second (Linux), with the second of the run it was
+    reached at: says which process grows and in which phase (ru_maxrss only gives the largest)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.root, self.started, self.done = pid, time.monotonic(), threading.Event()
+        self.peaks: dict[str, tuple[int, int]] = {}  # role -> (MB, second)
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            for pid, role in [(self.root, "run")] + [(child, _role(child)) for child in _descendants(self.root)]:
+                mb = _rss_mb(pid)
+                if mb > self.peaks.get(role, (0, 0))[0]:
+                    self.peaks[role] = (mb, round(time.monotonic() - self.started))
+
+
+def _descendants(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = [int(c) for c in (task / "children").read_text().split()]
+        except OSError:  # the process or thread ended meanwhile
+            continue
+        for child in children:
+            found += [child] + _descendants(child)
+    return found
+
+
+def _rss_mb(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    found = re.search(r"VmRSS:\s+(\d+) kB", status)
+    return int(found.group(1)) // 1024 if found else 0
+
+
+def _role(pid: int) -> str:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "other"
+    return "prepare lane" if b"multiprocessing.spawn" in command else "worker"
+
+
+def timeline(served: list[tuple[float, float]], started: float, ended: float, ideal: float,
+             slots: int, bucket: float) -> dict:
+    """wall - ideal split into before the first call, after the last answer and unused server
+    time in between; and the server's use per `bucket` seconds as a string of digits."""
+    if not served:
+        return {}
+    first, last = min(s for s, _e in served), max(e for _s, e in served)
+    before, after = first - started, ended - last
+    figures = {"before_first_call_s": round(before, 1), "after_last_answer_s": round(after, 1),
+               "unused_between_s": round(ended - started - ideal - before - after, 1)}
+    if bucket > 0:
+        busy = [0.0] * (int((ended - started) / bucket) + 1)
+        for start, end in served:
+            for b in range(int((start - started) / bucket), int((end - started) / bucket) + 1):
+                low, high = started + b * bucket, started + (b + 1) * bucket
+                busy[b] += max(0.0, min(end, high) - max(start, low))
+        figures["use_per_bucket"] = "".join(str(min(9, int(10 * b / (bucket * slots)))) for b in busy)
+    return figures
 
 
 DOCUMENT_PHASE = re.compile(r"document\(s\): \d+ ok, \d+ failed \(([\d.]+)s\)")  # cli/run.py's line after the document phase
@@ -82,14 +156,18 @@ def run_once(count: int, endpoints: int, args: argparse.Namespace, workdir: Path
         command += ["--host", url]
     env = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     log = workdir / "run.log"
-    started = time.monotonic()
+    started, started_at = time.monotonic(), time.time()
     with log.open("w") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        watch = MemoryWatch(process.pid)
+        watch.start()
         _pid, status, usage = os.wait4(process.pid, 0)  # this child's own CPU time and peak RSS
-    wall = time.monotonic() - started
+        watch.done.set()
+    wall, ended_at = time.monotonic() - started, time.time()
     returncode = os.waitstatus_to_exitcode(status)
     try:
         stats = [server_stats(url) for _process, url in servers]
+        served = [call for _process, url in servers for call in server_stats(url, "served")]
     finally:
         for process, _url in servers:
             process.kill()
@@ -107,7 +185,8 @@ def run_once(count: int, endpoints: int, args: argparse.Namespace, workdir: Path
             "wall_over_ideal": round(wall / ideal, 2) if ideal else None,
             "document_phase_s": documents_s, "after_documents_s": round(wall - documents_s, 1) if phase else None,
             "cpu_s_per_doc": round(cpu / count, 3), "overhead_s_per_doc": round((wall - ideal) / count, 3),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024)}
+            "peak_rss_mb": round(usage.ru_maxrss / 1024), "peak_mb_at_s": watch.peaks} | timeline(
+                served, started_at, ended_at, ideal, args.slots * endpoints, args.bucket if args.timeline else 0)
 
 
 def main() -> None:
@@ -119,6 +198,8 @@ def main() -> None:
     parser.add_argument("--endpoints", default="1,2", help="comma-separated endpoint counts")
     parser.add_argument("--modes", default="pipeline,single",
                         help="pipeline: mbdg run's prepare and generate lanes; single: one range run (--no-pipeline)")
+    parser.add_argument("--timeline", action="store_true", help="also the server's use per --bucket seconds")
+    parser.add_argument("--bucket", type=float, default=10.0, help="seconds per digit of --timeline")
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--max-targets", type=int, default=2)
     args = parser.parse_args()

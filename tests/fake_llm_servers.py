@@ -71,6 +71,8 @@ class FakeLLMServer:
     # What GET /api/tags lists (Ollama's installed models: {"model": "name:tag", "digest": ...}).
     models: list[dict] = field(default_factory=list)
     embed_dimension: int = 48  # length of the vectors the embedding routes answer with
+    # (start, end) wall-clock seconds of each call a batch_responder served (GET /served)
+    served: list[tuple[float, float]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -196,6 +198,8 @@ def _make_handler(state: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             elif self.path == "/stats":
                 chat = sum(r.path in _BODY_BUILDERS for r in state.requests)
                 self._send(200, json.dumps({"calls": chat, "max_in_flight": state.max_in_flight}))
+            elif self.path == "/served":
+                self._send(200, json.dumps(state.served))
             else:
                 self._send(404, json.dumps({"error": f"no route {self.path}"}))
 
@@ -311,14 +315,19 @@ def instruction_pair_responder(delay: float = 0.0) -> Callable[[Any], Scripted]:
     return respond
 
 
-def batch_responder(answer: Callable[[Any], Scripted], latency: float, slots: int) -> Callable[[Any], Scripted]:
+def batch_responder(answer: Callable[[Any], Scripted], latency: float, slots: int,
+                    served: list[tuple[float, float]] | None = None) -> Callable[[Any], Scripted]:
     """A batch server's timing (vLLM's continuous batching): up to `slots` requests are served at
-    once, each taking `latency` seconds; the others wait their turn, as they would in its queue."""
+    once, each taking `latency` seconds; the others wait their turn, as they would in its queue.
+    `served`, when given, gets each call's (start, end) wall-clock time in its slot."""
     gate = threading.BoundedSemaphore(slots)
 
     def respond(body: Any) -> Scripted:
         with gate:
+            start = time.time()
             time.sleep(latency)
+            if served is not None:
+                served.append((start, time.time()))
         return answer(body)
 
     return respond
@@ -327,9 +336,10 @@ def batch_responder(answer: Callable[[Any], Scripted], latency: float, slots: in
 def serve_batch_forever(latency: float, slots: int, port_file: str) -> None:
     """A fake batch server in a process of its own (bench_scale starts it with `python -c`): it
     answers like instruction_pair_responder, writes its URL to `port_file`, and serves until
-    killed. GET /stats returns {"calls": n, "max_in_flight": m}."""
+    killed. GET /stats returns {"calls": n, "max_in_flight": m}; GET /served each call's
+    (start, end) in its slot, for bench_scale's timeline."""
     with running_fake_llm_server() as server:
-        server.responder = batch_responder(instruction_pair_responder(), latency, slots)
+        server.responder = batch_responder(instruction_pair_responder(), latency, slots, server.served)
         server.models = [{"model": "fake:latest", "digest": "sha256:fake"}]
         Path(port_file).write_text(server.url)
         threading.Event().wait()
