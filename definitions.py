@@ -17,6 +17,7 @@ from mbdg_assets.defs.jobs import build_jobs
 from mbdg_assets.defs.run_configs import current_config
 from mbdg_assets.defs.schedules import nightly_dataset_schedule
 from mbdg_assets.defs.sensors import docs_folder_sensor, refresh_dataset_after_documents
+from mbdg_assets.generate.readiness import Readiness
 from mbdg_assets.defs.validate import (distribution_within_bounds, records_table_conforms, reviews_pending, sources_balanced,
                                   validated_records)
 from resources import LLMResource, ProjectResource, SignerResource, VectorStoreResource, WarehouseResource
@@ -24,7 +25,10 @@ from resources import LLMResource, ProjectResource, SignerResource, VectorStoreR
 
 def build_definitions(project: ProjectResource | None = None, llm: LLMResource | None = None,
                       warehouse: WarehouseResource | None = None, vectors: VectorStoreResource | None = None,
-                      signer: SignerResource | None = None, config: dict[str, dict] | None = None) -> dg.Definitions:
+                      signer: SignerResource | None = None, config: dict[str, dict] | None = None,
+                      readiness: Readiness | None = None) -> dg.Definitions:
+    """`readiness`: when the generate step may start on each document (generate/readiness.py; by
+    default at once, as a run that prepared its documents itself needs)."""
     config = current_config() if config is None else config
     return dg.Definitions(
         assets=[source_documents, enriched_chunks, candidates, validated_records, training_dataset, run_manifest],
@@ -38,6 +42,7 @@ def build_definitions(project: ProjectResource | None = None, llm: LLMResource |
             "warehouse": warehouse or WarehouseResource(),
             "vectors": vectors or VectorStoreResource.from_project(config),
             "signer": signer or SignerResource(),
+            "readiness": readiness or Readiness(),
         },
     )
 

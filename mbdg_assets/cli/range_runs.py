@@ -8,14 +8,16 @@ slices (small ones first, so the server gets work within seconds) and runs two l
 
 - the *prepare* lane runs `source_documents` + `enriched_chunks` over one slice after the other
   in a process of its own (the first slice in this process, while that one starts);
-- the *generate* lane, in this process, runs `candidates` over each slice as soon as it is
-  prepared (with the slices after it that are prepared by then, up to MERGED_GENERATE
-  documents: fewer runs, fewer drains of the request pool), with the run's one request pool;
-- once a slice's candidates are made, the prepare process (done preparing, or when it is) embeds
-  what validating that slice's winners will embed (validate/vectors_ahead.py), so the dataset
+- the *generate* lane, in this process, runs `candidates` once over the whole range as soon as
+  the first slice is prepared: each document waits until its slice is (LaneReadiness, bound as
+  the run's `readiness` resource), so the run's one request pool stays fed from the first slice
+  to the last. (A generate run per slice ended with a drain, its last calls trickling in while no
+  new ones started, and began with a fill: unused server slots at every boundary.)
+- once a group of a slice's documents is generated, the prepare process (done preparing, or
+  when it is) embeds what validating their winners will embed (validate/vectors_ahead.py), so the dataset
   run that follows mostly looks vectors up instead of embedding after the server is done.
 
-Every slice is an ordinary Dagster run over a partition range, as a UI backfill makes
+Every run is an ordinary Dagster run over a partition range, as a UI backfill makes
 (BackfillPolicy.single_run), in the same instance and warehouse. The lanes are processes, not
 threads, because Dagster reconfigures Python logging whenever a run starts (dictConfig), which
 deadlocks with a run that logs in another thread of the same process. A UI backfill overlaps the
@@ -38,11 +40,13 @@ from multiprocessing.connection import Connection
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from mbdg_assets.generate.readiness import Readiness
+
 PREPARE = [dg.AssetKey("source_documents"), dg.AssetKey("enriched_chunks")]
 GENERATE = [dg.AssetKey("candidates")]
 FIRST_SLICE, LARGEST_SLICE = 16, 128  # documents: the server's first calls come after 16 are prepared
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-MERGED_GENERATE = 2 * LARGEST_SLICE  # documents at most in one generate run of slices prepared meanwhile
+AHEAD_GROUP = 16  # documents whose validation work ahead is sent together (an embedding batch of ~160 texts)
 PIPELINE_FROM = 64  # documents; below, starting the prepare process (imports, embedding model) costs more than it saves
 
 
@@ -108,48 +112,92 @@ class LaneSpec:
     dagster_home: str
     job_name: str
     run_config: dict
-    ahead: Callable[[list[str]], object] | None = None  # validation's per-record work for a slice's documents (picklable)
+    ahead: Callable[[list[str]], object] | None = None  # validation's per-record work for a group of documents (picklable)
 
 
-def run_pipelined(job: dg.JobDefinition, instance: dg.DagsterInstance, keys: Sequence[str],
-                  spec: LaneSpec) -> list[RangeOutcome]:
-    """The prepare and generate lanes over slices of `keys` (see the module's docstring). A slice
-    whose prepare run failed as a whole is not generated; its outcome says why. Validation's work
-    ahead is no document's outcome: a slice it failed on is validated in full by the dataset run."""
+class LaneReadiness(Readiness):
+    """The prepare lane's progress as the generate run sees it (generate/readiness.py): between
+    `begin` and `end` a document of the range waits until its slice's prepare run has ended, and
+    each group of AHEAD_GROUP documents of a slice goes to `on_generated` once all of them are
+    done (their validation work ahead may start: a whole slice waited for its last document, so
+    the last slice's work was still ahead when the server was done). Outside them every document
+    is ready, so the same definitions serve the runs `mbdg run` makes without lanes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.begin([], lambda _keys: None)
+
+    def begin(self, slices: list[list[str]], on_generated: Callable[[list[str]], None]) -> None:
+        groups = [piece[i:i + AHEAD_GROUP] for piece in slices for i in range(0, len(piece), AHEAD_GROUP)]
+        with self._lock:
+            self._slice_of = {key: index for index, piece in enumerate(slices) for key in piece}
+            self._group_of = {key: index for index, group in enumerate(groups) for key in group}
+            self._groups, self._left = groups, [len(group) for group in groups]
+            self._ended = [threading.Event() for _ in slices]
+            self._failure = [""] * len(slices)
+            self._on_generated = on_generated
+
+    def end(self) -> None:
+        self.begin([], lambda _keys: None)
+
+    def prepared(self, index: int, outcome: RangeOutcome) -> None:
+        """Slice `index`'s prepare run ended with `outcome`: its documents may go (or be skipped)."""
+        self._failure[index] = "" if outcome.success else outcome.failure
+        self._ended[index].set()
+
+    def wait(self, path: str) -> str | None:
+        index = self._slice_of.get(path)
+        if index is None:
+            return None
+        self._ended[index].wait()
+        return self._failure[index] or None
+
+    def generated(self, path: str) -> None:
+        group = self._group_of.get(path)
+        if group is None:
+            return
+        with self._lock:
+            self._left[group] -= 1
+            done = self._left[group] == 0 and not self._failure[self._slice_of[path]]
+        if done:
+            self._on_generated(self._groups[group])
+
+
+def run_pipelined(job: dg.JobDefinition, instance: dg.DagsterInstance, keys: Sequence[str], spec: LaneSpec,
+                  readiness: LaneReadiness) -> list[RangeOutcome]:
+    """The prepare and generate lanes over slices of `keys` (see the module's docstring); `job`
+    was built with `readiness` bound. A document of a slice whose prepare run failed as a whole is
+    skipped; the slice's outcome says why. Validation's work ahead is no document's outcome: a
+    slice it failed on is validated in full by the dataset run."""
     slices = slice_keys(keys)
     context = multiprocessing.get_context("spawn")  # a fork would copy Dagster's and LanceDB's threads' locks
     receiver, sender = context.Pipe(duplex=False)
-    jobs, job_sender = context.Pipe(duplex=False)  # slice numbers to validate ahead, then None
+    jobs, job_sender = context.Pipe(duplex=False)  # groups of documents to validate ahead, then None
     lane = context.Process(target=_prepare_lane, args=(spec, slices, sender, jobs, os.getpid()), name="mbdg-prepare")
     lane.start()
     sender.close()
     jobs.close()
-    prepared: list[RangeOutcome] = []  # prepare outcomes by slice
-    outcomes: list[RangeOutcome] = []
-    ready: list[int] = []  # prepared slices not yet generated
+    ahead, sending = [], threading.Lock()  # groups sent ahead; document threads send them
 
-    def take(outcome: RangeOutcome) -> None:
-        prepared.append(outcome)
-        outcomes.append(outcome)
-        if outcome.success:
-            ready.append(len(prepared) - 1)
+    def on_generated(group: list[str]) -> None:
+        if spec.ahead is not None:
+            with sending:
+                job_sender.send(group)
+                ahead.append(group)
 
+    prepared: list[RangeOutcome] = []
+    listener = threading.Thread(target=_listen, args=(receiver, lane, slices, readiness, prepared),
+                                name="mbdg-prepare-listener", daemon=True)
+    readiness.begin(slices, on_generated)
     try:
-        ahead = 0
-        take(run_range(job, instance, slices[0], spec.run_config, PREPARE))
-        while ready or len(prepared) < len(slices):
-            if not ready or (len(prepared) < len(slices) and receiver.poll()):
-                take(_receive(receiver, lane, slices[len(prepared)]))
-                continue  # what else is prepared by now joins this generate run
-            batch = _generate_batch(ready, slices)
-            del ready[:len(batch)]
-            outcomes.append(run_range(job, instance, [k for i in batch for k in slices[i]], spec.run_config, GENERATE))
-            if spec.ahead is not None and outcomes[-1].success:
-                for index in batch:
-                    job_sender.send(index)
-                ahead += len(batch)
-        job_sender.send(None)
-        for _ in range(ahead):  # the last slice's is still being embedded: the dataset run would do it slower
+        first = run_range(job, instance, slices[0], spec.run_config, PREPARE)
+        readiness.prepared(0, first)
+        listener.start()
+        generated = run_range(job, instance, keys, spec.run_config, GENERATE)
+        listener.join()
+        with sending:
+            job_sender.send(None)
+        for _ in ahead:  # the last group's is still being embedded: the dataset run would do it slower
             done = _receive(receiver, lane, [])
             if not done.success:
                 logging.getLogger("mbdg").warning("validation ahead of the dataset run: %s", done.failure)
@@ -157,27 +205,24 @@ def run_pipelined(job: dg.JobDefinition, instance: dg.DagsterInstance, keys: Seq
         lane.terminate()
         raise
     finally:
+        readiness.end()
         job_sender.close()
         lane.join(timeout=60)  # it has sent its last outcome; only its shutdown is left
         if lane.is_alive():
             lane.terminate()
             lane.join()
-    return outcomes
+    return [first, *prepared, generated]
 
 
-def _generate_batch(ready: list[int], slices: list[list[str]]) -> list[int]:
-    """The prepared slices one generate run takes: the first ready one, and the ones after it that
-    are ready too, up to MERGED_GENERATE documents. Each generate run ends with a drain (its last
-    calls trickle in while no new ones start) and the next begins with a fill, which cost the
-    server a few seconds each, so fewer, longer runs keep it busier. The last slice stays alone:
-    its validation work ahead can only start once it is generated, so it is kept small."""
-    batch, size = ready[:1], len(slices[ready[0]])
-    for index in ready[1:]:
-        if index != batch[-1] + 1 or index == len(slices) - 1 or size + len(slices[index]) > MERGED_GENERATE:
-            break
-        batch.append(index)
-        size += len(slices[index])
-    return batch
+def _listen(receiver: Connection, lane: multiprocessing.Process, slices: list[list[str]],
+            readiness: LaneReadiness, prepared: list[RangeOutcome]) -> None:
+    """The prepare lane's outcomes for slices 1.. as they come, passed on to the generate run
+    (a thread of its own: the generate run is one long Dagster run in this process's main thread;
+    it touches no Dagster, whose logging set-up must not meet a second thread's run)."""
+    for index in range(1, len(slices)):
+        outcome = _receive(receiver, lane, slices[index])
+        prepared.append(outcome)
+        readiness.prepared(index, outcome)
 
 
 def _receive(receiver: Connection, lane: multiprocessing.Process, piece: list[str]) -> RangeOutcome:
@@ -191,15 +236,16 @@ def _receive(receiver: Connection, lane: multiprocessing.Process, piece: list[st
 def _prepare_lane(spec: LaneSpec, slices: list[list[str]], sender: Connection, jobs: Connection, parent: int) -> None:
     """The prepare lane's process: each slice's prepare run in turn (all but the first, which the
     parent prepares), its outcome sent back; then, slice by slice as the parent names them, the
-    validation work ahead (`spec.ahead`), its outcome sent back too."""
+    validation work ahead (`spec.ahead`) of each group of documents the parent sends, its outcome
+    sent back too."""
     _end_with_parent(parent)
     job = spec.make_defs(*spec.defs_args).resolve_job_def(spec.job_name)
     with dg.DagsterInstance.from_config(spec.dagster_home) as instance:
         for piece in slices[1:]:
             sender.send(run_range(job, instance, piece, spec.run_config, PREPARE))
     _yield_the_cpu()
-    while (index := _next_job(jobs)) is not None:
-        sender.send(_ahead(spec, slices[index]))
+    while (group := _next_job(jobs)) is not None:
+        sender.send(_ahead(spec, group))
     sender.close()
 
 
@@ -215,7 +261,7 @@ def _yield_the_cpu() -> None:
         pass
 
 
-def _next_job(jobs: Connection) -> int | None:
+def _next_job(jobs: Connection) -> list[str] | None:
     try:
         return jobs.recv()
     except EOFError:  # the parent is gone or done
@@ -223,7 +269,7 @@ def _next_job(jobs: Connection) -> int | None:
 
 
 def _ahead(spec: LaneSpec, piece: list[str]) -> RangeOutcome:
-    """`spec.ahead` over one slice; a failure is reported, never raised (it only costs the head start)."""
+    """`spec.ahead` over one group; a failure is reported, never raised (it only costs the head start)."""
     try:
         spec.ahead(piece)
     except Exception as error:  # noqa: BLE001 - any failure leaves the work to the dataset run

@@ -36,7 +36,7 @@ from mbdg_assets.storage.project import ProjectPaths, dagster_environment, proje
 from mbdg_assets.storage.tables import decision_counts, load_plan_sizes, purge_removed_documents
 from mbdg_assets.storage.vectors import VectorStore
 
-from mbdg_assets.cli.range_runs import PIPELINE_FROM, LaneSpec, failure_reason, run_pipelined, run_range
+from mbdg_assets.cli.range_runs import PIPELINE_FROM, LaneReadiness, LaneSpec, failure_reason, run_pipelined, run_range
 from mbdg_assets.defs.partitions import documents_partitions
 from mbdg_assets.defs.run_configs import dataset_run_config, document_run_config, validate_settings
 from mbdg_assets.defs.validate import ValidateConfig
@@ -173,16 +173,18 @@ def _echo_documents(paths: ProjectPaths, present: list[str], failures: dict[str,
 
 def _run_documents(job, instance, present: list[str], run_config: dict, summary: RunSummary, bar: ProgressBar,
                    echo: Callable[[str], None], paths: ProjectPaths, asset_selection: list[dg.AssetKey] | None = None,
-                   lanes: LaneSpec | None = None) -> None:
+                   lanes: tuple[LaneSpec, LaneReadiness] | None = None) -> None:
     """Dagster runs over the document partitions (partition ranges, as a UI backfill makes): one
     run over all of them, or with `lanes` the prepare and generate lanes over slices of them
-    (cli/range_runs.py), so that the machine extracts and embeds while the server generates."""
+    (cli/range_runs.py; `job` is bound to their readiness), so that the machine extracts and
+    embeds while the server generates."""
     if not present:
         return
     keys = instance.get_dynamic_partitions(documents_partitions.name)  # the range is in the instance's order
     t0 = time.monotonic()
     if lanes is not None and asset_selection is None and len(keys) >= PIPELINE_FROM:
-        outcomes = run_pipelined(job, instance, keys, replace(lanes, run_config=run_config))
+        spec, readiness = lanes
+        outcomes = run_pipelined(job, instance, keys, replace(spec, run_config=run_config), readiness)
     else:
         outcomes = [run_range(job, instance, keys, run_config, asset_selection)]
     bar.close()
@@ -248,7 +250,7 @@ def _next_budgets(extra: int, budgets: dict[str, int], sizes: dict[str, list[int
 
 def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict], generate: dict, goal: Goal,
                  paths: ProjectPaths, summary: RunSummary, bar: ProgressBar, echo: Callable[[str], None],
-                 lanes: LaneSpec | None = None) -> None:
+                 lanes: tuple[LaneSpec, LaneReadiness] | None = None) -> None:
     """Rounds of generation and validation until `goal.records` are approved or a budget ends it.
     Every round re-plans each document with a larger budget: its earlier targets are cache hits,
     so only the new targets cost model calls, and no record is made twice."""
@@ -302,15 +304,17 @@ def _echo_skipped(docs: Path, follow_symlinks: bool, echo: Callable[[str], None]
 
 
 def project_definitions(project_dir: str, docs: str, out: str, llm: dict, config: dict[str, dict],
-                        follow_symlinks: bool, allow_key_change: bool) -> dg.Definitions:
+                        follow_symlinks: bool, allow_key_change: bool,
+                        readiness: LaneReadiness | None = None) -> dg.Definitions:
     """The project's definitions as `mbdg run` runs them (also built by the prepare lane's process;
-    `llm`: LLMResource's fields)."""
+    `llm`: LLMResource's fields; `readiness`: the lanes', in the process that generates)."""
     paths = ProjectPaths(Path(project_dir))
     return build_definitions(
         project=ProjectResource(project_dir=str(paths.root), docs_dir=docs, out_dir=out, follow_symlinks=follow_symlinks),
         llm=LLMResource(**llm), warehouse=WarehouseResource(path=str(paths.warehouse)),
         vectors=VectorStoreResource.from_project(config, uri=str(paths.lancedb)),
         signer=SignerResource(key_dir=str(paths.keys), allow_key_change=allow_key_change), config=config,
+        readiness=readiness,
     )
 
 
@@ -335,12 +339,12 @@ def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, gen
     config = save_run_settings(paths, docs, out, llm, generate, echo, embed)
     llm_fields = {name: getattr(llm, name) for name in LLMResource.model_fields}  # plain values travel to a process
     defs_args = (str(paths.root), str(docs), str(out), llm_fields, config, follow_symlinks, allow_key_change)
-    defs = project_definitions(*defs_args)
     document_config, dataset_config = _run_configs(config)
     lanes = None  # the embedded model's decoding wants the CPU a prepare lane would take: one range run then
     if pipeline and llm.backend != "embedded":
-        lanes = LaneSpec(project_definitions, defs_args, str(paths.dagster_home), "document_job", document_config,
-                         partial(validate_ahead, config, str(paths.warehouse)))
+        lanes = (LaneSpec(project_definitions, defs_args, str(paths.dagster_home), "document_job", document_config,
+                          partial(validate_ahead, config, str(paths.warehouse))), LaneReadiness())
+    defs = project_definitions(*defs_args, readiness=lanes[1] if lanes else None)
     bar = ProgressBar()
     add_listener(bar)
     try:

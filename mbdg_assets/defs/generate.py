@@ -9,6 +9,7 @@ from mbdg_assets.shared.seed_examples import load_seed_examples
 from mbdg_assets.generate.candidates import GenerationParams
 from mbdg_assets.generate.documents import BatchOutcome, generate_documents
 from mbdg_assets.generate.planning import KINDS
+from mbdg_assets.generate.readiness import Readiness
 from mbdg_assets.llm.cache import CachedLLM
 from mbdg_assets.llm.pool import RequestPool
 from mbdg_assets.llm.prompts import load_template, resolve_answer_mode
@@ -76,10 +77,11 @@ def _summary(outcome: BatchOutcome, cached: CachedLLM, pool: RequestPool) -> dic
 @dg.asset(partitions_def=documents_partitions, deps=[enriched_chunks], group_name="generate", kinds={"python", "duckdb"},
           backfill_policy=dg.BackfillPolicy.single_run())
 def candidates(context: dg.AssetExecutionContext, config: GenerateConfig, warehouse: WarehouseResource,
-               llm: LLMResource, vectors: VectorStoreResource) -> dg.MaterializeResult:
+               llm: LLMResource, vectors: VectorStoreResource, readiness: dg.ResourceParam[Readiness]) -> dg.MaterializeResult:
     """K scored candidates per target of each document in the run's partition range (a backfill
     is one run); the best of each target marked as winner. All documents' model calls share one
-    request pool, so a batch server stays busy across documents."""
+    request pool, so a batch server stays busy across documents; `readiness` holds back a
+    document that `mbdg run`'s prepare lane is still preparing (generate/readiness.py)."""
     paths = list(context.partition_keys)
     params = config.params(llm.backend, llm.default_concurrency())
     # extractive winners must be answered by their fact, and are ranked by the wording's fluency where the model scores it
@@ -89,7 +91,7 @@ def candidates(context: dg.AssetExecutionContext, config: GenerateConfig, wareho
     with llm.pool(params.concurrency) as pool, WarehouseGate(warehouse.file()) as gate:
         cached = CachedLLM(pool, gate)
         outcome = generate_documents(paths, cached, gate, template, params, config.targets_per_document,
-                                     store.document_vectors, context.log.info)
+                                     store.document_vectors, context.log.info, readiness)
     metadata = _summary(outcome, cached, pool) | {"backend": cached.backend, "model": cached.model}
     _fail_or_warn_on_failed_calls(context, outcome, config.max_failed_call_share, metadata)
     return dg.MaterializeResult(metadata=metadata)

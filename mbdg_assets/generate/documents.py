@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from mbdg_assets.generate.candidates import GenerationParams, calls_per_target, generate_planned
 from mbdg_assets.generate.planning import document_plan, fact_need, pass_sizes, plan_prefix
+from mbdg_assets.generate.readiness import Readiness
 from mbdg_assets.llm.backends import Generation
 from mbdg_assets.llm.cache import CachedLLM
 from mbdg_assets.llm.progress import CallProgress, publish
@@ -68,9 +69,10 @@ def documents_at_once(concurrency: int, calls_per_document: int, documents: int)
 
 def generate_documents(paths: list[str], cached: CachedLLM, gate: WarehouseGate, template: PromptTemplate,
                        params: GenerationParams, budgets: dict[str, int], vectors_of: Callable[[str], dict] | None,
-                       log: Callable[[str], None] = lambda _m: None) -> BatchOutcome:
+                       log: Callable[[str], None] = lambda _m: None, readiness: Readiness = Readiness()) -> BatchOutcome:
     """Candidates of every document in `paths` (a document's target budget from `budgets`, else
-    `params.max_targets_per_document`), written per document as each finishes."""
+    `params.max_targets_per_document`), written per document as each finishes, each once
+    `readiness` says it is prepared (generate/readiness.py)."""
     outcome, lock = BatchOutcome(), threading.Lock()
     progress = CallProgress(f"generate ({len(paths)} documents)", planned=0)
     per_target = calls_per_target(params.k, params.judge, template.schema_name)
@@ -83,10 +85,17 @@ def generate_documents(paths: list[str], cached: CachedLLM, gate: WarehouseGate,
                 log(f"{progress.done}/{progress.planned} model calls, {progress.tokens} tokens")
 
     def one(path: str) -> None:
-        found = gate.run(lambda con: _load(con, path))
+        try:
+            generate_one(path)
+        finally:
+            readiness.generated(path)
+
+    def generate_one(path: str) -> None:
+        unprepared = readiness.wait(path)
+        found = None if unprepared else gate.run(lambda con: _load(con, path))
         if found is None:
             with lock:
-                outcome.skipped[path] = "not extracted (see its extraction error)"
+                outcome.skipped[path] = unprepared or "not extracted (see its extraction error)"
             return
         doc, chunks = found
         budget = budgets.get(path, params.max_targets_per_document)

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import dagster as dg
@@ -15,7 +16,7 @@ import duckdb
 import pytest
 
 from fake_llm_servers import Scripted, instruction_pair_responder, running_fake_llm_server
-from mbdg_assets.cli.range_runs import FIRST_SLICE, LARGEST_SLICE, MERGED_GENERATE, PIPELINE_FROM, _generate_batch, slice_keys
+from mbdg_assets.cli.range_runs import AHEAD_GROUP, FIRST_SLICE, LARGEST_SLICE, PIPELINE_FROM, LaneReadiness, RangeOutcome, slice_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,14 +31,38 @@ def test_slices_cover_the_range_once_in_order_and_grow_to_the_largest():
     assert slice_keys(keys[:5]) == [keys[:5]]
 
 
-def test_a_generate_run_takes_the_contiguous_prepared_slices_but_leaves_the_last_alone():
-    slices = slice_keys([f"doc-{i:04d}" for i in range(1000)])  # 16, 32, 64, 128 x 6, 120
-    assert _generate_batch([0], slices) == [0]
-    assert _generate_batch([1, 2, 4], slices) == [1, 2]  # 3 is not prepared yet: 4 waits
-    assert sum(len(slices[i]) for i in _generate_batch([3, 4, 5, 6], slices)) <= MERGED_GENERATE
-    assert _generate_batch([3, 4, 5, 6], slices) == [3, 4]
-    last = len(slices) - 1
-    assert _generate_batch([last - 1, last], slices) == [last - 1]  # its work ahead cannot start before it is generated
+def test_a_document_waits_for_its_slice_and_a_generated_slice_is_passed_on_once():
+    """The generate run's view of the prepare lane: a document of a slice not yet prepared waits;
+    one of a slice whose prepare run failed is let go with the failure; a group of a slice's
+    documents is passed on for its work ahead when its last document is done, a failed slice's
+    never; outside a lane run every document is ready."""
+    long = [f"e{i:02d}" for i in range(AHEAD_GROUP + 1)]
+    slices = [["a", "b"], ["c"], ["d"], long]
+    readiness, passed, waited = LaneReadiness(), [], {}
+    assert readiness.wait("a") is None  # no lane run: ready at once
+    readiness.begin(slices, passed.append)
+    readiness.prepared(0, RangeOutcome(slices[0], True))
+    assert readiness.wait("a") is None and readiness.wait("b") is None
+    waiter = threading.Thread(target=lambda: waited.update(c=readiness.wait("c")))
+    waiter.start()
+    waiter.join(0.2)
+    assert waiter.is_alive()  # slice 1 is still being prepared
+    readiness.prepared(1, RangeOutcome(slices[1], True))
+    waiter.join(5)
+    assert not waiter.is_alive() and waited == {"c": None}
+    readiness.prepared(2, RangeOutcome(slices[2], False, "enriched_chunks failed: out of memory"))
+    assert readiness.wait("d") == "enriched_chunks failed: out of memory"
+    readiness.generated("a")
+    assert passed == []  # b is not done yet
+    for path in ("b", "c", "d"):
+        readiness.generated(path)
+    assert passed == [["a", "b"], ["c"]]  # slice 2 failed: no work ahead for it
+    readiness.prepared(3, RangeOutcome(long, True))
+    for path in reversed(long):  # documents finish in any order
+        readiness.generated(path)
+    assert passed[2:] == [long[AHEAD_GROUP:], long[:AHEAD_GROUP]]  # in groups of AHEAD_GROUP
+    readiness.end()
+    assert readiness.wait("d") is None
 
 
 def _run_times(project: Path) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
@@ -97,8 +122,8 @@ def test_lanes_generate_while_later_slices_are_prepared_and_decide_as_one_range_
     with duckdb.connect(str(projects["--pipeline"] / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(DISTINCT path) FROM candidates WHERE is_winner").fetchone()[0] == count
     prepare, generate = _run_times(projects["--pipeline"])
-    assert len(prepare) == len(slice_keys(range(count))) and 2 <= len(generate) <= len(prepare)
-    assert generate[0][0] < prepare[-1][1]  # the first slice was generating before the last was prepared
+    assert len(prepare) == len(slice_keys(range(count))) and len(generate) == 1  # one generate run over the range
+    assert generate[0][0] < prepare[-1][1]  # it was generating before the last slice was prepared
 
     pipelined, single = _records(projects["--pipeline"]), _records(projects["--no-pipeline"])
     assert len(pipelined) == count and {r[1] for r in pipelined} >= {"AUTO_APPROVE"}  # one target per document
