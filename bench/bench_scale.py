@@ -81,16 +81,27 @@ class MemoryWatch(threading.Thread):
         super().__init__(daemon=True)
         self.root, self.started, self.done = pid, time.monotonic(), threading.Event()
         self.peaks: dict[str, tuple[int, int]] = {}  # role -> (MB, second)
+        self.cpu: dict[int, tuple[str, float]] = {}  # pid -> (role, CPU seconds last read)
 
     def run(self) -> None:
         while not self.done.wait(0.5):
-            for pid, role in [(self.root, "run")] + [(child, _role(child)) for child in _descendants(self.root)]:
-                mb = _rss_mb(pid)
+            for pid, role in [(self.root, "run")] + [(child, _role(child, depth)) for child, depth in _descendants(self.root)]:
+                mb, cpu = _rss_mb(pid), _cpu_seconds(pid)
                 if mb > self.peaks.get(role, (0, 0))[0]:
                     self.peaks[role] = (mb, round(time.monotonic() - self.started))
+                if cpu:
+                    self.cpu[pid] = (role, cpu)
+
+    def cpu_by_role(self) -> dict[str, float]:
+        """CPU seconds per role (as last read, up to half a second before each process ended)."""
+        totals: dict[str, float] = {}
+        for role, seconds in self.cpu.values():
+            totals[role] = round(totals.get(role, 0.0) + seconds, 1)
+        return totals
 
 
-def _descendants(pid: int) -> list[int]:
+def _descendants(pid: int, depth: int = 1) -> list[tuple[int, int]]:
+    """(pid, depth below the run) of every process under `pid`."""
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
@@ -98,7 +109,7 @@ def _descendants(pid: int) -> list[int]:
         except OSError:  # the process or thread ended meanwhile
             continue
         for child in children:
-            found += [child] + _descendants(child)
+            found += [(child, depth)] + _descendants(child, depth + 1)
     return found
 
 
@@ -111,12 +122,25 @@ def _rss_mb(pid: int) -> int:
     return int(found.group(1)) // 1024 if found else 0
 
 
-def _role(pid: int) -> str:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of `pid` so far (/proc/<pid>/stat fields 14 and 15)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _role(pid: int, depth: int) -> str:
+    """The prepare lane is the run's spawned child; extraction workers are forked below a lane
+    or the run; anything else (multiprocessing's resource tracker) is "other"."""
+    if depth > 1:
+        return "worker"
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return "other"
-    return "prepare lane" if b"multiprocessing.spawn" in command else "worker"
+    return "prepare lane" if b"spawn_main" in command else "worker" if b"resource_tracker" not in command else "other"
 
 
 def timeline(served: list[tuple[float, float]], started: float, ended: float, ideal: float,
@@ -185,7 +209,8 @@ def run_once(count: int, endpoints: int, args: argparse.Namespace, workdir: Path
             "wall_over_ideal": round(wall / ideal, 2) if ideal else None,
             "document_phase_s": documents_s, "after_documents_s": round(wall - documents_s, 1) if phase else None,
             "cpu_s_per_doc": round(cpu / count, 3), "overhead_s_per_doc": round((wall - ideal) / count, 3),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024), "peak_mb_at_s": watch.peaks} | timeline(
+            "peak_rss_mb": round(usage.ru_maxrss / 1024), "peak_mb_at_s": watch.peaks,
+            "cpu_s_by_process": watch.cpu_by_role()} | timeline(
                 served, started_at, ended_at, ideal, args.slots * endpoints, args.bucket if args.timeline else 0)
 
 

@@ -7,11 +7,12 @@ machine extracted and embedded. With a server backend `mbdg run` therefore cuts 
 slices (small ones first, so the server gets work within seconds) and runs two lanes:
 
 - the *prepare* lane runs `source_documents` + `enriched_chunks` over one slice after the other
-  in a process of its own (the first slice in this process, while that one starts);
-- the *generate* lane, in this process, runs `candidates` once over the whole range as soon as
-  the first slice is prepared: each document waits until its slice is (LaneReadiness, bound as
-  the run's `readiness` resource), so the run's one request pool stays fed from the first slice
-  to the last. (A generate run per slice ended with a drain, its last calls trickling in while no
+  in a process of its own;
+- the *generate* lane, in this process, runs `candidates` once over the whole range, started at
+  once: each document waits until its slice is prepared (LaneReadiness, bound as the run's
+  `readiness` resource), so the run's one request pool stays fed from the first slice to the
+  last, and this process never loads the embedding model (with a server it has nothing to embed
+  when the work ahead below is done). (A generate run per slice ended with a drain, its last calls trickling in while no
   new ones started, and began with a fill: unused server slots at every boundary.)
 - once a group of a slice's documents is generated, the prepare process (done preparing, or
   when it is) embeds what validating their winners will embed (validate/vectors_ahead.py), so the dataset
@@ -33,6 +34,7 @@ import os
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -44,7 +46,7 @@ from mbdg_assets.generate.readiness import Readiness
 
 PREPARE = [dg.AssetKey("source_documents"), dg.AssetKey("enriched_chunks")]
 GENERATE = [dg.AssetKey("candidates")]
-FIRST_SLICE, LARGEST_SLICE = 16, 128  # documents: the server's first calls come after 16 are prepared
+FIRST_SLICE, LARGEST_SLICE = 8, 64  # documents: the server's first calls come after 8 are prepared
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 AHEAD_GROUP = 16  # documents whose validation work ahead is sent together (an embedding batch of ~160 texts)
 PIPELINE_FROM = 64  # documents; below, starting the prepare process (imports, embedding model) costs more than it saves
@@ -105,7 +107,8 @@ def run_range(job: dg.JobDefinition, instance: dg.DagsterInstance, keys: Sequenc
 class LaneSpec:
     """How the prepare process finds the same job: `make_defs(*defs_args)` builds the
     definitions (a module-level function, so it travels to a spawned process by name); `ahead`,
-    when given, is run there on each generated slice's keys."""
+    when given, is run there on each group of generated documents' keys; `meanwhile` is run in
+    this process once the prepare process is started."""
 
     make_defs: Callable[..., dg.Definitions]
     defs_args: tuple
@@ -113,6 +116,7 @@ class LaneSpec:
     job_name: str
     run_config: dict
     ahead: Callable[[list[str]], object] | None = None  # validation's per-record work for a group of documents (picklable)
+    meanwhile: Callable[[], object] | None = None  # this process's own work while the lane prepares the first slice
 
 
 class LaneReadiness(Readiness):
@@ -189,10 +193,11 @@ def run_pipelined(job: dg.JobDefinition, instance: dg.DagsterInstance, keys: Seq
     listener = threading.Thread(target=_listen, args=(receiver, lane, slices, readiness, prepared),
                                 name="mbdg-prepare-listener", daemon=True)
     readiness.begin(slices, on_generated)
+    failed = True
     try:
-        first = run_range(job, instance, slices[0], spec.run_config, PREPARE)
-        readiness.prepared(0, first)
         listener.start()
+        if spec.meanwhile is not None:
+            spec.meanwhile()
         generated = run_range(job, instance, keys, spec.run_config, GENERATE)
         listener.join()
         with sending:
@@ -201,26 +206,25 @@ def run_pipelined(job: dg.JobDefinition, instance: dg.DagsterInstance, keys: Seq
             done = _receive(receiver, lane, [])
             if not done.success:
                 logging.getLogger("mbdg").warning("validation ahead of the dataset run: %s", done.failure)
-    except BaseException:  # interrupted or failed: the lane stops with this process, it does not go on alone
-        lane.terminate()
-        raise
+        failed = False
     finally:
         readiness.end()
         job_sender.close()
-        lane.join(timeout=60)  # it has sent its last outcome; only its shutdown is left
-        if lane.is_alive():
+        if failed:  # interrupted or failed: the lane stops with this process, it does not go on alone
             lane.terminate()
             lane.join()
-    return [first, *prepared, generated]
+        # else it has sent its last outcome and exits by itself; its shutdown (a few seconds) is
+        # not waited for: multiprocessing joins it when this process exits
+    return [*prepared, generated]
 
 
 def _listen(receiver: Connection, lane: multiprocessing.Process, slices: list[list[str]],
             readiness: LaneReadiness, prepared: list[RangeOutcome]) -> None:
-    """The prepare lane's outcomes for slices 1.. as they come, passed on to the generate run
+    """The prepare lane's outcome for each slice as it comes, passed on to the generate run
     (a thread of its own: the generate run is one long Dagster run in this process's main thread;
     it touches no Dagster, whose logging set-up must not meet a second thread's run)."""
-    for index in range(1, len(slices)):
-        outcome = _receive(receiver, lane, slices[index])
+    for index, piece in enumerate(slices):
+        outcome = _receive(receiver, lane, piece)
         prepared.append(outcome)
         readiness.prepared(index, outcome)
 
@@ -234,27 +238,47 @@ def _receive(receiver: Connection, lane: multiprocessing.Process, piece: list[st
 
 
 def _prepare_lane(spec: LaneSpec, slices: list[list[str]], sender: Connection, jobs: Connection, parent: int) -> None:
-    """The prepare lane's process: each slice's prepare run in turn (all but the first, which the
-    parent prepares), its outcome sent back; then, slice by slice as the parent names them, the
-    validation work ahead (`spec.ahead`) of each group of documents the parent sends, its outcome
-    sent back too."""
+    """The prepare lane's process: each slice's prepare run in turn, its outcome sent back, and
+    the validation work ahead (`spec.ahead`) of each group of documents the parent sends as it
+    generates them, its outcome sent back too. Preparing comes first while fewer than AHEAD_LEAD
+    prepared documents wait for the generate run; beyond that lead the work ahead that is waiting
+    is done first, so that it keeps up with generation instead of piling up for the end (at 1,000
+    documents, 40 s of it were left when the server was done). After the first slice the lane
+    runs at a lower priority: on a machine short of cores the generate lane keeps the server fed."""
     _end_with_parent(parent)
     job = spec.make_defs(*spec.defs_args).resolve_job_def(spec.job_name)
+    waiting: deque[list[str]] = deque()
+    prepared = generated = 0
+    more = True  # the parent may still send work ahead
     with dg.DagsterInstance.from_config(spec.dagster_home) as instance:
-        for piece in slices[1:]:
+        for number, piece in enumerate(slices):
+            while more and jobs.poll():
+                group = _next_job(jobs)
+                more = group is not None
+                if more:
+                    waiting.append(group)
+                    generated += len(group)
+            while waiting and prepared - generated >= AHEAD_LEAD:
+                sender.send(_ahead(spec, waiting.popleft()))
             sender.send(run_range(job, instance, piece, spec.run_config, PREPARE))
-    _yield_the_cpu()
-    while (group := _next_job(jobs)) is not None:
+            prepared += len(piece)
+            if number == 0:
+                _yield_the_cpu()
+    while waiting:
+        sender.send(_ahead(spec, waiting.popleft()))
+    while more and (group := _next_job(jobs)) is not None:
         sender.send(_ahead(spec, group))
     sender.close()
 
 
 AHEAD_NICENESS = 10
+AHEAD_LEAD = 2 * LARGEST_SLICE  # prepared documents not yet generated beyond which work ahead goes first
 
 
 def _yield_the_cpu() -> None:
-    """The work ahead is for cores the generate lane leaves idle: where CPU is short (a 1,000-
-    document run on 2 cores), the generate lane's parsing and scoring keep the server fed first."""
+    """The prepare lane after its first slice is for cores the generate lane leaves idle: where
+    CPU is short (a 1,000-document run on 2 cores), the generate lane's parsing and scoring keep
+    the server fed first, and the lane, ahead of it, catches up while it waits for the server."""
     try:
         os.nice(AHEAD_NICENESS)
     except (OSError, AttributeError):  # not permitted or not POSIX: it only runs at the same priority

@@ -43,6 +43,28 @@ def _load(model: str):
     return SentenceTransformer(resolve_model_path(model), device="cpu")
 
 
+PLAIN_MODULES = {"sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling",
+                 "sentence_transformers.models.Normalize"}  # modules that leave the pooled vector's length as it is
+
+
+@cache
+def _declared_dimension(folder: str) -> int | None:
+    """The pooled vector length a sentence-transformers folder declares (its modules.json and
+    Pooling config), when its modules cannot change it; None when it may (a Dense layer) or the
+    folder does not say."""
+    import json
+
+    try:
+        modules = json.loads((Path(folder) / "modules.json").read_text())
+        if any(m.get("type") not in PLAIN_MODULES for m in modules):
+            return None
+        pooling = next(m for m in modules if m.get("type") == "sentence_transformers.models.Pooling")
+        config = json.loads((Path(folder) / pooling["path"] / "config.json").read_text())
+        return int(config["word_embedding_dimension"])
+    except (OSError, ValueError, KeyError, StopIteration, TypeError):
+        return None
+
+
 class Embedder:
     """Batched, normalised text embeddings from a sentence-transformers model."""
 
@@ -54,7 +76,10 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        return int(_load(self.model).get_embedding_dimension())
+        """The vectors' length; read from the model folder's own files where they give it, so
+        that recording the embedder (the manifest, run facts) or embedding nothing does not load
+        the model: a dataset run whose vectors were all embedded ahead loaded it for this alone."""
+        return _declared_dimension(resolve_model_path(self.model)) or int(_load(self.model).get_embedding_dimension())
 
     @property
     def identity(self) -> str:
