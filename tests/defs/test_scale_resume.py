@@ -1,6 +1,6 @@
-"""A 120-document server run (mbdg run's prepare and generate lanes over slices of 16, 32, 64
-and 8 documents, one request pool) killed with SIGKILL mid-generation and started again: no
-finished model call is asked again, and the dataset ends with every record once."""
+"""A 200-document server run (mbdg run's prepare lane over slices of 8, 16, 32, 64, 64 and 16
+documents, one generate run with one request pool) killed with SIGKILL mid-generation and
+started again: no finished model call is asked again, and the dataset ends with every record once."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from fake_llm_servers import Scripted, instruction_pair_responder, running_fake_
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-DOCUMENTS = 120
-KILL_AFTER = 90  # requests the server has received when the run is killed
+DOCUMENTS = 200
+KILL_AFTER = 200  # requests the server has received when the run is killed: half of them
 
 
 def _key(messages: list, seed: int) -> str:
@@ -39,7 +39,7 @@ def _finished_calls(warehouse: Path) -> set[str]:
     return {_key(r["messages"], r["seed"]) for r in (json.loads(text) for (text,) in rows)}
 
 
-def test_killed_120_document_run_resumes_without_repeats_or_gaps(tmp_path: Path):
+def test_killed_200_document_run_resumes_without_repeats_or_gaps(tmp_path: Path):
     sys.path.insert(0, str(ROOT / "bench"))
     from bench_scale import write_documents
 

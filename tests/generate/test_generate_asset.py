@@ -14,6 +14,7 @@ from mbdg_assets.enrich.chunking import chunk_document
 from mbdg_assets.extract.extraction import extract_document
 from mbdg_assets.storage import warehouse
 from mbdg_assets.generate.planning import document_plan, pass_sizes
+from mbdg_assets.generate.readiness import Readiness
 from mbdg_assets.storage.tables import load_chunks, load_plan_sizes, replace_chunks, store_document
 from resources import LLMResource, VectorStoreResource, WarehouseResource
 
@@ -39,7 +40,8 @@ def test_candidates_asset_writes_k_candidates_per_target_and_one_winner(tmp_path
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(documents_partitions.name, ["roastery.md"])
     resources = {"warehouse": WarehouseResource(path=str(wh)), "vectors": VectorStoreResource(uri=str(tmp_path / "lancedb")),
-                 "llm": LLMResource(backend="openai", model="fake", host=fake_llm_server.openai_base_url)}
+                 "llm": LLMResource(backend="openai", model="fake", host=fake_llm_server.openai_base_url),
+                 "readiness": Readiness()}
     config = {"ops": {"candidates": {"config": {"k": 2, "max_targets_per_document": 2, "target_kinds": ["base"]}}}}
     result = dg.materialize([generate_asset_module.candidates], instance=instance, resources=resources,
                             partition_key="roastery.md", run_config=config)
