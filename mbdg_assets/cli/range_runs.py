@@ -11,18 +11,21 @@ slices (small ones first, so the server gets work within seconds) and runs two l
 - the *generate* lane, in this process, runs `candidates` once over the whole range, started at
   once: each document waits until its slice is prepared (LaneReadiness, bound as the run's
   `readiness` resource), so the run's one request pool stays fed from the first slice to the
-  last, and this process never loads the embedding model (with a server it has nothing to embed
-  when the work ahead below is done). (A generate run per slice ended with a drain, its last calls trickling in while no
-  new ones started, and began with a fill: unused server slots at every boundary.)
-- once a group of a slice's documents is generated, the prepare process (done preparing, or
-  when it is) embeds what validating their winners will embed (validate/vectors_ahead.py), so the dataset
-  run that follows mostly looks vectors up instead of embedding after the server is done.
+  last. (A generate run per slice ended with a drain, its last calls trickling in while no new
+  ones started, and began with a fill: unused server slots at every boundary.) Generating a
+  server's default (abstractive) answers embeds nothing, so this process then never loads the
+  embedding model.
+- as each group of AHEAD_GROUP documents is generated, the prepare process embeds what
+  validating their winners will embed (validate/vectors_ahead.py), between its prepare runs once
+  enough prepared documents wait for generation, so the dataset run that follows mostly looks
+  vectors up instead of embedding after the server is done.
 
 Every run is an ordinary Dagster run over a partition range, as a UI backfill makes
 (BackfillPolicy.single_run), in the same instance and warehouse. The lanes are processes, not
 threads, because Dagster reconfigures Python logging whenever a run starts (dictConfig), which
-deadlocks with a run that logs in another thread of the same process. A UI backfill overlaps the
-same way with `BackfillPolicy.multi_run` and the run queue (docs/scaling.md).
+deadlocks with a run that logs in another thread of the same process. A UI backfill is one range
+run without the lanes; it can overlap runs with `BackfillPolicy.multi_run` and the run queue
+(docs/scaling.md).
 """
 
 from __future__ import annotations
