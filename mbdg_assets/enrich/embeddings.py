@@ -8,6 +8,7 @@ vectors and every validation stage get theirs from it, so all vectors share one 
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from functools import cache
@@ -50,18 +51,17 @@ PLAIN_MODULES = {"sentence_transformers.models.Transformer", "sentence_transform
 @cache
 def _declared_dimension(folder: str) -> int | None:
     """The pooled vector length a sentence-transformers folder declares (its modules.json and
-    Pooling config), when its modules cannot change it; None when it may (a Dense layer) or the
-    folder does not say."""
-    import json
-
+    Pooling config), when nothing can change it; None when something may (a Dense layer, several
+    pooling modes concatenated) or the folder does not say."""
     try:
         modules = json.loads((Path(folder) / "modules.json").read_text())
         if any(m.get("type") not in PLAIN_MODULES for m in modules):
             return None
         pooling = next(m for m in modules if m.get("type") == "sentence_transformers.models.Pooling")
         config = json.loads((Path(folder) / pooling["path"] / "config.json").read_text())
-        return int(config["word_embedding_dimension"])
-    except (OSError, ValueError, KeyError, StopIteration, TypeError):
+        modes = [name for name, on in config.items() if name.startswith("pooling_mode_") and on is True]
+        return int(config["word_embedding_dimension"]) if len(modes) == 1 else None
+    except (OSError, ValueError, KeyError, StopIteration, TypeError, AttributeError):
         return None
 
 

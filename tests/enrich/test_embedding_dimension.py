@@ -31,11 +31,14 @@ def _folder(tmp_path: Path, modules: list[dict], pooling: dict | None) -> str:
     return str(tmp_path)
 
 
-def test_a_layer_that_may_change_the_length_means_loading_the_model(tmp_path: Path):
+def test_a_layer_or_pooling_that_may_change_the_length_means_loading_the_model(tmp_path: Path):
     transformer = {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}
     pooling = {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}
     dense = {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}
-    assert _declared_dimension(_folder(tmp_path / "plain", [transformer, pooling], {"word_embedding_dimension": 768})) == 768
-    assert _declared_dimension(_folder(tmp_path / "dense", [transformer, pooling, dense], {"word_embedding_dimension": 768})) is None
+    mean = {"word_embedding_dimension": 768, "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False}
+    assert _declared_dimension(_folder(tmp_path / "plain", [transformer, pooling], mean)) == 768
+    assert _declared_dimension(_folder(tmp_path / "dense", [transformer, pooling, dense], mean)) is None
+    both = mean | {"pooling_mode_max_tokens": True}  # mean and max concatenated: twice as long
+    assert _declared_dimension(_folder(tmp_path / "two_modes", [transformer, pooling], both)) is None
     assert _declared_dimension(_folder(tmp_path / "unsaid", [transformer, pooling], {"pooling_mode_mean_tokens": True})) is None
     assert _declared_dimension(str(tmp_path / "missing")) is None
