@@ -31,7 +31,7 @@ def test_slices_cover_the_range_once_in_order_and_grow_to_the_largest():
     assert slice_keys(keys[:5]) == [keys[:5]]
 
 
-def test_a_document_waits_for_its_slice_and_a_generated_slice_is_passed_on_once():
+def test_a_document_waits_for_its_slice_and_a_generated_group_is_passed_on_once():
     """The generate run's view of the prepare lane: a document of a slice not yet prepared waits;
     one of a slice whose prepare run failed is let go with the failure; a group of a slice's
     documents is passed on for its work ahead when its last document is done, a failed slice's
