@@ -1,13 +1,14 @@
-"""Validation's per-record embeddings, computed for a slice of documents ahead of the dataset run.
+"""Validation's per-record embeddings, computed for a group of documents ahead of the dataset run.
 
 The dataset run (defs/validate.py) must see every winner at once for what is decided across
 records (dedup, distribution, novelty, decisions), but most of its time went to embedding texts
 that depend on one record alone: its text and its grounding claims and source windows
-(validator.validation_texts). `mbdg run` with a model server calls `embed_ahead` for each slice
-once its candidates are made, in the prepare lane's process while the server generates later
-slices (cli/range_runs.py); the vectors go to the warehouse (storage/text_vectors.py), where the
-dataset run finds them. Nothing is decided here, so nothing can differ: a text whose vector is
-missing (a slice that failed, a UI backfill, a changed answer) is embedded by the dataset run.
+(validator.validation_texts). `mbdg run` with a model server calls `embed_ahead` for each group
+of 16 documents once their candidates are made, in the prepare lane's process while the server
+generates the others (cli/range_runs.py); the vectors go to the warehouse
+(storage/text_vectors.py), where the dataset run finds them. Nothing is decided here, so nothing
+can differ: a text whose vector is missing (a group that failed, a UI backfill, a changed answer)
+is embedded by the dataset run.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Validation's per-record embeddings computed per slice ahead of the dataset run
+"""Validation's per-record embeddings computed per group of documents ahead of the dataset run
 (validate/vectors_ahead.py): the dataset run then embeds nothing and decides exactly as a
 validation that embedded everything itself."""
 
