@@ -15,7 +15,7 @@ import duckdb
 
 from mbdg_assets.llm.backends import LLM, Generation
 from mbdg_assets.shared.text import stable_id
-from mbdg_assets.storage.warehouse import WarehouseGate
+from mbdg_assets.storage.warehouse import WarehouseGate, insert_rows
 
 
 class CachedLLM:
@@ -124,11 +124,9 @@ class CachedLLM:
         self._run(self._store)
 
     def _store(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Every answer not stored yet, in one statement: the concurrent answers that reach one
+        """Every answer not stored yet, many per statement: the concurrent answers that reach one
         warehouse batch are written together. Committed with the batch, before the callers go on,
         so a run killed right after still keeps them."""
         with self._lock:
             rows, self._unstored = list({row[0]: row for row in self._unstored}.values()), []  # a key once
-        if rows:
-            values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
-            con.execute(f"INSERT OR REPLACE INTO llm_calls VALUES {values}", [v for row in rows for v in row])
+        insert_rows(con, "INSERT OR REPLACE INTO llm_calls", rows)

@@ -17,23 +17,10 @@ from mbdg_assets.enrich.topics import release_chunks
 from mbdg_assets.validate.decisions import STAGES
 from mbdg_assets.validate.stages import StageCounts
 from mbdg_assets.validate.validator import ValidatedRecord
-from mbdg_assets.storage.warehouse import fetch_dicts
+from mbdg_assets.storage.warehouse import fetch_dicts, insert_rows
 
 PER_DOCUMENT_TABLES = ("documents", "blocks", "chunks", "candidates")
 
-
-
-ROWS_PER_STATEMENT = 256
-
-
-def insert_rows(con: duckdb.DuckDBPyConnection, head: str, rows: list[list]) -> None:
-    """`head` ("INSERT INTO t", "INSERT OR REPLACE INTO t (a, b)") with `rows`, many rows per
-    statement: DuckDB's executemany runs one statement per row (~5-15 ms each here; 2,000
-    records took 10 s of a dataset run)."""
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        part = rows[start:start + ROWS_PER_STATEMENT]
-        values = ", ".join(["(" + ", ".join("?" * len(part[0])) + ")"] * len(part))
-        con.execute(f"{head} VALUES {values}", [v for row in part for v in row])
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
@@ -74,8 +61,7 @@ def store_document(con: duckdb.DuckDBPyConnection, path: str, doc: ExtractedDocu
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [path, doc.doc_id, doc.format, doc.title, doc.pages, len(doc.text), doc.parser, _now()])
     rows = [[path, i, b.kind, b.text, list(b.heading_path), b.page, b.start, b.end, b.level] for i, b in enumerate(doc.blocks)]
-    if rows:
-        insert_rows(con, "INSERT INTO blocks", rows)
+    insert_rows(con, "INSERT INTO blocks", rows)
 
 
 def load_document(con: duckdb.DuckDBPyConnection, path: str) -> ExtractedDocument:

@@ -75,6 +75,19 @@ def fetch_dicts(con: duckdb.DuckDBPyConnection, query: str, params: object = Non
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
+ROWS_PER_STATEMENT = 256
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, head: str, rows: list[list]) -> None:
+    """`head` ("INSERT INTO t", "INSERT OR REPLACE INTO t (a, b)") with `rows`, many rows per
+    statement: DuckDB's executemany runs one statement per row (~5-15 ms each here; 2,000
+    records took 10 s of a dataset run)."""
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        part = rows[start:start + ROWS_PER_STATEMENT]
+        values = ", ".join(["(" + ", ".join("?" * len(part[0])) + ")"] * len(part))
+        con.execute(f"{head} VALUES {values}", [v for row in part for v in row])
+
+
 class WarehouseGate:
     """Short connections on behalf of many threads. Work any thread hands to `run` is done in
     batches by one thread, on a connection opened for the batch and closed right after it, so no

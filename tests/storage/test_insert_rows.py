@@ -1,4 +1,4 @@
-"""Rows written many per statement (storage/tables.py insert_rows): every row lands once, across
+"""Rows written many per statement (storage/warehouse.py insert_rows): every row lands once, across
 the statements' boundary, with list and NULL values as they were given."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mbdg_assets.storage import warehouse
-from mbdg_assets.storage.tables import ROWS_PER_STATEMENT, insert_rows
+from mbdg_assets.storage.warehouse import ROWS_PER_STATEMENT, insert_rows
 
 
 def test_rows_across_several_statements_land_once_each(tmp_path: Path):
