@@ -19,6 +19,12 @@ generate runs, a prepare lane that fell behind). `--timeline` also prints the se
     .venv/bin/python bench/bench_scale.py --docs 20 --latency 0.5 --endpoints 1
     .venv/bin/python bench/bench_scale.py --big                # also N = 10,000
     .venv/bin/python bench/bench_scale.py --modes pipeline     # without the single-range-run comparison
+    .venv/bin/python bench/bench_scale.py --embed-server       # embeddings from the (first) server too
+
+With `--embed-server` the fake server also answers `/v1/embeddings` (at once, with hashed vectors
+of the local model's length): the machine then does no embedding compute, so (wall - ideal) / N is
+mbdg's own cost per document as the issue counts it (everything but waiting for the model and the
+embedding compute). Its vectors carry no meaning, so the run's decisions are not worth reading.
 """
 
 from __future__ import annotations
@@ -53,11 +59,14 @@ def write_documents(folder: Path, count: int) -> None:
         (folder / f"guide-{i:05d}.md").write_text(f"# Guide {i}\n\n" + "\n\n".join(sections) + "\n")
 
 
+EMBED_DIMENSION = 384  # the local all-MiniLM-L6-v2's, so the tables hold vectors of the same size
+
+
 def start_server(latency: float, slots: int, workdir: Path) -> tuple[subprocess.Popen, str]:
     """The fake batch server in its own process (its threads never share mbdg's interpreter lock)."""
     port_file = workdir / f"server-{time.monotonic_ns()}.url"
     code = (f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); from fake_llm_servers import serve_batch_forever; "
-            f"serve_batch_forever({latency}, {slots}, {str(port_file)!r})")
+            f"serve_batch_forever({latency}, {slots}, {str(port_file)!r}, {EMBED_DIMENSION})")
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not port_file.exists() or not port_file.read_text():
@@ -178,6 +187,8 @@ def run_once(count: int, endpoints: int, args: argparse.Namespace, workdir: Path
                "--pipeline" if mode == "pipeline" else "--no-pipeline"]
     for _process, url in servers:
         command += ["--host", url]
+    if args.embed_server:
+        command += ["--embed-backend", "openai", "--embed-host", servers[0][1], "--embed-model", "fake-embed"]
     env = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     log = workdir / "run.log"
     started, started_at = time.monotonic(), time.time()
@@ -203,7 +214,8 @@ def run_once(count: int, endpoints: int, args: argparse.Namespace, workdir: Path
     cpu = usage.ru_utime + usage.ru_stime
     phase = DOCUMENT_PHASE.search(log.read_text())
     documents_s = float(phase.group(1)) if phase else None
-    return {"docs": count, "endpoints": endpoints, "mode": mode, "ok": returncode == 0, "wall_s": round(wall, 1),
+    return {"docs": count, "endpoints": endpoints, "mode": mode, "embed": "server" if args.embed_server else "local",
+            "ok": returncode == 0, "wall_s": round(wall, 1),
             "calls": calls, "per_endpoint": [s["calls"] for s in stats],
             "max_in_flight": [s["max_in_flight"] for s in stats], "ideal_s": round(ideal, 1),
             "wall_over_ideal": round(wall / ideal, 2) if ideal else None,
@@ -225,6 +237,8 @@ def main() -> None:
                         help="pipeline: mbdg run's prepare and generate lanes; single: one range run (--no-pipeline)")
     parser.add_argument("--timeline", action="store_true", help="also the server's use per --bucket seconds")
     parser.add_argument("--bucket", type=float, default=10.0, help="seconds per digit of --timeline")
+    parser.add_argument("--embed-server", action="store_true",
+                        help="embeddings from the fake server (no embedding compute here) instead of the local model")
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--max-targets", type=int, default=2)
     args = parser.parse_args()

@@ -333,12 +333,14 @@ def batch_responder(answer: Callable[[Any], Scripted], latency: float, slots: in
     return respond
 
 
-def serve_batch_forever(latency: float, slots: int, port_file: str) -> None:
+def serve_batch_forever(latency: float, slots: int, port_file: str, embed_dimension: int = 48) -> None:
     """A fake batch server in a process of its own (bench_scale starts it with `python -c`): it
     answers like instruction_pair_responder, writes its URL to `port_file`, and serves until
     killed. GET /stats returns {"calls": n, "max_in_flight": m}; GET /served each call's
-    (start, end) in its slot, for bench_scale's timeline."""
+    (start, end) in its slot, for bench_scale's timeline. Its embedding routes answer at once with
+    vectors of `embed_dimension`."""
     with running_fake_llm_server() as server:
+        server.embed_dimension = embed_dimension
         server.responder = batch_responder(instruction_pair_responder(), latency, slots, server.served)
         server.models = [{"model": "fake:latest", "digest": "sha256:fake"}]
         Path(port_file).write_text(server.url)

@@ -41,15 +41,20 @@ def _run_counting_connections(home: Path, monkeypatch) -> tuple[dg.DagsterInstan
 
 
 def _written(instance: dg.DagsterInstance) -> dict:
-    """What the UI and sensors read back: partitions, materializations and planned events per asset."""
+    """What the UI and sensors read back: partitions, materializations and planned events per
+    asset, and the asset's own row (its last materialization: the last event, not any other)."""
     written = {}
     for key in (dg.AssetKey("first"), dg.AssetKey("second")):
         materializations = instance.fetch_materializations(key, limit=1000).records
         planned = instance.get_event_records(dg.EventRecordsFilter(
             dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, asset_key=key), limit=1000)
+        entry = instance.get_asset_records([key])[0].asset_entry
+        last = entry.last_materialization_record
+        assert last.storage_id == max(r.storage_id for r in materializations)
         written[key.to_user_string()] = (sorted(instance.get_materialized_partitions(key)),
                                          sorted(r.partition_key for r in materializations),
-                                         sorted(r.partition_key for r in planned))
+                                         sorted(r.partition_key for r in planned),
+                                         last.partition_key, entry.last_run_id == last.run_id)
     return written
 
 
@@ -71,6 +76,7 @@ def test_a_range_run_writes_the_same_rows_in_a_fraction_of_the_connections(tmp_p
 
     assert _written(batched) == _written(plain)
     assert _written(batched)["second"][0] == KEYS
+    assert _written(batched)["second"][3] in KEYS and _written(batched)["second"][4]
     # 2 assets x 24 partitions x (planned + materialization) = 96 asset events, two connections each
     # one by one; batched, a handful per run whatever the number of partitions
     print(f"connections: {plain_connections} one by one, {batched_connections} batched")
