@@ -228,6 +228,17 @@ def test_wrong_extension_names_the_real_format(tmp_path: Path) -> None:
     expect(png_as_html, "wrong_extension")
 
 
+def test_rtf_with_escaped_backslashes_before_braces_is_whole(tmp_path: Path) -> None:
+    """An escaped backslash before a group's brace (a path, the RTF specification's own examples)
+    is not an escaped brace: counting "\\}" as one said such files were cut off."""
+    path = tmp_path / "paths.rtf"
+    path.write_text(r"{\rtf1\ansi {\b C:\\}Windows holds {\i D:\\}the drivers.\par Second paragraph here.\par}")
+    doc = extract_document(path)
+    assert [line for line in doc.text.splitlines() if line] == ["C:\\Windows holds D:\\the drivers.", "Second paragraph here."]
+    (tmp_path / "cut.rtf").write_text(r"{\rtf1\ansi {\b C:\\}Windows {\i D:\\ cut")
+    expect(tmp_path / "cut.rtf", "truncated")
+
+
 def test_corrupt_and_truncated_data_formats(tmp_path: Path) -> None:
     (tmp_path / "cut.json").write_text('{"name": "roastery", "staff": [')
     expect(tmp_path / "cut.json", "truncated")

@@ -87,12 +87,22 @@ def check_rtf_magic(path: Path, head: bytes) -> None:
         raise ExtractionError("corrupt_file", f"{path.name}: named .rtf but does not start with {{\\rtf")
 
 
+_RTF_ESCAPE = re.compile(r"\\.", re.DOTALL)  # \\, \{, \} and control words' first letter: none opens or closes a group
+
+
+def _unclosed_groups(source: str) -> bool:
+    r"""More groups opened than closed, escapes left out as a whole: in ``C:\\}`` the backslash is
+    escaped and the brace closes a group (the RTF specification itself is full of them)."""
+    plain = _RTF_ESCAPE.sub("", source)
+    return plain.count("{") > plain.count("}")
+
+
 def extract_rtf(path: Path, data: bytes) -> Parsed:
     """Plain paragraphs (RTF's own paragraph marks); an unbalanced file is reported as truncated."""
     from striprtf.striprtf import rtf_to_text
 
     source = data.decode("latin-1")
-    if source.count("{") - source.count("\\{") > source.count("}") - source.count("\\}"):
+    if _unclosed_groups(source):
         raise ExtractionError("truncated", f"{path.name}: RTF is cut off (unclosed groups)")
     try:
         text = clean(rtf_to_text(source, errors="replace"))
