@@ -44,7 +44,9 @@ _MAGIC_READ = 1 << 20  # detect_format reads at most this much of a file
 #    PDF words hyphenated at a line end joined again, running headers / footers / page numbers dropped,
 #    paragraphs running over a page break joined (formats/pdf.py).
 # 5: UTF-16 without a BOM in CJK scripts, Qt Linguist .ts files, archive members as documents of their own.
-EXTRACTOR_VERSION = "5"
+# 6: RTF with escaped backslashes before braces read (was "cut off"); workbooks openpyxl refuses or
+#    reads as empty read by calamine; .xlsb.
+EXTRACTOR_VERSION = "6"
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -75,6 +77,7 @@ _FORMATS: tuple[_Format, ...] = (
     _Format("docx", (".docx", ".docm", ".dotx", ".dotm"), extract_docx, zip_magic("Word document")),
     _Format("pptx", (".pptx", ".pptm", ".potx", ".potm", ".ppsx", ".ppsm"), office.extract_pptx, zip_magic("PowerPoint file")),
     _Format("xlsx", (".xlsx", ".xlsm", ".xltx", ".xltm"), office.extract_xlsx, zip_magic("Excel workbook")),
+    _Format("xlsb", (".xlsb",), office.extract_xlsb, zip_magic("Excel binary workbook")),
     _Format("xls", (".xls", ".xlt"), office.extract_xls, office.check_xls_magic),
     _Format("odt", (".odt", ".ott"), office.extract_odt, zip_magic("OpenDocument text")),
     _Format("ods", (".ods", ".ots"), office.extract_odt, zip_magic("OpenDocument spreadsheet")),
@@ -142,12 +145,16 @@ def _format_for(path: Path, head: bytes) -> _Format:
     return fmt
 
 
+_SAME_ZIP_KIND = {".xlsb": ".xlsx"}  # a binary workbook's entries start like any workbook's (xl/); calamine reads both
+
+
 def _check_zip_kind(path: Path, head: bytes) -> None:
     """Zip-based formats all pass the zip check; their first entries tell them apart."""
     sniffed = sniff(head) if head.startswith(b"PK\x03\x04") else None
     if sniffed and sniffed[1] == ".zip":  # every OOXML file is a zip; one whose first entries do not say which is not renamed
         return
-    if sniffed and sniffed[1] in _BY_SUFFIX and _BY_SUFFIX[sniffed[1]] is not _BY_SUFFIX.get(path.suffix.lower()):
+    suffix = path.suffix.lower()
+    if sniffed and sniffed[1] in _BY_SUFFIX and _BY_SUFFIX[sniffed[1]] is not _BY_SUFFIX.get(_SAME_ZIP_KIND.get(suffix, suffix)):
         raise ExtractionError(
             "wrong_extension", f"{path.name}: named {path.suffix} but the content is {sniffed[0]}: rename it to {sniffed[1]}"
         )
@@ -324,7 +331,7 @@ def extract_bytes(path: Path, data: bytes, parser: str = "auto", depth: int = 0)
 # What each native reader imports when it first runs (the readers import lazily, so `mbdg extract
 # file.md` never pays for pdfium or python-pptx).
 _READER_MODULES: dict[str, tuple[str, ...]] = {
-    "pdf": ("pypdfium2", "pdfplumber.table"), "docx": ("docx",), "pptx": ("pptx",), "xlsx": ("openpyxl",),
+    "pdf": ("pypdfium2", "pdfplumber.table"), "docx": ("docx",), "pptx": ("pptx",), "xlsx": ("openpyxl",), "xlsb": ("python_calamine",),
     "xls": ("xlrd",), "msg": ("olefile",), "rst": ("docutils.core",), "rtf": ("striprtf.striprtf",),
     "image": ("PIL.Image", "numpy"),
 }

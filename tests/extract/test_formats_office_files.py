@@ -988,3 +988,74 @@ def test_svg_keeps_the_drawings_words_not_its_geometry(tmp_path: Path) -> None:
     with pytest.raises(ExtractionError) as error:
         extract_document(_write(tmp_path, "icon.svg", '<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0h9"/></svg>'))
     assert error.value.code == "no_text"
+
+
+STOCK = [["Bean", "Origin", "Kg"], ["Arabica", "Brazil", 120], ["Robusta", "Vietnam", 80]]
+STOCK_TABLE = "| Bean | Origin | Kg |\n|---|---|---|\n| Arabica | Brazil | 120 |\n| Robusta | Vietnam | 80 |"
+
+
+def test_binary_excel_workbook(tmp_path: Path) -> None:
+    from pyxlsbwriter import XlsbWriter
+
+    path = tmp_path / "stock.xlsb"
+    with XlsbWriter(str(path)) as writer:
+        writer.add_sheet("Inventory")
+        writer.write_sheet(STOCK)
+        writer.add_sheet("Notes")
+        writer.write_sheet([["Roasted beans keep four weeks in the valve bags."]])
+    doc = extract_document(path)
+    assert doc.format == "xlsb" and doc.pages == 2
+    assert [t for _, _, t in headings(doc)] == ["# Inventory", "# Notes"]
+    assert kinds(doc, "table")[0] == STOCK_TABLE
+
+
+def _workbook(path: Path, rewrite=None) -> Path:
+    """An .xlsx written by openpyxl, each XML part passed through `rewrite(name, text)`."""
+    import openpyxl
+    import zipfile
+
+    book = openpyxl.Workbook()
+    book.active.title = "Inventory"
+    for row in STOCK:
+        book.active.append(row)
+    plain = path.with_name("plain.xlsx")
+    book.save(plain)
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            target.writestr(name, rewrite(name, data.decode()) if rewrite and name.endswith((".xml", ".rels")) else data)
+    return path
+
+
+def test_strict_open_xml_workbook_that_openpyxl_reads_as_empty_is_read_by_calamine(tmp_path: Path) -> None:
+    """Excel's "Strict Open XML" flavour: other namespaces, which openpyxl does not know (it reads
+    no cell, without an error)."""
+    strict = {"http://schemas.openxmlformats.org/spreadsheetml/2006/main": "http://purl.oclc.org/ooxml/spreadsheetml/main",
+              "http://schemas.openxmlformats.org/officeDocument/2006/relationships":
+                  "http://purl.oclc.org/ooxml/officeDocument/relationships"}
+
+    def to_strict(_name: str, text: str) -> str:
+        for transitional, iso in strict.items():
+            text = text.replace(transitional, iso)
+        return text
+
+    doc = extract_document(_workbook(tmp_path / "strict.xlsx", to_strict), parser="native")
+    assert doc.parser == "calamine" and kinds(doc, "table") == [STOCK_TABLE]
+
+
+def test_workbook_with_a_missing_external_link_part_is_read_by_calamine(tmp_path: Path) -> None:
+    """A workbook that names an external link's part it does not hold (openpyxl: KeyError)."""
+    link = ('<Relationship Id="rIdLink" Target="externalLinks/externalLink1.xml" '
+            'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/externalLink"/>')
+
+    def dangling(name: str, text: str) -> str:
+        if name == "xl/_rels/workbook.xml.rels":
+            return text.replace("</Relationships>", link + "</Relationships>")
+        if name == "xl/workbook.xml":
+            return text.replace("</workbook>", '<externalReferences><externalReference r:id="rIdLink"/>'
+                                                "</externalReferences></workbook>")
+        return text
+
+    path = _workbook(tmp_path / "linked.xlsx", dangling)
+    doc = extract_document(path, parser="native")
+    assert doc.parser == "calamine" and kinds(doc, "table") == [STOCK_TABLE]

@@ -143,22 +143,72 @@ def declares_huge_sheet(path: Path, data: bytes) -> bool:
 
 
 def extract_xlsx(path: Path, data: bytes) -> Parsed:
-    """Sheets in workbook order (page = sheet number); cached formula values, not formulas."""
+    """Sheets in workbook order (page = sheet number); cached formula values, not formulas. A
+    workbook openpyxl refuses (a missing part it wants, such as an external link's) or finds
+    empty (Strict Open XML, whose namespaces it does not know) is read again by calamine."""
     import openpyxl
 
     open_zip(path, data, "Excel workbook").close()
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:
-        raise ExtractionError("corrupt_file", f"{path.name}: not a readable Excel workbook ({type(exc).__name__}: {exc})") from exc
+        refused = ExtractionError("corrupt_file", f"{path.name}: not a readable Excel workbook ({type(exc).__name__}: {exc})")
+        return _calamine_instead(path, data, refused)
     drafts = Drafts()
     try:
         current_budget().check_count("sheets", len(book.worksheets), "max_pages")
         for number, sheet in enumerate(book.worksheets, start=1):
             _sheet_blocks(drafts, sheet.title, _xlsx_rows(sheet), number)
-        return Parsed(drafts.items, len(book.worksheets))
     finally:
         book.close()
+    return Parsed(drafts.items, len(book.worksheets)) if drafts.items else _calamine_instead(path, data, None)
+
+
+def _calamine_instead(path: Path, data: bytes, refused: ExtractionError | None) -> Parsed:
+    """The workbook through calamine after openpyxl refused it (`refused`) or read no cell; if
+    calamine cannot read it either, openpyxl's verdict stands."""
+    try:
+        parsed = extract_xlsb(path, data)
+    except ExtractionError as error:
+        if refused is None:
+            return Parsed([], None)
+        raise ExtractionError(refused.code, f"{refused.message}; calamine also failed: {error.message}") from error
+    return Parsed(parsed.drafts, parsed.pages, "calamine")
+
+
+def extract_xlsb(path: Path, data: bytes) -> Parsed:
+    """Excel workbooks through calamine (Rust, MIT): binary .xlsb, and the .xlsx files openpyxl
+    cannot read. Same layout as .xlsx; a sheet calamine does not know (an Excel 4 macro sheet) is
+    left out, the others are read."""
+    from python_calamine import CalamineError, CalamineWorkbook, PasswordError
+
+    try:
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+    except PasswordError as exc:
+        raise ExtractionError("encrypted", f"{path.name}: the workbook is password-protected; remove the password first") from exc
+    except (CalamineError, ValueError, OSError) as exc:
+        raise ExtractionError("corrupt_file", f"{path.name}: not a readable Excel workbook ({type(exc).__name__}: {exc})") from exc
+    drafts, names = Drafts(), book.sheet_names
+    current_budget().check_count("sheets", len(names), "max_pages")
+    for number, name in enumerate(names, start=1):
+        try:
+            sheet = book.get_sheet_by_index(number - 1)
+        except CalamineError:  # a macro or dialog sheet: no cells to read
+            continue
+        _sheet_blocks(drafts, name, _calamine_rows(sheet), number)
+    return Parsed(drafts.items, len(names))
+
+
+def _calamine_rows(sheet) -> list[list[object]]:
+    """The sheet's rows that hold something, empty cells as None (as openpyxl gives them). Calamine
+    holds a sheet as its used range, so that range is what ``max_text_chars`` must allow."""
+    budget = current_budget()
+    allowed = budget.limits.max_text_chars // 3
+    if sheet.height * sheet.width > allowed:
+        budget.fail("too_large", f"sheet {sheet.name!r} spans {sheet.height:,} x {sheet.width:,} cells, more text than "
+                    "max_text_chars allows")
+    rows = sheet.to_python(skip_empty_area=True)
+    return [[None if value == "" else value for value in row] for row in rows if any(value != "" for value in row)]
 
 
 def extract_xls(path: Path, data: bytes) -> Parsed:
