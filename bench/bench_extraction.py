@@ -305,6 +305,19 @@ def _xlsx(folder: Path) -> Path:
     return path
 
 
+def _xlsb(folder: Path) -> Path:
+    """The same three sheets as ``_xlsx``, as a binary workbook (read by calamine)."""
+    from pyxlsbwriter import XlsbWriter
+
+    path = folder / "bench.xlsb"
+    with XlsbWriter(str(path)) as writer:
+        for sheet_number in range(3):
+            writer.add_sheet(f"Sheet{sheet_number}")
+            writer.write_sheet([["Id", "Bean", "Origin", "Kg", "Note"]]
+                               + [[row, "Arabica", "Brazil", row % 90, "sampled and logged"] for row in range(1000)])
+    return path
+
+
 def build(folder: Path, ocr: bool) -> dict[str, Path]:
     """One larger-than-test document per format."""
     text_files = {
@@ -344,7 +357,7 @@ def build(folder: Path, ocr: bool) -> dict[str, Path]:
     files["text-utf16"] = folder / "bench-utf16.txt"
     files["text-utf16"].write_text(text_files["text"][1], encoding="utf-16")  # as Windows Notepad saves it
     files |= {"pdf": _pdf(folder), "pdf-struct": _pdf_structured(folder), "pdfium-only": folder / "bench-struct.pdf",
-              "docx": _docx(folder), "pptx": _pptx(folder), "xlsx": _xlsx(folder),
+              "docx": _docx(folder), "pptx": _pptx(folder), "xlsx": _xlsx(folder), "xlsb": _xlsb(folder),
               "odt": write_odt(folder / "bench.odt"), "epub": write_epub(folder / "bench.epub"),
               "eml": write_eml(folder / "bench.eml", folder)}
     files |= _archives(folder, files) | _new_formats(folder)
