@@ -1059,3 +1059,14 @@ def test_workbook_with_a_missing_external_link_part_is_read_by_calamine(tmp_path
     path = _workbook(tmp_path / "linked.xlsx", dangling)
     doc = extract_document(path, parser="native")
     assert doc.parser == "calamine" and kinds(doc, "table") == [STOCK_TABLE]
+
+
+def test_an_empty_workbook_stays_no_text_with_its_sheet_count_after_calamine_finds_nothing(tmp_path: Path) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.create_sheet("Second")
+    book.save(tmp_path / "empty.xlsx")
+    with pytest.raises(ExtractionError) as error:
+        extract_document(tmp_path / "empty.xlsx", parser="native")
+    assert error.value.code == "no_text" and "2 page(s)" in error.value.message

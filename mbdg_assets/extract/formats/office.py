@@ -161,18 +161,25 @@ def extract_xlsx(path: Path, data: bytes) -> Parsed:
             _sheet_blocks(drafts, sheet.title, _xlsx_rows(sheet), number)
     finally:
         book.close()
-    return Parsed(drafts.items, len(book.worksheets)) if drafts.items else _calamine_instead(path, data, None)
+    read = Parsed(drafts.items, len(book.worksheets))
+    return read if read.drafts else _calamine_instead(path, data, read)
 
 
-def _calamine_instead(path: Path, data: bytes, refused: ExtractionError | None) -> Parsed:
-    """The workbook through calamine after openpyxl refused it (`refused`) or read no cell; if
-    calamine cannot read it either, openpyxl's verdict stands."""
+def _calamine_instead(path: Path, data: bytes, openpyxl_verdict: ExtractionError | Parsed) -> Parsed:
+    """The workbook through calamine after openpyxl refused it (an error) or read no cell (an empty
+    result). If calamine cannot make sense of it either, openpyxl's verdict stands (its error, with
+    calamine's appended; or its empty sheets, a `no_text` with their count); a verdict of calamine's
+    own (password, size) is the file's."""
     try:
         parsed = extract_xlsb(path, data)
     except ExtractionError as error:
-        if refused is None:
-            return Parsed([], None)
-        raise ExtractionError(refused.code, f"{refused.message}; calamine also failed: {error.message}") from error
+        if error.code != "corrupt_file":
+            raise
+        if isinstance(openpyxl_verdict, Parsed):
+            return openpyxl_verdict
+        raise ExtractionError(openpyxl_verdict.code, f"{openpyxl_verdict.message}; calamine also failed: {error.message}") from error
+    if not parsed.drafts and isinstance(openpyxl_verdict, Parsed):
+        return openpyxl_verdict
     return Parsed(parsed.drafts, parsed.pages, "calamine")
 
 
