@@ -21,11 +21,15 @@ def corpus_coverage(con: duckdb.DuckDBPyConnection, paths: list[str] | None = No
     {facts, facts_covered, topics, topics_covered, uncovered_topics: [{topic, facts}] biggest first}."""
     chunks = fetch_dicts(con, "SELECT * FROM chunks ORDER BY path, position")
     if paths is not None:
-        chunks = [c for c in chunks if c["path"] in set(paths)]
+        wanted = set(paths)
+        chunks = [c for c in chunks if c["path"] in wanted]
+    by_document: dict[str, list[dict]] = {}
+    for chunk in chunks:  # grouped in one pass: a scan per document was quadratic in the corpus
+        by_document.setdefault(chunk["path"], []).append(chunk)
     facts_by_chunk: dict[str, int] = {}
     fact_ids: set[str] = set()
-    for path in dict.fromkeys(c["path"] for c in chunks):
-        for chunk_id, facts in document_facts([c for c in chunks if c["path"] == path]).items():
+    for document_chunks in by_document.values():
+        for chunk_id, facts in document_facts(document_chunks).items():
             facts_by_chunk[chunk_id] = len(facts)
             fact_ids.update(f.fact_id for f in facts)
     topic_of = {c["chunk_id"]: c.get("topic_label") or c.get("topic") or "(no topic)" for c in chunks}
