@@ -94,14 +94,19 @@ def _sheet_blocks(drafts: Drafts, name: str, rows: list[list[object]], page: int
             drafts.add("table", table, page)
 
 
+def _cells_allowed() -> int:
+    """Cells a sheet may hold under ``max_text_chars``: each renders as at least ' | '."""
+    return current_budget().limits.max_text_chars // 3
+
+
 def _xlsx_rows(sheet) -> list[list[object]]:
     """The rows that hold something, without the padding to the sheet's declared dimension: a
     1.6 KB workbook declaring A1:XFD1048576 would otherwise be padded to 17 billion cells. Cells
     of the rows kept (a row is still padded to its own last cell) are counted against what
-    ``max_text_chars`` allows (each cell renders as at least ' | ')."""
+    ``max_text_chars`` allows (``_cells_allowed``)."""
     sheet.reset_dimensions()  # read-only sheets pad every row to the declared dimension
     budget = current_budget()
-    allowed, cells, rows = budget.limits.max_text_chars // 3, 0, []
+    allowed, cells, rows = _cells_allowed(), 0, []
     for number, row in enumerate(sheet.iter_rows(values_only=True)):
         if number % 4096 == 0:
             budget.check_time()
@@ -128,7 +133,7 @@ def declares_huge_sheet(path: Path, data: bytes) -> bool:
     """Whether a sheet declares a range of more cells than ``max_text_chars`` allows (read from
     the first 64 KB of each sheet). Readers that pad to the declared range (docling) must not get
     such a workbook; ``_xlsx_rows`` reads only the cells that exist."""
-    allowed = current_budget().limits.max_text_chars // 3
+    allowed = _cells_allowed()
     archive = open_zip(path, data, "Excel workbook")
     for name in archive.namelist():
         if name.startswith("xl/worksheets/") and name.endswith(".xml"):
@@ -209,10 +214,8 @@ def extract_xlsb(path: Path, data: bytes) -> Parsed:
 def _calamine_rows(sheet) -> list[list[object]]:
     """The sheet's rows that hold something, empty cells as None (as openpyxl gives them). Calamine
     holds a sheet as its used range, so that range is what ``max_text_chars`` must allow."""
-    budget = current_budget()
-    allowed = budget.limits.max_text_chars // 3
-    if sheet.height * sheet.width > allowed:
-        budget.fail("too_large", f"sheet {sheet.name!r} spans {sheet.height:,} x {sheet.width:,} cells, more text than "
+    if sheet.height * sheet.width > _cells_allowed():
+        current_budget().fail("too_large", f"sheet {sheet.name!r} spans {sheet.height:,} x {sheet.width:,} cells, more text than "
                     "max_text_chars allows")
     rows = sheet.to_python(skip_empty_area=True)
     return [[None if value == "" else value for value in row] for row in rows if any(value != "" for value in row)]
