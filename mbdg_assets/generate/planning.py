@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mbdg_assets.generate.facts import Fact, document_facts, facts_in_order, mcq_options
+from mbdg_assets.generate.facts import Fact, document_facts, facts_in_order, mcq_options, value_pool
 from mbdg_assets.shared.text import stable_id
 
 MIN_PASSAGE_CHARS = 80     # shorter chunks (a lone heading, a caption) give no answerable question
@@ -104,13 +104,15 @@ def fact_need(answer_mode: str, schema_name: str) -> str:
 
 
 def _base_targets(chunks: list[dict], prompt_version: str, need: str) -> list[Target]:
-    """Answer-first base targets in coverage order (see the module docstring)."""
+    """Answer-first base targets in coverage order (see the module docstring). Only an extractive
+    MCQ's targets carry options (assemble_record keys its fact): drawing them for every plan cost
+    most of planning's time."""
     ordered = coverage_order(usable_chunks(chunks))
     by_chunk = document_facts(ordered)
-    every_fact = [f for facts in by_chunk.values() for f in facts]
+    pool = value_pool([f for facts in by_chunk.values() for f in facts]) if need == "options" else []
     targets = []
     for chunk, fact in facts_in_order(ordered, by_chunk):
-        options = mcq_options(fact, every_fact, prompt_version)
+        options = mcq_options(fact, pool, prompt_version) if need == "options" else None
         if need == "options" and options is None:
             continue
         values, key = options or ({}, "")

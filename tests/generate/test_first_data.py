@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from mbdg_assets.generate import candidates as cand
-from mbdg_assets.generate.facts import chunk_facts, distractors, document_facts, fact_units, mcq_options
+from mbdg_assets.generate.facts import chunk_facts, distractors, document_facts, fact_units, mcq_options, value_pool
 from mbdg_assets.generate.planning import document_plan, fact_need, plan_targets
 from mbdg_assets.generate.rewards import MIN_FACT_FOCUS, fact_focus
 from mbdg_assets.llm.backends import Generation
@@ -131,16 +131,19 @@ def test_extractive_parse_assembles_the_record_around_the_fact():
 def test_mcq_distractors_are_other_values_of_the_same_kind_from_the_document():
     facts = [f for c in CHUNKS for f in chunk_facts(c)]
     five = next(f for f in facts if f.span == "5 minutes")
-    wrong = distractors(five, facts)
+    pool = value_pool(facts)
+    wrong = distractors(five, pool)
     assert len(wrong) == 3 and "5 minutes" not in wrong
     assert all(re.search(r"minutes|days", w) for w in wrong)  # durations only, never "15 kg"
-    options, key = mcq_options(five, facts, "seed")
+    options, key = mcq_options(five, pool, "seed")
     assert options[key] == "5 minutes" and sorted(options) == ["A", "B", "C", "D"]
     assert len(set(options.values())) == 4
     heat = next(f for f in facts if f.span == "200 degrees Celsius")
-    assert mcq_options(heat, facts, "seed") is None  # no other temperature in the document: no fair MCQ
+    assert mcq_options(heat, pool, "seed") is None  # no other temperature in the document: no fair MCQ
     plan = document_plan(CHUNKS, "v1", kinds=("base",), need=fact_need("extractive", "mcq"))
     assert plan and all(t.key and dict(t.options)[t.key] == t.fact.span for t in plan)
+    abstractive = document_plan(CHUNKS, "v1", kinds=("base",), need=fact_need("abstractive", "mcq"))
+    assert abstractive and not any(t.options or t.key for t in abstractive)  # the model writes its own options
 
 
 def test_extractive_mcq_record_keys_the_fact():
