@@ -53,6 +53,7 @@ class Received:
     method: str
     path: str
     body: Any
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -210,7 +211,7 @@ def _make_handler(state: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                 body: Any = json.loads(text)
             except ValueError:
                 body = text
-            state.requests.append(Received("POST", self.path, body))
+            state.requests.append(Received("POST", self.path, body, dict(self.headers)))
             builder = _BODY_BUILDERS.get(self.path) or _EMBED_BUILDERS.get(self.path)
             if builder is None:
                 self._send(404, json.dumps({"error": f"no route {self.path}"}))

@@ -133,6 +133,15 @@ def test_openai_request_wire_format(fake_llm_server):
         "json_schema": {"name": "record", "schema": SCHEMA, "strict": True},
     }
     assert (body["temperature"], body["seed"], body["max_tokens"]) == (0.3, 42, 64)
+    assert request.headers["Authorization"] == "Bearer k"  # the key a hosted server checks
+
+
+def test_openai_key_from_the_environment_else_a_placeholder(fake_llm_server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-123")
+    assert OpenAICompatibleLLM(model="m", base_url=fake_llm_server.openai_base_url).generate(MESSAGES).ok
+    monkeypatch.delenv("OPENAI_API_KEY")
+    assert OpenAICompatibleLLM(model="m", base_url=fake_llm_server.openai_base_url).generate(MESSAGES).ok
+    assert [r.headers["Authorization"] for r in fake_llm_server.requests] == ["Bearer sk-test-123", "Bearer not-needed"]
 
 
 def test_openai_without_schema_sends_no_response_format(fake_llm_server):
