@@ -28,18 +28,25 @@ def vector_key(embedder, text: str) -> str:
 
 
 def load_vectors(con: duckdb.DuckDBPyConnection, keys: list[str]) -> dict[str, np.ndarray]:
+    """The stored vectors of `keys` (those found), read as Arrow: one float array cut per row,
+    not a Python float per component (3.5 s for 27,000 vectors at 1,000 documents)."""
     if not keys:
         return {}
-    rows = con.execute("SELECT key, vector FROM text_vectors WHERE key IN (SELECT unnest(?::VARCHAR[]))",
-                       [keys]).fetchall()
-    return {key: np.asarray(vector, dtype=np.float32) for key, vector in rows}
+    table = con.sql("SELECT key, vector FROM text_vectors WHERE key IN (SELECT unnest(?::VARCHAR[]))",
+                    params=[keys]).to_arrow_table()
+    vectors = table.column("vector").combine_chunks()
+    flat = vectors.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    ends = vectors.offsets.to_numpy() - vectors.offsets[0].as_py()
+    return {key: flat[ends[i]:ends[i + 1]] for i, key in enumerate(table.column("key").to_pylist())}
 
 
 def store_vectors(con: duckdb.DuckDBPyConnection, vectors: dict[str, np.ndarray]) -> None:
     """Add vectors (a key already stored keeps its row: the same model and text)."""
     if not vectors:
         return
-    rows = pa.table({"key": list(vectors), "vector": [v.astype(np.float32).tolist() for v in vectors.values()]})
+    arrays = [np.asarray(v, dtype=np.float32).ravel() for v in vectors.values()]
+    offsets = np.concatenate([[0], np.cumsum([len(a) for a in arrays])]).astype(np.int32)
+    rows = pa.table({"key": list(vectors), "vector": pa.ListArray.from_arrays(pa.array(offsets), pa.array(np.concatenate(arrays)))})
     con.register("new_text_vectors", rows)
     try:
         con.execute("INSERT OR IGNORE INTO text_vectors SELECT key, CAST(vector AS FLOAT[]) FROM new_text_vectors")

@@ -86,3 +86,18 @@ def test_slices_embedded_ahead_leave_the_dataset_run_nothing_to_embed_and_the_sa
     assert later.embedded == [] and stored.hits > 0
     assert got == expected
     assert {decision for _id, decision, *_rest in got} >= {"AUTO_APPROVE", "AUTO_REJECT"}
+
+
+def test_stored_vectors_come_back_exactly_whatever_their_length(tmp_path):
+    """Vectors are read back as one Arrow float array cut per row: each row must get its own
+    values, rows of different lengths included, and a key never stored must be absent."""
+    from mbdg_assets.storage.text_vectors import load_vectors, store_vectors
+
+    rng = np.random.default_rng(0)
+    vectors = {f"text-{i}": rng.random(384 if i % 3 else 7, dtype=np.float32) for i in range(50)}
+    with warehouse.connect(tmp_path / "w.duckdb") as con:
+        store_vectors(con, vectors)
+        store_vectors(con, {"text-0": np.zeros(7, dtype=np.float32)})  # a stored key keeps its first vector
+        found = load_vectors(con, [*vectors, "never-stored"])
+    assert set(found) == set(vectors)
+    assert all(found[key].dtype == np.float32 and np.array_equal(found[key], vectors[key]) for key in vectors)
