@@ -10,6 +10,17 @@ kills it after that; the child lowers its own address-space limit to what it has
 Fork, not spawn: the child starts with the parent's imports (docling, openpyxl, the tokenizer) for
 a few milliseconds instead of re-importing them for seconds (measured in bench/bench_extraction.py).
 Where fork does not exist (Windows) the function runs in-process with the cooperative checks only.
+
+LanceDB warns at every fork of a process that has loaded it (the prepare lane has) that its fork
+support is experimental: the forked child's copy of LanceDB's async runtime is reset, and state
+another thread had mid-operation could deadlock a child that used LanceDB. A reader never touches
+LanceDB, and its hard wall-time stop would end such a hang as that file's timeout, so the warning
+is silenced here (it put two lines on the console per file read: 2,000 at 1,000 documents).
+
+Cost: a fork costs time in proportion to the parent's memory (~0.12 ms per MB here: 45-70 ms a
+file from a 400-600 MB prepare lane, against 0.6 ms to parse a small Markdown file in-process;
+bench/bench_extraction.py measures the worker). Long-lived workers would avoid it, at the price of
+handing them what the parent prepares per file (tar listings, reader imports).
 The later "parallel documents" work can run several of these at once: nothing here is global.
 """
 
@@ -19,6 +30,7 @@ import gc
 import multiprocessing
 import os
 import signal
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -28,6 +40,7 @@ from mbdg_assets.extract.limits import DEFAULT_LIMITS, ExtractionLimits
 T = TypeVar("T")
 GRACE_S = 2.0  # the cooperative timeout (raised inside the reader) gets this long to answer first
 _MEMORY_SIGNALS = {signal.SIGABRT, signal.SIGKILL, signal.SIGSEGV, signal.SIGBUS}
+warnings.filterwarnings("ignore", message="lancedb fork support is experimental", category=RuntimeWarning)
 
 
 def can_fork() -> bool:
