@@ -25,6 +25,10 @@ With `--embed-server` the fake server also answers `/v1/embeddings` (at once, wi
 of the local model's length): the machine then does no embedding compute, so (wall - ideal) / N is
 mbdg's own cost per document as the issue counts it (everything but waiting for the model and the
 embedding compute). Its vectors carry no meaning, so the run's decisions are not worth reading.
+
+The fake server runs on this machine and its CPU seconds are printed too (`cpu_s_by_process`):
+on a small machine they are taken from mbdg's cores, which a real server on its own machine
+would not take.
 """
 
 from __future__ import annotations
@@ -203,6 +207,7 @@ def run_once(count: int, endpoints: int, args: argparse.Namespace, workdir: Path
     try:
         stats = [server_stats(url) for _process, url in servers]
         served = [call for _process, url in servers for call in server_stats(url, "served")]
+        server_cpu = sum(_cpu_seconds(process.pid) for process, _url in servers)  # it shares this machine's cores
     finally:
         for process, _url in servers:
             process.kill()
@@ -222,7 +227,7 @@ def run_once(count: int, endpoints: int, args: argparse.Namespace, workdir: Path
             "document_phase_s": documents_s, "after_documents_s": round(wall - documents_s, 1) if phase else None,
             "cpu_s_per_doc": round(cpu / count, 3), "overhead_s_per_doc": round((wall - ideal) / count, 3),
             "peak_rss_mb": round(usage.ru_maxrss / 1024), "peak_mb_at_s": watch.peaks,
-            "cpu_s_by_process": watch.cpu_by_role()} | timeline(
+            "cpu_s_by_process": watch.cpu_by_role() | {"fake server": round(server_cpu, 1)}} | timeline(
                 served, started_at, ended_at, ideal, args.slots * endpoints, args.bucket if args.timeline else 0)
 
 
