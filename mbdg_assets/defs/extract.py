@@ -3,14 +3,15 @@
 import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
+from pathlib import Path
 
 import dagster as dg
 
 from mbdg_assets.extract.document import ExtractedDocument
-from mbdg_assets.extract.extraction import ExtractionError, prepare_reader
+from mbdg_assets.extract.extraction import ExtractionError, needs_docling, prepare_reader
 from mbdg_assets.extract.listed_tars import listed_tars
 from mbdg_assets.extract.members import extract_source, prepare_source, source_sha256, split_source
-from mbdg_assets.extract.worker import run_bounded
+from mbdg_assets.extract.worker import clean_context, run_bounded
 from mbdg_assets.storage.incremental import ensure_versions_table, extractor_version, mark_extracted, unchanged_document
 from mbdg_assets.storage.tables import record_extraction_error, store_document
 from mbdg_assets.enrich.topics import release_chunks
@@ -35,10 +36,17 @@ def _parse(project: ProjectResource, path: str) -> Parsed:
     file, limits = project.docs_path() / path, project.extraction_limits()
     try:
         if project.isolate_extraction:  # hard timeout and memory cap: a hostile file fails alone
-            return run_bounded(extract_source, (file, project.parser, limits), file.name, limits)
+            return run_bounded(extract_source, (file, project.parser, limits), file.name, limits,
+                               clean=_reads_clean(file, project.parser))
         return extract_source(file, project.parser, limits)
     except ExtractionError as error:
         return error
+
+
+def _reads_clean(file: Path, parser: str) -> bool:
+    """Whether the file's worker may come from the forkserver (extract/worker.py): it needs nothing
+    this process prepares, neither a tar's listing (an archive member) nor docling's warm-up."""
+    return split_source(file)[1] is None and not needs_docling(file, parser)
 
 
 def _parse_all(project: ProjectResource, paths: list[str]) -> dict[str, Parsed]:
@@ -46,7 +54,10 @@ def _parse_all(project: ProjectResource, paths: list[str]) -> dict[str, Parsed]:
     so they use all cores); in-process parsing holds the interpreter lock, so it goes one by one."""
     workers = (project.extraction_workers or os.cpu_count() or 1) if project.isolate_extraction else 1
     if project.isolate_extraction:  # imports happen here, before any fork: no thread imports while another forks
-        for path in paths:  # and a tar is listed (inflated) once here, not walked in every member's worker
+        prepared = [path for path in paths if not _reads_clean(project.docs_path() / path, project.parser)]
+        if len(prepared) < len(paths):
+            clean_context()  # the forkserver, started once before the threads need it
+        for path in prepared:  # a tar is listed (inflated) once here, not in every member's worker
             prepare_source(project.docs_path() / path, project.extraction_limits())
             with suppress(ExtractionError):  # the worker meets the same error and reports it for this file
                 prepare_reader(project.docs_path() / path, project.parser)

@@ -337,6 +337,12 @@ _READER_MODULES: dict[str, tuple[str, ...]] = {
 }
 
 
+def needs_docling(path: Path, parser: str = "auto") -> bool:
+    """Whether reading ``path`` goes through docling (whose warm-up a worker must inherit)."""
+    fmt = _BY_SUFFIX.get(Path(path).suffix.lower())
+    return fmt is not None and docling_backend.extractor_for(fmt.name, parser) not in (None, docling_backend._not_installed)
+
+
 def prepare_reader(path: Path, parser: str = "auto") -> None:
     """Import, in this process, what reading ``path`` will need, before a worker is forked to read
     it: the worker inherits the modules instead of importing them again for every file (docling:
@@ -346,5 +352,5 @@ def prepare_reader(path: Path, parser: str = "auto") -> None:
         return
     for module in _READER_MODULES.get(fmt.name, ()):
         importlib.import_module(module)
-    if docling_backend.extractor_for(fmt.name, parser) not in (None, docling_backend._not_installed):
+    if needs_docling(path, parser):
         docling_backend.warm_up(fmt.name)

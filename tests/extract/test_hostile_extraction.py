@@ -399,3 +399,21 @@ def test_a_worker_forked_beside_an_open_lancedb_prints_no_fork_warning(tmp_path)
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr
     assert "fork support is experimental" not in done.stderr
+
+
+def test_a_clean_worker_comes_from_the_forkserver_and_is_bounded_the_same() -> None:
+    """A file whose reader needs nothing this process prepared is read in a worker forked from the
+    small forkserver (cheaper than forking a large prepare lane); its time and memory bounds hold."""
+    limits = _limits(timeout_s=1, max_memory_bytes=256 * 2**20)
+    assert run_bounded(os.getppid, (), "x.md", limits, clean=True) != os.getpid()  # forked by the forkserver
+    assert run_bounded(os.getppid, (), "x.md", limits) == os.getpid()  # forked from here
+    with pytest.raises(ExtractionError) as error:
+        run_bounded(_sleep, (60,), "slow.md", limits, clean=True)
+    assert error.value.code == "timeout"
+    with pytest.raises(ExtractionError) as error:
+        run_bounded(_allocate, (4 * GIB,), "big.md", limits, clean=True)
+    assert error.value.code == "too_large"
+    with pytest.raises(ExtractionError) as error:
+        run_bounded(_abort, (), "abort.csv", limits, clean=True)
+    assert error.value.code == "too_large" and "SIGABRT" in error.value.message
+    assert run_bounded(_allocate, (64 * 2**20,), "fine.md", limits, clean=True) == 64 * 2**20
