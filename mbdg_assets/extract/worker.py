@@ -11,17 +11,20 @@ Fork, not spawn: the child starts with the parent's imports (docling, openpyxl, 
 a few milliseconds instead of re-importing them for seconds (measured in bench/bench_extraction.py).
 Where fork does not exist (Windows) the function runs in-process with the cooperative checks only.
 
+Cost: a fork costs time in proportion to the forking process's memory (~0.1 ms per MB here:
+45-100 ms a file from a prepare lane of 0.4-1 GB, against 0.6 ms to parse a small Markdown file
+in-process). So a file that needs nothing the parent prepared (``clean``: no tar listing, no
+docling warm-up) is forked from Python's forkserver instead, a small process preloaded with the
+readers' parsers (``clean_context``): 56 -> 23-27 ms a file from a 577 MB parent, whose own CPU per
+file went 23 -> 1.5 ms. Long-lived workers would avoid the fork altogether, at the price of
+handing them what the parent prepares per file (tar listings, docling's warm-up).
+
 LanceDB warns at every fork of a process that has loaded it (the prepare lane has) that its fork
 support is experimental: the forked child's copy of LanceDB's async runtime is reset, and state
 another thread had mid-operation could deadlock a child that used LanceDB. A reader never touches
 LanceDB, and its hard wall-time stop would end such a hang as that file's timeout, so the warning
 is silenced here (it put two lines on the console per file read: 2,000 at 1,000 documents).
-
-Cost: a fork costs time in proportion to the parent's memory (~0.12 ms per MB here: 45-70 ms a
-file from a 400-600 MB prepare lane, against 0.6 ms to parse a small Markdown file in-process;
-bench/bench_extraction.py measures the worker). Long-lived workers would avoid it, at the price of
-handing them what the parent prepares per file (tar listings, reader imports).
-The later "parallel documents" work can run several of these at once: nothing here is global.
+Workers from the forkserver share nothing with LanceDB at all.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ T = TypeVar("T")
 GRACE_S = 2.0  # the cooperative timeout (raised inside the reader) gets this long to answer first
 _MEMORY_SIGNALS = {signal.SIGABRT, signal.SIGKILL, signal.SIGSEGV, signal.SIGBUS}
 warnings.filterwarnings("ignore", message="lancedb fork support is experimental", category=RuntimeWarning)
+# A forkserver's worker runs the preloaded main module again (_main_module); runpy warns that it is
+# already imported, which it is on purpose: once per file on the console otherwise.
+warnings.filterwarnings("ignore", message=r".* found in sys\.modules after import of package", category=RuntimeWarning)
 
 
 def can_fork() -> bool:
@@ -52,7 +58,7 @@ def can_fork() -> bool:
 
 # What a worker forked from the forkserver starts with: mbdg's readers and the parsers they import,
 # except docling (its ~12 s warm-up is paid once, in the process that forks docling's readers).
-CLEAN_PRELOAD = ("mbdg_assets.extract.members", "mbdg_assets.extract.extraction", "pypdfium2", "pdfplumber.table",
+CLEAN_PRELOAD = ("mbdg_assets.extract.worker", "mbdg_assets.extract.members", "mbdg_assets.extract.extraction", "pypdfium2", "pdfplumber.table",
                  "docx", "pptx", "openpyxl", "python_calamine", "xlrd", "olefile", "docutils.core",
                  "striprtf.striprtf", "PIL.Image", "numpy")
 

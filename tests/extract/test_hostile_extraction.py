@@ -417,3 +417,19 @@ def test_a_clean_worker_comes_from_the_forkserver_and_is_bounded_the_same() -> N
         run_bounded(_abort, (), "abort.csv", limits, clean=True)
     assert error.value.code == "too_large" and "SIGABRT" in error.value.message
     assert run_bounded(_allocate, (64 * 2**20,), "fine.md", limits, clean=True) == 64 * 2**20
+
+
+def test_clean_workers_of_a_module_run_with_dash_m_print_nothing(tmp_path) -> None:
+    """`python -m mbdg_assets.cli.main` (and the prepare lane) have a module as main: each forkserver
+    worker runs it again, which runpy warned about once per file read."""
+    (tmp_path / "runner_pkg").mkdir()
+    (tmp_path / "runner_pkg" / "__init__.py").write_text("")
+    (tmp_path / "runner_pkg" / "runner.py").write_text(
+        "import os\nfrom mbdg_assets.extract.worker import clean_context, run_bounded\n"
+        "if __name__ == '__main__':\n    clean_context()\n"
+        "    assert all(run_bounded(os.getppid, (), 'x.md', clean=True) != os.getpid() for _ in range(3))\n")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "runner_pkg.runner"], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env=os.environ | {"PYTHONPATH": f"{root}{os.pathsep}{tmp_path}"})
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
