@@ -58,18 +58,19 @@ def can_fork() -> bool:
 
 # What a worker forked from the forkserver starts with: mbdg's readers and the parsers they import,
 # except docling (its ~12 s warm-up is paid once, in the process that forks docling's readers).
-CLEAN_PRELOAD = ("mbdg_assets.extract.worker", "mbdg_assets.extract.members", "mbdg_assets.extract.extraction", "pypdfium2", "pdfplumber.table",
-                 "docx", "pptx", "openpyxl", "python_calamine", "xlrd", "olefile", "docutils.core",
-                 "striprtf.striprtf", "PIL.Image", "numpy")
+CLEAN_PRELOAD = ("mbdg_assets.extract.worker", "mbdg_assets.extract.members", "mbdg_assets.extract.extraction",
+                 "pypdfium2", "pdfplumber.table", "docx", "pptx", "openpyxl", "python_calamine", "xlrd", "olefile",
+                 "docutils.core", "striprtf.striprtf", "PIL.Image", "numpy")
 
 
 @functools.lru_cache(maxsize=1)
 def clean_context() -> multiprocessing.context.BaseContext:
-    """Python's forkserver, preloaded with CLEAN_PRELOAD and started now (its imports take a
-    second or two, in its own process). Forking a worker costs time in proportion to the memory of
-    the process forked: from the prepare lane (400 MB with server embeddings, 1 GB with the local
-    model) 45-100 ms a file, from the forkserver (~150 MB) a fraction of that. Its workers also
-    share nothing with LanceDB's or Dagster's threads."""
+    """Python's forkserver, preloaded with CLEAN_PRELOAD and started now (its imports take about a
+    second, in its own process; a forkserver that died is started again at the next request).
+    Forking a worker costs time in proportion to the memory of the process forked: from the prepare
+    lane (400 MB with server embeddings, 1 GB with the local model) 45-100 ms a file, from the
+    forkserver (~90 MB) a fraction of that. Its workers share nothing with LanceDB's or Dagster's
+    threads."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(_main_module() + list(CLEAN_PRELOAD))
     forkserver.ensure_running()
