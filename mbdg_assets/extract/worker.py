@@ -29,6 +29,7 @@ Workers from the forkserver share nothing with LanceDB at all.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import multiprocessing
@@ -111,11 +112,14 @@ def _cap_memory(extra_bytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
 
 
-def _child(sender, function: Callable[..., Any], args: tuple, memory_bytes: int) -> None:
+def _child(sender, function: Callable[..., Any], args: tuple, memory_bytes: int, niceness: int | None = None) -> None:
     """Run the function and send back ('ok', result) or ('error', code, message); never raises.
     The inherited objects are frozen first: a garbage collection in the child would otherwise
-    walk (and so copy, page by page) the whole heap it shares with the parent."""
+    walk (and so copy, page by page) the whole heap it shares with the parent. `niceness`: the
+    asking process's, taken by a worker forked elsewhere (the forkserver runs at the priority it
+    started with; the prepare lane lowers its own after its first slice, and its readers with it)."""
     gc.freeze()
+    _take_niceness(niceness)
     try:
         _cap_memory(memory_bytes)
         answer: tuple = ("ok", function(*args))
@@ -131,6 +135,21 @@ def _child(sender, function: Callable[..., Any], args: tuple, memory_bytes: int)
         sender.send(("error", "too_large", "the result is larger than the memory budget (max_memory_bytes)"))
     finally:
         sender.close()
+
+
+def _niceness() -> int | None:
+    try:
+        return os.getpriority(os.PRIO_PROCESS, 0)
+    except (OSError, AttributeError):  # not POSIX
+        return None
+
+
+def _take_niceness(niceness: int | None) -> None:
+    """Lower this process's priority to `niceness` (never raise it: that needs privileges)."""
+    own = _niceness()
+    if niceness is not None and own is not None and niceness > own:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, niceness)
 
 
 def _died(name: str, exitcode: int | None, memory_bytes: int) -> ExtractionError:
@@ -154,7 +173,8 @@ def run_bounded(function: Callable[..., T], args: tuple, name: str,
         return function(*args)
     context = clean_context() if clean else multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(sender, function, args, limits.max_memory_bytes), daemon=True)
+    process = context.Process(target=_child, args=(sender, function, args, limits.max_memory_bytes, _niceness()),
+                              daemon=True)
     process.start()
     sender.close()
     try:

@@ -433,3 +433,16 @@ def test_clean_workers_of_a_module_run_with_dash_m_print_nothing(tmp_path) -> No
                           cwd=tmp_path, env=os.environ | {"PYTHONPATH": f"{root}{os.pathsep}{tmp_path}"})
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
+
+
+def test_a_clean_worker_runs_at_the_priority_of_the_process_that_asked(tmp_path) -> None:
+    """The prepare lane lowers its priority after its first slice, so that the generate lane keeps
+    the server fed; its readers must not run above it because the forkserver started earlier."""
+    script = ("import os\nfrom mbdg_assets.extract.worker import clean_context, run_bounded\n"
+              "clean_context()\nos.nice(5)\n"
+              "print(run_bounded(os.getpriority, (os.PRIO_PROCESS, 0), 'x.md', clean=True), os.getpriority(os.PRIO_PROCESS, 0))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    worker, asking = map(int, done.stdout.split())
+    assert worker == asking >= 5
