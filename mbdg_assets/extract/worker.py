@@ -41,6 +41,7 @@ from collections.abc import Callable
 from multiprocessing import forkserver
 from typing import Any, TypeVar
 
+from mbdg_assets.extract.extraction import _READER_MODULES
 from mbdg_assets.extract.formats.base import ExtractionError
 from mbdg_assets.extract.limits import DEFAULT_LIMITS, ExtractionLimits
 
@@ -57,11 +58,10 @@ def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-# What a worker forked from the forkserver starts with: mbdg's readers and the parsers they import,
-# except docling (its ~12 s warm-up is paid once, in the process that forks docling's readers).
-CLEAN_PRELOAD = ("mbdg_assets.extract.worker", "mbdg_assets.extract.members", "mbdg_assets.extract.extraction",
-                 "pypdfium2", "pdfplumber.table", "docx", "pptx", "openpyxl", "python_calamine", "xlrd", "olefile",
-                 "docutils.core", "striprtf.striprtf", "PIL.Image", "numpy")
+# What a worker forked from the forkserver starts with, besides every reader's parsers (the
+# `_READER_MODULES` of extraction.py, read there so the list is kept once); docling is left out:
+# its ~12 s warm-up is paid once, in the process that forks docling's readers.
+CLEAN_PRELOAD = ("mbdg_assets.extract.worker", "mbdg_assets.extract.members", "mbdg_assets.extract.extraction")
 
 
 @functools.lru_cache(maxsize=1)
@@ -72,8 +72,10 @@ def clean_context() -> multiprocessing.context.BaseContext:
     lane (400 MB with server embeddings, 1 GB with the local model) 45-100 ms a file, from the
     forkserver (~90 MB) a fraction of that. Its workers share nothing with LanceDB's or Dagster's
     threads."""
+
+    parsers = list(dict.fromkeys(module for modules in _READER_MODULES.values() for module in modules))
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(_main_module() + list(CLEAN_PRELOAD))
+    context.set_forkserver_preload(_main_module() + list(CLEAN_PRELOAD) + parsers)
     forkserver.ensure_running()
     return context
 
