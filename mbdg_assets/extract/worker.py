@@ -72,7 +72,6 @@ def clean_context() -> multiprocessing.context.BaseContext:
     lane (400 MB with server embeddings, 1 GB with the local model) 45-100 ms a file, from the
     forkserver (~90 MB) a fraction of that. Its workers share nothing with LanceDB's or Dagster's
     threads."""
-
     parsers = list(dict.fromkeys(module for modules in _READER_MODULES.values() for module in modules))
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(_main_module() + list(CLEAN_PRELOAD) + parsers)
