@@ -89,7 +89,7 @@ class CachedLLM:
             return found[key]
         options = {"json_schema": json_schema, "temperature": temperature, "seed": seed, "max_tokens": max_tokens}
         keep = functools.partial(self._keep, key, request)
-        if self.pooled:  # committed while the request still holds its pool slot
+        if self.pooled:  # committed by the pool once the slot is free, before this returns
             return self.llm.generate(messages, on_answer=keep, **options)
         result = self.llm.generate(messages, **options)
         if result.ok:
@@ -102,7 +102,7 @@ class CachedLLM:
         when the model can (the embedded model: the prompt evaluated once), else one call per seed.
         Each answer is cached under the same key as a single call with its seed."""
         options = {"json_schema": json_schema, "temperature": temperature, "max_tokens": max_tokens}
-        if not self.can_batch:  # one call per seed, each committed before its pool slot is free
+        if not self.can_batch:  # one call per seed, each committed before the next
             return [self.generate(messages, seed=seed, **options) for seed in seeds]
         requests = [self._request(messages, json_schema, temperature, seed, max_tokens) for seed in seeds]
         keys = [self._key(r) for r in requests]
