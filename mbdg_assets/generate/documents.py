@@ -63,8 +63,12 @@ class BatchOutcome:
 
 
 def documents_at_once(concurrency: int, calls_per_document: int, documents: int) -> int:
-    """Enough documents in flight to queue about twice the pool's limit of calls."""
-    return max(1, min(documents, 2 * math.ceil(concurrency / max(calls_per_document, 1)) + 1))
+    """Enough documents in flight to queue about four times the pool's limit of calls. A document
+    holds its thread from its first call to the write of its candidates, and its replacement's
+    calls come ~1 s after its last answer (the warehouse's batches): with twice the limit the
+    documents fell into waves whose ends left the pool short of calls (a batch server 90-95%
+    busy between them at 300 documents, 100% with four times; bench_scale.py --timeline)."""
+    return max(1, min(documents, 4 * math.ceil(concurrency / max(calls_per_document, 1)) + 1))
 
 
 def generate_documents(paths: list[str], cached: CachedLLM, gate: WarehouseGate, template: PromptTemplate,
