@@ -97,8 +97,12 @@ def run(docs_dir: Path, out_dir: Path, schema_name: str, backend: str, model: st
                 "concurrency": concurrency, "judge": judge, "target_kinds": _target_kinds(kinds), "answer_mode": answer_mode,
                 "seed_examples_path": str(seed_examples.resolve()) if seed_examples else ""}
     goal = _goal(records, max_calls, max_rounds, quotas)
-    summary = run_pipeline(docs_dir.resolve(), out_dir.resolve(), project_dir_from_env(project_dir), llm, generate,
-                           click.echo, goal, allow_key_change, follow_symlinks, embed, pipeline)
+    try:
+        summary = run_pipeline(docs_dir.resolve(), out_dir.resolve(), project_dir_from_env(project_dir), llm, generate,
+                               click.echo, goal, allow_key_change, follow_symlinks, embed, pipeline)
+    except KeyboardInterrupt:
+        click.echo("mbdg: interrupted; the same command goes on from here (answers received are kept)", err=True)
+        sys.exit(130)
     _print_summary(summary, out_dir)
     if summary.dataset_error:
         _fail(f"dataset phase failed: {summary.dataset_error}")

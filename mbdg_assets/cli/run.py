@@ -37,7 +37,8 @@ from mbdg_assets.storage.project import ProjectPaths, dagster_environment, proje
 from mbdg_assets.storage.tables import decision_counts, load_plan_sizes, load_run_facts, purge_removed_documents
 from mbdg_assets.storage.vectors import VectorStore
 
-from mbdg_assets.cli.range_runs import PIPELINE_FROM, LaneReadiness, LaneSpec, failure_reason, run_pipelined, run_range
+from mbdg_assets.cli.range_runs import (PIPELINE_FROM, LaneReadiness, LaneSpec, failure_reason, run_pipelined, run_range,
+                                        stop_if_interrupted)
 from mbdg_assets.defs.export import EXPORT_FACTS
 from mbdg_assets.defs.partitions import documents_partitions
 from mbdg_assets.defs.run_configs import dataset_run_config, document_run_config, validate_settings
@@ -217,6 +218,7 @@ def _import_dataset_modules() -> None:
 def _run_dataset(defs, instance, dataset_config: dict, summary: RunSummary) -> None:
     result = defs.resolve_job_def("dataset_job").execute_in_process(run_config=dataset_config, instance=instance,
                                                                     raise_on_error=False)
+    stop_if_interrupted(result)
     summary.dataset_error = None if result.success else failure_reason(result)
 
 

@@ -127,8 +127,14 @@ def generate_documents(paths: list[str], cached: CachedLLM, gate: WarehouseGate,
 
     at_once = documents_at_once(params.concurrency, params.max_targets_per_document * per_target, len(paths))
     with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="mbdg-document") as documents:
-        for future in as_completed([documents.submit(one, path) for path in paths]):
-            future.result()  # a programming error in one document stops the step with its traceback
+        try:
+            for future in as_completed([documents.submit(one, path) for path in paths]):
+                future.result()  # a programming error in one document stops the step with its traceback
+        except BaseException:  # that, or the run is interrupted: no document, call or wait goes on
+            documents.shutdown(wait=False, cancel_futures=True)
+            readiness.stop()
+            cached.stop()
+            raise
     outcome.seconds, outcome.tokens = progress.elapsed, progress.tokens
     outcome.calls, outcome.failed_calls, outcome.first_error = progress.done, progress.failed, progress.first_error
     return outcome

@@ -22,3 +22,6 @@ class Readiness:
 
     def generated(self, path: str) -> None:
         """`path` is done in this run: its candidates are written, or it was skipped."""
+
+    def stop(self) -> None:
+        """The run is being stopped (interrupted): a document still waiting returns at once."""

@@ -44,6 +44,11 @@ class CachedLLM:
                 return work(con)
         return run
 
+    def stop(self) -> None:
+        """Stop the request pool's queued calls (llm.pool: RequestPool.stop); a bare backend has none."""
+        if self.pooled:
+            self.llm.stop()
+
     def submit(self, fn, *args):
         """Run `fn` on the wrapped pool's threads (generation's calls of a whole run share them)."""
         return self.llm.submit(fn, *args)

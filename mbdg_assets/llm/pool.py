@@ -161,6 +161,13 @@ class RequestPool:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
 
+    def stop(self) -> None:
+        """Drop the calls still queued (their futures are cancelled) and take no new ones; calls
+        at a server finish. For an interrupted run, which would otherwise send every queued call."""
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+
     def __enter__(self) -> RequestPool:
         return self
 
