@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TextIO
 
 import dagster as dg
 from tqdm import tqdm
@@ -118,21 +119,40 @@ def _count(con, present: list[str]) -> tuple[int, int, int, int]:
 
 
 class ProgressBar:
-    """A terminal bar per document while its model calls run (silent when stderr is not a tty)."""
+    """The model calls' progress: a terminal bar on a tty; where the output goes to a file or a
+    pipe (nohup, cron, CI) a plain line every LINE_SECONDS instead, so that a long run does not
+    stay silent until its document phase ends (at 1,000 documents that was ~9 minutes)."""
 
-    def __init__(self) -> None:
+    LINE_SECONDS = 30.0
+
+    def __init__(self, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream = stream or sys.stderr
+        self.plain = not self.stream.isatty()
+        self.clock, self.next_line = clock, 0.0
         self.bar: tqdm | None = None
         self.label = ""
 
     def __call__(self, progress: CallProgress) -> None:
+        if self.plain:
+            self._line(progress)
+            return
         if self.bar is None or progress.label != self.label:
             self.close()
             self.label = progress.label
-            self.bar = tqdm(total=progress.planned, desc=progress.label, unit="call", leave=False, file=sys.stderr,
+            self.bar = tqdm(total=progress.planned, desc=progress.label, unit="call", leave=False, file=self.stream,
                             disable=None, dynamic_ncols=True)
         self.bar.total = max(progress.planned, progress.done)
         self.bar.n = progress.done
         self.bar.set_postfix(tokens=progress.tokens, refresh=True)
+
+    def _line(self, progress: CallProgress) -> None:
+        now = self.clock()
+        if now < self.next_line and progress.label == self.label:
+            return
+        self.label, self.next_line = progress.label, now + self.LINE_SECONDS
+        failed = f", {progress.failed} failed" if progress.failed else ""
+        print(f"{progress.label}: {progress.done}/{progress.planned} model calls{failed}, {progress.tokens} tokens, "
+              f"{progress.elapsed:.0f}s", file=self.stream, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
