@@ -69,7 +69,8 @@ def _summary(outcome: BatchOutcome, cached: CachedLLM, pool: RequestPool) -> dic
             "mean_winner_reward": round(outcome.winner_reward_sum / max(outcome.winners, 1), 4),
             "tokens": outcome.tokens, "tokens_per_winner": round(outcome.tokens / max(outcome.winners, 1)),
             "llm_calls": cached.misses - outcome.failed_calls,  # answered calls; refused or failed ones are counted apart
-            "llm_failed_calls": outcome.failed_calls, "llm_cache_hits": cached.hits, "seconds": round(outcome.seconds, 1),
+            "llm_failed_calls": outcome.failed_calls, "llm_cache_hits": cached.hits,
+            "llm_answers_recovered": cached.recovered, "seconds": round(outcome.seconds, 1),
             "first_failure": outcome.first_failure, "requests": dg.MetadataValue.json(pool.facts()),
             "skipped": dg.MetadataValue.json(outcome.skipped)}
 
@@ -88,8 +89,7 @@ def candidates(context: dg.AssetExecutionContext, config: GenerateConfig, wareho
     params = replace(params, embed=vectors.embedder().embed, fluency=llm.fluency_scorer())
     template = load_template(config.schema_name, params.answer_mode)
     store = vectors.store()
-    with llm.pool(params.concurrency) as pool, WarehouseGate(warehouse.file()) as gate:
-        cached = CachedLLM(pool, gate)
+    with llm.pool(params.concurrency) as pool, WarehouseGate(warehouse.file()) as gate, CachedLLM(pool, gate) as cached:
         outcome = generate_documents(paths, cached, gate, template, params, config.targets_per_document,
                                      store.document_vectors, context.log.info, readiness)
     metadata = _summary(outcome, cached, pool) | {"backend": cached.backend, "model": cached.model}

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 import duckdb
 
 from mbdg_assets.llm.backends import LLM, Generation
+from mbdg_assets.llm.journal import AnswerJournal, recover
 from mbdg_assets.shared.text import stable_id
 from mbdg_assets.storage.warehouse import WarehouseGate, insert_rows
 
@@ -23,7 +24,10 @@ class CachedLLM:
 
     `store` is a DuckDB connection (shared by this object's threads under a lock) or a
     WarehouseGate (short connections in batches: nothing stays open while the model works).
-    An answer is returned only after it is committed, so a killed run never asks it again.
+    An answer is returned only after it is committed, so a killed run never asks it again. A
+    request pool's answers are first written to a journal beside the warehouse while the call
+    still holds its slot (llm/journal.py), so neither does a run killed before the commit; the
+    answers a dead run journaled are committed when this opens.
     """
 
     def __init__(self, llm: LLM, store: duckdb.DuckDBPyConnection | WarehouseGate):
@@ -35,6 +39,23 @@ class CachedLLM:
         self._unstored: list[list] = []
         self._lock = threading.Lock()
         self._run = store.run if isinstance(store, WarehouseGate) else self._on_connection(store)
+        self._journal: AnswerJournal | None = None
+        self.recovered = 0  # answers a killed run had journaled but not committed
+        if self.pooled and isinstance(store, WarehouseGate):
+            directory = store.path.with_name("llm_journal")
+            self.recovered = recover(directory, lambda rows: self._run(functools.partial(_insert, rows=rows)))
+            self._journal = AnswerJournal(directory)
+
+    def close(self) -> None:
+        """Delete the journal's segments that are all committed (the others wait for a rerun)."""
+        if self._journal is not None:
+            self._journal.close()
+
+    def __enter__(self) -> CachedLLM:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def _on_connection(self, con: duckdb.DuckDBPyConnection):
         lock = threading.Lock()  # one DuckDB connection, shared by concurrent request threads
@@ -93,12 +114,29 @@ class CachedLLM:
         if found := self._cached([key]):
             return found[key]
         options = {"json_schema": json_schema, "temperature": temperature, "seed": seed, "max_tokens": max_tokens}
-        keep = functools.partial(self._keep, key, request)
-        if self.pooled:  # committed by the pool once the slot is free, before this returns
-            return self.llm.generate(messages, on_answer=keep, **options)
+        if self.pooled:
+            return self._pooled(key, request, messages, options)
         result = self.llm.generate(messages, **options)
         if result.ok:
-            keep(result)
+            self._keep(self._row(key, request, result))
+        return result
+
+    def _pooled(self, key: str, request: dict, messages: list[dict[str, str]], options: dict) -> Generation:
+        """One call through the request pool: the answer is journaled while its slot is held (a
+        request sent after it means it is kept), committed after the slot is free (the commit
+        waits on the warehouse's next batch, which would leave the slot unused), and returned
+        once committed."""
+        journaled: list[tuple[list, int | None]] = []
+
+        def journal(result: Generation) -> None:
+            row = self._row(key, request, result)
+            journaled.append((row, self._journal.write(row) if self._journal is not None else None))
+
+        result = self.llm.generate(messages, on_answer=journal, **options)
+        for row, segment in journaled:  # one at most: only an answered call is journaled, and it ends the call
+            self._keep(row)
+            if self._journal is not None:
+                self._journal.committed(segment)
         return result
 
     def generate_batch(self, messages: list[dict[str, str]], *, seeds: list[int], json_schema: dict | None = None,
@@ -117,13 +155,16 @@ class CachedLLM:
         for i, result in zip(missing, fresh):
             found[keys[i]] = result
             if result.ok:
-                self._keep(keys[i], requests[i], result)
+                self._keep(self._row(keys[i], requests[i], result))
         return [found[key] for key in keys]
 
-    def _keep(self, key: str, request: dict, result: Generation) -> None:
+    def _row(self, key: str, request: dict, result: Generation) -> list:
+        """One answer as an llm_calls row."""
+        return [key, self.backend, self.model, json.dumps(request, ensure_ascii=False), result.text,
+                result.prompt_tokens, result.completion_tokens, result.seconds, datetime.now(timezone.utc)]
+
+    def _keep(self, row: list) -> None:
         """Store one answer; returns once it is committed (maybe by a sibling's store)."""
-        row = [key, self.backend, self.model, json.dumps(request, ensure_ascii=False), result.text,
-               result.prompt_tokens, result.completion_tokens, result.seconds, datetime.now(timezone.utc)]
         with self._lock:
             self._unstored.append(row)
         self._run(self._store)
@@ -134,4 +175,8 @@ class CachedLLM:
         so a run killed right after still keeps them."""
         with self._lock:
             rows, self._unstored = list({row[0]: row for row in self._unstored}.values()), []  # a key once
-        insert_rows(con, "INSERT OR REPLACE INTO llm_calls", rows)
+        _insert(con, rows)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, rows: list[list]) -> None:
+    insert_rows(con, "INSERT OR REPLACE INTO llm_calls", rows)

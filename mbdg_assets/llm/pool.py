@@ -179,22 +179,20 @@ class RequestPool:
     def generate(self, messages: list[dict[str, str]], *, on_answer: Callable[[Generation], None] | None = None,
                  **options: Any) -> Generation:
         """One model call, retried while the servers throttle and moved while one is unreachable.
-        `on_answer` (the cache's commit) runs once the call's slot is free, and this thread takes
-        no other call before it returns, so a killed run loses at most one answer per pool thread.
-        (Committing while the slot was held left it unused until the warehouse's next batch, up
-        to half a second: at 300 documents a batch server's unused slot time between its first and
-        last call fell from 17 s to 5 s without it; bench_scale.py.)"""
+        `on_answer` (the cache's journal write: fast, llm/journal.py) runs before the call's slot
+        is free, so a request sent after an answer means that answer is kept: a killed run never
+        asks it again."""
         attempt = 0
         while True:
             endpoint = self._pick()
             started, result = self.limit.acquire(), None
             try:
                 result = endpoint.llm.generate(messages, **options)
+                if result.ok and on_answer is not None:
+                    on_answer(result)
             finally:
                 self.limit.release(started, throttled=result is not None and result.fault == "throttled")
                 self._done(endpoint)
-            if result.ok and on_answer is not None:
-                on_answer(result)
             if result.fault is None or attempt >= self.max_retries:
                 return self._count(endpoint, result)
             attempt += 1

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from fake_llm_servers import Scripted, closed_port_url, running_fake_llm_server
-from mbdg_assets.llm.backends import Generation, OllamaLLM, OpenAICompatibleLLM, _http_failure
+from mbdg_assets.llm.backends import OllamaLLM, OpenAICompatibleLLM, _http_failure
 from mbdg_assets.llm.pool import AdaptiveLimit, EndpointMismatch, RequestPool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,40 +139,6 @@ def test_a_dead_server_fails_the_call_with_its_reason_without_waiting():
         result = pool.generate(_messages(0))
     assert not result.ok and result.fault == "unreachable" and "cannot connect" in result.error
     assert time.monotonic() - started < 5
-
-
-class _Answering:
-    """An in-process model that answers at once and records the order of its calls."""
-
-    backend, model = "fake", "fake"
-
-    def __init__(self) -> None:
-        self.asked: list[str] = []
-
-    def generate(self, messages: list[dict[str, str]], **_options) -> Generation:
-        self.asked.append(messages[-1]["content"])
-        return Generation(text="ok", raw="ok", error=None)
-
-
-def test_an_answer_is_committed_after_its_slot_is_free_and_before_its_thread_goes_on():
-    """The commit (the cache's, via `on_answer`) waits on the warehouse's next batch: holding the
-    slot meanwhile left a batch server's slot unused. With one slot, a second call must reach the
-    model while the first answer's commit is still waiting; the first call's caller gets its
-    answer only once the commit is done."""
-    model, second_asked, committed = _Answering(), threading.Event(), []
-
-    def commit(_result: Generation) -> None:
-        committed.append(second_asked.wait(timeout=5))  # False: the second call never got the slot
-
-    with RequestPool([model], concurrency=1) as pool:
-        slow = pool.submit(lambda: pool.generate(_messages(1), on_answer=commit))
-        while not model.asked:
-            time.sleep(0.01)
-        second = pool.submit(lambda: (pool.generate(_messages(2)), second_asked.set()))
-        second.result(timeout=10)
-        assert slow.result(timeout=10).ok and committed  # its caller got it once it was committed
-    assert committed == [True]
-    assert model.asked == ["question 1", "question 2"]
 
 
 def test_endpoints_serving_different_weights_are_an_error():
