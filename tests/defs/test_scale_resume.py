@@ -37,9 +37,13 @@ def _command(tmp_path: Path, url: str, embed_url: str) -> list[str]:
 
 
 def _finished_calls(warehouse: Path) -> set[str]:
+    """The answers the killed run kept: committed to the cache, or in its answer journal (received
+    while the call held its slot, not yet committed: the rerun commits them before asking)."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        rows = con.execute("SELECT request_json FROM llm_calls").fetchall()
-    return {_key(r["messages"], r["seed"]) for r in (json.loads(text) for (text,) in rows)}
+        texts = [text for (text,) in con.execute("SELECT request_json FROM llm_calls").fetchall()]
+    for segment in warehouse.with_name("llm_journal").glob("*.jsonl"):
+        texts += [json.loads(line)[3] for line in segment.read_text().splitlines() if line.endswith("]")]
+    return {_key(r["messages"], r["seed"]) for r in map(json.loads, texts)}
 
 
 def test_killed_200_document_run_resumes_without_repeats_or_gaps(tmp_path: Path):
