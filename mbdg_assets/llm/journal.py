@@ -106,7 +106,7 @@ def recover(directory: str | Path, store: Callable[[list[list]], None]) -> int:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 continue
-            rows = _rows(handle.read())
+            rows = rows_of(handle.read())
             if rows:
                 store(rows)
             path.unlink()
@@ -114,7 +114,8 @@ def recover(directory: str | Path, store: Callable[[list[list]], None]) -> int:
     return recovered
 
 
-def _rows(text: str) -> list[list]:
+def rows_of(text: str) -> list[list]:
+    """A segment's text as warehouse rows (`llm_calls`' columns), a torn line left out."""
     rows = []
     for line in text.splitlines():
         try:

@@ -18,6 +18,7 @@ import duckdb
 import pytest
 
 from fake_llm_servers import OPENAI_EMBED_PATH, Scripted, instruction_pair_responder, running_fake_llm_server
+from mbdg_assets.llm import journal
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +43,7 @@ def _finished_calls(warehouse: Path) -> set[str]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         texts = [text for (text,) in con.execute("SELECT request_json FROM llm_calls").fetchall()]
     for segment in warehouse.with_name("llm_journal").glob("*.jsonl"):
-        texts += [json.loads(line)[3] for line in segment.read_text().splitlines() if line.endswith("]")]
+        texts += [row[3] for row in journal.rows_of(segment.read_text())]
     return {_key(r["messages"], r["seed"]) for r in map(json.loads, texts)}
 
 
