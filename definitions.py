@@ -1,7 +1,8 @@
 """mbdg's one Dagster Definitions object: the five phases, their checks, jobs, sensors, schedule.
 
 Read this first. Each phase's assets live in `mbdg_assets/defs/<phase>.py` and call plain code in
-`mbdg_assets/<phase>/`; resources (model, warehouse, vectors, signing key) live in `resources/`.
+`mbdg_assets/<phase>/`; the per-document phases (extract, enrich, generate) are one step over a
+range of documents, `mbdg_assets/defs/documents.py`, so that it can overlap them; resources (model, warehouse, vectors, signing key) live in `resources/`.
 `build_definitions` lets the CLI bind its own resource settings; `dagster dev` (`mbdg ui`) uses
 `defs`, whose model, embedder and job defaults come from the project configuration (`<project>/project.json`,
 saved by `mbdg run`), so the UI, the sensors and the schedule run what the CLI ran.
@@ -9,15 +10,12 @@ saved by `mbdg run`), so the UI, the sensors and the schedule run what the CLI r
 
 import dagster as dg
 
-from mbdg_assets.defs.enrich import enriched_chunks
 from mbdg_assets.defs.export import run_manifest, training_dataset
-from mbdg_assets.defs.extract import source_documents
-from mbdg_assets.defs.generate import candidates
+from mbdg_assets.defs.documents import document_phases
 from mbdg_assets.defs.jobs import build_jobs
 from mbdg_assets.defs.run_configs import current_config
 from mbdg_assets.defs.schedules import nightly_dataset_schedule
 from mbdg_assets.defs.sensors import docs_folder_sensor, refresh_dataset_after_documents
-from mbdg_assets.generate.readiness import Readiness
 from mbdg_assets.defs.validate import (distribution_within_bounds, records_table_conforms, reviews_pending, sources_balanced,
                                   validated_records)
 from resources import LLMResource, ProjectResource, SignerResource, VectorStoreResource, WarehouseResource
@@ -25,13 +23,11 @@ from resources import LLMResource, ProjectResource, SignerResource, VectorStoreR
 
 def build_definitions(project: ProjectResource | None = None, llm: LLMResource | None = None,
                       warehouse: WarehouseResource | None = None, vectors: VectorStoreResource | None = None,
-                      signer: SignerResource | None = None, config: dict[str, dict] | None = None,
-                      readiness: Readiness | None = None) -> dg.Definitions:
-    """`readiness`: when the generate step may start on each document (generate/readiness.py; by
-    default at once, as a run that prepared its documents itself needs)."""
+                      signer: SignerResource | None = None, config: dict[str, dict] | None = None) -> dg.Definitions:
+    """The definitions with these resources (default: the project configuration's)."""
     config = current_config() if config is None else config
     return dg.Definitions(
-        assets=[source_documents, enriched_chunks, candidates, validated_records, training_dataset, run_manifest],
+        assets=[document_phases, validated_records, training_dataset, run_manifest],
         asset_checks=[records_table_conforms, sources_balanced, reviews_pending, distribution_within_bounds],
         jobs=build_jobs(config),
         sensors=[docs_folder_sensor, refresh_dataset_after_documents],
@@ -42,7 +38,6 @@ def build_definitions(project: ProjectResource | None = None, llm: LLMResource |
             "warehouse": warehouse or WarehouseResource(),
             "vectors": vectors or VectorStoreResource.from_project(config),
             "signer": signer or SignerResource(),
-            "readiness": readiness or Readiness(),
         },
     )
 

@@ -18,7 +18,8 @@ generate runs, a prepare lane that fell behind). `--timeline` also prints the se
     .venv/bin/python bench/bench_scale.py                      # N = 100 and 1,000, L = 8, S = 128
     .venv/bin/python bench/bench_scale.py --docs 20 --latency 0.5 --endpoints 1
     .venv/bin/python bench/bench_scale.py --big                # also N = 10,000
-    .venv/bin/python bench/bench_scale.py --modes pipeline     # without the single-range-run comparison
+    .venv/bin/python bench/bench_scale.py --modes pipeline     # without the --no-pipeline comparison
+    .venv/bin/python bench/bench_scale.py --modes pipeline,ui  # mbdg run against a UI backfill's run
     .venv/bin/python bench/bench_scale.py --embed-server       # embeddings from the (first) server too
 
 With `--embed-server` the fake server also answers `/v1/embeddings` (at once, with hashed vectors
@@ -179,20 +180,31 @@ def timeline(served: list[tuple[float, float]], started: float, ended: float, id
 DOCUMENT_PHASE = re.compile(r"document\(s\): \d+ ok, \d+ failed \(([\d.]+)s\)")  # cli/run.py's line after the document phase
 
 
+def _command(mode: str, docs: Path, project: Path, servers: list, args: argparse.Namespace, endpoints: int) -> list[str]:
+    """`mbdg run` (mode pipeline: with the lanes where they pay; single: --no-pipeline), or (ui)
+    the run a UI backfill of document_job makes and then dataset_job (bench/ui_backfill.py)."""
+    hosts = [option for _process, url in servers for option in ("--host", url)]
+    if mode == "ui":
+        command = [sys.executable, str(ROOT / "bench" / "ui_backfill.py"), str(docs), "--project", str(project),
+                   "--out", str(project / "out"), "--k", str(args.k), "--max-targets", str(args.max_targets),
+                   "--concurrency", str(args.slots * endpoints), *hosts]
+        return command + (["--embed-host", servers[0][1]] if args.embed_server else [])
+    command = [sys.executable, "-m", "mbdg_assets.cli.main", "run", str(docs), "--out", str(project / "out"),
+               "--project", str(project), "--backend", "openai", "--model", "fake", "--k", str(args.k),
+               "--max-targets", str(args.max_targets), "--kinds", "base", "--concurrency", str(args.slots * endpoints),
+               "--pipeline" if mode == "pipeline" else "--no-pipeline", *hosts]
+    if args.embed_server:
+        command += ["--embed-backend", "openai", "--embed-host", servers[0][1], "--embed-model", "fake-embed"]
+    return command
+
+
 def run_once(count: int, endpoints: int, args: argparse.Namespace, workdir: Path, mode: str = "pipeline") -> dict:
     docs = workdir / f"docs-{count}"
     if not docs.exists():
         write_documents(docs, count)
     servers = [start_server(args.latency, args.slots, workdir) for _ in range(endpoints)]
     project = workdir / f"project-{count}-{endpoints}-{time.monotonic_ns()}"
-    command = [sys.executable, "-m", "mbdg_assets.cli.main", "run", str(docs), "--out", str(project / "out"),
-               "--project", str(project), "--backend", "openai", "--model", "fake", "--k", str(args.k),
-               "--max-targets", str(args.max_targets), "--kinds", "base", "--concurrency", str(args.slots * endpoints),
-               "--pipeline" if mode == "pipeline" else "--no-pipeline"]
-    for _process, url in servers:
-        command += ["--host", url]
-    if args.embed_server:
-        command += ["--embed-backend", "openai", "--embed-host", servers[0][1], "--embed-model", "fake-embed"]
+    command = _command(mode, docs, project, servers, args, endpoints)
     env = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     log = workdir / "run.log"
     started, started_at = time.monotonic(), time.time()
@@ -239,7 +251,8 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=128, help="requests the server serves at once (S)")
     parser.add_argument("--endpoints", default="1,2", help="comma-separated endpoint counts")
     parser.add_argument("--modes", default="pipeline,single",
-                        help="pipeline: mbdg run's prepare and generate lanes; single: one range run (--no-pipeline)")
+                        help="pipeline: `mbdg run` (with the document step's prepare and generate lanes); single: "
+                             "`mbdg run --no-pipeline`; ui: the run a UI backfill makes, then the dataset job")
     parser.add_argument("--timeline", action="store_true", help="also the server's use per --bucket seconds")
     parser.add_argument("--bucket", type=float, default=10.0, help="seconds per digit of --timeline")
     parser.add_argument("--embed-server", action="store_true",

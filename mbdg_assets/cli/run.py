@@ -1,12 +1,11 @@
 """`mbdg run` as code: sync the docs folder to document partitions, run the document job over
-their range (against a server: a prepare process and this one as two lanes over slices of it,
-cli/range_runs.py, which also embeds each generated slice's winners for validation ahead) and then
-the dataset job, against the project's Dagster instance (so the runs show up in the UI later). A
-failing document is reported and skipped."""
+their range (one run, the run a UI backfill makes; against a server its step prepares later
+documents while earlier ones generate, defs/lanes.py) and then the dataset job, against the
+project's Dagster instance (so the runs show up in the UI later). A failing document is reported
+and skipped."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -15,8 +14,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from functools import partial
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
@@ -38,13 +36,10 @@ from mbdg_assets.storage.project import ProjectPaths, dagster_environment, proje
 from mbdg_assets.storage.tables import decision_counts, load_plan_sizes, load_run_facts, purge_removed_documents
 from mbdg_assets.storage.vectors import VectorStore
 
-from mbdg_assets.cli.range_runs import (PIPELINE_FROM, LaneReadiness, LaneSpec, failure_reason, run_pipelined, run_range,
-                                        stop_if_interrupted)
+from mbdg_assets.cli.range_runs import failure_reason, run_range, stop_if_interrupted
 from mbdg_assets.defs.export import EXPORT_FACTS
 from mbdg_assets.defs.partitions import documents_partitions
-from mbdg_assets.defs.run_configs import dataset_run_config, document_run_config, validate_settings
-from mbdg_assets.defs.validate import ValidateConfig
-from mbdg_assets.validate.vectors_ahead import embed_ahead
+from mbdg_assets.defs.run_configs import DOCUMENT_STEP, dataset_run_config, document_run_config
 from resources import LLMResource, ProjectResource, SignerResource, VectorStoreResource, WarehouseResource
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -85,11 +80,12 @@ def sync_partitions(instance: dg.DagsterInstance, docs: Path, paths: ProjectPath
     return present
 
 
-def _run_configs(config: dict[str, dict]) -> tuple[dict, dict]:
+def _run_configs(config: dict[str, dict], pipeline: bool = True) -> tuple[dict, dict]:
     """Run config of the document job and of the dataset job: the project configuration's, as
-    the UI, the sensors and the schedule build it (the model is bound as a resource here)."""
-    return (QUIET_LOGS | document_run_config(config, with_llm=False),
-            QUIET_LOGS | dataset_run_config(config, with_llm=False))
+    the UI, the sensors and the schedule build it (the model is bound as a resource here);
+    `pipeline` False: the document step prepares every document before generating (--no-pipeline)."""
+    document = _with_step(document_run_config(config, with_llm=False), {} if pipeline else {"pipeline": False})
+    return QUIET_LOGS | document, QUIET_LOGS | dataset_run_config(config, with_llm=False)
 
 
 def save_run_settings(paths: ProjectPaths, docs: Path, out: Path, llm: LLMResource, generate: dict,
@@ -195,44 +191,24 @@ def _echo_documents(paths: ProjectPaths, present: list[str], failures: dict[str,
 
 
 def _run_documents(job, instance, present: list[str], run_config: dict, summary: RunSummary, bar: ProgressBar,
-                   echo: Callable[[str], None], paths: ProjectPaths, asset_selection: list[dg.AssetKey] | None = None,
-                   lanes: tuple[LaneSpec, LaneReadiness] | None = None) -> None:
-    """Dagster runs over the document partitions (partition ranges, as a UI backfill makes): one
-    run over all of them, or with `lanes` the prepare and generate lanes over slices of them
-    (cli/range_runs.py; `job` is bound to their readiness), so that the machine extracts and
-    embeds while the server generates."""
+                   echo: Callable[[str], None], paths: ProjectPaths, asset_selection: list[dg.AssetKey] | None = None) -> None:
+    """One Dagster run over the document partitions' range, the run a UI backfill makes."""
     if not present:
         return
     keys = instance.get_dynamic_partitions(documents_partitions.name)  # the range is in the instance's order
     t0 = time.monotonic()
-    if lanes is not None and asset_selection is None and len(keys) >= PIPELINE_FROM:
-        spec, readiness = lanes
-        outcomes = run_pipelined(job, instance, keys, replace(spec, run_config=run_config), readiness)
-    else:
-        outcomes = [run_range(job, instance, keys, run_config, asset_selection)]
+    outcome = run_range(job, instance, keys, run_config, asset_selection)
     bar.close()
     unread = _document_failures(paths, present)
     failures = {path: reason for path, reason in unread.items() if reason}
-    for outcome in outcomes:
-        failures |= outcome.failed_documents
-    for outcome in (o for o in outcomes if not o.success):  # a step failed as a whole: each document it held fails
+    failures = outcome.failed_documents | failures  # the recorded extraction error stays the reason where there is one
+    if not outcome.success:  # the step failed as a whole: each document it held fails
         failures |= {path: outcome.failure for path in outcome.keys if path in present and path not in failures}
     failures |= {path: "not extracted (see the run log)" for path in unread if path not in failures}
     summary.failures = failures
     _echo_documents(paths, present, failures, echo)
     echo(f"{len(present)} document(s): {len(present) - len(failures)} ok, {len(failures)} failed "
          f"({time.monotonic() - t0:.1f}s)")
-
-
-DATASET_MODULES = ("great_expectations", "pandera.pandas")  # the dataset run's checks import them lazily
-
-
-def _import_dataset_modules() -> None:
-    """With the lanes this process has nothing to do until the prepare process's first slice is
-    ready (its start-up takes longer): import now what the dataset run's checks import lazily
-    (~3 s), which would otherwise come after the server's last answer."""
-    for name in DATASET_MODULES:
-        importlib.import_module(name)
 
 
 def _run_dataset(defs, instance, dataset_config: dict, summary: RunSummary) -> None:
@@ -242,9 +218,15 @@ def _run_dataset(defs, instance, dataset_config: dict, summary: RunSummary) -> N
     summary.dataset_error = None if result.success else failure_reason(result)
 
 
+def _with_step(document_config: dict, overrides: dict) -> dict:
+    """The document run config with `overrides` of the document step's own settings."""
+    step = document_config["ops"][DOCUMENT_STEP]["config"] | overrides
+    return document_config | {"ops": document_config["ops"] | {DOCUMENT_STEP: {"config": step}}}
+
+
 def _with_generate(document_config: dict, **overrides) -> dict:
-    config = document_config["ops"]["candidates"]["config"] | overrides
-    return document_config | {"ops": document_config["ops"] | {"candidates": {"config": config}}}
+    generate = document_config["ops"][DOCUMENT_STEP]["config"]["generate"] | overrides
+    return _with_step(document_config, {"generate": generate})
 
 
 def _plan_sizes(paths: ProjectPaths, present: list[str]) -> dict[str, list[int]]:
@@ -284,8 +266,7 @@ def _next_budgets(extra: int, budgets: dict[str, int], sizes: dict[str, list[int
 
 
 def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict], generate: dict, goal: Goal,
-                 paths: ProjectPaths, summary: RunSummary, bar: ProgressBar, echo: Callable[[str], None],
-                 lanes: tuple[LaneSpec, LaneReadiness] | None = None) -> None:
+                 paths: ProjectPaths, summary: RunSummary, bar: ProgressBar, echo: Callable[[str], None]) -> None:
     """Rounds of generation and validation until `goal.records` are approved or a budget ends it.
     Every round re-plans each document with a larger budget: its earlier targets are cache hits,
     so only the new targets cost model calls, and no record is made twice."""
@@ -306,7 +287,7 @@ def _run_to_goal(defs, instance, present: list[str], configs: tuple[dict, dict],
         echo(f"round {report.rounds}: up to {sum(budgets.values())} targets over {len(present)} document(s)")
         # documents whose budget did not grow plan as before: their calls are cache hits
         _run_documents(job, instance, present, _with_generate(document_config, targets_per_document=budgets),
-                       summary, bar, echo, paths, selection, lanes)
+                       summary, bar, echo, paths, selection)
         selection = [dg.AssetKey("candidates")]  # later rounds: documents are extracted and enriched already
         _run_dataset(defs, instance, dataset_config, summary)
         sizes = _plan_sizes(paths, present)
@@ -339,25 +320,15 @@ def _echo_skipped(docs: Path, follow_symlinks: bool, echo: Callable[[str], None]
 
 
 def project_definitions(project_dir: str, docs: str, out: str, llm: dict, config: dict[str, dict],
-                        follow_symlinks: bool, allow_key_change: bool,
-                        readiness: LaneReadiness | None = None) -> dg.Definitions:
-    """The project's definitions as `mbdg run` runs them (also built by the prepare lane's process;
-    `llm`: LLMResource's fields; `readiness`: the lanes', in the process that generates)."""
+                        follow_symlinks: bool, allow_key_change: bool) -> dg.Definitions:
+    """The project's definitions as `mbdg run` runs them (`llm`: LLMResource's fields)."""
     paths = ProjectPaths(Path(project_dir))
     return build_definitions(
         project=ProjectResource(project_dir=str(paths.root), docs_dir=docs, out_dir=out, follow_symlinks=follow_symlinks),
         llm=LLMResource(**llm), warehouse=WarehouseResource(path=str(paths.warehouse)),
         vectors=VectorStoreResource.from_project(config, uri=str(paths.lancedb)),
         signer=SignerResource(key_dir=str(paths.keys), allow_key_change=allow_key_change), config=config,
-        readiness=readiness,
     )
-
-
-def validate_ahead(config: dict[str, dict], warehouse_path: str, keys: list[str]) -> None:
-    """Validation's per-record embeddings for the winners of `keys` (validate/vectors_ahead.py),
-    with the embedder and schema the dataset job will use; the prepare lane runs it per slice."""
-    schema_name = ValidateConfig(**validate_settings(config)).schema_name
-    embed_ahead(warehouse_path, VectorStoreResource.from_project(config).embedder(), schema_name, keys)
 
 
 def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, generate: dict,
@@ -366,20 +337,15 @@ def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, gen
     """Every phase for every document, then the dataset phase; with a `goal`, rounds of that
     until the goal's number of records is approved or its budget is spent. `embed`: the embedder's
     settings (VectorStoreResource fields; None = the project's, else the local model); `pipeline`:
-    overlap preparing and generating (cli/range_runs.py) where a server generates."""
+    let the document step overlap preparing and generating where a server generates (defs/lanes.py)."""
     started, summary = time.monotonic(), RunSummary()
     run_started = datetime.now(timezone.utc)
     paths = ProjectPaths(project_dir)
     os.environ.update(dagster_environment(paths))
     config = save_run_settings(paths, docs, out, llm, generate, echo, embed)
-    llm_fields = {name: getattr(llm, name) for name in LLMResource.model_fields}  # plain values travel to a process
-    defs_args = (str(paths.root), str(docs), str(out), llm_fields, config, follow_symlinks, allow_key_change)
-    document_config, dataset_config = _run_configs(config)
-    lanes = None  # the embedded model's decoding wants the CPU a prepare lane would take: one range run then
-    if pipeline and llm.backend != "embedded":
-        lanes = (LaneSpec(project_definitions, defs_args, str(paths.dagster_home), "document_job", document_config,
-                          partial(validate_ahead, config, str(paths.warehouse)), _import_dataset_modules), LaneReadiness())
-    defs = project_definitions(*defs_args, readiness=lanes[1] if lanes else None)
+    llm_fields = {name: getattr(llm, name) for name in LLMResource.model_fields}
+    defs = project_definitions(str(paths.root), str(docs), str(out), llm_fields, config, follow_symlinks, allow_key_change)
+    document_config, dataset_config = _run_configs(config, pipeline)
     bar = ProgressBar()
     add_listener(bar)
     try:
@@ -389,11 +355,11 @@ def run_pipeline(docs: Path, out: Path, project_dir: Path, llm: LLMResource, gen
             summary.documents = len(present)
             if goal is None:
                 _run_documents(defs.resolve_job_def("document_job"), instance, present, document_config,
-                               summary, bar, echo, paths, lanes=lanes)
+                               summary, bar, echo, paths)
                 _run_dataset(defs, instance, dataset_config, summary)
             else:
                 _run_to_goal(defs, instance, present, (document_config, dataset_config), generate, goal, paths,
-                             summary, bar, echo, lanes)
+                             summary, bar, echo)
     finally:
         remove_listener(bar)
         bar.close()

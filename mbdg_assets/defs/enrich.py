@@ -1,6 +1,8 @@
 """Phase 2: enrich. Chunks with full attribution, key phrases, entities, a topic cluster and the
 document type, and vectors in LanceDB (the text itself only in the warehouse)."""
 
+from dataclasses import dataclass, field
+
 import dagster as dg
 
 from mbdg_assets.enrich.chunking import DEFAULT_MAX_TOKENS, DEFAULT_TARGET_TOKENS, chunk_document, chunking_key, token_counter
@@ -10,8 +12,8 @@ from mbdg_assets.storage.incremental import chunks_current, ensure_enrichment_co
 from mbdg_assets.storage.tables import load_document, load_run_facts, record_run_facts, replace_chunks
 from mbdg_assets.enrich.embeddings import DEFAULT_EMBEDDING_MODEL
 from mbdg_assets.enrich.topics import empty_centroids, load_topics, previous_topics, release_chunks, save_topics
-from mbdg_assets.defs.extract import source_documents
-from mbdg_assets.defs.partitions import documents_partitions, in_groups, range_metadata
+from mbdg_assets.defs.extract import SOURCE_DOCUMENTS
+from mbdg_assets.defs.partitions import in_groups, range_metadata
 from resources import VectorStoreResource, WarehouseResource
 
 
@@ -86,25 +88,40 @@ def _store_enriched(con, doc, chunks, embeddings, key: str) -> dict:
             "doc_id": doc.doc_id}
 
 
-@dg.asset(partitions_def=documents_partitions, deps=[source_documents], group_name="enrich",
-          kinds={"python", "duckdb", "lancedb"}, backfill_policy=dg.BackfillPolicy.single_run())
-def enriched_chunks(context: dg.AssetExecutionContext, config: ChunkingConfig, warehouse: WarehouseResource,
-                    vectors: VectorStoreResource) -> dg.MaterializeResult:
-    """Structure-aware chunks of each document of the run's partition range (path, pages, heading
-    path, offsets, hashes), enriched, and their embeddings: one embedding batch per group of
-    documents, one warehouse connection per group."""
-    paths = list(context.partition_keys)
+ENRICHED_CHUNKS = dg.AssetSpec(
+    "enriched_chunks", deps=[SOURCE_DOCUMENTS], group_name="enrich", kinds={"python", "duckdb", "lancedb"},
+    description="Structure-aware chunks of each document (path, pages, heading path, offsets, hashes), enriched "
+                "(key phrases, entities, topic, document type), and their embeddings in LanceDB.")
+
+
+@dataclass
+class Enriched:
+    """What enriching a range came to: each enriched document's facts, and why others were not."""
+
+    done: dict[str, dict] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    embedding_model: str = ""
+
+    def add(self, other: "Enriched") -> None:
+        self.done |= other.done
+        self.failed |= other.failed
+        self.embedding_model = other.embedding_model or self.embedding_model
+
+
+def enrich_documents(paths: list[str], config: ChunkingConfig, warehouse: WarehouseResource,
+                     vectors: VectorStoreResource) -> Enriched:
+    """Chunks, enrichment and embeddings of each document of `paths`: one embedding batch per
+    group of documents, one warehouse connection per group, none open while embedding."""
     store, embedder = vectors.store(), vectors.embedder()
     key = _key(config, vectors, embedder)
-    done: dict[str, dict] = {}
-    failed: dict[str, str] = {}
+    enriched = Enriched(embedding_model=embedder.identity)
     for group in in_groups(paths):
         with warehouse.connect() as con:
             ensure_enrichment_columns(con)
             ensure_versions_table(con)
             _enter_space(con, embedder.identity)
-            stale, current = _stale(con, group, config, vectors, store, key, failed)
-        done |= current
+            stale, current = _stale(con, group, config, vectors, store, key, enriched.failed)
+        enriched.done |= current
         if not stale:
             continue
         embeddings = embedder.embed([c.text for _doc, chunks in stale for c in chunks])
@@ -116,14 +133,22 @@ def enriched_chunks(context: dg.AssetExecutionContext, config: ChunkingConfig, w
         store.replace_chunks_of([doc.path for doc, _chunks in stale], rows, embeddings, embedder.identity)
         with warehouse.connect() as con:
             for (doc, chunks), start, end in zip(stale, offsets, offsets[1:]):
-                done[doc.path] = _store_enriched(con, doc, chunks, embeddings[start:end], key)
+                enriched.done[doc.path] = _store_enriched(con, doc, chunks, embeddings[start:end], key)
+    return enriched
+
+
+def enrichment_result(paths: list[str], enriched: Enriched) -> dg.MaterializeResult:
+    """enriched_chunks' materialization for the range `paths`: one document's facts and data
+    version (a document that could not be enriched fails it), or counts and failures over many."""
+    done, failed = enriched.done, enriched.failed
     skipped = {p: failed.get(p, "not extracted (see its extraction error)") for p in paths if p not in done}
     if len(paths) == 1:
         if skipped:
             reason = failed.get(paths[0], "not extracted yet (materialize source_documents for it first)")
             raise dg.Failure(description=f"{paths[0]}: {reason}")
-        metadata = done[paths[0]] | {"embedding_model": embedder.identity}
-        return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(metadata["doc_id"]))
-    return dg.MaterializeResult(metadata=range_metadata(paths, skipped) | {
-        "chunks": sum(m["chunks"] for m in done.values()), "embedding_model": embedder.identity,
+        metadata = done[paths[0]] | {"embedding_model": enriched.embedding_model}
+        return dg.MaterializeResult(asset_key=ENRICHED_CHUNKS.key, metadata=metadata,
+                                    data_version=dg.DataVersion(metadata["doc_id"]))
+    return dg.MaterializeResult(asset_key=ENRICHED_CHUNKS.key, metadata=range_metadata(paths, skipped) | {
+        "chunks": sum(m["chunks"] for m in done.values()), "embedding_model": enriched.embedding_model,
         "unchanged": sum(bool(m.get("unchanged")) for m in done.values())})

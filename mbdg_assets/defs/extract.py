@@ -15,7 +15,7 @@ from mbdg_assets.extract.worker import clean_context, run_bounded
 from mbdg_assets.storage.incremental import ensure_versions_table, extractor_version, mark_extracted, unchanged_document
 from mbdg_assets.storage.tables import record_extraction_error, store_document
 from mbdg_assets.enrich.topics import release_chunks
-from mbdg_assets.defs.partitions import documents_partitions, in_groups, range_metadata
+from mbdg_assets.defs.partitions import in_groups, range_metadata
 from resources import ProjectResource, WarehouseResource
 
 
@@ -32,7 +32,7 @@ def _unchanged(con, project: ProjectResource, path: str, version: str) -> dict |
 
 def _parse(project: ProjectResource, path: str) -> Parsed:
     """The file's document, or its extraction error. Runs with no warehouse connection open: the
-    generate step of another slice (cli/range_runs.py) commits its answers meanwhile."""
+    generate lane (defs/lanes.py) commits its answers meanwhile."""
     file, limits = project.docs_path() / path, project.extraction_limits()
     try:
         if project.isolate_extraction:  # hard timeout and memory cap: a hostile file fails alone
@@ -97,23 +97,35 @@ def _extract_group(warehouse: WarehouseResource, project: ProjectResource, paths
     return outcomes
 
 
-@dg.asset(partitions_def=documents_partitions, group_name="extract", kinds={"python", "duckdb"},
-          backfill_policy=dg.BackfillPolicy.single_run())
-def source_documents(context: dg.AssetExecutionContext, project: ProjectResource,
-                     warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Text and structure (headings, tables, lists, pages) of each source document of the run's
-    partition range. One document's error is recorded (extraction_errors) and the others go on;
-    a run of that one document fails with the error."""
-    paths = list(context.partition_keys)
+SOURCE_DOCUMENTS = dg.AssetSpec(
+    "source_documents", group_name="extract", kinds={"python", "duckdb"},
+    description="Text and structure (headings, tables, lists, pages) of each source document. One document's "
+                "error is recorded (extraction_errors) and the others go on; a run of that one document fails "
+                "with the error.")
+
+Extracted = dict[str, tuple[dict, str | None]]  # path -> (metadata, extraction error or None)
+
+
+def extract_documents(paths: list[str], project: ProjectResource, warehouse: WarehouseResource) -> Extracted:
+    """Each document of `paths` extracted and stored (or its error recorded), a group of files at
+    a time; what each came to, for `extraction_result` (the lanes gather it slice by slice)."""
     version = extractor_version(project.parser)
-    outcomes: dict[str, tuple[dict, str | None]] = {}
+    outcomes: Extracted = {}
     for group in in_groups(paths):
         outcomes |= _extract_group(warehouse, project, group, version)
+    return outcomes
+
+
+def extraction_result(paths: list[str], outcomes: Extracted) -> dg.MaterializeResult:
+    """source_documents' materialization for the range `paths`: one document's facts and data
+    version (its error fails it), or counts and failures over many."""
     failed = {path: error for path, (_meta, error) in outcomes.items() if error}
     if len(paths) == 1:
         metadata, error = outcomes[paths[0]]
         if error:
             raise dg.Failure(description=error, metadata=metadata)
-        return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(metadata["doc_id"]))
+        return dg.MaterializeResult(asset_key=SOURCE_DOCUMENTS.key, metadata=metadata,
+                                    data_version=dg.DataVersion(metadata["doc_id"]))
     unchanged = sum(bool(meta.get("unchanged")) for meta, _error in outcomes.values())
-    return dg.MaterializeResult(metadata=range_metadata(paths, failed) | {"unchanged": unchanged})
+    return dg.MaterializeResult(asset_key=SOURCE_DOCUMENTS.key,
+                                metadata=range_metadata(paths, failed) | {"unchanged": unchanged})

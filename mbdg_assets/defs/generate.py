@@ -14,8 +14,7 @@ from mbdg_assets.llm.cache import CachedLLM
 from mbdg_assets.llm.pool import RequestPool
 from mbdg_assets.llm.prompts import load_template, resolve_answer_mode
 from mbdg_assets.storage.warehouse import WarehouseGate
-from mbdg_assets.defs.enrich import enriched_chunks
-from mbdg_assets.defs.partitions import documents_partitions
+from mbdg_assets.defs.enrich import ENRICHED_CHUNKS
 from resources import LLMResource, VectorStoreResource, WarehouseResource
 
 
@@ -75,15 +74,18 @@ def _summary(outcome: BatchOutcome, cached: CachedLLM, pool: RequestPool) -> dic
             "skipped": dg.MetadataValue.json(outcome.skipped)}
 
 
-@dg.asset(partitions_def=documents_partitions, deps=[enriched_chunks], group_name="generate", kinds={"python", "duckdb"},
-          backfill_policy=dg.BackfillPolicy.single_run())
-def candidates(context: dg.AssetExecutionContext, config: GenerateConfig, warehouse: WarehouseResource,
-               llm: LLMResource, vectors: VectorStoreResource, readiness: dg.ResourceParam[Readiness]) -> dg.MaterializeResult:
-    """K scored candidates per target of each document in the run's partition range (a backfill
-    is one run); the best of each target marked as winner. All documents' model calls share one
-    request pool, so a batch server stays busy across documents; `readiness` holds back a
-    document that `mbdg run`'s prepare lane is still preparing (generate/readiness.py)."""
-    paths = list(context.partition_keys)
+CANDIDATES = dg.AssetSpec(
+    "candidates", deps=[ENRICHED_CHUNKS], group_name="generate", kinds={"python", "duckdb"},
+    description="K scored candidates per target of each document, the best of each target marked as winner; "
+                "all documents' model calls share one request pool.")
+
+
+def generate_candidates(paths: list[str], config: GenerateConfig, warehouse: WarehouseResource, llm: LLMResource,
+                        vectors: VectorStoreResource, log: dg.DagsterLogManager,
+                        readiness: Readiness = Readiness()) -> dg.MaterializeResult:
+    """K scored candidates per target of each document of `paths`. All documents' model calls
+    share one request pool, so a batch server stays busy across documents; `readiness` holds back
+    a document the prepare lane is still preparing (defs/lanes.py)."""
     params = config.params(llm.backend, llm.default_concurrency())
     # extractive winners must be answered by their fact, and are ranked by the wording's fluency where the model scores it
     params = replace(params, embed=vectors.embedder().embed, fluency=llm.fluency_scorer())
@@ -91,10 +93,10 @@ def candidates(context: dg.AssetExecutionContext, config: GenerateConfig, wareho
     store = vectors.store()
     with llm.pool(params.concurrency) as pool, WarehouseGate(warehouse.file()) as gate, CachedLLM(pool, gate) as cached:
         outcome = generate_documents(paths, cached, gate, template, params, config.targets_per_document,
-                                     store.document_vectors, context.log.info, readiness)
+                                     store.document_vectors, log.info, readiness)
     metadata = _summary(outcome, cached, pool) | {"backend": cached.backend, "model": cached.model}
-    _fail_or_warn_on_failed_calls(context, outcome, config.max_failed_call_share, metadata)
-    return dg.MaterializeResult(metadata=metadata)
+    _fail_or_warn_on_failed_calls(log, outcome, config.max_failed_call_share, metadata)
+    return dg.MaterializeResult(asset_key=CANDIDATES.key, metadata=metadata)
 
 
 def failed_documents(outcome: BatchOutcome, max_share: float) -> dict[str, str]:
@@ -104,7 +106,7 @@ def failed_documents(outcome: BatchOutcome, max_share: float) -> dict[str, str]:
             if failed and (failed == calls or failed / calls > max_share)}
 
 
-def _fail_or_warn_on_failed_calls(context: dg.AssetExecutionContext, outcome: BatchOutcome, max_share: float,
+def _fail_or_warn_on_failed_calls(log: dg.DagsterLogManager, outcome: BatchOutcome, max_share: float,
                                   metadata: dict) -> None:
     """A dead or refusing model server must not be a green run. The step fails with the cause when
     every document it held failed (all its calls, or more than `max_share`), or more than
@@ -120,4 +122,4 @@ def _fail_or_warn_on_failed_calls(context: dg.AssetExecutionContext, outcome: Ba
     if outcome.failed_calls == outcome.calls or outcome.failed_calls / outcome.calls > max_share or \
             (failed and len(failed) == len(outcome.calls_by_document)):
         raise dg.Failure(description=what, metadata={k: v for k, v in metadata.items() if isinstance(v, (int, float, str))})
-    context.log.warning(what + ("; failed documents: " + ", ".join(failed) if failed else ""))
+    log.warning(what + ("; failed documents: " + ", ".join(failed) if failed else ""))

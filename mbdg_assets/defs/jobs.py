@@ -1,16 +1,14 @@
 """Two jobs: per-document work and dataset-wide work. The document job runs a range of document
-partitions at once (its assets have BackfillPolicy.single_run: `mbdg run` and a UI backfill are
-one run over all documents, each asset one step). Both use the in-process executor: on a small
+partitions at once (its step has BackfillPolicy.single_run: `mbdg run` and a UI backfill are one
+run over all documents, one step for extract, enrich and generate: defs/documents.py). Both use the in-process executor: on a small
 machine a subprocess per step costs 3-5 s and reloads models. Their default run config is the
 project configuration, so the Launchpad is pre-filled with what `mbdg run` used and a launch
 with an empty config does the same."""
 
 import dagster as dg
 
-from mbdg_assets.defs.enrich import enriched_chunks
 from mbdg_assets.defs.export import run_manifest, training_dataset
-from mbdg_assets.defs.extract import source_documents
-from mbdg_assets.defs.generate import candidates
+from mbdg_assets.defs.documents import document_phases
 from mbdg_assets.defs.partitions import documents_partitions
 from mbdg_assets.defs.run_configs import dataset_run_config, document_run_config
 from mbdg_assets.defs.validate import validated_records
@@ -22,7 +20,7 @@ def build_jobs(config: dict[str, dict]) -> list:
     """document_job and dataset_job with the project's settings as their default run config (the
     model comes from the resources, which the same configuration builds)."""
     document_job = dg.define_asset_job(
-        DOCUMENT_JOB, selection=[source_documents, enriched_chunks, candidates],
+        DOCUMENT_JOB, selection=[document_phases],
         partitions_def=documents_partitions, executor_def=dg.in_process_executor,
         config=document_run_config(config, with_llm=False),
         description="Extract, enrich and generate for a range of document partitions (one, or all as a "

@@ -8,6 +8,7 @@ from mbdg_assets.defs.generate import GenerateConfig
 from mbdg_assets.defs.validate import ValidateConfig
 from mbdg_assets.storage.project import ProjectPaths, project_config, project_dir_from_env
 
+DOCUMENT_STEP = "document_phases"  # the op of defs/documents.py (which imports this module)
 LLM_FIELDS = ("backend", "model", "host", "hosts")
 
 
@@ -42,8 +43,8 @@ def _with_llm(run_config: dict, config: dict[str, dict]) -> dict:
 
 
 def document_run_config(config: dict[str, dict], with_llm: bool = True) -> dict:
-    """Run config of document_job: the candidates asset's settings (and the project's model)."""
-    run_config = {"ops": {"candidates": {"config": generate_settings(config)}}}
+    """Run config of document_job: generation's settings (and the project's model)."""
+    run_config = {"ops": {DOCUMENT_STEP: {"config": {"generate": generate_settings(config)}}}}
     return _with_llm(run_config, config) if with_llm else run_config
 
 

@@ -23,7 +23,7 @@ from mbdg_assets.storage.tables import (decision_counts, load_winners, purge_rem
 from mbdg_assets.validate.records_table_checks import overrepresented_sources, records_table_failures, schema_failures
 from mbdg_assets.storage.text_vectors import StoredEmbedder, keep_only
 from mbdg_assets.validate.validator import ValidationParams, record_text, validate_candidates
-from mbdg_assets.defs.generate import candidates
+from mbdg_assets.defs.generate import CANDIDATES
 from mbdg_assets.defs.partitions import documents_partitions
 from mbdg_assets.review.queue import review_counts
 from resources import LLMResource, VectorStoreResource, WarehouseResource
@@ -78,7 +78,7 @@ def _remember_accepted(store_uri, records, embedder) -> int:
     return add_accepted(store_uri, rows, vectors, signatures, embedder.identity)
 
 
-@dg.asset(deps=[candidates], group_name="validate", kinds={"python", "duckdb", "lancedb"})
+@dg.asset(deps=[CANDIDATES], group_name="validate", kinds={"python", "duckdb", "lancedb"})
 def validated_records(context: dg.AssetExecutionContext, config: ValidateConfig,
                       warehouse: WarehouseResource, vectors: VectorStoreResource, llm: LLMResource) -> dg.MaterializeResult:
     """Each winning candidate scored by schema, distribution, dedup, grounding and novelty, with a decision."""

@@ -120,7 +120,7 @@ def test_with_the_server_down_the_launch_fails_its_step_naming_the_server(ui, br
     assert run.status == dg.DagsterRunStatus.FAILURE
     with dg.DagsterInstance.from_config(str(project / "dagster")) as instance:
         failures = [e.dagster_event for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)]
-    assert [f.step_key for f in failures] == ["candidates"]
+    assert [f.step_key for f in failures] == ["document_phases"]  # the one step of extract, enrich, generate
     data = failures[0].step_failure_data
     message = data.user_failure_data.description if data.user_failure_data else data.error.message
     assert f"cannot connect to {address}" in message and "model calls failed" in message

@@ -21,8 +21,8 @@ from mbdg_assets.enrich.annotate import document_type, entities, key_phrases
 from mbdg_assets.storage.project import ProjectPaths
 from mbdg_assets.enrich.topics import Topics, assign
 from mbdg_assets.storage.vectors import CHUNKS_TABLE, VectorStore
-from mbdg_assets.defs.enrich import ChunkingConfig, enriched_chunks
-from mbdg_assets.defs.extract import source_documents
+from mbdg_assets.defs.enrich import ChunkingConfig, enrich_documents, enrichment_result
+from mbdg_assets.defs.extract import extract_documents, extraction_result
 from mbdg_assets.cli.run import sync_partitions
 from resources import ProjectResource, VectorStoreResource, WarehouseResource
 
@@ -68,8 +68,8 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Counter:
 
 def materialize_all(docs: Path, project: Path, instance: dg.DagsterInstance,
                     config: ChunkingConfig | None = None) -> list[str]:
-    """Sync partitions like `mbdg run`, then run both per-document assets for every partition
-    (invoked directly: the same code as a Dagster run, without ~1 s of run bookkeeping each)."""
+    """Sync partitions like `mbdg run`, then extract and enrich every partition with the document
+    step's own functions (the same code as a Dagster run, without ~1 s of run bookkeeping each)."""
     paths = ProjectPaths(project)
     present = sync_partitions(instance, docs, paths)
     # parses are counted in this process: no worker process per file here
@@ -79,10 +79,8 @@ def materialize_all(docs: Path, project: Path, instance: dg.DagsterInstance,
     failed = []
     for key in present:
         try:
-            source_documents(dg.build_asset_context(partition_key=key, instance=instance),
-                             project=project_resource, warehouse=warehouse)
-            enriched_chunks(dg.build_asset_context(partition_key=key, instance=instance), config=config or ChunkingConfig(),
-                            warehouse=warehouse, vectors=vectors)
+            extraction_result([key], extract_documents([key], project_resource, warehouse))
+            enrichment_result([key], enrich_documents([key], config or ChunkingConfig(), warehouse, vectors))
         except dg.Failure:
             failed.append(key)
     return failed

@@ -137,7 +137,7 @@ def test_mbdg_extract_reports_each_member(tmp_path: Path) -> None:
 def test_a_changed_archive_rereads_changed_members_only_and_drops_removed_ones(tmp_path: Path,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from mbdg_assets.cli.run import sync_partitions
-    from mbdg_assets.defs.extract import source_documents
+    from mbdg_assets.defs.extract import extract_documents, extraction_result
     from mbdg_assets.storage.project import ProjectPaths
     from resources import ProjectResource, WarehouseResource
 
@@ -158,8 +158,7 @@ def test_a_changed_archive_rereads_changed_members_only_and_drops_removed_ones(t
     def run(instance) -> list[str]:
         present = sync_partitions(instance, docs, paths)
         for key in present:
-            source_documents(dg.build_asset_context(partition_key=key, instance=instance), project=project,
-                             warehouse=warehouse)
+            extraction_result([key], extract_documents([key], project, warehouse))
         return present
 
     with dg.instance_for_test() as instance:

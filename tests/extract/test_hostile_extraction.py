@@ -361,7 +361,7 @@ def test_pipeline_reads_only_regular_files_inside_and_records_a_budget_error(tmp
     import duckdb
 
     from mbdg_assets.cli.run import sync_partitions
-    from mbdg_assets.defs.extract import source_documents
+    from mbdg_assets.defs.extract import extract_documents, extraction_result
     from mbdg_assets.storage.project import ProjectPaths
     from resources import ProjectResource, WarehouseResource
 
@@ -377,10 +377,9 @@ def test_pipeline_reads_only_regular_files_inside_and_records_a_budget_error(tmp
     warehouse = WarehouseResource(path=str(paths.warehouse))
     with dg.instance_for_test() as instance:
         assert sync_partitions(instance, docs, paths) == ["book.epub", "fine.md"]
-        source_documents(dg.build_asset_context(partition_key="fine.md", instance=instance), project=resource_, warehouse=warehouse)
+        extraction_result(["fine.md"], extract_documents(["fine.md"], resource_, warehouse))
         with pytest.raises(dg.Failure) as failure:
-            source_documents(dg.build_asset_context(partition_key="book.epub", instance=instance), project=resource_,
-                             warehouse=warehouse)
+            extraction_result(["book.epub"], extract_documents(["book.epub"], resource_, warehouse))
     assert failure.value.metadata["error_code"].value == "too_many_parts"
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
         assert con.execute("SELECT path, code FROM extraction_errors").fetchall() == [("book.epub", "too_many_parts")]

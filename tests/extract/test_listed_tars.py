@@ -149,13 +149,13 @@ def test_an_archive_over_the_inflate_budget_fails_as_before(tmp_path: Path, temp
 
 def test_pipeline_and_mbdg_extract_inflate_once_in_the_parent_and_leave_no_copy(
         tmp_path: Path, temp_root: Path, inflations: list[int]) -> None:
-    """Through source_documents (members read in forked workers) and through ``mbdg extract``."""
+    """Through the source_documents phase (members read in forked workers) and through ``mbdg extract``."""
     import dagster as dg
     import duckdb
 
     from mbdg_assets.cli.main import main
     from mbdg_assets.cli.run import sync_partitions
-    from mbdg_assets.defs.extract import source_documents
+    from mbdg_assets.defs.extract import extract_documents
     from mbdg_assets.storage.project import ProjectPaths
     from resources import ProjectResource, WarehouseResource
 
@@ -167,8 +167,7 @@ def test_pipeline_and_mbdg_extract_inflate_once_in_the_parent_and_leave_no_copy(
     with dg.instance_for_test() as instance:
         keys = sync_partitions(instance, docs, paths)
         inflations.clear()
-        source_documents(dg.build_asset_context(partition_key_range=dg.PartitionKeyRange(keys[0], keys[-1]), instance=instance), project=project,
-                         warehouse=WarehouseResource(path=str(paths.warehouse)))
+        extract_documents(keys, project, WarehouseResource(path=str(paths.warehouse)))
     assert len(inflations) == 1  # once in the parent; a worker inflating would have failed its document
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
         stored = dict(con.execute("SELECT path, title FROM documents").fetchall())

@@ -1,5 +1,5 @@
-"""The candidates asset (mbdg_assets/defs/generate.py) imported and materialized directly for one
-document partition, against a fake OpenAI-compatible server (the wire protocol only: no quality
+"""The candidates asset (the document step, mbdg_assets/defs/documents.py, with only candidates
+selected) materialized for one document partition, against a fake OpenAI-compatible server (the wire protocol only: no quality
 claim rests on its answers), so the asset's own wiring is tested, not just the plain logic below it."""
 
 from pathlib import Path
@@ -9,14 +9,14 @@ import pytest
 
 from fake_llm_servers import fake_llm_server, instruction_pair_responder  # noqa: F401
 from mbdg_assets.defs import generate as generate_asset_module
+from mbdg_assets.defs.documents import document_phases
 from mbdg_assets.defs.partitions import documents_partitions
 from mbdg_assets.enrich.chunking import chunk_document
 from mbdg_assets.extract.extraction import extract_document
 from mbdg_assets.storage import warehouse
 from mbdg_assets.generate.planning import document_plan, pass_sizes
-from mbdg_assets.generate.readiness import Readiness
 from mbdg_assets.storage.tables import load_chunks, load_plan_sizes, replace_chunks, store_document
-from resources import LLMResource, VectorStoreResource, WarehouseResource
+from resources import LLMResource, ProjectResource, VectorStoreResource, WarehouseResource
 
 TEXT = ("# Roasting\n\nThe roaster preheats the drum to 200 degrees before the first batch of the day.\n\n"
         "## Cooling\n\nBeans cool in the tray for four minutes while the stirring arm turns them.\n")
@@ -41,12 +41,13 @@ def test_candidates_asset_writes_k_candidates_per_target_and_one_winner(tmp_path
     instance.add_dynamic_partitions(documents_partitions.name, ["roastery.md"])
     resources = {"warehouse": WarehouseResource(path=str(wh)), "vectors": VectorStoreResource(uri=str(tmp_path / "lancedb")),
                  "llm": LLMResource(backend="openai", model="fake", host=fake_llm_server.openai_base_url),
-                 "readiness": Readiness()}
-    config = {"ops": {"candidates": {"config": {"k": 2, "max_targets_per_document": 2, "target_kinds": ["base"]}}}}
-    result = dg.materialize([generate_asset_module.candidates], instance=instance, resources=resources,
-                            partition_key="roastery.md", run_config=config)
+                 "project": ProjectResource(project_dir=str(tmp_path / "project"))}
+    config = {"ops": {"document_phases": {"config": {"generate": {"k": 2, "max_targets_per_document": 2,
+                                                                 "target_kinds": ["base"]}}}}}
+    result = dg.materialize([document_phases], instance=instance, resources=resources, partition_key="roastery.md",
+                            run_config=config, selection=[generate_asset_module.CANDIDATES.key])
     assert result.success
-    metadata = result.asset_materializations_for_node("candidates")[0].metadata
+    metadata = result.asset_materializations_for_node("document_phases")[0].metadata  # candidates only: selected alone
     with warehouse.connect(wh) as con:
         rows = con.execute("SELECT target_id, is_winner, fields_json IS NOT NULL FROM candidates WHERE path = 'roastery.md'").fetchall()
     targets = {t for t, _, _ in rows}

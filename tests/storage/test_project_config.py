@@ -77,7 +77,7 @@ def test_ui_jobs_and_resources_default_to_the_project_configuration(project: Pro
     document_job = defs.resolve_job_def("document_job")
     # the config the Launchpad pre-fills for a document partition is the project's
     prefilled = document_job.partitioned_config.get_run_config_for_partition_key("a.md")
-    resolved = dg.validate_run_config(document_job, prefilled)["ops"]["candidates"]["config"]
+    resolved = dg.validate_run_config(document_job, prefilled)["ops"]["document_phases"]["config"]["generate"]
     assert (resolved["schema_name"], resolved["k"], resolved["max_targets_per_document"], resolved["judge"]) == ("mcq", 3, 2, True)
     # what the sensors and the schedule send validates against the jobs
     assert dg.validate_run_config(document_job, document_run_config(config))
@@ -94,7 +94,7 @@ def test_ui_jobs_and_resources_default_to_the_project_configuration(project: Pro
 def test_an_empty_project_keeps_the_out_of_the_box_defaults(tmp_path: Path):
     config = project_config(ProjectPaths(tmp_path / "none"))
     assert LLMResource.from_project(config).backend == "embedded"
-    assert document_run_config(config) == {"ops": {"candidates": {"config": {}}}}
+    assert document_run_config(config) == {"ops": {"document_phases": {"config": {"generate": {}}}}}
 
 
 def _sensor(docs: Path, instance, cursor=None, sensor=docs_folder_sensor):
@@ -188,15 +188,15 @@ def _outcome(errors: list[str | None]) -> BatchOutcome:
 
 def test_failed_model_calls_fail_the_step_or_warn_with_counts(caplog):
     metadata = {"backend": "openai", "model": "m"}
-    context = dg.build_asset_context()
+    log = dg.build_asset_context().log
     dead = _outcome(["openai: cannot connect to http://127.0.0.1:9/v1: Connection refused"] * 4)
     with pytest.raises(dg.Failure) as failure:
-        _fail_or_warn_on_failed_calls(context, dead, 0.5, metadata)
+        _fail_or_warn_on_failed_calls(log, dead, 0.5, metadata)
     assert "4 of 4 model calls failed" in failure.value.description and "http://127.0.0.1:9/v1" in failure.value.description
     partial = _outcome([None, None, None, "openai: HTTP 500: oops"])
-    _fail_or_warn_on_failed_calls(context, partial, 0.5, metadata)  # 1 of 4: a warning, not a failure
+    _fail_or_warn_on_failed_calls(log, partial, 0.5, metadata)  # 1 of 4: a warning, not a failure
     with pytest.raises(dg.Failure):
-        _fail_or_warn_on_failed_calls(context, partial, 0.2, metadata)
+        _fail_or_warn_on_failed_calls(log, partial, 0.2, metadata)
 
 
 def test_a_range_run_names_the_document_whose_calls_failed_and_goes_on():
@@ -204,11 +204,11 @@ def test_a_range_run_names_the_document_whose_calls_failed_and_goes_on():
     refused = "openai: HTTP 500: scripted failure"
     outcome = BatchOutcome(calls=4, failed_calls=2, first_error=refused,
                            calls_by_document={"good.md": (2, 0, ""), "bad.md": (2, 2, refused)})
-    _fail_or_warn_on_failed_calls(dg.build_asset_context(), outcome, 0.5, metadata)  # one of two documents: go on
+    _fail_or_warn_on_failed_calls(dg.build_asset_context().log, outcome, 0.5, metadata)  # one of two documents: go on
     assert metadata["failed_documents"].value == {"bad.md": f"2 of 2 model calls failed; first error: {refused}"}
     alone = BatchOutcome(calls=2, failed_calls=1, first_error=refused, calls_by_document={"bad.md": (2, 1, refused)})
     with pytest.raises(dg.Failure):  # every document of the step failed (1 of 2 calls is over 0.4)
-        _fail_or_warn_on_failed_calls(dg.build_asset_context(), alone, 0.4, {"backend": "openai", "model": "m"})
+        _fail_or_warn_on_failed_calls(dg.build_asset_context().log, alone, 0.4, {"backend": "openai", "model": "m"})
 
 
 def test_a_different_signing_key_is_refused_naming_both_ids(tmp_path: Path, monkeypatch):
