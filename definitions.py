@@ -1,8 +1,9 @@
 """mbdg's one Dagster Definitions object: the five phases, their checks, jobs, sensors, schedule.
 
-Read this first. Each phase's assets live in `mbdg_assets/defs/<phase>.py` and call plain code in
-`mbdg_assets/<phase>/`; the per-document phases (extract, enrich, generate) are one step over a
-range of documents, `mbdg_assets/defs/documents.py`, so that it can overlap them; resources (model, warehouse, vectors, signing key) live in `resources/`.
+Read this first. Each phase's code lives in `mbdg_assets/defs/<phase>.py` and calls plain code in
+`mbdg_assets/<phase>/`; the three per-document phases (extract, enrich, generate) are one step over
+a range of documents, `mbdg_assets/defs/documents.py`, so that it can overlap them. Resources
+(model, warehouse, vectors, signing key) live in `resources/`.
 `build_definitions` lets the CLI bind its own resource settings; `dagster dev` (`mbdg ui`) uses
 `defs`, whose model, embedder and job defaults come from the project configuration (`<project>/project.json`,
 saved by `mbdg run`), so the UI, the sensors and the schedule run what the CLI ran.

@@ -117,7 +117,11 @@ class MemoryWatch(threading.Thread):
 def _descendants(pid: int, depth: int = 1) -> list[tuple[int, int]]:
     """(pid, depth below the run) of every process under `pid`."""
     found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:  # the process ended meanwhile (this stopped the memory watch of a 1,000-document run)
+        return found
+    for task in tasks:
         try:
             children = [int(c) for c in (task / "children").read_text().split()]
         except OSError:  # the process or thread ended meanwhile

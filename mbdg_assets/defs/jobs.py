@@ -1,7 +1,7 @@
 """Two jobs: per-document work and dataset-wide work. The document job runs a range of document
 partitions at once (its step has BackfillPolicy.single_run: `mbdg run` and a UI backfill are one
-run over all documents, one step for extract, enrich and generate: defs/documents.py). Both use the in-process executor: on a small
-machine a subprocess per step costs 3-5 s and reloads models. Their default run config is the
+run over all documents, one step for extract, enrich and generate: defs/documents.py). Both use
+the in-process executor: on a small machine a subprocess per step costs 3-5 s and reloads models. Their default run config is the
 project configuration, so the Launchpad is pre-filled with what `mbdg run` used and a launch
 with an empty config does the same."""
 
