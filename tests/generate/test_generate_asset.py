@@ -1,6 +1,7 @@
 """The candidates asset (the document step, mbdg_assets/defs/documents.py, with only candidates
-selected) materialized for one document partition, against a fake OpenAI-compatible server (the wire protocol only: no quality
-claim rests on its answers), so the asset's own wiring is tested, not just the plain logic below it."""
+selected) materialized for one document partition, against a fake OpenAI-compatible server (the
+wire protocol only: no quality claim rests on its answers), so the asset's own wiring is tested,
+not just the plain logic below it."""
 
 from pathlib import Path
 
